@@ -1,0 +1,36 @@
+use super::{human_bytes, print_json, Cli, CliResult};
+use crate::store::gc::{self, GcOptions};
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Report what would be freed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Longest wait, in seconds, for running backups before leaving the set-aside
+    /// objects for the next gc.
+    #[arg(long, default_value_t = 3600)]
+    pub max_wait_secs: u64,
+}
+
+pub async fn run(cli: &Cli, a: &Args) -> CliResult {
+    let store = cli.open_store().await?;
+    let opts = GcOptions { dry_run: a.dry_run, max_wait: Duration::from_secs(a.max_wait_secs) };
+    let r = gc::run(&store, &opts).await?;
+    if cli.json {
+        print_json(&r);
+    } else {
+        let verb = if r.dry_run { "would free" } else { "freed" };
+        println!(
+            "{verb} {} objects ({}); {} of {} objects are referenced",
+            r.objects_freed,
+            human_bytes(r.bytes_freed),
+            r.objects_referenced,
+            r.objects_total
+        );
+        if r.pending_trash_batches > 0 {
+            println!("backups were still running: {} batch(es) left for the next gc", r.pending_trash_batches);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! n8n-ark: backups for self-hosted n8n. The engine under the CLI and the service.
+pub mod cli;
+pub mod store;

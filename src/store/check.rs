@@ -1,0 +1,176 @@
+//! `check`: the store's structure (config, journal chain, manifests, every
+//! referenced object present) and, with `read_data`, every object's content.
+use super::error::Result;
+use super::index::list_object_ids;
+use super::{journal, object_path, Store, TRASH};
+use futures::StreamExt;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use store_format::object;
+use store_format::{Event, ObjectId};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// `journal`, `manifest`, `missing_object`, `damaged_object`, `orphan_manifest`, ...
+    pub kind: String,
+    pub message: String,
+    /// The object or file concerned, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// Backups that depend on it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backups: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct CheckReport {
+    pub store: String,
+    pub read_data: bool,
+    pub journal_records: u64,
+    pub backups: u64,
+    pub objects: u64,
+    pub objects_read: u64,
+    pub bytes_read: u64,
+    pub errors: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+}
+
+impl CheckReport {
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+pub fn fmt_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn problem(kind: &str, message: String, object: Option<String>, backups: Vec<String>) -> Problem {
+    Problem { kind: kind.into(), message, object, backups }
+}
+
+pub async fn run(store: &Store, read_data: bool) -> Result<CheckReport> {
+    let mut r = CheckReport { store: store.location(), read_data, ..Default::default() };
+
+    // Journal: the chain, and which manifests completed backups name.
+    let replay = journal::replay(store).await?;
+    r.journal_records = replay.records.len() as u64;
+    if let Some(p) = &replay.problem {
+        r.errors.push(problem("journal", p.message.clone(), Some(format!("journal record {}", p.seq)), vec![]));
+    }
+    let mut completed: HashMap<ObjectId, String> = HashMap::new();
+    for rec in &replay.records {
+        if let Event::BackupCompleted(e) = &rec.event {
+            completed.insert(e.manifest, e.backup_id.clone());
+        }
+    }
+
+    // Manifests.
+    let manifest_ids = store.list_manifest_ids().await?;
+    let mut users: HashMap<ObjectId, Vec<String>> = HashMap::new();
+    let mut present_manifests = HashSet::new();
+    for mid in &manifest_ids {
+        match store.read_manifest(mid).await {
+            Ok(m) => {
+                present_manifests.insert(*mid);
+                r.backups += 1;
+                if !completed.contains_key(mid) && replay.problem.is_none() {
+                    r.warnings.push(problem(
+                        "orphan_manifest",
+                        format!("manifest of backup {} has no completion event (the writer stopped before recording it); gc keeps its objects", m.backup_id),
+                        Some(format!("manifests/{mid}")),
+                        vec![m.backup_id.clone()],
+                    ));
+                }
+                for id in m.object_ids() {
+                    let v = users.entry(*id).or_default();
+                    if v.last() != Some(&m.backup_id) {
+                        v.push(m.backup_id.clone());
+                    }
+                }
+            }
+            Err(e) => r.errors.push(problem(
+                "manifest",
+                format!("manifest {mid} cannot be read: {e}"),
+                Some(format!("manifests/{mid}")),
+                completed.get(mid).cloned().into_iter().collect(),
+            )),
+        }
+    }
+    for (mid, bid) in &completed {
+        if !present_manifests.contains(mid) && !manifest_ids.contains(mid) {
+            r.errors.push(problem(
+                "missing_manifest",
+                format!("backup {bid} completed with manifest {mid}, which is missing"),
+                Some(format!("manifests/{mid}")),
+                vec![bid.clone()],
+            ));
+        }
+    }
+
+    // Objects: every referenced one present (in objects/ or, pending gc, in trash/).
+    let listed = list_object_ids(store).await?;
+    r.objects = listed.len() as u64;
+    let present: HashSet<ObjectId> = listed.iter().map(|(id, _)| *id).collect();
+    let mut in_trash: HashMap<ObjectId, String> = HashMap::new();
+    for e in store.backend().list(TRASH).await? {
+        if let Some(id) = e.path.rsplit('/').next().and_then(|n| ObjectId::from_hex(n).ok()) {
+            in_trash.insert(id, e.path);
+        }
+    }
+    let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (id, backups) in &users {
+        if !present.contains(id) && !in_trash.contains_key(id) {
+            missing.insert(id.to_hex(), backups.clone());
+        }
+    }
+    for (id, backups) in missing {
+        r.errors.push(problem(
+            "missing_object",
+            format!("object {id} is missing; backups that need it: {}", backups.join(", ")),
+            Some(object_path(&ObjectId::from_hex(&id).unwrap())),
+            backups,
+        ));
+    }
+
+    if read_data {
+        let mut to_read: Vec<(ObjectId, String)> = listed.iter().map(|(id, _)| (*id, object_path(id))).collect();
+        to_read.extend(in_trash.iter().map(|(id, p)| (*id, p.clone())));
+        let results: Vec<(ObjectId, String, std::result::Result<u64, String>)> = futures::stream::iter(to_read)
+            .map(|(id, path)| async move {
+                let res = match store.backend().get(&path).await {
+                    Ok(bytes) => {
+                        let n = bytes.len() as u64;
+                        tokio::task::spawn_blocking(move || object::decode(&bytes, &id).map(|_| n).map_err(|e| e.to_string()))
+                            .await
+                            .unwrap_or_else(|e| Err(e.to_string()))
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                (id, path, res)
+            })
+            .buffer_unordered(4)
+            .collect()
+            .await;
+        for (id, path, res) in results {
+            match res {
+                Ok(n) => {
+                    r.objects_read += 1;
+                    r.bytes_read += n;
+                }
+                Err(msg) => {
+                    let backups = users.get(&id).cloned().unwrap_or_default();
+                    let who = if backups.is_empty() {
+                        "no backup needs it".to_string()
+                    } else {
+                        format!("backups that need it: {}", backups.join(", "))
+                    };
+                    r.errors.push(problem("damaged_object", format!("object {id} is damaged ({msg}); {who}"), Some(path), backups));
+                }
+            }
+        }
+    }
+    Ok(r)
+}

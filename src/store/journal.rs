@@ -1,0 +1,187 @@
+//! The journal: append, replay and verification of the hash chain.
+//!
+//! Appending claims the next sequence number with an exclusive create, so two
+//! writers can never both own one number, on a local disk, NFS or object storage.
+use super::error::{BackendError, Result, StoreError};
+use super::{host_name, now_ms, Store, JOURNAL};
+use bytes::Bytes;
+use store_format::journal::{JournalRecord, GENESIS};
+use store_format::Event;
+
+/// A claim (an empty record file) older than this is taken as abandoned by a
+/// crashed writer and may be completed by the next one.
+const ABANDONED_CLAIM_MS: i64 = 120_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// The last record cannot be decoded (cut short or damaged).
+    TornTail,
+    /// A record before the last one cannot be decoded.
+    Corrupt,
+    /// A sequence number is missing.
+    Gap,
+    /// A record's `prev` does not match the previous record.
+    ChainBroken,
+    /// A record file holds another sequence number than its name.
+    Misnumbered,
+    /// A sequence number was claimed but never written (the writer stopped).
+    UnfinishedClaim,
+}
+
+#[derive(Debug, Clone)]
+pub struct JournalProblem {
+    pub seq: u64,
+    pub kind: ProblemKind,
+    pub message: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Replay {
+    /// The intact prefix of the journal, in order.
+    pub records: Vec<JournalRecord>,
+    /// The first problem after that prefix, if any. Nothing after it is trusted.
+    pub problem: Option<JournalProblem>,
+    /// Hash of the last intact record's bytes.
+    pub tail_hash: [u8; 32],
+    /// The highest sequence number present (including damaged or claimed files).
+    pub last_seq: u64,
+}
+
+async fn sequence_numbers(store: &Store) -> Result<Vec<(u64, u64, i64)>> {
+    let mut seqs: Vec<(u64, u64, i64)> = store
+        .backend()
+        .list(JOURNAL)
+        .await?
+        .into_iter()
+        .filter_map(|e| JournalRecord::parse_file_name(&e.path[JOURNAL.len()..]).map(|s| (s, e.size, e.modified_ms)))
+        .collect();
+    seqs.sort();
+    Ok(seqs)
+}
+
+fn path_of(seq: u64) -> String {
+    format!("{JOURNAL}{}", JournalRecord::file_name(seq))
+}
+
+/// Reads the whole journal and verifies the chain. Never drops or accepts a
+/// damaged record silently: the first problem stops the replay and is reported.
+pub async fn replay(store: &Store) -> Result<Replay> {
+    let seqs = sequence_numbers(store).await?;
+    let mut out = Replay { tail_hash: GENESIS, last_seq: seqs.last().map(|s| s.0).unwrap_or(0), ..Default::default() };
+    let n = seqs.len();
+    let mut expect = 1u64;
+    for (i, (seq, size, _)) in seqs.into_iter().enumerate() {
+        let is_last = i + 1 == n;
+        if seq != expect {
+            out.problem = Some(JournalProblem {
+                seq: expect,
+                kind: ProblemKind::Gap,
+                message: format!("record {expect} is missing (the next present is {seq})"),
+            });
+            return Ok(out);
+        }
+        let bytes = match store.backend().get(&path_of(seq)).await {
+            Ok(b) => b,
+            Err(BackendError::NotFound { .. }) => {
+                out.problem = Some(JournalProblem { seq, kind: ProblemKind::Gap, message: format!("record {seq} vanished while reading") });
+                return Ok(out);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if bytes.is_empty() && size == 0 {
+            out.problem = Some(JournalProblem {
+                seq,
+                kind: ProblemKind::UnfinishedClaim,
+                message: format!("record {seq} was claimed but never written (a writer stopped between claim and publish)"),
+            });
+            return Ok(out);
+        }
+        let rec = match JournalRecord::decode(&bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                let (kind, what) = if is_last { (ProblemKind::TornTail, "torn tail") } else { (ProblemKind::Corrupt, "corrupt record") };
+                out.problem = Some(JournalProblem {
+                    seq,
+                    kind,
+                    message: format!("{what} at record {seq} (file {}, {} bytes): {e}", path_of(seq), bytes.len()),
+                });
+                return Ok(out);
+            }
+        };
+        if rec.seq != seq {
+            out.problem = Some(JournalProblem {
+                seq,
+                kind: ProblemKind::Misnumbered,
+                message: format!("file {} holds record {}", path_of(seq), rec.seq),
+            });
+            return Ok(out);
+        }
+        if rec.prev != out.tail_hash {
+            out.problem = Some(JournalProblem {
+                seq,
+                kind: ProblemKind::ChainBroken,
+                message: format!("record {seq} does not follow record {}: the hash chain is broken", seq - 1),
+            });
+            return Ok(out);
+        }
+        out.tail_hash = JournalRecord::hash_of_encoded(&bytes);
+        out.records.push(rec);
+        expect += 1;
+    }
+    Ok(out)
+}
+
+/// Appends one event. Returns its sequence number.
+pub async fn append(store: &Store, event: Event) -> Result<u64> {
+    let writer = format!("{}:{}", host_name(), std::process::id());
+    for attempt in 0..200u32 {
+        let seqs = sequence_numbers(store).await?;
+        let (prev, next, abandoned) = match seqs.last() {
+            None => (GENESIS, 1, false),
+            Some(&(seq, size, modified)) => {
+                let bytes = if size == 0 { Bytes::new() } else { store.backend().get(&path_of(seq)).await? };
+                if bytes.is_empty() {
+                    if now_ms() - modified < ABANDONED_CLAIM_MS {
+                        // Another writer is publishing this record right now.
+                        tokio::time::sleep(std::time::Duration::from_millis(5 + attempt as u64 * 5)).await;
+                        continue;
+                    }
+                    // Abandoned claim: complete it with our record, chained to the one before.
+                    let prev = if seq == 1 {
+                        GENESIS
+                    } else {
+                        let b = store.backend().get(&path_of(seq - 1)).await?;
+                        JournalRecord::decode(&b).map_err(|e| StoreError::Journal(format!("record {} is damaged: {e}", seq - 1)))?;
+                        JournalRecord::hash_of_encoded(&b)
+                    };
+                    (prev, seq, true)
+                } else {
+                    JournalRecord::decode(&bytes).map_err(|e| {
+                        StoreError::Journal(format!(
+                            "the last record ({seq}) is damaged ({e}); nothing is appended after a damaged record. \
+                             Run `n8n-ark check` for details"
+                        ))
+                    })?;
+                    (JournalRecord::hash_of_encoded(&bytes), seq + 1, false)
+                }
+            }
+        };
+        let rec = JournalRecord { seq: next, prev, time_ms: now_ms(), writer: writer.clone(), event: event.clone() };
+        let bytes = Bytes::from(rec.encode());
+        let res = if abandoned {
+            tracing::warn!("journal record {next} was claimed and abandoned by a stopped writer; completing it");
+            store.backend().put(&path_of(next), bytes).await.and(store.backend().sync().await)
+        } else {
+            store.backend().create_exclusive(&path_of(next), bytes).await
+        };
+        match res {
+            Ok(()) => return Ok(next),
+            Err(BackendError::AlreadyExists { .. }) => {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Journal("could not claim a sequence number after 200 attempts (heavy contention?)".into()))
+}

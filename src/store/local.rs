@@ -1,0 +1,294 @@
+//! A store in a local directory; also correct on NFS: it relies on no atime, no
+//! hard links and no flock. Every write goes to a temporary file in the target
+//! directory, is fsynced, renamed into place, and the directory is fsynced.
+//!
+//! Exclusive creation (journal records, locks) claims the name with an
+//! `O_EXCL` create of an empty file (atomic on local file systems and on NFSv3+),
+//! then publishes the content by renaming a complete temporary file over the
+//! claim. A reader therefore sees a name as absent, as an empty claim, or whole.
+use super::backend::{BResult, Backend, Entry};
+use super::error::BackendError;
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    root: Arc<PathBuf>,
+    /// Directories whose entries changed since the last `sync`.
+    dirty: Arc<Mutex<HashSet<PathBuf>>>,
+}
+
+pub const TEMP_PREFIX: &str = ".tmp-";
+
+impl LocalBackend {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalBackend { root: Arc::new(root.into()), dirty: Arc::default() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn full(&self, path: &str) -> BResult<PathBuf> {
+        if path.is_empty()
+            || path.starts_with('/')
+            || path.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(BackendError::Io {
+                path: path.to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "invalid store path"),
+            });
+        }
+        Ok(self.root.join(path))
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&LocalBackend) -> BResult<T> + Send + 'static,
+    ) -> BResult<T> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || f(&me)).await.map_err(|e| BackendError::Io {
+            path: String::new(),
+            source: std::io::Error::other(format!("worker failed: {e}")),
+        })?
+    }
+
+    fn ensure_parent(&self, path: &str, full: &Path) -> BResult<PathBuf> {
+        let parent = full.parent().expect("store paths have a parent").to_path_buf();
+        if !parent.is_dir() {
+            fs::create_dir_all(&parent).map_err(|e| BackendError::io(path, e))?;
+            // The new directory's own name must survive a crash too.
+            let mut p = parent.as_path();
+            while let Some(pp) = p.parent() {
+                fsync_dir(pp).map_err(|e| BackendError::io(path, e))?;
+                if pp == self.root.as_path() {
+                    break;
+                }
+                p = pp;
+            }
+        }
+        Ok(parent)
+    }
+
+    /// Writes a complete, fsynced temporary file next to `full` and returns its path.
+    fn write_temp(&self, path: &str, parent: &Path, data: &[u8]) -> BResult<PathBuf> {
+        let tmp = parent.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
+        let res = (|| {
+            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            f.write_all(data)?;
+            f.sync_all()
+        })();
+        if let Err(e) = res {
+            let _ = fs::remove_file(&tmp);
+            return Err(BackendError::io(path, e));
+        }
+        Ok(tmp)
+    }
+
+    fn put_sync(&self, path: &str, data: &[u8], durable_name: bool) -> BResult<()> {
+        let full = self.full(path)?;
+        let parent = self.ensure_parent(path, &full)?;
+        let tmp = self.write_temp(path, &parent, data)?;
+        if let Err(e) = fs::rename(&tmp, &full) {
+            let _ = fs::remove_file(&tmp);
+            return Err(BackendError::io(path, e));
+        }
+        if durable_name {
+            fsync_dir(&parent).map_err(|e| BackendError::io(path, e))?;
+        } else {
+            self.dirty.lock().unwrap().insert(parent);
+        }
+        Ok(())
+    }
+}
+
+fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn modified_ms(md: &fs::Metadata) -> i64 {
+    md.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[async_trait]
+impl Backend for LocalBackend {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    async fn create_exclusive(&self, path: &str, data: Bytes) -> BResult<()> {
+        let path = path.to_string();
+        self.blocking(move |me| {
+            let full = me.full(&path)?;
+            let parent = me.ensure_parent(&path, &full)?;
+            // Claim: exclusive creation of an empty file.
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&full)
+                .map_err(|e| BackendError::io(&path, e))?;
+            // Publish: a complete temporary file renamed over our own claim.
+            let tmp = match me.write_temp(&path, &parent, &data) {
+                Ok(t) => t,
+                Err(e) => {
+                    let _ = fs::remove_file(&full);
+                    return Err(e);
+                }
+            };
+            if let Err(e) = fs::rename(&tmp, &full) {
+                let _ = fs::remove_file(&tmp);
+                let _ = fs::remove_file(&full);
+                return Err(BackendError::io(&path, e));
+            }
+            fsync_dir(&parent).map_err(|e| BackendError::io(&path, e))
+        })
+        .await
+    }
+
+    async fn put(&self, path: &str, data: Bytes) -> BResult<()> {
+        let path = path.to_string();
+        self.blocking(move |me| me.put_sync(&path, &data, false)).await
+    }
+
+    async fn get(&self, path: &str) -> BResult<Bytes> {
+        let path = path.to_string();
+        self.blocking(move |me| {
+            let full = me.full(&path)?;
+            fs::read(&full).map(Bytes::from).map_err(|e| BackendError::io(&path, e))
+        })
+        .await
+    }
+
+    async fn get_range(&self, path: &str, range: Range<u64>) -> BResult<Bytes> {
+        let path = path.to_string();
+        self.blocking(move |me| {
+            let full = me.full(&path)?;
+            let mut f = File::open(&full).map_err(|e| BackendError::io(&path, e))?;
+            f.seek(SeekFrom::Start(range.start)).map_err(|e| BackendError::io(&path, e))?;
+            let mut buf = Vec::with_capacity((range.end.saturating_sub(range.start)).min(64 << 20) as usize);
+            f.take(range.end.saturating_sub(range.start))
+                .read_to_end(&mut buf)
+                .map_err(|e| BackendError::io(&path, e))?;
+            Ok(Bytes::from(buf))
+        })
+        .await
+    }
+
+    async fn list(&self, prefix: &str) -> BResult<Vec<Entry>> {
+        let prefix = prefix.to_string();
+        self.blocking(move |me| {
+            // Walk from the deepest directory the prefix names.
+            let (dir_part, _) = match prefix.rfind('/') {
+                Some(i) => (&prefix[..i], &prefix[i + 1..]),
+                None => ("", prefix.as_str()),
+            };
+            let start = if dir_part.is_empty() { me.root.to_path_buf() } else { me.root.join(dir_part) };
+            let mut out = Vec::new();
+            let mut stack = vec![start];
+            while let Some(dir) = stack.pop() {
+                let rd = match fs::read_dir(&dir) {
+                    Ok(rd) => rd,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(BackendError::io(dir.display().to_string(), e)),
+                };
+                for ent in rd {
+                    let ent = ent.map_err(|e| BackendError::io(dir.display().to_string(), e))?;
+                    let name = ent.file_name();
+                    let name = name.to_string_lossy();
+                    if name.starts_with(TEMP_PREFIX) {
+                        continue;
+                    }
+                    let p = ent.path();
+                    let rel = p.strip_prefix(me.root.as_path()).unwrap().to_string_lossy().replace('\\', "/");
+                    let ft = ent.file_type().map_err(|e| BackendError::io(&rel, e))?;
+                    if ft.is_dir() {
+                        if rel.starts_with(&prefix) || prefix.starts_with(&format!("{rel}/")) {
+                            stack.push(p);
+                        }
+                    } else if rel.starts_with(&prefix) {
+                        let md = match ent.metadata() {
+                            Ok(m) => m,
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                            Err(e) => return Err(BackendError::io(&rel, e)),
+                        };
+                        out.push(Entry { path: rel, size: md.len(), modified_ms: modified_ms(&md) });
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn stat(&self, path: &str) -> BResult<Entry> {
+        let path = path.to_string();
+        self.blocking(move |me| {
+            let md = fs::metadata(me.full(&path)?).map_err(|e| BackendError::io(&path, e))?;
+            if md.is_dir() {
+                return Err(BackendError::NotFound { path });
+            }
+            Ok(Entry { path, size: md.len(), modified_ms: modified_ms(&md) })
+        })
+        .await
+    }
+
+    async fn delete(&self, path: &str) -> BResult<()> {
+        let path = path.to_string();
+        self.blocking(move |me| {
+            let full = me.full(&path)?;
+            match fs::remove_file(&full) {
+                Ok(()) => {
+                    me.dirty.lock().unwrap().insert(full.parent().unwrap().to_path_buf());
+                    Ok(())
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(BackendError::io(&path, e)),
+            }
+        })
+        .await
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> BResult<()> {
+        let (from, to) = (from.to_string(), to.to_string());
+        self.blocking(move |me| {
+            let f = me.full(&from)?;
+            let t = me.full(&to)?;
+            let parent = me.ensure_parent(&to, &t)?;
+            fs::rename(&f, &t).map_err(|e| BackendError::io(&from, e))?;
+            let mut d = me.dirty.lock().unwrap();
+            d.insert(parent);
+            d.insert(f.parent().unwrap().to_path_buf());
+            Ok(())
+        })
+        .await
+    }
+
+    async fn sync(&self) -> BResult<()> {
+        let dirs: Vec<PathBuf> = std::mem::take(&mut *self.dirty.lock().unwrap()).into_iter().collect();
+        if dirs.is_empty() {
+            return Ok(());
+        }
+        let me = self.clone();
+        self.blocking(move |_| {
+            for d in &dirs {
+                if let Err(e) = fsync_dir(d) {
+                    // Put it back so a later sync tries again.
+                    me.dirty.lock().unwrap().extend(dirs.iter().cloned());
+                    return Err(BackendError::io(d.display().to_string(), e));
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+}

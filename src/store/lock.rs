@@ -1,0 +1,222 @@
+//! Locks without `flock`: a file under `locks/` per running session, kept alive
+//! by a heartbeat. A lock whose heartbeat is older than its promise (times
+//! [`STALE_FACTOR`]), or whose process is gone from this host, is stale and
+//! ignored, so a crashed process never needs an `unlock`.
+use super::error::{BackendError, Result, StoreError};
+use super::{host_name, now_ms, Store, LOCKS};
+use bytes::Bytes;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use store_format::LockRecord;
+use tokio::task::JoinHandle;
+
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
+pub const STALE_FACTOR: i64 = 4;
+pub const GC_LOCK: &str = "locks/gc";
+/// An empty claim (a lock being written) counts as live for this long.
+const CLAIM_GRACE_MS: i64 = 60_000;
+
+fn refresh_interval() -> Duration {
+    // Tests shorten the heartbeat to exercise staleness quickly.
+    std::env::var("ARK_LOCK_REFRESH_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(DEFAULT_REFRESH)
+}
+
+/// A held lock. Its heartbeat runs until [`HeldLock::release`] (or drop).
+#[derive(Debug)]
+pub struct HeldLock {
+    store: Store,
+    path: String,
+    heartbeat: Option<JoinHandle<()>>,
+    /// When the last heartbeat was written (ms); a holder whose heartbeats fell
+    /// behind must not trust that its lock protected it.
+    last_beat: Arc<AtomicI64>,
+    refresh_ms: i64,
+}
+
+impl HeldLock {
+    fn record(kind: &str, created_ms: i64, refresh_ms: i64) -> LockRecord {
+        LockRecord {
+            kind: kind.into(),
+            host: host_name(),
+            pid: std::process::id(),
+            created_ms,
+            heartbeat_ms: now_ms(),
+            refresh_ms,
+        }
+    }
+
+    async fn start(store: &Store, path: String, kind: &str) -> Result<HeldLock> {
+        let refresh = refresh_interval();
+        let refresh_ms = refresh.as_millis() as i64;
+        let created = now_ms();
+        let rec = Self::record(kind, created, refresh_ms);
+        store.backend().create_exclusive(&path, Bytes::from(rec.encode())).await?;
+        let last_beat = Arc::new(AtomicI64::new(rec.heartbeat_ms));
+        let (s, p, lb, k) = (store.clone(), path.clone(), last_beat.clone(), kind.to_string());
+        let heartbeat = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(refresh).await;
+                let rec = Self::record(&k, created, refresh_ms);
+                match s.backend().put(&p, Bytes::from(rec.encode())).await {
+                    Ok(()) => lb.store(rec.heartbeat_ms, Ordering::SeqCst),
+                    Err(e) => tracing::warn!("lock heartbeat {p} failed: {e}"),
+                }
+            }
+        });
+        Ok(HeldLock { store: store.clone(), path, heartbeat: Some(heartbeat), last_beat, refresh_ms })
+    }
+
+    /// Takes a session lock for work that adds objects (a backup, an ingest).
+    pub async fn session(store: &Store) -> Result<HeldLock> {
+        let path = format!("{LOCKS}backup-{}", uuid::Uuid::new_v4().simple());
+        Self::start(store, path, "backup").await.map_err(|e| match e {
+            StoreError::Backend(BackendError::PermissionDenied { path }) => {
+                StoreError::Locked(format!("cannot create a lock in {}: permission denied ({path}); the store is read-only", store.location()))
+            }
+            e => e,
+        })
+    }
+
+    /// Takes the collector's exclusive lock; replaces a stale one.
+    pub async fn gc(store: &Store) -> Result<HeldLock> {
+        for _ in 0..3 {
+            match Self::start(store, GC_LOCK.to_string(), "gc").await {
+                Ok(l) => return Ok(l),
+                Err(StoreError::Backend(BackendError::AlreadyExists { .. })) => {
+                    match read_lock(store, GC_LOCK).await? {
+                        Some(info) if info.live => {
+                            return Err(StoreError::Locked(format!(
+                                "another gc is running ({}), started {}",
+                                info.holder,
+                                super::check::fmt_time(info.created_ms)
+                            )))
+                        }
+                        _ => {
+                            tracing::warn!("removing a stale gc lock");
+                            store.backend().delete(GC_LOCK).await?;
+                        }
+                    }
+                }
+                Err(StoreError::Backend(BackendError::PermissionDenied { path })) => {
+                    return Err(StoreError::Locked(format!(
+                        "cannot create a lock in {}: permission denied ({path}); the store is read-only",
+                        store.location()
+                    )))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Locked("could not take the gc lock".into()))
+    }
+
+    /// True when every heartbeat so far was written in time, so that other
+    /// processes have always seen this lock as live.
+    pub fn was_always_live(&self) -> bool {
+        now_ms() - self.last_beat.load(Ordering::SeqCst) < self.refresh_ms * (STALE_FACTOR - 1)
+    }
+
+    pub async fn release(mut self) -> Result<()> {
+        if let Some(h) = self.heartbeat.take() {
+            h.abort();
+        }
+        self.store.backend().delete(&self.path).await?;
+        Ok(())
+    }
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        if let Some(h) = self.heartbeat.take() {
+            h.abort();
+            // Not released explicitly (an error path): remove the file in the
+            // background; if that never runs, the lock goes stale by itself.
+            let (s, p) = (self.store.clone(), self.path.clone());
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = s.backend().delete(&p).await;
+                });
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LockInfo {
+    pub path: String,
+    pub kind: String,
+    pub holder: String,
+    pub created_ms: i64,
+    pub live: bool,
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+async fn read_lock(store: &Store, path: &str) -> Result<Option<LockInfo>> {
+    let bytes = match store.backend().get(path).await {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if bytes.is_empty() {
+        // A claim being written right now, or left by a crash between claim and publish.
+        let age = match store.backend().stat(path).await {
+            Ok(e) => now_ms() - e.modified_ms,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        return Ok(Some(LockInfo {
+            path: path.into(),
+            kind: "unknown".into(),
+            holder: "unknown (lock being written)".into(),
+            created_ms: now_ms() - age,
+            live: age < CLAIM_GRACE_MS,
+        }));
+    }
+    let rec = match LockRecord::decode(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("{path}: unreadable lock, treated as stale: {e}");
+            return Ok(Some(LockInfo {
+                path: path.into(),
+                kind: "unknown".into(),
+                holder: "unreadable".into(),
+                created_ms: 0,
+                live: false,
+            }));
+        }
+    };
+    let fresh = now_ms() - rec.heartbeat_ms < rec.refresh_ms.max(1000) * STALE_FACTOR;
+    let gone = rec.host == host_name() && !pid_alive(rec.pid);
+    Ok(Some(LockInfo {
+        path: path.into(),
+        kind: rec.kind.clone(),
+        holder: format!("{} pid {}", rec.host, rec.pid),
+        created_ms: rec.created_ms,
+        live: fresh && !gone,
+    }))
+}
+
+/// Every lock under `locks/`, with its liveness.
+pub async fn list_locks(store: &Store) -> Result<Vec<LockInfo>> {
+    let mut out = Vec::new();
+    for e in store.backend().list(LOCKS).await? {
+        if let Some(info) = read_lock(store, &e.path).await? {
+            out.push(info);
+        }
+    }
+    Ok(out)
+}
+
+/// The live backup sessions.
+pub async fn live_sessions(store: &Store) -> Result<Vec<LockInfo>> {
+    Ok(list_locks(store).await?.into_iter().filter(|l| l.live && l.path != GC_LOCK).collect())
+}

@@ -1,0 +1,243 @@
+//! The store: content-addressed objects, manifests, the journal and locks, on
+//! any [`Backend`]. It knows nothing of n8n or PostgreSQL.
+//!
+//! Layout (see `store-format/SPEC.md`):
+//! ```text
+//! config                     the repository config
+//! objects/<2 hex>/<64 hex>   objects by id
+//! manifests/<64 hex>         one manifest per completed backup, by id
+//! journal/<20 digits>        one record per event
+//! locks/<name>               running sessions and the collector
+//! trash/<batch>/<64 hex>     objects the collector set aside, pending deletion
+//! ```
+pub mod backend;
+pub mod check;
+pub mod chunker;
+pub mod error;
+pub mod gc;
+pub mod index;
+pub mod ingest;
+pub mod journal;
+pub mod local;
+pub mod lock;
+pub mod reader;
+pub mod s3;
+
+pub use backend::{Backend, Entry};
+pub use error::{BackendError, Result, StoreError};
+
+use bytes::Bytes;
+use std::sync::Arc;
+use store_format::object::{self, ObjectKind};
+use store_format::{ChunkerParams, CompressionParams, Manifest, ObjectId, StoreConfig};
+
+pub const CONFIG: &str = "config";
+pub const OBJECTS: &str = "objects/";
+pub const MANIFESTS: &str = "manifests/";
+pub const JOURNAL: &str = "journal/";
+pub const LOCKS: &str = "locks/";
+pub const TRASH: &str = "trash/";
+
+/// Chunking and compression chosen by measurement on n8n database dumps
+/// (see README, "Performance").
+pub fn default_chunker() -> ChunkerParams {
+    ChunkerParams::new(128 * 1024, 512 * 1024, 4 * 1024 * 1024)
+}
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
+pub fn object_path(id: &ObjectId) -> String {
+    let h = id.to_hex();
+    format!("{OBJECTS}{}/{}", &h[..2], h)
+}
+
+pub fn manifest_path(id: &ObjectId) -> String {
+    format!("{MANIFESTS}{}", id.to_hex())
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    if rc != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Opens the backend a `--store` value names: a directory or `s3://bucket/prefix`.
+pub fn backend_for(location: &str) -> Result<Arc<dyn Backend>> {
+    if location.starts_with("s3://") {
+        Ok(Arc::new(s3::S3Backend::from_url(location).map_err(StoreError::Invalid)?))
+    } else if location.contains("://") {
+        Err(StoreError::Invalid(format!("{location}: unsupported store URL (use a directory or s3://bucket/prefix)")))
+    } else {
+        Ok(Arc::new(local::LocalBackend::new(location)))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+    config: Arc<StoreConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub chunker: ChunkerParams,
+    pub compression: CompressionParams,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            chunker: default_chunker(),
+            compression: CompressionParams { codec: "zstd".into(), level: DEFAULT_ZSTD_LEVEL },
+        }
+    }
+}
+
+impl Store {
+    /// Creates a new store. Refuses a location that already holds a store or
+    /// anything else.
+    pub async fn init(backend: Arc<dyn Backend>, opts: InitOptions) -> Result<Store> {
+        opts.chunker.validate().map_err(|e| StoreError::Invalid(e.to_string()))?;
+        if !(-7..=22).contains(&opts.compression.level) {
+            return Err(StoreError::Invalid(format!("zstd level {} is out of range -7..22", opts.compression.level)));
+        }
+        match backend.stat(CONFIG).await {
+            Ok(_) => return Err(StoreError::AlreadyAStore(backend.location())),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        if !backend.list("").await?.is_empty() {
+            return Err(StoreError::NotEmpty(backend.location()));
+        }
+        let config = StoreConfig {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            format_version: store_format::FORMAT_VERSION,
+            created_ms: now_ms(),
+            chunker: opts.chunker,
+            hash: "blake3-256".into(),
+            compression: opts.compression,
+            encryption: "none".into(),
+        };
+        // The config is written last among the skeleton: a store exists once it has one.
+        backend.create_exclusive(CONFIG, Bytes::from(config.encode())).await.map_err(|e| match e {
+            BackendError::AlreadyExists { .. } => StoreError::AlreadyAStore(backend.location()),
+            e => e.into(),
+        })?;
+        let store = Store { backend, config: Arc::new(config) };
+        journal::append(
+            &store,
+            store_format::Event::StoreInitialized(store_format::event::StoreInitialized {
+                store_id: store.config.id.clone(),
+                format_version: store.config.format_version,
+            }),
+        )
+        .await?;
+        Ok(store)
+    }
+
+    /// Opens an existing store, checking its config.
+    pub async fn open(backend: Arc<dyn Backend>) -> Result<Store> {
+        let bytes = match backend.get(CONFIG).await {
+            Ok(b) => b,
+            Err(BackendError::NotFound { .. }) => {
+                // Tell a missing location from a location that is not a store.
+                return Err(match backend.list("").await {
+                    Ok(_) if backend_root_missing(&backend) => StoreError::NoSuchLocation(backend.location()),
+                    _ => StoreError::NotAStore(backend.location()),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let config = StoreConfig::decode(&bytes).map_err(|e| StoreError::format(format!("{}/config", backend.location()), e))?;
+        Ok(Store { backend, config: Arc::new(config) })
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+    pub fn location(&self) -> String {
+        self.backend.location()
+    }
+    pub fn codec(&self) -> object::Codec {
+        if self.config.compression.codec == "zstd" {
+            object::Codec::Zstd(self.config.compression.level)
+        } else {
+            object::Codec::None
+        }
+    }
+
+    /// Reads an object and checks it against its id. Objects that the collector
+    /// has set aside in `trash/` but not yet deleted are still found.
+    pub async fn read_object(&self, id: &ObjectId) -> Result<(ObjectKind, Vec<u8>)> {
+        let bytes = self.read_object_bytes(id).await?;
+        let id2 = *id;
+        tokio::task::spawn_blocking(move || object::decode(&bytes, &id2))
+            .await
+            .map_err(|e| StoreError::Invalid(format!("decoder task failed: {e}")))?
+            .map_err(|source| StoreError::DamagedObject { id: id.to_hex(), source })
+    }
+
+    pub async fn read_object_bytes(&self, id: &ObjectId) -> Result<Bytes> {
+        match self.backend.get(&object_path(id)).await {
+            Ok(b) => Ok(b),
+            Err(BackendError::NotFound { .. }) => match gc::find_in_trash(self, id).await? {
+                Some(path) => Ok(self.backend.get(&path).await?),
+                None => Err(StoreError::MissingObject { id: id.to_hex() }),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Encodes and writes one object (no dedup check). Returns its encoded size.
+    pub async fn write_object(&self, kind: ObjectKind, plaintext: &[u8]) -> Result<(ObjectId, u64)> {
+        let (id, bytes) = object::encode(kind, self.codec(), plaintext);
+        let n = bytes.len() as u64;
+        self.backend.put(&object_path(&id), Bytes::from(bytes)).await?;
+        Ok((id, n))
+    }
+
+    pub async fn read_manifest(&self, id: &ObjectId) -> Result<Manifest> {
+        let bytes = self.backend.get(&manifest_path(id)).await.map_err(|e| match e {
+            BackendError::NotFound { .. } => StoreError::Invalid(format!("manifest {id} is missing")),
+            e => e.into(),
+        })?;
+        let (kind, plain) =
+            object::decode(&bytes, id).map_err(|source| StoreError::DamagedObject { id: format!("manifest {id}"), source })?;
+        if kind != ObjectKind::Manifest {
+            return Err(StoreError::Invalid(format!("manifests/{id} holds a {kind:?} object, not a manifest")));
+        }
+        Manifest::decode_plaintext(&plain).map_err(|e| StoreError::format(format!("manifest {id}"), e))
+    }
+
+    /// Every manifest in the store: (id, manifest).
+    pub async fn list_manifest_ids(&self) -> Result<Vec<ObjectId>> {
+        let mut ids = Vec::new();
+        for e in self.backend.list(MANIFESTS).await? {
+            let name = &e.path[MANIFESTS.len()..];
+            if let Ok(id) = ObjectId::from_hex(name) {
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+fn backend_root_missing(backend: &Arc<dyn Backend>) -> bool {
+    let loc = backend.location();
+    !loc.starts_with("s3://") && !std::path::Path::new(&loc).exists()
+}

@@ -1,0 +1,74 @@
+//! A checksummed frame around a MessagePack body, used for the config file, lock
+//! files and journal records:
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 4 | magic (ASCII, names the file kind) |
+//! | 4 | 1 | frame version (1) |
+//! | 5 | 3 | reserved, zero |
+//! | 8 | 4 | body length N, u32 little-endian |
+//! | 12 | N | body (MessagePack) |
+//! | 12+N | 32 | BLAKE3-256 of bytes 0..12+N |
+use crate::error::{FormatError, Result};
+
+pub const FRAME_VERSION: u8 = 1;
+pub const FRAME_HEADER: usize = 12;
+pub const FRAME_TRAILER: usize = 32;
+/// Frames hold small metadata; anything larger is damage.
+pub const MAX_FRAME_BODY: usize = 16 * 1024 * 1024;
+
+pub fn encode(magic: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    assert!(body.len() <= MAX_FRAME_BODY, "frame body too large");
+    let mut out = Vec::with_capacity(FRAME_HEADER + body.len() + FRAME_TRAILER);
+    out.extend_from_slice(magic);
+    out.push(FRAME_VERSION);
+    out.extend_from_slice(&[0, 0, 0]);
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(body);
+    let sum = blake3::hash(&out);
+    out.extend_from_slice(sum.as_bytes());
+    out
+}
+
+/// Returns the body. `what` names the frame kind in errors.
+pub fn decode<'a>(magic: &'static [u8; 4], what: &'static str, bytes: &'a [u8]) -> Result<&'a [u8]> {
+    if bytes.len() < FRAME_HEADER + FRAME_TRAILER {
+        return Err(FormatError::Truncated { need: FRAME_HEADER + FRAME_TRAILER, have: bytes.len() });
+    }
+    if &bytes[0..4] != magic {
+        return Err(FormatError::BadMagic {
+            expected: std::str::from_utf8(magic).unwrap_or("?"),
+            found: bytes[0..4].to_vec(),
+        });
+    }
+    if bytes[4] != FRAME_VERSION {
+        return Err(FormatError::UnsupportedVersion { what, found: bytes[4] as u32, supported: FRAME_VERSION as u32 });
+    }
+    if bytes[5..8] != [0, 0, 0] {
+        return Err(FormatError::ReservedFlags(bytes[5] | bytes[6] | bytes[7]));
+    }
+    let len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+    if len > MAX_FRAME_BODY {
+        return Err(FormatError::TooLarge { declared: len as u64, limit: MAX_FRAME_BODY as u64 });
+    }
+    let total = FRAME_HEADER + len + FRAME_TRAILER;
+    if bytes.len() < total {
+        return Err(FormatError::Truncated { need: total, have: bytes.len() });
+    }
+    if bytes.len() > total {
+        return Err(FormatError::LengthMismatch { declared: total as u64, actual: bytes.len() as u64 });
+    }
+    let sum = blake3::hash(&bytes[..FRAME_HEADER + len]);
+    if sum.as_bytes() != &bytes[FRAME_HEADER + len..] {
+        return Err(FormatError::ChecksumMismatch);
+    }
+    Ok(&bytes[FRAME_HEADER..FRAME_HEADER + len])
+}
+
+pub(crate) fn to_msgpack<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(v).expect("serializing plain data to MessagePack cannot fail")
+}
+
+pub(crate) fn from_msgpack<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
+    rmp_serde::from_slice(body).map_err(|e| FormatError::Encoding(e.to_string()))
+}

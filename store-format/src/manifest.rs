@@ -1,0 +1,108 @@
+//! A manifest describes one backup: what it holds and which objects hold it.
+//! Stored as an object of kind `manifest` (so its id is the BLAKE3 of its
+//! plaintext) under `manifests/`. The plaintext is a MessagePack map (field
+//! names as keys, so readers ignore fields they do not know).
+use crate::error::{FormatError, Result};
+use crate::frame;
+use crate::id::ObjectId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const MANIFEST_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub manifest_version: u32,
+    /// Unique, sortable by time: `YYYYMMDDTHHMMSSZ-` + 8 hex digits.
+    pub backup_id: String,
+    /// The backup kind (`postgres_full`, `flows`, ..., or `ingest` for a raw stream).
+    pub kind: String,
+    pub host: String,
+    pub started_ms: i64,
+    pub finished_ms: i64,
+    pub items: Vec<Item>,
+    /// Free-form labels (string to string), e.g. the source of an ingest.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    /// Unique within the manifest, `/`-separated, e.g. `db/n8n.dump`.
+    pub name: String,
+    pub kind: ItemKind,
+    /// Logical size: the sum of the chunk lengths.
+    pub size: u64,
+    /// In order; concatenating the chunks' plaintexts yields the item.
+    pub chunks: Vec<ChunkRef>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    /// A stream cut into content-defined chunks.
+    Stream,
+    /// A small thing stored whole as one object (e.g. a workflow's JSON).
+    Blob,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    pub id: ObjectId,
+    /// Plaintext length of the chunk.
+    pub len: u32,
+}
+
+impl Manifest {
+    pub fn encode_plaintext(&self) -> Vec<u8> {
+        frame::to_msgpack(self)
+    }
+
+    pub fn decode_plaintext(bytes: &[u8]) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            manifest_version: u32,
+        }
+        let v: VersionOnly = frame::from_msgpack(bytes)?;
+        if v.manifest_version > MANIFEST_VERSION || v.manifest_version == 0 {
+            return Err(FormatError::UnsupportedVersion {
+                what: "manifest",
+                found: v.manifest_version,
+                supported: MANIFEST_VERSION,
+            });
+        }
+        let m: Manifest = frame::from_msgpack(bytes)?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// Invariants a reader relies on.
+    pub fn validate(&self) -> Result<()> {
+        let mut names = std::collections::HashSet::new();
+        for it in &self.items {
+            if !names.insert(it.name.as_str()) {
+                return Err(FormatError::Invalid(format!("duplicate item name {:?}", it.name)));
+            }
+            let sum: u64 = it.chunks.iter().map(|c| c.len as u64).sum();
+            if sum != it.size {
+                return Err(FormatError::Invalid(format!(
+                    "item {:?}: size {} but chunks add up to {}",
+                    it.name, it.size, sum
+                )));
+            }
+            if it.kind == ItemKind::Blob && it.chunks.len() > 1 {
+                return Err(FormatError::Invalid(format!("blob item {:?} has {} chunks", it.name, it.chunks.len())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every object this manifest references, in order of first appearance.
+    pub fn object_ids(&self) -> impl Iterator<Item = &ObjectId> {
+        self.items.iter().flat_map(|i| i.chunks.iter().map(|c| &c.id))
+    }
+
+    pub fn logical_size(&self) -> u64 {
+        self.items.iter().map(|i| i.size).sum()
+    }
+}
