@@ -60,10 +60,26 @@ pub async fn run(store: &Store, read_data: bool) -> Result<CheckReport> {
     if let Some(p) = &replay.problem {
         r.errors.push(problem("journal", p.message.clone(), Some(format!("journal record {}", p.seq)), vec![]));
     }
+    if let Some(seq) = replay.unfinished_tail {
+        r.warnings.push(problem(
+            "journal",
+            format!("journal record {seq} was claimed but not written (an append was interrupted, or is in progress); the next append completes it"),
+            Some(format!("journal record {seq}")),
+            vec![],
+        ));
+    }
     let mut completed: HashMap<ObjectId, String> = HashMap::new();
+    let mut forgotten: HashMap<ObjectId, String> = HashMap::new();
     for rec in &replay.records {
-        if let Event::BackupCompleted(e) = &rec.event {
-            completed.insert(e.manifest, e.backup_id.clone());
+        match &rec.event {
+            Event::BackupCompleted(e) => {
+                completed.insert(e.manifest, e.backup_id.clone());
+            }
+            Event::BackupForgotten(e) => {
+                completed.remove(&e.manifest);
+                forgotten.insert(e.manifest, e.backup_id.clone());
+            }
+            _ => {}
         }
     }
 
@@ -76,7 +92,14 @@ pub async fn run(store: &Store, read_data: bool) -> Result<CheckReport> {
             Ok(m) => {
                 present_manifests.insert(*mid);
                 r.backups += 1;
-                if !completed.contains_key(mid) && replay.problem.is_none() {
+                if let Some(bid) = forgotten.get(mid).filter(|_| !completed.contains_key(mid)) {
+                    r.warnings.push(problem(
+                        "forgotten_manifest",
+                        format!("backup {bid} was forgotten but its manifest is still present (interrupted); gc keeps its objects until it is removed"),
+                        Some(format!("manifests/{mid}")),
+                        vec![bid.clone()],
+                    ));
+                } else if !completed.contains_key(mid) && replay.problem.is_none() {
                     r.warnings.push(problem(
                         "orphan_manifest",
                         format!("manifest of backup {} has no completion event (the writer stopped before recording it); gc keeps its objects", m.backup_id),

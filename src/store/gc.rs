@@ -80,7 +80,7 @@ pub async fn mark(store: &Store) -> Result<IdSet> {
 pub async fn run(store: &Store, opts: &GcOptions) -> Result<GcReport> {
     let started = Instant::now();
     let lock = HeldLock::gc(store).await?;
-    let res = run_locked(store, opts, started).await;
+    let res = run_locked(store, opts, started, &lock).await;
     lock.release().await?;
     let report = res?;
     if !opts.dry_run {
@@ -98,7 +98,16 @@ pub async fn run(store: &Store, opts: &GcOptions) -> Result<GcReport> {
     Ok(report)
 }
 
-async fn run_locked(store: &Store, opts: &GcOptions, started: Instant) -> Result<GcReport> {
+async fn ensure_owner(lock: &HeldLock) -> Result<()> {
+    if !lock.was_always_live() || !lock.still_mine().await? {
+        return Err(StoreError::Locked(
+            "this gc stalled and its lock was taken over; it stops without deleting anything (run gc again)".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn run_locked(store: &Store, opts: &GcOptions, started: Instant, lock: &HeldLock) -> Result<GcReport> {
     let b = store.backend().clone();
     let mut report = GcReport { dry_run: opts.dry_run, ..Default::default() };
     let all = list_object_ids(store).await?;
@@ -113,6 +122,7 @@ async fn run_locked(store: &Store, opts: &GcOptions, started: Instant) -> Result
         return Ok(report);
     }
     if !candidates.is_empty() {
+        ensure_owner(lock).await?;
         let batch = format!("{TRASH}{}-{}/", now_ms(), uuid::Uuid::new_v4().simple());
         futures::stream::iter(candidates)
             .map(|(id, _)| {
@@ -149,6 +159,7 @@ async fn run_locked(store: &Store, opts: &GcOptions, started: Instant) -> Result
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+    ensure_owner(lock).await?;
     finish_trash(store, &mut report).await?;
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)

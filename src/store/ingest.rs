@@ -6,7 +6,7 @@
 //! `in_flight` chunks exist at once, so memory is bounded by the work in flight,
 //! never by the input's size.
 use super::chunker::{Chunker, StreamChunker};
-use super::error::{BackendError, Result, StoreError};
+use super::error::{Result, StoreError};
 use super::index::DedupIndex;
 use super::lock::HeldLock;
 use super::{host_name, manifest_path, now_ms, object_path, Store};
@@ -105,7 +105,7 @@ impl BackupSession {
     pub async fn add_stream<R: AsyncRead + Unpin + Send>(&mut self, name: &str, reader: R) -> Result<&Item> {
         self.check_name(name)?;
         let chunker = Chunker::new(&self.store.config().chunker);
-        let mut source = StreamChunker::new(reader, chunker);
+        let source = StreamChunker::new(reader, chunker);
         let stream = futures::stream::unfold(source, |mut src| async move {
             match src.next_chunk().await {
                 Ok(Some(c)) => Some((Ok(c), src)),
@@ -138,6 +138,12 @@ impl BackupSession {
     pub async fn add_blob(&mut self, name: &str, data: Vec<u8>) -> Result<&Item> {
         self.check_name(name)?;
         let size = data.len() as u64;
+        if size > store_format::object::MAX_PLAINTEXT {
+            return Err(StoreError::Invalid(format!(
+                "{name}: {size} bytes is larger than an object may be ({} bytes); store it as a stream",
+                store_format::object::MAX_PLAINTEXT
+            )));
+        }
         let chunks = if data.is_empty() {
             vec![]
         } else {
@@ -155,21 +161,14 @@ impl BackupSession {
         let referenced: HashSet<ObjectId> =
             self.items.iter().flat_map(|i| i.chunks.iter().map(|c| c.id)).collect();
         if !lock.was_always_live() {
-            // Our lock may have looked stale to a collector: prove every object is still there.
-            tracing::warn!("lock heartbeats fell behind; checking every referenced object before committing");
-            for id in &referenced {
-                match backend.stat(&object_path(id)).await {
-                    Ok(_) => {}
-                    Err(BackendError::NotFound { .. }) => {
-                        if super::gc::find_in_trash(&self.store, id).await?.is_none() {
-                            return Err(StoreError::Invalid(format!(
-                                "object {id} was collected while this backup was stalled; run the backup again"
-                            )));
-                        }
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            // Our lock may have looked stale to a collector, which may then have
+            // deleted objects this backup reuses: committing would be a lie.
+            let _ = lock.release().await;
+            return Err(StoreError::Locked(format!(
+                "backup {} stalled longer than its lock's lifetime (heartbeats fell behind), so a concurrent gc \
+                 may have collected objects it reuses; nothing was committed: run the backup again",
+                self.backup_id
+            )));
         }
         let manifest = Manifest {
             manifest_version: store_format::manifest::MANIFEST_VERSION,

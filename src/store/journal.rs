@@ -24,7 +24,7 @@ pub enum ProblemKind {
     ChainBroken,
     /// A record file holds another sequence number than its name.
     Misnumbered,
-    /// A sequence number was claimed but never written (the writer stopped).
+    /// A sequence number before the last was claimed but never written.
     UnfinishedClaim,
 }
 
@@ -45,6 +45,10 @@ pub struct Replay {
     pub tail_hash: [u8; 32],
     /// The highest sequence number present (including damaged or claimed files).
     pub last_seq: u64,
+    /// The last file is a claim that was never written: an append that did not
+    /// happen (its writer stopped, or is publishing right now). Not damage: the
+    /// next append completes it.
+    pub unfinished_tail: Option<u64>,
 }
 
 async fn sequence_numbers(store: &Store) -> Result<Vec<(u64, u64, i64)>> {
@@ -88,6 +92,10 @@ pub async fn replay(store: &Store) -> Result<Replay> {
             }
             Err(e) => return Err(e.into()),
         };
+        if bytes.is_empty() && size == 0 && is_last {
+            out.unfinished_tail = Some(seq);
+            return Ok(out);
+        }
         if bytes.is_empty() && size == 0 {
             out.problem = Some(JournalProblem {
                 seq,
@@ -134,7 +142,10 @@ pub async fn replay(store: &Store) -> Result<Replay> {
 /// Appends one event. Returns its sequence number.
 pub async fn append(store: &Store, event: Event) -> Result<u64> {
     let writer = format!("{}:{}", host_name(), std::process::id());
-    for attempt in 0..200u32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ABANDONED_CLAIM_MS as u64 + 60_000);
+    let mut attempt = 0u64;
+    while std::time::Instant::now() < deadline {
+        attempt += 1;
         let seqs = sequence_numbers(store).await?;
         let (prev, next, abandoned) = match seqs.last() {
             None => (GENESIS, 1, false),
@@ -143,7 +154,7 @@ pub async fn append(store: &Store, event: Event) -> Result<u64> {
                 if bytes.is_empty() {
                     if now_ms() - modified < ABANDONED_CLAIM_MS {
                         // Another writer is publishing this record right now.
-                        tokio::time::sleep(std::time::Duration::from_millis(5 + attempt as u64 * 5)).await;
+                        tokio::time::sleep(std::time::Duration::from_millis((5 * attempt).min(500))).await;
                         continue;
                     }
                     // Abandoned claim: complete it with our record, chained to the one before.
@@ -168,12 +179,21 @@ pub async fn append(store: &Store, event: Event) -> Result<u64> {
         };
         let rec = JournalRecord { seq: next, prev, time_ms: now_ms(), writer: writer.clone(), event: event.clone() };
         let bytes = Bytes::from(rec.encode());
-        let res = if abandoned {
-            tracing::warn!("journal record {next} was claimed and abandoned by a stopped writer; completing it");
-            store.backend().put(&path_of(next), bytes).await.and(store.backend().sync().await)
-        } else {
-            store.backend().create_exclusive(&path_of(next), bytes).await
-        };
+        if abandoned {
+            // Move the abandoned claim aside: only one writer's rename finds it,
+            // then the sequence number is claimed exclusively as usual.
+            tracing::warn!("journal record {next} was claimed and abandoned by a stopped writer; reclaiming it");
+            let aside = format!("{JOURNAL}abandoned-{next:020}-{}", uuid::Uuid::new_v4().simple());
+            match store.backend().rename(&path_of(next), &aside).await {
+                Ok(()) => {
+                    store.backend().sync().await?;
+                }
+                Err(BackendError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            continue;
+        }
+        let res = store.backend().create_exclusive(&path_of(next), bytes).await;
         match res {
             Ok(()) => return Ok(next),
             Err(BackendError::AlreadyExists { .. }) => {
@@ -183,5 +203,5 @@ pub async fn append(store: &Store, event: Event) -> Result<u64> {
             Err(e) => return Err(e.into()),
         }
     }
-    Err(StoreError::Journal("could not claim a sequence number after 200 attempts (heavy contention?)".into()))
+    Err(StoreError::Journal(format!("could not claim a sequence number in {attempt} attempts (heavy contention, or a claim that never completes)")))
 }

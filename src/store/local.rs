@@ -108,6 +108,18 @@ impl LocalBackend {
     }
 }
 
+/// The error of reading `path`. A name that is a directory (only a prefix of
+/// other names) or that runs through a file holds no object, as on object
+/// storage: that is `NotFound`, not an I/O error.
+fn read_err(path: &str, e: std::io::Error) -> BackendError {
+    match e.kind() {
+        std::io::ErrorKind::IsADirectory | std::io::ErrorKind::NotADirectory => {
+            BackendError::NotFound { path: path.to_string() }
+        }
+        _ => BackendError::io(path, e),
+    }
+}
+
 fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -131,20 +143,15 @@ impl Backend for LocalBackend {
         self.blocking(move |me| {
             let full = me.full(&path)?;
             let parent = me.ensure_parent(&path, &full)?;
+            // The complete content first, so that the claim below stays empty
+            // only for the instant between two system calls.
+            let tmp = me.write_temp(&path, &parent, &data)?;
             // Claim: exclusive creation of an empty file.
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&full)
-                .map_err(|e| BackendError::io(&path, e))?;
-            // Publish: a complete temporary file renamed over our own claim.
-            let tmp = match me.write_temp(&path, &parent, &data) {
-                Ok(t) => t,
-                Err(e) => {
-                    let _ = fs::remove_file(&full);
-                    return Err(e);
-                }
-            };
+            if let Err(e) = OpenOptions::new().write(true).create_new(true).open(&full) {
+                let _ = fs::remove_file(&tmp);
+                return Err(BackendError::io(&path, e));
+            }
+            // Publish: rename the complete temporary file over our own claim.
             if let Err(e) = fs::rename(&tmp, &full) {
                 let _ = fs::remove_file(&tmp);
                 let _ = fs::remove_file(&full);
@@ -164,7 +171,7 @@ impl Backend for LocalBackend {
         let path = path.to_string();
         self.blocking(move |me| {
             let full = me.full(&path)?;
-            fs::read(&full).map(Bytes::from).map_err(|e| BackendError::io(&path, e))
+            fs::read(&full).map(Bytes::from).map_err(|e| read_err(&path, e))
         })
         .await
     }
@@ -173,12 +180,12 @@ impl Backend for LocalBackend {
         let path = path.to_string();
         self.blocking(move |me| {
             let full = me.full(&path)?;
-            let mut f = File::open(&full).map_err(|e| BackendError::io(&path, e))?;
-            f.seek(SeekFrom::Start(range.start)).map_err(|e| BackendError::io(&path, e))?;
+            let mut f = File::open(&full).map_err(|e| read_err(&path, e))?;
+            f.seek(SeekFrom::Start(range.start)).map_err(|e| read_err(&path, e))?;
             let mut buf = Vec::with_capacity((range.end.saturating_sub(range.start)).min(64 << 20) as usize);
             f.take(range.end.saturating_sub(range.start))
                 .read_to_end(&mut buf)
-                .map_err(|e| BackendError::io(&path, e))?;
+                .map_err(|e| read_err(&path, e))?;
             Ok(Bytes::from(buf))
         })
         .await
@@ -198,7 +205,12 @@ impl Backend for LocalBackend {
             while let Some(dir) = stack.pop() {
                 let rd = match fs::read_dir(&dir) {
                     Ok(rd) => rd,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    // A prefix whose directory part is missing, or is a file, names nothing.
+                    Err(e)
+                        if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) =>
+                    {
+                        continue
+                    }
                     Err(e) => return Err(BackendError::io(dir.display().to_string(), e)),
                 };
                 for ent in rd {
@@ -233,7 +245,7 @@ impl Backend for LocalBackend {
     async fn stat(&self, path: &str) -> BResult<Entry> {
         let path = path.to_string();
         self.blocking(move |me| {
-            let md = fs::metadata(me.full(&path)?).map_err(|e| BackendError::io(&path, e))?;
+            let md = fs::metadata(me.full(&path)?).map_err(|e| read_err(&path, e))?;
             if md.is_dir() {
                 return Err(BackendError::NotFound { path });
             }
@@ -251,7 +263,17 @@ impl Backend for LocalBackend {
                     me.dirty.lock().unwrap().insert(full.parent().unwrap().to_path_buf());
                     Ok(())
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                // Absent, a directory (no object), or under a file: nothing to remove.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound
+                            | std::io::ErrorKind::IsADirectory
+                            | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    Ok(())
+                }
                 Err(e) => Err(BackendError::io(&path, e)),
             }
         })
@@ -263,8 +285,15 @@ impl Backend for LocalBackend {
         self.blocking(move |me| {
             let f = me.full(&from)?;
             let t = me.full(&to)?;
+            // Only an object moves: a name that is a directory holds none (and
+            // renaming it would move a whole subtree). Checked before the
+            // target's directory is created, so a failed rename leaves nothing.
+            let md = fs::metadata(&f).map_err(|e| read_err(&from, e))?;
+            if md.is_dir() {
+                return Err(BackendError::NotFound { path: from });
+            }
             let parent = me.ensure_parent(&to, &t)?;
-            fs::rename(&f, &t).map_err(|e| BackendError::io(&from, e))?;
+            fs::rename(&f, &t).map_err(|e| read_err(&from, e))?;
             let mut d = me.dirty.lock().unwrap();
             d.insert(parent);
             d.insert(f.parent().unwrap().to_path_buf());
@@ -274,7 +303,14 @@ impl Backend for LocalBackend {
     }
 
     async fn sync(&self) -> BResult<()> {
-        let dirs: Vec<PathBuf> = std::mem::take(&mut *self.dirty.lock().unwrap()).into_iter().collect();
+        let mut dirs: HashSet<PathBuf> = std::mem::take(&mut *self.dirty.lock().unwrap());
+        // Objects another process wrote but has not synced yet may be reused
+        // by this one: make every object directory's names durable.
+        let objects = self.root.join("objects");
+        if let Ok(rd) = fs::read_dir(&objects) {
+            dirs.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        }
+        let dirs: Vec<PathBuf> = dirs.into_iter().collect();
         if dirs.is_empty() {
             return Ok(());
         }

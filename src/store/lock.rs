@@ -3,9 +3,9 @@
 //! [`STALE_FACTOR`]), or whose process is gone from this host, is stale and
 //! ignored, so a crashed process never needs an `unlock`.
 use super::error::{BackendError, Result, StoreError};
-use super::{host_name, now_ms, Store, LOCKS};
+use super::{now_ms, Store, LOCKS};
 use bytes::Bytes;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use store_format::LockRecord;
@@ -32,17 +32,37 @@ pub struct HeldLock {
     store: Store,
     path: String,
     heartbeat: Option<JoinHandle<()>>,
+    /// Held by the heartbeat while it writes; `true` once released, so that a
+    /// heartbeat in flight can never re-create a released lock.
+    released: Arc<tokio::sync::Mutex<bool>>,
     /// When the last heartbeat was written (ms); a holder whose heartbeats fell
     /// behind must not trust that its lock protected it.
     last_beat: Arc<AtomicI64>,
+    /// Set when any gap between heartbeats was long enough for others to
+    /// take the lock as stale.
+    lapsed: Arc<AtomicBool>,
     refresh_ms: i64,
+    created_ms: i64,
+}
+
+/// Who holds a lock: the host name and the process's PID namespace, so that
+/// processes in containers that share the host's name (host networking) are
+/// not mistaken for processes of the host.
+pub fn holder_host() -> String {
+    let ns = std::fs::read_link("/proc/self/ns/pid").map(|p| p.display().to_string()).unwrap_or_default();
+    let ns: String = ns.chars().filter(|c| c.is_ascii_digit()).collect();
+    if ns.is_empty() {
+        super::host_name()
+    } else {
+        format!("{}#pidns:{}", super::host_name(), ns)
+    }
 }
 
 impl HeldLock {
     fn record(kind: &str, created_ms: i64, refresh_ms: i64) -> LockRecord {
         LockRecord {
             kind: kind.into(),
-            host: host_name(),
+            host: holder_host(),
             pid: std::process::id(),
             created_ms,
             heartbeat_ms: now_ms(),
@@ -57,18 +77,39 @@ impl HeldLock {
         let rec = Self::record(kind, created, refresh_ms);
         store.backend().create_exclusive(&path, Bytes::from(rec.encode())).await?;
         let last_beat = Arc::new(AtomicI64::new(rec.heartbeat_ms));
-        let (s, p, lb, k) = (store.clone(), path.clone(), last_beat.clone(), kind.to_string());
+        let lapsed = Arc::new(AtomicBool::new(false));
+        let released = Arc::new(tokio::sync::Mutex::new(false));
+        let (s, p, lb, k, rel, lap) =
+            (store.clone(), path.clone(), last_beat.clone(), kind.to_string(), released.clone(), lapsed.clone());
         let heartbeat = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(refresh).await;
+                let done = rel.lock().await;
+                if *done {
+                    return;
+                }
                 let rec = Self::record(&k, created, refresh_ms);
                 match s.backend().put(&p, Bytes::from(rec.encode())).await {
-                    Ok(()) => lb.store(rec.heartbeat_ms, Ordering::SeqCst),
+                    Ok(()) => {
+                        if rec.heartbeat_ms - lb.swap(rec.heartbeat_ms, Ordering::SeqCst) >= refresh_ms * (STALE_FACTOR - 1) {
+                            lap.store(true, Ordering::SeqCst);
+                        }
+                    }
                     Err(e) => tracing::warn!("lock heartbeat {p} failed: {e}"),
                 }
+                drop(done);
             }
         });
-        Ok(HeldLock { store: store.clone(), path, heartbeat: Some(heartbeat), last_beat, refresh_ms })
+        Ok(HeldLock {
+            store: store.clone(),
+            path,
+            heartbeat: Some(heartbeat),
+            released,
+            last_beat,
+            lapsed,
+            refresh_ms,
+            created_ms: created,
+        })
     }
 
     /// Takes a session lock for work that adds objects (a backup, an ingest).
@@ -117,10 +158,27 @@ impl HeldLock {
     /// True when every heartbeat so far was written in time, so that other
     /// processes have always seen this lock as live.
     pub fn was_always_live(&self) -> bool {
-        now_ms() - self.last_beat.load(Ordering::SeqCst) < self.refresh_ms * (STALE_FACTOR - 1)
+        !self.lapsed.load(Ordering::SeqCst)
+            && now_ms() - self.last_beat.load(Ordering::SeqCst) < self.refresh_ms * (STALE_FACTOR - 1)
+    }
+
+    /// True when the lock file is still this holder's (nobody took it over
+    /// while this process was stalled).
+    pub async fn still_mine(&self) -> Result<bool> {
+        let bytes = match self.store.backend().get(&self.path).await {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(match LockRecord::decode(&bytes) {
+            Ok(r) => r.host == holder_host() && r.pid == std::process::id() && r.created_ms == self.created_ms,
+            Err(_) => false,
+        })
     }
 
     pub async fn release(mut self) -> Result<()> {
+        // Wait for a heartbeat write in flight, and stop any later one.
+        *self.released.lock().await = true;
         if let Some(h) = self.heartbeat.take() {
             h.abort();
         }
@@ -135,9 +193,10 @@ impl Drop for HeldLock {
             h.abort();
             // Not released explicitly (an error path): remove the file in the
             // background; if that never runs, the lock goes stale by itself.
-            let (s, p) = (self.store.clone(), self.path.clone());
+            let (s, p, rel) = (self.store.clone(), self.path.clone(), self.released.clone());
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(async move {
+                    *rel.lock().await = true;
                     let _ = s.backend().delete(&p).await;
                 });
             }
@@ -184,18 +243,25 @@ async fn read_lock(store: &Store, path: &str) -> Result<Option<LockInfo>> {
     let rec = match LockRecord::decode(&bytes) {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!("{path}: unreadable lock, treated as stale: {e}");
+            // Perhaps written by a newer n8n-ark: live while it is being rewritten.
+            let modified = match store.backend().stat(path).await {
+                Ok(e) => e.modified_ms,
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let live = now_ms() - modified < DEFAULT_REFRESH.as_millis() as i64 * STALE_FACTOR;
+            tracing::warn!("{path}: unreadable lock ({e}); counted as {}", if live { "live (recently written)" } else { "stale" });
             return Ok(Some(LockInfo {
                 path: path.into(),
                 kind: "unknown".into(),
                 holder: "unreadable".into(),
-                created_ms: 0,
-                live: false,
+                created_ms: modified,
+                live,
             }));
         }
     };
     let fresh = now_ms() - rec.heartbeat_ms < rec.refresh_ms.max(1000) * STALE_FACTOR;
-    let gone = rec.host == host_name() && !pid_alive(rec.pid);
+    let gone = rec.host == holder_host() && !pid_alive(rec.pid);
     Ok(Some(LockInfo {
         path: path.into(),
         kind: rec.kind.clone(),

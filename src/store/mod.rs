@@ -192,14 +192,24 @@ impl Store {
     }
 
     pub async fn read_object_bytes(&self, id: &ObjectId) -> Result<Bytes> {
-        match self.backend.get(&object_path(id)).await {
-            Ok(b) => Ok(b),
-            Err(BackendError::NotFound { .. }) => match gc::find_in_trash(self, id).await? {
-                Some(path) => Ok(self.backend.get(&path).await?),
-                None => Err(StoreError::MissingObject { id: id.to_hex() }),
-            },
-            Err(e) => Err(e.into()),
+        // A collector may move the object between `objects/` and `trash/`
+        // while we look; look again a few times before calling it missing.
+        for _ in 0..3 {
+            match self.backend.get(&object_path(id)).await {
+                Ok(b) => return Ok(b),
+                Err(BackendError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            match gc::find_in_trash(self, id).await? {
+                Some(path) => match self.backend.get(&path).await {
+                    Ok(b) => return Ok(b),
+                    Err(BackendError::NotFound { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                },
+                None => {}
+            }
         }
+        Err(StoreError::MissingObject { id: id.to_hex() })
     }
 
     /// Encodes and writes one object (no dedup check). Returns its encoded size.
@@ -223,7 +233,26 @@ impl Store {
         Manifest::decode_plaintext(&plain).map_err(|e| StoreError::format(format!("manifest {id}"), e))
     }
 
-    /// Every manifest in the store: (id, manifest).
+    /// Removes a backup: records `BackupForgotten`, then deletes its manifest.
+    /// (In that order: a crash in between leaves a manifest that is kept
+    /// conservatively, never a completed backup without its manifest.)
+    pub async fn forget_backup(&self, manifest: &ObjectId, reason: &str) -> Result<()> {
+        let m = self.read_manifest(manifest).await?;
+        journal::append(
+            self,
+            store_format::Event::BackupForgotten(store_format::event::BackupForgotten {
+                backup_id: m.backup_id,
+                manifest: *manifest,
+                reason: reason.to_string(),
+            }),
+        )
+        .await?;
+        self.backend.delete(&manifest_path(manifest)).await?;
+        self.backend.sync().await?;
+        Ok(())
+    }
+
+    /// Every manifest id in the store, sorted.
     pub async fn list_manifest_ids(&self) -> Result<Vec<ObjectId>> {
         let mut ids = Vec::new();
         for e in self.backend.list(MANIFESTS).await? {

@@ -146,7 +146,7 @@ impl Backend for S3Backend {
             .into_iter()
             .map(|m| Entry {
                 path: self.rel(&m.location),
-                size: m.size as u64,
+                size: m.size,
                 modified_ms: m.last_modified.timestamp_millis(),
             })
             .filter(|e| e.path.starts_with(prefix))
@@ -155,7 +155,7 @@ impl Backend for S3Backend {
 
     async fn stat(&self, path: &str) -> BResult<Entry> {
         let m = self.store.head(&self.key(path)).await.map_err(|e| map_err("head", path, e))?;
-        Ok(Entry { path: path.to_string(), size: m.size as u64, modified_ms: m.last_modified.timestamp_millis() })
+        Ok(Entry { path: path.to_string(), size: m.size, modified_ms: m.last_modified.timestamp_millis() })
     }
 
     async fn delete(&self, path: &str) -> BResult<()> {

@@ -29,6 +29,15 @@ pub struct BackupCompleted {
     pub duration_ms: u64,
 }
 
+/// A backup was removed (by retention or by hand); its manifest is deleted
+/// after this event, and its objects become garbage unless others share them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupForgotten {
+    pub backup_id: String,
+    pub manifest: ObjectId,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GcCompleted {
     pub objects_freed: u64,
@@ -41,6 +50,7 @@ pub struct GcCompleted {
 pub enum Event {
     StoreInitialized(StoreInitialized),
     BackupCompleted(BackupCompleted),
+    BackupForgotten(BackupForgotten),
     GcCompleted(GcCompleted),
     /// A type or version this reader does not know; kept as it was.
     Unknown { kind: String, version: u16, body: Vec<u8> },
@@ -52,6 +62,7 @@ impl Event {
         match self {
             Event::StoreInitialized(_) => ("StoreInitialized", 1),
             Event::BackupCompleted(_) => ("BackupCompleted", 1),
+            Event::BackupForgotten(_) => ("BackupForgotten", 1),
             Event::GcCompleted(_) => ("GcCompleted", 1),
             Event::Unknown { kind, version, .. } => (kind.as_str(), *version),
         }
@@ -61,6 +72,7 @@ impl Event {
         match self {
             Event::StoreInitialized(e) => frame::to_msgpack(e),
             Event::BackupCompleted(e) => frame::to_msgpack(e),
+            Event::BackupForgotten(e) => frame::to_msgpack(e),
             Event::GcCompleted(e) => frame::to_msgpack(e),
             Event::Unknown { body, .. } => body.clone(),
         }
@@ -73,6 +85,7 @@ impl Event {
         Ok(match (kind, version) {
             ("StoreInitialized", 1) => Event::StoreInitialized(parse(kind, body)?),
             ("BackupCompleted", 1) => Event::BackupCompleted(parse(kind, body)?),
+            ("BackupForgotten", 1) => Event::BackupForgotten(parse(kind, body)?),
             ("GcCompleted", 1) => Event::GcCompleted(parse(kind, body)?),
             _ => Event::Unknown { kind: kind.to_string(), version, body: body.to_vec() },
         })

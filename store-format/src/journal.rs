@@ -55,14 +55,19 @@ impl JournalRecord {
 
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let body = frame::decode(MAGIC, "journal frame", bytes)?;
-        let w: Wire = frame::from_msgpack(body)?;
-        if w.record_version > RECORD_VERSION || w.record_version == 0 {
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            record_version: u32,
+        }
+        let v: VersionOnly = frame::from_msgpack(body)?;
+        if v.record_version > RECORD_VERSION || v.record_version == 0 {
             return Err(FormatError::UnsupportedVersion {
                 what: "journal record",
-                found: w.record_version,
+                found: v.record_version,
                 supported: RECORD_VERSION,
             });
         }
+        let w: Wire = frame::from_msgpack(body)?;
         if w.seq == 0 {
             return Err(FormatError::Invalid("journal sequence numbers start at 1".into()));
         }

@@ -1,0 +1,273 @@
+//! Writes the golden test vectors into `store-format/test-vectors/`.
+//!
+//!     cargo run -p store-format --example make-vectors
+//!
+//! Every input is fixed, so running it again produces the same bytes (with the
+//! same zstd version for the one zstd-coded vector; see test-vectors/README.md).
+//! `tests/golden.rs` checks the files against values written out independently;
+//! regenerate only when the format changes on purpose, and update the README,
+//! SPEC.md (its hex dumps) and the test with it.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use store_format::event::{BackupCompleted, GcCompleted, StoreInitialized};
+use store_format::journal::GENESIS;
+use store_format::object::{self, Codec, ObjectKind};
+use store_format::{
+    frame, ChunkRef, ChunkerParams, CompressionParams, Event, Item, ItemKind, JournalRecord, LockRecord, Manifest,
+    ObjectId, StoreConfig,
+};
+
+/// 2026-01-01T00:00:00Z in milliseconds since the Unix epoch.
+const T0: i64 = 1_767_225_600_000;
+const STORE_ID: &str = "0123456789abcdef0123456789abcdef";
+const WRITER: &str = "vector-host:4242";
+
+/// The plaintext of the zstd-coded chunk: 64 lines of a table dump.
+fn chunk_plaintext() -> Vec<u8> {
+    let mut s = String::new();
+    for i in 0..64 {
+        s.push_str(&format!("{i}\tworkflow {i:03}\tt\t2026-01-01 00:00:00+00\n"));
+    }
+    s.into_bytes()
+}
+
+/// The plaintext of the blob: a workflow's JSON, too short for zstd to shrink.
+const BLOB_PLAINTEXT: &[u8] = br#"{"id":"G7pQ2xYc","name":"Daily report","active":true,"nodes":[]}"#;
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) {
+    let p = dir.join(name);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, bytes).unwrap();
+    println!("{:>6} bytes  {}", bytes.len(), name);
+}
+
+/// The hex dump format used in SPEC.md: 16 bytes a line, offset in hex.
+pub fn hexdump(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for (i, line) in bytes.chunks(16).enumerate() {
+        out.push_str(&format!("{:08x}  ", i * 16));
+        for j in 0..16 {
+            match line.get(j) {
+                Some(b) => out.push_str(&format!("{b:02x} ")),
+                None => out.push_str("   "),
+            }
+            if j == 7 {
+                out.push(' ');
+            }
+        }
+        out.push_str(" |");
+        for &b in line {
+            out.push(if (0x20..0x7f).contains(&b) { b as char } else { '.' });
+        }
+        out.push_str("|\n");
+    }
+    out
+}
+
+fn main() {
+    let dir: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("test-vectors");
+
+    // The repository config.
+    let config = StoreConfig {
+        id: STORE_ID.into(),
+        format_version: 1,
+        created_ms: T0,
+        chunker: ChunkerParams::new(128 * 1024, 512 * 1024, 4 * 1024 * 1024),
+        hash: "blake3-256".into(),
+        compression: CompressionParams { codec: "zstd".into(), level: 3 },
+        encryption: "none".into(),
+    };
+    write(&dir, "config.bin", &config.encode());
+
+    // A chunk, zstd level 3.
+    let chunk = chunk_plaintext();
+    let (chunk_id, chunk_file) = object::encode(ObjectKind::Chunk, Codec::Zstd(3), &chunk);
+    assert_eq!(chunk_file[6], 1, "the chunk vector must be zstd-coded");
+    write(&dir, "object-chunk-zstd.plain", &chunk);
+    write(&dir, "object-chunk-zstd.bin", &chunk_file);
+
+    // A blob: the store's codec is zstd, but zstd does not shrink it, so it is stored with codec none.
+    let (blob_id, blob_file) = object::encode(ObjectKind::Blob, Codec::Zstd(3), BLOB_PLAINTEXT);
+    assert_eq!(blob_file[6], 0, "the blob vector must fall back to codec none");
+    write(&dir, "object-blob-none.bin", &blob_file);
+
+    // A manifest naming both, stored with codec none (so that its bytes do not
+    // depend on the zstd version).
+    let manifest = Manifest {
+        manifest_version: 1,
+        backup_id: "20260101T000000Z-0000abcd".into(),
+        kind: "postgres_n8n".into(),
+        host: "vector-host".into(),
+        started_ms: T0,
+        finished_ms: T0 + 1500,
+        items: vec![
+            Item {
+                name: "db/n8n.dump".into(),
+                kind: ItemKind::Stream,
+                size: chunk.len() as u64,
+                chunks: vec![ChunkRef { id: chunk_id, len: chunk.len() as u32 }],
+            },
+            Item {
+                name: "workflows/G7pQ2xYc.json".into(),
+                kind: ItemKind::Blob,
+                size: BLOB_PLAINTEXT.len() as u64,
+                chunks: vec![ChunkRef { id: blob_id, len: BLOB_PLAINTEXT.len() as u32 }],
+            },
+            Item { name: "config/empty.txt".into(), kind: ItemKind::Blob, size: 0, chunks: vec![] },
+        ],
+        labels: BTreeMap::from([("source".to_string(), "test-vectors".to_string())]),
+    };
+    let manifest_plain = manifest.encode_plaintext();
+    let (manifest_id, manifest_file) = object::encode(ObjectKind::Manifest, Codec::None, &manifest_plain);
+    write(&dir, "manifest.plain", &manifest_plain);
+    write(&dir, "manifest.bin", &manifest_file);
+
+    // The journal: four records, chained.
+    let r1 = JournalRecord {
+        seq: 1,
+        prev: GENESIS,
+        time_ms: T0,
+        writer: WRITER.into(),
+        event: Event::StoreInitialized(StoreInitialized { store_id: STORE_ID.into(), format_version: 1 }),
+    };
+    let b1 = r1.encode();
+    let r2 = JournalRecord {
+        seq: 2,
+        prev: JournalRecord::hash_of_encoded(&b1),
+        time_ms: T0 + 2000,
+        writer: WRITER.into(),
+        event: Event::BackupCompleted(BackupCompleted {
+            backup_id: manifest.backup_id.clone(),
+            kind: manifest.kind.clone(),
+            manifest: manifest_id,
+            logical_bytes: manifest.logical_size(),
+            new_bytes: (chunk_file.len() + blob_file.len()) as u64,
+            new_objects: 2,
+            objects: 2,
+            reused_objects: 0,
+            duration_ms: 1500,
+        }),
+    };
+    let b2 = r2.encode();
+    let r3 = JournalRecord {
+        seq: 3,
+        prev: JournalRecord::hash_of_encoded(&b2),
+        time_ms: T0 + 3000,
+        writer: WRITER.into(),
+        event: Event::GcCompleted(GcCompleted { objects_freed: 1, bytes_freed: 123, objects_kept: 2, duration_ms: 250 }),
+    };
+    let b3 = r3.encode();
+    #[derive(Serialize)]
+    struct FutureBody {
+        note: String,
+    }
+    let r4 = JournalRecord {
+        seq: 4,
+        prev: JournalRecord::hash_of_encoded(&b3),
+        time_ms: T0 + 4000,
+        writer: WRITER.into(),
+        event: Event::Unknown {
+            kind: "ExampleFutureEvent".into(),
+            version: 3,
+            body: rmp_serde::to_vec_named(&FutureBody { note: "kept as is".into() }).unwrap(),
+        },
+    };
+    let b4 = r4.encode();
+    for (r, b) in [(&r1, &b1), (&r2, &b2), (&r3, &b3), (&r4, &b4)] {
+        write(&dir, &format!("journal-{}.bin", JournalRecord::file_name(r.seq)), b);
+    }
+
+    // A lock record.
+    let lock = LockRecord {
+        kind: "backup".into(),
+        host: "vector-host".into(),
+        pid: 4242,
+        created_ms: T0,
+        heartbeat_ms: T0 + 30_000,
+        refresh_ms: 30_000,
+    };
+    write(&dir, "lock.bin", &lock.encode());
+
+    // Bytes a reader must refuse.
+    #[derive(Serialize)]
+    struct FutureConfig {
+        format_version: u32,
+        id: String,
+        something_new: String,
+    }
+    let future_config = rmp_serde::to_vec_named(&FutureConfig {
+        format_version: 2,
+        id: STORE_ID.into(),
+        something_new: "a field version 1 does not have".into(),
+    })
+    .unwrap();
+    write(&dir, "bad/config-future-version.bin", &frame::encode(b"ARKC", &future_config));
+
+    let mut torn = b2.clone();
+    torn.truncate(200);
+    write(&dir, "bad/journal-torn.bin", &torn);
+
+    let mut flipped = b1.clone();
+    flipped[20] ^= 0x01;
+    write(&dir, "bad/journal-bitflip.bin", &flipped);
+
+    #[derive(Serialize)]
+    struct FutureWire {
+        record_version: u32,
+        seq: u64,
+        #[serde(with = "serde_bytes")]
+        prev: Vec<u8>,
+        time_ms: i64,
+        writer: String,
+        event_type: String,
+        event_version: u16,
+        #[serde(with = "serde_bytes")]
+        event: Vec<u8>,
+    }
+    let future_record = rmp_serde::to_vec_named(&FutureWire {
+        record_version: 2,
+        seq: 1,
+        prev: GENESIS.to_vec(),
+        time_ms: T0,
+        writer: WRITER.into(),
+        event_type: "StoreInitialized".into(),
+        event_version: 1,
+        event: r1.event.encode_body(),
+    })
+    .unwrap();
+    write(&dir, "bad/journal-future-version.bin", &frame::encode(b"ARKJ", &future_record));
+
+    let mut obj = blob_file.clone();
+    let last = obj.len() - 1;
+    obj[last] ^= 0x01;
+    write(&dir, "bad/object-flipped.bin", &obj);
+
+    let mut obj = blob_file.clone();
+    obj[4] = 2;
+    write(&dir, "bad/object-future-envelope.bin", &obj);
+
+    let mut obj = blob_file.clone();
+    obj[7] = 0x01;
+    write(&dir, "bad/object-reserved-flags.bin", &obj);
+
+    let mut future_manifest = manifest.clone();
+    future_manifest.manifest_version = 2;
+    let (fm_id, fm_file) = object::encode(ObjectKind::Manifest, Codec::None, &future_manifest.encode_plaintext());
+    write(&dir, "bad/manifest-future-version.bin", &fm_file);
+
+    println!();
+    println!("config id          {STORE_ID}");
+    println!("chunk id           {chunk_id}");
+    println!("blob id            {blob_id}");
+    println!("manifest id        {manifest_id}");
+    println!("future manifest id {fm_id}");
+    for (n, b) in [(1, &b1), (2, &b2), (3, &b3), (4, &b4)] {
+        println!("journal {n} hash     {}", ObjectId(JournalRecord::hash_of_encoded(b)));
+    }
+    println!("zstd version       {}", zstd::zstd_safe::version_number());
+    println!();
+    println!("object-blob-none.bin:\n{}", hexdump(&blob_file));
+    println!("journal-{}.bin:\n{}", JournalRecord::file_name(1), hexdump(&b1));
+}
