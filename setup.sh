@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# n8n-ark setup: build, try it, test it.
+#
+#   ./setup.sh demo    build n8n-ark and run the tour on generated data (a local store, nothing to configure)
+#   ./setup.sh test    install what the tests need, then run every test, the fuzz targets and a demo
+#   ./setup.sh build   build the release binary (target/release/n8n-ark)
+set -euo pipefail
+cd "$(dirname "$0")"
+here=$(pwd)
+
+log() { printf '\n==> %s\n' "$*"; }
+
+need_cargo() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "setup.sh: cargo is not installed. Install a Rust toolchain (1.85 or newer, e.g. with rustup) and run again." >&2
+    exit 1
+  fi
+}
+
+apt_install() {
+  # Installs the Debian packages named, if any is missing.
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: please install: ${missing[*]} (or run as root)" >&2
+    exit 1
+  fi
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+cmd_build() {
+  need_cargo
+  log "building n8n-ark (release)"
+  cargo build --release --locked --bin n8n-ark
+}
+
+cmd_demo() {
+  cmd_build
+  local store=${ARK_DEMO_STORE:-$here/demo-store}
+  if [ -e "$store" ] && [ ! -f "$store/config" ]; then
+    echo "setup.sh: $store exists and is not an n8n-ark store; set ARK_DEMO_STORE to another path" >&2
+    exit 1
+  fi
+  rm -rf "$store"
+  log "demo: store in $store"
+  ./target/release/n8n-ark --store "$store" demo "$@"
+  log "check of the demo store"
+  ./target/release/n8n-ark --store "$store" check --read-data
+  log "gc of the demo store"
+  ./target/release/n8n-ark --store "$store" gc
+}
+
+cmd_test() {
+  need_cargo
+  apt_install python3 python3-venv util-linux mount
+  local started_s3=""
+  cleanup() {
+    if [ -n "$started_s3" ]; then "$here/tests/s3/stop-server.sh" || true; fi
+  }
+  trap cleanup EXIT
+
+  log "building tests"
+  cargo build --locked --workspace --tests --benches
+
+  log "starting an S3-compatible server on 127.0.0.1 for the backend conformance suite"
+  eval "$("$here/tests/s3/start-server.sh")"
+  started_s3=1
+
+  log "running the tests"
+  cargo test --locked --workspace --no-fail-fast
+  log "running the benchmarks once each, as tests"
+  cargo test --locked --benches
+
+  "$here/tests/s3/stop-server.sh" || true
+  started_s3=""
+
+  log "fuzz targets (bounded time) and corpus replay"
+  "$here/fuzz/run.sh"
+
+  log "demo smoke run"
+  local d
+  d=$(mktemp -d)
+  cargo run --locked --quiet --bin n8n-ark -- --store "$d/store" demo --size-mib 8
+  rm -rf "$d"
+  log "all tests passed"
+}
+
+case "${1:-}" in
+  demo) shift; cmd_demo "$@" ;;
+  test) shift; cmd_test "$@" ;;
+  build) cmd_build ;;
+  *) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

@@ -1,0 +1,199 @@
+//! The `n8n-ark` binary as an operator uses it: clear errors that change
+//! nothing, JSON output, and crash safety under kill -9.
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn ark(store: &Path, args: &[&str]) -> Output {
+    Command::new(bin()).arg("--store").arg(store).args(args).env_remove("ARK_STORE").output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_fails_with(o: &Output, needle: &str) {
+    assert!(!o.status.success(), "expected failure, got success: {}", String::from_utf8_lossy(&o.stdout));
+    let e = stderr(o);
+    assert!(e.contains(needle), "stderr does not say {needle:?}: {e}");
+    assert_eq!(e.trim().lines().count(), 1, "an error is one clear line: {e}");
+}
+
+#[test]
+fn init_check_gc_with_json_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("store");
+    let o = ark(&s, &["--json", "init"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["encryption"], "none");
+    let input = dir.path().join("dump");
+    std::fs::write(&input, dump(1, 4, 1)).unwrap();
+    let o = ark(&s, &["--json", "benchmark", "--input", input.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["bytes"].as_u64().unwrap(), std::fs::metadata(&input).unwrap().len());
+    assert!(v["new_objects"].as_u64().unwrap() > 0);
+    let o = ark(&s, &["--json", "check", "--read-data"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["backups"], 1);
+    assert_eq!(v["errors"].as_array().unwrap().len(), 0);
+    assert!(v["objects_read"].as_u64().unwrap() > 0);
+    let o = ark(&s, &["--json", "gc", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["objects_freed"], 0);
+    // The second ingest of the same file stores nothing new.
+    let o = ark(&s, &["--json", "benchmark", "--input", input.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["new_objects"], 0);
+    assert_eq!(v["reused_chunks_percent"], 100.0);
+}
+
+#[test]
+fn bad_store_locations_get_a_clear_error_and_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Does not exist: nothing is created.
+    let missing = dir.path().join("nope");
+    assert_fails_with(&ark(&missing, &["check"]), "does not exist");
+    assert_fails_with(&ark(&missing, &["gc"]), "does not exist");
+    assert!(!missing.exists());
+    // Init where the parent is missing.
+    assert_fails_with(&ark(&missing.join("deeper"), &["init"]), "parent directory does not exist");
+    assert!(!missing.exists());
+
+    // Not a store.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "my files").unwrap();
+    let before = snapshot(&other);
+    assert_fails_with(&ark(&other, &["check"]), "is not an n8n-ark store");
+    assert_fails_with(&ark(&other, &["gc"]), "is not an n8n-ark store");
+    assert_fails_with(&ark(&other, &["init"]), "is not empty");
+    assert_eq!(snapshot(&other), before);
+
+    // Already a store.
+    let s = dir.path().join("store");
+    assert!(ark(&s, &["init"]).status.success());
+    let before = snapshot(&s);
+    assert_fails_with(&ark(&s, &["init"]), "is already an n8n-ark store");
+    assert_eq!(snapshot(&s), before);
+
+    // No store at all, or an unsupported URL.
+    let o = Command::new(bin()).args(["check"]).env_remove("ARK_STORE").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no store given"), "{}", stderr(&o));
+    let o = Command::new(bin()).args(["--store", "ftp://host/x", "check"]).output().unwrap();
+    assert_fails_with(&o, "unsupported store URL");
+}
+
+#[test]
+fn a_store_of_a_future_format_version_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("store");
+    assert!(ark(&s, &["init"]).status.success());
+    let mut cfg = store_format::StoreConfig::decode(&std::fs::read(s.join("config")).unwrap()).unwrap();
+    cfg.format_version = 2;
+    std::fs::write(s.join("config"), cfg.encode()).unwrap();
+    let before = snapshot(&s);
+    for cmd in [&["check"][..], &["gc"][..], &["benchmark", "--input", "/dev/null"][..]] {
+        let o = ark(&s, cmd);
+        assert_fails_with(&o, "store format version 2 is newer than this n8n-ark understands (up to 1); upgrade n8n-ark");
+    }
+    assert_eq!(snapshot(&s), before);
+}
+
+#[test]
+fn a_read_only_store_gets_a_clear_error_and_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("store");
+    assert!(ark(&s, &["init"]).status.success());
+    let input = dir.path().join("dump");
+    std::fs::write(&input, dump(2, 2, 1)).unwrap();
+    assert!(ark(&s, &["benchmark", "--input", input.to_str().unwrap()]).status.success());
+    let before = snapshot(&s);
+    let scratch = tempfile::tempdir().unwrap();
+    let ro = ReadOnly::new(&s, scratch.path());
+    // Reading works on a read-only store...
+    let o = ark(&ro.path, &["check", "--read-data"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // ...writing says why it cannot.
+    assert_fails_with(&ark(&ro.path, &["gc"]), "read-only");
+    assert_fails_with(&ark(&ro.path, &["benchmark", "--input", input.to_str().unwrap()]), "read-only");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let ro2 = ReadOnly::new(&empty, &scratch.path().join("second"));
+    assert_fails_with(&ark(&ro2.path, &["init"]), "permission denied");
+    drop(ro2);
+    drop(ro);
+    assert_eq!(snapshot(&s), before);
+    assert!(std::fs::read_dir(&empty).unwrap().next().is_none());
+}
+
+/// kill -9 at a random moment of an ingest or a gc, many times: no completed
+/// backup may ever fail `check --read-data`, and the store stays usable.
+#[test]
+fn kill_9_during_ingest_or_gc_never_damages_a_completed_backup() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("store");
+    assert!(ark(&s, &["init", "--chunk-avg-kib", "64"]).status.success());
+    let inputs: Vec<_> = (0..4u32)
+        .map(|day| {
+            let p = dir.path().join(format!("day{day}"));
+            let mut d = dump(9, 24, day + 1);
+            d.extend_from_slice(&random_bytes(day as u64, 3 << 20));
+            std::fs::write(&p, d).unwrap();
+            p
+        })
+        .collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(
+        std::env::var("ARK_TEST_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(rand::random),
+    );
+    let rounds: usize = std::env::var("ARK_KILL_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
+    let (mut killed, mut completed) = (0, 0);
+    for round in 0..rounds {
+        let gc = round % 3 == 2;
+        let mut cmd = Command::new(bin());
+        cmd.arg("--store").arg(&s).stdout(Stdio::null()).stderr(Stdio::piped());
+        if gc {
+            cmd.args(["gc", "--max-wait-secs", "2"]);
+        } else {
+            cmd.args(["benchmark", "--input", inputs[round % inputs.len()].to_str().unwrap()]);
+        }
+        let mut child = cmd.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(rng.gen_range(0..600)));
+        match child.try_wait().unwrap() {
+            Some(status) => {
+                let out = child.wait_with_output().unwrap();
+                assert!(status.success(), "round {round}: finished with an error: {}", stderr(&out));
+                completed += 1;
+            }
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                killed += 1;
+            }
+        }
+        let o = ark(&s, &["--json", "check", "--read-data"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|_| panic!("round {round}: check printed no JSON: {}", stderr(&o)));
+        assert!(o.status.success() && v["errors"].as_array().unwrap().is_empty(), "round {round}: {v:#}");
+    }
+    assert!(killed >= rounds / 3, "only {killed} of {rounds} rounds were killed mid-way: the test is not testing");
+    // The store is still fully usable: a backup and a gc complete.
+    let o = ark(&s, &["benchmark", "--input", inputs[0].to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = ark(&s, &["gc"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = ark(&s, &["--json", "check", "--read-data"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(o.status.success(), "{v:#}");
+    assert!(v["backups"].as_u64().unwrap() as usize >= completed.min(1));
+    eprintln!("{rounds} rounds: {killed} killed, {completed} completed");
+}
