@@ -186,6 +186,23 @@ pub async fn append(store: &Store, event: Event) -> Result<u64> {
             let aside = format!("{JOURNAL}abandoned-{next:020}-{}", uuid::Uuid::new_v4().simple());
             match store.backend().rename(&path_of(next), &aside).await {
                 Ok(()) => {
+                    // The stalled writer may have published its record just
+                    // before our rename: then put it back where it belongs.
+                    let moved = store.backend().get(&aside).await?;
+                    if !moved.is_empty() {
+                        match store.backend().create_exclusive(&path_of(next), moved).await {
+                            Ok(()) => {
+                                store.backend().delete(&aside).await?;
+                            }
+                            Err(BackendError::AlreadyExists { .. }) => {
+                                tracing::error!(
+                                    "journal record {next} was published late and its place is taken; \
+                                     it is kept as {aside} for the operator"
+                                );
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
                     store.backend().sync().await?;
                 }
                 Err(BackendError::NotFound { .. }) => {}

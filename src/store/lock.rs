@@ -182,7 +182,10 @@ impl HeldLock {
         if let Some(h) = self.heartbeat.take() {
             h.abort();
         }
-        self.store.backend().delete(&self.path).await?;
+        // A lock taken over while this process stalled belongs to its new holder.
+        if self.still_mine().await? {
+            self.store.backend().delete(&self.path).await?;
+        }
         Ok(())
     }
 }

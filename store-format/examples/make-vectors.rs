@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use store_format::event::{BackupCompleted, GcCompleted, StoreInitialized};
+use store_format::event::{BackupCompleted, BackupForgotten, GcCompleted, StoreInitialized};
 use store_format::journal::GENESIS;
 use store_format::object::{self, Codec, ObjectKind};
 use store_format::{
@@ -23,6 +23,9 @@ use store_format::{
 const T0: i64 = 1_767_225_600_000;
 const STORE_ID: &str = "0123456789abcdef0123456789abcdef";
 const WRITER: &str = "vector-host:4242";
+/// A lock holder's identity as n8n-ark writes it: the host name and the inode
+/// number of the holder's PID namespace (4026531836 is that of the initial one).
+const LOCK_HOLDER: &str = "vector-host#pidns:4026531836";
 
 /// The plaintext of the zstd-coded chunk: 64 lines of a table dump.
 fn chunk_plaintext() -> Vec<u8> {
@@ -124,7 +127,7 @@ fn main() {
     write(&dir, "manifest.plain", &manifest_plain);
     write(&dir, "manifest.bin", &manifest_file);
 
-    // The journal: four records, chained.
+    // The journal: five records, chained.
     let r1 = JournalRecord {
         seq: 1,
         prev: GENESIS,
@@ -175,14 +178,27 @@ fn main() {
         },
     };
     let b4 = r4.encode();
-    for (r, b) in [(&r1, &b1), (&r2, &b2), (&r3, &b3), (&r4, &b4)] {
+    // The backup of record 2 is forgotten (its manifest would be deleted next).
+    let r5 = JournalRecord {
+        seq: 5,
+        prev: JournalRecord::hash_of_encoded(&b4),
+        time_ms: T0 + 5000,
+        writer: WRITER.into(),
+        event: Event::BackupForgotten(BackupForgotten {
+            backup_id: manifest.backup_id.clone(),
+            manifest: manifest_id,
+            reason: "removed by hand".into(),
+        }),
+    };
+    let b5 = r5.encode();
+    for (r, b) in [(&r1, &b1), (&r2, &b2), (&r3, &b3), (&r4, &b4), (&r5, &b5)] {
         write(&dir, &format!("journal-{}.bin", JournalRecord::file_name(r.seq)), b);
     }
 
     // A lock record.
     let lock = LockRecord {
         kind: "backup".into(),
-        host: "vector-host".into(),
+        host: LOCK_HOLDER.into(),
         pid: 4242,
         created_ms: T0,
         heartbeat_ms: T0 + 30_000,
@@ -263,11 +279,12 @@ fn main() {
     println!("blob id            {blob_id}");
     println!("manifest id        {manifest_id}");
     println!("future manifest id {fm_id}");
-    for (n, b) in [(1, &b1), (2, &b2), (3, &b3), (4, &b4)] {
+    for (n, b) in [(1, &b1), (2, &b2), (3, &b3), (4, &b4), (5, &b5)] {
         println!("journal {n} hash     {}", ObjectId(JournalRecord::hash_of_encoded(b)));
     }
     println!("zstd version       {}", zstd::zstd_safe::version_number());
     println!();
     println!("object-blob-none.bin:\n{}", hexdump(&blob_file));
     println!("journal-{}.bin:\n{}", JournalRecord::file_name(1), hexdump(&b1));
+    println!("journal-{}.bin:\n{}", JournalRecord::file_name(5), hexdump(&b5));
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use store_format::event::{BackupCompleted, GcCompleted, StoreInitialized};
+use store_format::event::{BackupCompleted, BackupForgotten, GcCompleted, StoreInitialized};
 use store_format::journal::GENESIS;
 use store_format::object::{self, Codec, ObjectKind};
 use store_format::{ChunkRef, Event, FormatError, Item, ItemKind, JournalRecord, LockRecord, Manifest, ObjectId, StoreConfig};
@@ -18,12 +18,13 @@ const CHUNK_ID: &str = "4eeed9a277929a75446cb28b277038df2c9fec63b4930b99da80e3dc
 const BLOB_ID: &str = "f7ac8666ab5febcebfdb2e857ee5526f9286175ceaa938b71901b65f810df718";
 const MANIFEST_ID: &str = "77b967af14f3bc86050076b1ae105ac909722869d12ea630b085ea2a99e29272";
 const FUTURE_MANIFEST_ID: &str = "4096e2ccc0b710eb46047655cb96cd9eb3f940a01fe8995c2f6e132664d3d275";
-/// BLAKE3-256 of the journal record files 1..=4.
-const RECORD_HASHES: [&str; 4] = [
+/// BLAKE3-256 of the journal record files 1..=5.
+const RECORD_HASHES: [&str; 5] = [
     "e465010e8260e76b0c3e1657481f5343dc2d71b78d6e33f215a212344536528e",
     "c8bdad289cc992f6344bba714b255bef0bbd1179380149c42f4b6bd3fc1cd22e",
     "813a3ec279540f5b0bf2509f9ccb37df41437a0be0de03497424898688ba4812",
     "7b5f8d2305cde79bbb02fa0665aca9ae17695b8d584ef6797affddb9f9462bc4",
+    "12d7bf7d392f78590ca206433b24e3392a1cd5705b0ef0af9fbe1a0bfd6f4d2f",
 ];
 /// The libzstd version (ZSTD_versionNumber) that produced `object-chunk-zstd.bin`.
 const VECTOR_ZSTD_VERSION: u32 = 10507;
@@ -249,6 +250,28 @@ fn journal() {
     assert_eq!(kind, "ExampleFutureEvent");
     assert_eq!(*version, 3);
     assert_eq!(body.as_slice(), b"\x81\xa4note\xaakept as is");
+
+    // The backup of record 2 is forgotten: the event names its manifest.
+    let (bytes5, r5) = record(5);
+    assert_eq!(bytes5.len(), 299);
+    assert_eq!((r5.seq, r5.prev, r5.time_ms), (5, id(RECORD_HASHES[3]).0, T0 + 5000));
+    assert_eq!(r5.writer, "vector-host:4242");
+    assert_eq!(r5.event.kind_version(), ("BackupForgotten", 1));
+    assert_eq!(
+        r5.event,
+        Event::BackupForgotten(BackupForgotten {
+            backup_id: "20260101T000000Z-0000abcd".into(),
+            manifest: id(MANIFEST_ID),
+            reason: "removed by hand".into(),
+        })
+    );
+    // The event body is a map of 3 entries, in the documented field order.
+    let body = r5.event.encode_body();
+    assert_eq!(body.len(), 0x67);
+    assert_eq!(&body[..11], b"\x83\xa9backup_id");
+    assert_eq!(&body[37..48], b"\xa8manifest\xc4\x20");
+    assert_eq!(&body[48..80], &id(MANIFEST_ID).0);
+    assert_eq!(&body[80..], b"\xa6reason\xafremoved by hand");
 }
 
 #[test]
@@ -268,7 +291,7 @@ fn lock() {
         l,
         LockRecord {
             kind: "backup".into(),
-            host: "vector-host".into(),
+            host: "vector-host#pidns:4026531836".into(),
             pid: 4242,
             created_ms: T0,
             heartbeat_ms: T0 + 30_000,
@@ -328,7 +351,7 @@ fn readme_lists_every_vector() {
         }
     }
     names.sort();
-    assert_eq!(names.len(), 19, "{names:?}");
+    assert_eq!(names.len(), 20, "{names:?}");
     for n in &names {
         assert!(readme.contains(&format!("`{n}`")), "test-vectors/README.md does not describe {n}");
     }
@@ -338,7 +361,7 @@ fn readme_lists_every_vector() {
 #[test]
 fn spec_hex_dumps_match_the_vectors() {
     let spec = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("SPEC.md")).unwrap();
-    for name in ["object-blob-none.bin", "journal-00000000000000000001.bin"] {
+    for name in ["object-blob-none.bin", "journal-00000000000000000001.bin", "journal-00000000000000000005.bin"] {
         let marker = format!("<!-- hexdump: {name} -->");
         let start = spec.find(&marker).unwrap_or_else(|| panic!("SPEC.md has no {marker}"));
         let rest = &spec[start + marker.len()..];
