@@ -69,7 +69,9 @@ cmd_test() {
   cargo build --locked --workspace --tests --benches
 
   log "starting an S3-compatible server on 127.0.0.1 for the backend conformance suite"
-  eval "$("$here/tests/s3/start-server.sh")"
+  local s3env
+  s3env=$("$here/tests/s3/start-server.sh")
+  eval "$s3env"
   started_s3=1
 
   log "running the tests"

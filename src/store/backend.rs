@@ -49,3 +49,16 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Makes the names of all completed `put`s and `rename`s durable.
     async fn sync(&self) -> BResult<()>;
 }
+
+/// `create_exclusive`, treating "already exists with exactly our bytes" as
+/// success: a retried request whose first attempt did succeed (its answer was
+/// lost) must not be mistaken for losing the race.
+pub async fn create_exclusive_once(backend: &dyn Backend, path: &str, data: Bytes) -> BResult<()> {
+    match backend.create_exclusive(path, data.clone()).await {
+        Err(BackendError::AlreadyExists { path: p }) => match backend.get(path).await {
+            Ok(existing) if existing == data => Ok(()),
+            _ => Err(BackendError::AlreadyExists { path: p }),
+        },
+        other => other,
+    }
+}

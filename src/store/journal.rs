@@ -210,7 +210,7 @@ pub async fn append(store: &Store, event: Event) -> Result<u64> {
             }
             continue;
         }
-        let res = store.backend().create_exclusive(&path_of(next), bytes).await;
+        let res = super::backend::create_exclusive_once(store.backend().as_ref(), &path_of(next), bytes).await;
         match res {
             Ok(()) => return Ok(next),
             Err(BackendError::AlreadyExists { .. }) => {

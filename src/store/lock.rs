@@ -75,7 +75,7 @@ impl HeldLock {
         let refresh_ms = refresh.as_millis() as i64;
         let created = now_ms();
         let rec = Self::record(kind, created, refresh_ms);
-        store.backend().create_exclusive(&path, Bytes::from(rec.encode())).await?;
+        super::backend::create_exclusive_once(store.backend().as_ref(), &path, Bytes::from(rec.encode())).await?;
         let last_beat = Arc::new(AtomicI64::new(rec.heartbeat_ms));
         let lapsed = Arc::new(AtomicBool::new(false));
         let released = Arc::new(tokio::sync::Mutex::new(false));
