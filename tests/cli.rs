@@ -197,3 +197,42 @@ fn kill_9_during_ingest_or_gc_never_damages_a_completed_backup() {
     assert!(v["backups"].as_u64().unwrap() as usize >= completed.min(1));
     eprintln!("{rounds} rounds: {killed} killed, {completed} completed");
 }
+
+/// The whole engine on object storage: init, ingest twice, check, gc.
+#[test]
+fn an_s3_store_works_end_to_end() {
+    let bucket = match std::env::var("ARK_TEST_S3_BUCKET") {
+        Ok(b) => b,
+        Err(_) if std::env::var("ARK_SKIP_S3").as_deref() == Ok("1") => {
+            eprintln!("SKIPPED: ARK_SKIP_S3=1");
+            return;
+        }
+        Err(_) => panic!("ARK_TEST_S3_BUCKET is not set: start the test server first: eval \"$(tests/s3/start-server.sh)\" (or set ARK_SKIP_S3=1)"),
+    };
+    let url = format!("s3://{bucket}/cli-{}", uuid::Uuid::new_v4().simple());
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("dump");
+    std::fs::write(&input, dump(4, 3, 1)).unwrap();
+    let run = |args: &[&str]| Command::new(bin()).arg("--store").arg(&url).args(args).output().unwrap();
+    let o = run(&["init", "--chunk-avg-kib", "64"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_fails_with(&run(&["init"]), "already an n8n-ark store");
+    for expect_new in [true, false] {
+        let o = run(&["--json", "benchmark", "--input", input.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["new_objects"].as_u64().unwrap() > 0, expect_new, "{v:#}");
+    }
+    let o = run(&["--json", "check", "--read-data"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["backups"], 2);
+    assert!(v["objects_read"].as_u64().unwrap() > 10);
+    let o = run(&["--json", "gc"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["objects_freed"], 0);
+    // A missing bucket prefix is "not a store", with nothing created.
+    let o = Command::new(bin()).args(["--store", &format!("s3://{bucket}/absent-{}", uuid::Uuid::new_v4().simple()), "check"]).output().unwrap();
+    assert_fails_with(&o, "is not an n8n-ark store");
+}
