@@ -87,6 +87,9 @@ impl StoreConfig {
             });
         }
         let c: StoreConfig = frame::from_msgpack(body)?;
+        for (what, v) in [("config id", &c.id), ("chunker", &c.chunker.algorithm), ("hash", &c.hash), ("codec", &c.compression.codec), ("encryption", &c.encryption)] {
+            frame::check_len(what, v.len(), frame::MAX_TEXT)?;
+        }
         c.chunker.validate()?;
         if c.hash != "blake3-256" {
             return Err(FormatError::Invalid(format!("unknown hash {:?}", c.hash)));

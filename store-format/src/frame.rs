@@ -17,8 +17,10 @@ pub const FRAME_TRAILER: usize = 32;
 /// Frames hold small metadata; anything larger is damage.
 pub const MAX_FRAME_BODY: usize = 16 * 1024 * 1024;
 
+/// Frames what it is given; decoders refuse bodies over [`MAX_FRAME_BODY`], and
+/// every decoder of a framed type also bounds its fields (see [`check_len`]) so
+/// that whatever decodes re-encodes far below that limit.
 pub fn encode(magic: &[u8; 4], body: &[u8]) -> Vec<u8> {
-    assert!(body.len() <= MAX_FRAME_BODY, "frame body too large");
     let mut out = Vec::with_capacity(FRAME_HEADER + body.len() + FRAME_TRAILER);
     out.extend_from_slice(magic);
     out.push(FRAME_VERSION);
@@ -71,4 +73,16 @@ pub(crate) fn to_msgpack<T: serde::Serialize>(v: &T) -> Vec<u8> {
 
 pub(crate) fn from_msgpack<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
     rmp_serde::from_slice(body).map_err(|e| FormatError::Encoding(e.to_string()))
+}
+
+/// Field size limits of framed types: a text field at most [`MAX_TEXT`] bytes,
+/// an event body at most [`MAX_EVENT_BODY`].
+pub const MAX_TEXT: usize = 4096;
+pub const MAX_EVENT_BODY: usize = 4 * 1024 * 1024;
+
+pub(crate) fn check_len(what: &str, len: usize, max: usize) -> Result<()> {
+    if len > max {
+        return Err(FormatError::Invalid(format!("{what}: {len} bytes, limit {max}")));
+    }
+    Ok(())
 }

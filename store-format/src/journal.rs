@@ -68,6 +68,9 @@ impl JournalRecord {
             });
         }
         let w: Wire = frame::from_msgpack(body)?;
+        frame::check_len("journal writer", w.writer.len(), frame::MAX_TEXT)?;
+        frame::check_len("event type", w.event_type.len(), frame::MAX_TEXT)?;
+        frame::check_len("event body", w.event.len(), frame::MAX_EVENT_BODY)?;
         if w.seq == 0 {
             return Err(FormatError::Invalid("journal sequence numbers start at 1".into()));
         }

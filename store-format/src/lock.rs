@@ -24,6 +24,9 @@ impl LockRecord {
         frame::encode(MAGIC, &frame::to_msgpack(self))
     }
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        frame::from_msgpack(frame::decode(MAGIC, "lock frame", bytes)?)
+        let r: LockRecord = frame::from_msgpack(frame::decode(MAGIC, "lock frame", bytes)?)?;
+        frame::check_len("lock kind", r.kind.len(), frame::MAX_TEXT)?;
+        frame::check_len("lock host", r.host.len(), frame::MAX_TEXT)?;
+        Ok(r)
     }
 }
