@@ -1,3 +1,4 @@
 //! n8n-ark: backups for self-hosted n8n. The engine under the CLI and the service.
 pub mod cli;
+pub mod crypto;
 pub mod store;

@@ -7,8 +7,15 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+/// The binary, with the test passphrase and fast key derivation.
+fn ark_cmd() -> Command {
+    let mut c = Command::new(bin());
+    c.env_remove("ARK_STORE").env("ARK_PASSWORD", PASSPHRASE).env("ARK_KDF_TARGET_MS", "20");
+    c
+}
+
 fn ark(store: &Path, args: &[&str]) -> Output {
-    Command::new(bin()).arg("--store").arg(store).args(args).env_remove("ARK_STORE").output().unwrap()
+    ark_cmd().arg("--store").arg(store).args(args).output().unwrap()
 }
 
 fn stderr(o: &Output) -> String {
@@ -30,7 +37,7 @@ fn init_check_gc_with_json_output() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["format_version"], 1);
-    assert_eq!(v["encryption"], "none");
+    assert_eq!(v["encryption"], "xchacha20poly1305-blake3");
     let input = dir.path().join("dump");
     std::fs::write(&input, dump(1, 4, 1)).unwrap();
     let o = ark(&s, &["--json", "benchmark", "--input", input.to_str().unwrap()]);
@@ -85,10 +92,10 @@ fn bad_store_locations_get_a_clear_error_and_nothing_changes() {
     assert_eq!(snapshot(&s), before);
 
     // No store at all, or an unsupported URL.
-    let o = Command::new(bin()).args(["check"]).env_remove("ARK_STORE").output().unwrap();
+    let o = ark_cmd().args(["check"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no store given"), "{}", stderr(&o));
-    let o = Command::new(bin()).args(["--store", "ftp://host/x", "check"]).output().unwrap();
+    let o = ark_cmd().args(["--store", "ftp://host/x", "check"]).output().unwrap();
     assert_fails_with(&o, "unsupported store URL");
 }
 
@@ -159,7 +166,7 @@ fn kill_9_during_ingest_or_gc_never_damages_a_completed_backup() {
     let (mut killed, mut completed) = (0, 0);
     for round in 0..rounds {
         let gc = round % 3 == 2;
-        let mut cmd = Command::new(bin());
+        let mut cmd = ark_cmd();
         cmd.arg("--store").arg(&s).stdout(Stdio::null()).stderr(Stdio::piped());
         if gc {
             cmd.args(["gc", "--max-wait-secs", "2"]);
@@ -213,7 +220,7 @@ fn an_s3_store_works_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("dump");
     std::fs::write(&input, dump(4, 3, 1)).unwrap();
-    let run = |args: &[&str]| Command::new(bin()).arg("--store").arg(&url).args(args).output().unwrap();
+    let run = |args: &[&str]| ark_cmd().arg("--store").arg(&url).args(args).output().unwrap();
     let o = run(&["init", "--chunk-avg-kib", "64"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_fails_with(&run(&["init"]), "already an n8n-ark store");
@@ -233,6 +240,6 @@ fn an_s3_store_works_end_to_end() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["objects_freed"], 0);
     // A missing bucket prefix is "not a store", with nothing created.
-    let o = Command::new(bin()).args(["--store", &format!("s3://{bucket}/absent-{}", uuid::Uuid::new_v4().simple()), "check"]).output().unwrap();
+    let o = ark_cmd().args(["--store", &format!("s3://{bucket}/absent-{}", uuid::Uuid::new_v4().simple()), "check"]).output().unwrap();
     assert_fails_with(&o, "is not an n8n-ark store");
 }

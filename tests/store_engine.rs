@@ -154,9 +154,10 @@ async fn journal_chain_is_verified_and_a_torn_tail_is_reported_never_dropped() {
     let saved4 = std::fs::read(&rec4).unwrap();
     std::fs::remove_file(&rec4).unwrap();
     assert_eq!(journal::replay(&store).await.unwrap().problem.unwrap().kind, ProblemKind::Gap);
-    let mut forged = store_format::JournalRecord::decode(&saved4).unwrap();
+    let keys = store.keys().expect("test stores are encrypted");
+    let mut forged = store_format::JournalRecord::decode_in(&saved4, Some(keys)).unwrap();
     forged.prev = [7u8; 32];
-    std::fs::write(&rec4, forged.encode()).unwrap();
+    std::fs::write(&rec4, forged.encode_sealed(keys, &[3u8; 24])).unwrap();
     let p = journal::replay(&store).await.unwrap().problem.unwrap();
     assert_eq!(p.kind, ProblemKind::ChainBroken);
     assert_eq!(p.seq, 4);

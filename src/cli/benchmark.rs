@@ -97,6 +97,18 @@ fn micro(data: &[u8]) -> Vec<Rate> {
         r.what = r.what.replace("ratio", "ratio");
         out.push(r);
     }
+    let keys = store_format::StoreKeys::derive(&[7u8; 32]);
+    let nonce = [1u8; 24];
+    let t = Instant::now();
+    for c in &chunks {
+        std::hint::black_box(keys.seal(&nonce, b"aad", c));
+    }
+    out.push(rate("encrypt (XChaCha20-Poly1305, 1 core)", n, t));
+    let t = Instant::now();
+    for c in &chunks {
+        std::hint::black_box(keys.object_id(c));
+    }
+    out.push(rate("keyed hash (BLAKE3 keyed, 1 core)", n, t));
     let cores = std::thread::available_parallelism().map(|x| x.get()).unwrap_or(2);
     let t = Instant::now();
     std::thread::scope(|s| {
@@ -112,6 +124,27 @@ fn micro(data: &[u8]) -> Vec<Rate> {
     });
     out.push(rate(
         &format!("hash + zstd -{} ({cores} cores)", crate::store::DEFAULT_ZSTD_LEVEL),
+        n,
+        t,
+    ));
+    let codec = store_format::object::ObjectCodec {
+        codec: store_format::object::Codec::Zstd(crate::store::DEFAULT_ZSTD_LEVEL),
+        keys: Some(std::sync::Arc::new(keys)),
+    };
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for k in 0..cores {
+            let (chunks, codec) = (&chunks, &codec);
+            s.spawn(move || {
+                for c in chunks.iter().skip(k).step_by(cores) {
+                    let id = codec.id_of(c);
+                    std::hint::black_box(codec.encode(store_format::ObjectKind::Chunk, &id, c, &nonce));
+                }
+            });
+        }
+    });
+    out.push(rate(
+        &format!("keyed hash + zstd -{} + encrypt ({cores} cores)", crate::store::DEFAULT_ZSTD_LEVEL),
         n,
         t,
     ));

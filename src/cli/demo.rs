@@ -4,11 +4,13 @@
 use super::{human_bytes, print_json, Cli, CliError, CliResult};
 use crate::store::check;
 use crate::store::ingest::{BackupSession, BackupSummary};
-use crate::store::{backend_for, InitOptions, Store, StoreError};
+use crate::store::{backend_for, Encryption, InitOptions, Store, StoreError};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 
 pub const AVG_ROW: usize = 2048;
+/// The passphrase of demo stores when `ARK_PASSWORD` is not set.
+pub const DEMO_PASSPHRASE: &str = "n8n-ark demo";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -102,9 +104,14 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     if !loc.contains("://") {
         std::fs::create_dir_all(&loc).map_err(|e| CliError::Failed(format!("{loc}: {e}")))?;
     }
-    let store = match Store::init(backend_for(&loc)?, InitOptions::default()).await {
+    // The demo encrypts like any store; its passphrase is ARK_PASSWORD or a fixed demo one.
+    let pass = std::env::var("ARK_PASSWORD").unwrap_or_else(|_| DEMO_PASSPHRASE.to_string());
+    let store = match Store::init(backend_for(&loc)?, InitOptions::new(Encryption::Passphrase(pass.clone().into()))).await {
         Ok(s) => s,
-        Err(StoreError::AlreadyAStore(_)) => Store::open(backend_for(&loc)?).await?,
+        Err(StoreError::AlreadyAStore(_)) => {
+            let p = pass.clone();
+            Store::open(backend_for(&loc)?, &move || Ok(p.clone().into())).await?
+        }
         Err(e) => return Err(e.into()),
     };
     let say = |s: String| {
@@ -112,7 +119,11 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             println!("{s}");
         }
     };
-    say(format!("store: {}", store.location()));
+    say(format!(
+        "store: {} (encrypted; passphrase {})",
+        store.location(),
+        if std::env::var("ARK_PASSWORD").is_ok() { "from ARK_PASSWORD".to_string() } else { format!("{DEMO_PASSPHRASE:?}") }
+    ));
     let rows = (a.size_mib * 1024 * 1024 / AVG_ROW).max(1);
     let mut summaries = Vec::new();
     for day in 1..=2u32 {

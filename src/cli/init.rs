@@ -1,5 +1,5 @@
 use super::{print_json, Cli, CliError, CliResult};
-use crate::store::{backend_for, InitOptions, Store};
+use crate::store::{backend_for, Encryption, InitOptions, Store};
 use store_format::{ChunkerParams, CompressionParams};
 
 #[derive(Debug, clap::Args)]
@@ -10,11 +10,20 @@ pub struct Args {
     /// zstd compression level (0 disables compression).
     #[arg(long)]
     pub zstd_level: Option<i32>,
+    /// Create the store WITHOUT encryption: anyone who can read it then reads
+    /// every backup, including n8n's credentials and keys. Not recommended.
+    #[arg(long)]
+    pub insecure_no_encryption: bool,
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     let loc = cli.store_location()?;
-    let mut opts = InitOptions::default();
+    let encryption = if a.insecure_no_encryption {
+        Encryption::None
+    } else {
+        Encryption::Passphrase(crate::crypto::new_passphrase("ARK_PASSWORD", "ARK_PASSWORD_FILE").map_err(crate::store::StoreError::from)?)
+    };
+    let mut opts = InitOptions::new(encryption);
     if let Some(avg) = a.chunk_avg_kib {
         let avg = avg.checked_mul(1024).ok_or_else(|| CliError::Usage("--chunk-avg-kib is too large".into()))?;
         opts.chunker = ChunkerParams::new(avg / 4, avg, avg.saturating_mul(4));
@@ -46,6 +55,7 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             "chunker": {"min": c.chunker.min_size, "avg": c.chunker.avg_size, "max": c.chunker.max_size},
             "compression": {"codec": c.compression.codec, "level": c.compression.level},
             "encryption": c.encryption,
+            "key": store.key_id(),
         }));
     } else {
         println!("created store {} at {}", c.id, store.location());
@@ -58,7 +68,13 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             c.compression.level,
             c.format_version
         );
-        println!("  NOTE: this store is not encrypted (format v1 has no encryption yet); keep it private.");
+        match store.key_id() {
+            Some(k) => println!(
+                "  encrypted ({}); key {k} opens it. Keep the passphrase safe: without it the backups cannot be read.",
+                c.encryption
+            ),
+            None => eprintln!("warning: this store is NOT encrypted: anyone who can read it can read every backup in it"),
+        }
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ pub mod check;
 pub mod demo;
 pub mod gc;
 pub mod init;
+pub mod key;
 
 use crate::store::{backend_for, Store, StoreError};
 use clap::{Parser, Subcommand};
@@ -33,6 +34,9 @@ pub enum Command {
     Benchmark(benchmark::Args),
     /// A tour on generated data: create a store, back up twice, check, report.
     Demo(demo::Args),
+    /// Manage the passphrases (key files) that open an encrypted store.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
 }
 
 /// An error for the operator: one clear line, non-zero exit.
@@ -66,7 +70,9 @@ impl Cli {
 
     pub async fn open_store(&self) -> CliResult<Store> {
         let loc = self.store_location()?;
-        Ok(Store::open(backend_for(&loc)?).await?)
+        let store = Store::open(backend_for(&loc)?, &crate::crypto::passphrase).await?;
+        warn_if_unencrypted(&store);
+        Ok(store)
     }
 }
 
@@ -77,6 +83,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Gc(a) => gc::run(&cli, a).await,
         Command::Benchmark(a) => benchmark::run(&cli, a).await,
         Command::Demo(a) => demo::run(&cli, a).await,
+        Command::Key(k) => key::run(&cli, k).await,
     }
 }
 
@@ -122,5 +129,15 @@ impl Drop for ProgressGuard {
     fn drop(&mut self) {
         self.task.abort();
         self.bar.finish_and_clear();
+    }
+}
+
+/// Every command on an unencrypted store says so.
+pub fn warn_if_unencrypted(store: &Store) {
+    if !store.is_encrypted() {
+        eprintln!(
+            "warning: the store {} is NOT encrypted: anyone who can read it can read every backup in it",
+            store.location()
+        );
     }
 }

@@ -6,7 +6,6 @@ use super::{journal, object_path, Store, TRASH};
 use futures::StreamExt;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use store_format::object;
 use store_format::{Event, ObjectId};
 
 #[derive(Debug, Clone, Serialize)]
@@ -163,10 +162,11 @@ pub async fn run(store: &Store, read_data: bool) -> Result<CheckReport> {
         to_read.extend(in_trash.iter().map(|(id, p)| (*id, p.clone())));
         let results: Vec<(ObjectId, String, std::result::Result<u64, String>)> = futures::stream::iter(to_read)
             .map(|(id, path)| async move {
+                let codec = store.object_codec().clone();
                 let res = match store.backend().get(&path).await {
                     Ok(bytes) => {
                         let n = bytes.len() as u64;
-                        tokio::task::spawn_blocking(move || object::decode(&bytes, &id).map(|_| n).map_err(|e| e.to_string()))
+                        tokio::task::spawn_blocking(move || codec.decode(&bytes, &id).map(|_| n).map_err(|e| e.to_string()))
                             .await
                             .unwrap_or_else(|e| Err(e.to_string()))
                     }

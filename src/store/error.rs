@@ -80,6 +80,10 @@ pub enum StoreError {
     Invalid(String),
     #[error("interrupted")]
     Interrupted,
+    #[error("wrong passphrase: {0}")]
+    WrongPassphrase(String),
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
 }
 
 impl StoreError {

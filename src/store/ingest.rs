@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use store_format::event::BackupCompleted;
-use store_format::object::{self, ObjectKind};
+use store_format::object::ObjectKind;
 use store_format::{ChunkRef, Event, Item, ItemKind, Manifest, ObjectId};
 use tokio::io::AsyncRead;
 
@@ -181,7 +181,7 @@ impl BackupSession {
             labels,
         };
         let plain = manifest.encode_plaintext();
-        let (mid, bytes) = object::encode(ObjectKind::Manifest, self.store.codec(), &plain);
+        let (mid, bytes) = self.store.encode_object(ObjectKind::Manifest, &plain);
         backend.put(&manifest_path(&mid), Bytes::from(bytes)).await?;
         backend.sync().await?;
         let c = &self.counters;
@@ -234,11 +234,11 @@ async fn store_chunk(
     let len = data.len() as u32;
     counters.logical_bytes.fetch_add(len as u64, Ordering::Relaxed);
     counters.chunks.fetch_add(1, Ordering::Relaxed);
-    let (idx, codec) = (index.clone(), store.codec());
+    let (idx, codec) = (index.clone(), store.object_codec().clone());
     let (id, encoded) = tokio::task::spawn_blocking(move || {
-        let id = ObjectId::of(&data);
-        // Only a chunk the store does not hold yet is compressed and written.
-        let enc = idx.insert(id).then(|| object::encode_with_id(kind, codec, &data));
+        let id = codec.id_of(&data);
+        // Only a chunk the store does not hold yet is compressed (and encrypted) and written.
+        let enc = idx.insert(id).then(|| codec.encode(kind, &id, &data, &crate::crypto::random_nonce()));
         (id, enc)
     })
     .await

@@ -104,7 +104,7 @@ pub async fn replay(store: &Store) -> Result<Replay> {
             });
             return Ok(out);
         }
-        let rec = match JournalRecord::decode(&bytes) {
+        let rec = match JournalRecord::decode_in(&bytes, store.keys()) {
             Ok(r) => r,
             Err(e) => {
                 let (kind, what) = if is_last { (ProblemKind::TornTail, "torn tail") } else { (ProblemKind::Corrupt, "corrupt record") };
@@ -162,12 +162,12 @@ pub async fn append(store: &Store, event: Event) -> Result<u64> {
                         GENESIS
                     } else {
                         let b = store.backend().get(&path_of(seq - 1)).await?;
-                        JournalRecord::decode(&b).map_err(|e| StoreError::Journal(format!("record {} is damaged: {e}", seq - 1)))?;
+                        JournalRecord::decode_in(&b, store.keys()).map_err(|e| StoreError::Journal(format!("record {} is damaged: {e}", seq - 1)))?;
                         JournalRecord::hash_of_encoded(&b)
                     };
                     (prev, seq, true)
                 } else {
-                    JournalRecord::decode(&bytes).map_err(|e| {
+                    JournalRecord::decode_in(&bytes, store.keys()).map_err(|e| {
                         StoreError::Journal(format!(
                             "the last record ({seq}) is damaged ({e}); nothing is appended after a damaged record. \
                              Run `n8n-ark check` for details"
@@ -178,7 +178,10 @@ pub async fn append(store: &Store, event: Event) -> Result<u64> {
             }
         };
         let rec = JournalRecord { seq: next, prev, time_ms: now_ms(), writer: writer.clone(), event: event.clone() };
-        let bytes = Bytes::from(rec.encode());
+        let bytes = Bytes::from(match store.keys() {
+            Some(k) => rec.encode_sealed(k, &crate::crypto::random_nonce()),
+            None => rec.encode(),
+        });
         if abandoned {
             // Move the abandoned claim aside: only one writer's rename finds it,
             // then the sequence number is claimed exclusively as usual.

@@ -18,6 +18,7 @@ pub mod gc;
 pub mod index;
 pub mod ingest;
 pub mod journal;
+pub mod keys;
 pub mod local;
 pub mod lock;
 pub mod reader;
@@ -28,8 +29,9 @@ pub use error::{BackendError, Result, StoreError};
 
 use bytes::Bytes;
 use std::sync::Arc;
-use store_format::object::{self, ObjectKind};
-use store_format::{ChunkerParams, CompressionParams, Manifest, ObjectId, StoreConfig};
+use store_format::object::{self, ObjectCodec, ObjectKind};
+use store_format::{ChunkerParams, CompressionParams, Manifest, ObjectId, StoreConfig, StoreKeys};
+use zeroize::Zeroizing;
 
 pub const CONFIG: &str = "config";
 pub const OBJECTS: &str = "objects/";
@@ -37,6 +39,9 @@ pub const MANIFESTS: &str = "manifests/";
 pub const JOURNAL: &str = "journal/";
 pub const LOCKS: &str = "locks/";
 pub const TRASH: &str = "trash/";
+pub const KEYS: &str = "keys/";
+/// The `encryption` value of the config of an encrypted store.
+pub const ENCRYPTION_SCHEME: &str = "xchacha20poly1305-blake3";
 
 /// Chunking and compression chosen by measurement on n8n database dumps
 /// (see README, "Performance").
@@ -87,19 +92,47 @@ pub fn backend_for(location: &str) -> Result<Arc<dyn Backend>> {
 pub struct Store {
     backend: Arc<dyn Backend>,
     config: Arc<StoreConfig>,
+    /// The config file's exact bytes (key files are bound to them).
+    config_bytes: Bytes,
+    objects: ObjectCodec,
+    /// The master key, when the store is encrypted (to wrap new key files).
+    master: Option<Arc<Zeroizing<[u8; 32]>>>,
+    /// The key file that opened the store.
+    key_id: Option<String>,
+}
+
+/// Whether a new store is encrypted.
+#[derive(Clone)]
+pub enum Encryption {
+    /// Not encrypted: anyone who can read the store reads the backups.
+    None,
+    /// Encrypted, with a first key file for this passphrase.
+    Passphrase(Zeroizing<String>),
+}
+
+impl std::fmt::Debug for Encryption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Encryption::None => f.write_str("None"),
+            Encryption::Passphrase(_) => f.write_str("Passphrase(..)"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct InitOptions {
     pub chunker: ChunkerParams,
     pub compression: CompressionParams,
+    pub encryption: Encryption,
 }
 
-impl Default for InitOptions {
-    fn default() -> Self {
+impl InitOptions {
+    /// Default chunking and compression, with the encryption given.
+    pub fn new(encryption: Encryption) -> Self {
         InitOptions {
             chunker: default_chunker(),
             compression: CompressionParams { codec: "zstd".into(), level: DEFAULT_ZSTD_LEVEL },
+            encryption,
         }
     }
 }
@@ -120,6 +153,7 @@ impl Store {
         if !backend.list("").await?.is_empty() {
             return Err(StoreError::NotEmpty(backend.location()));
         }
+        let encrypted = matches!(opts.encryption, Encryption::Passphrase(_));
         let config = StoreConfig {
             id: uuid::Uuid::new_v4().simple().to_string(),
             format_version: store_format::FORMAT_VERSION,
@@ -127,14 +161,30 @@ impl Store {
             chunker: opts.chunker,
             hash: "blake3-256".into(),
             compression: opts.compression,
-            encryption: "none".into(),
+            encryption: if encrypted { ENCRYPTION_SCHEME.into() } else { "none".into() },
         };
+        let config_bytes = Bytes::from(config.encode());
+        let mut store = Store {
+            backend: backend.clone(),
+            config: Arc::new(config),
+            config_bytes: config_bytes.clone(),
+            objects: ObjectCodec { codec: object::Codec::None, keys: None },
+            master: None,
+            key_id: None,
+        };
+        store.objects.codec = store.codec();
+        if let Encryption::Passphrase(pass) = &opts.encryption {
+            let master = crate::crypto::new_master_key();
+            store.objects.keys = Some(Arc::new(StoreKeys::derive(&master)));
+            store.master = Some(Arc::new(master));
+            // The key file first: a config naming encryption must never exist without one.
+            store.key_id = Some(keys::add_key(&store, pass).await?);
+        }
         // The config is written last among the skeleton: a store exists once it has one.
-        backend.create_exclusive(CONFIG, Bytes::from(config.encode())).await.map_err(|e| match e {
+        backend.create_exclusive(CONFIG, config_bytes).await.map_err(|e| match e {
             BackendError::AlreadyExists { .. } => StoreError::AlreadyAStore(backend.location()),
             e => e.into(),
         })?;
-        let store = Store { backend, config: Arc::new(config) };
         journal::append(
             &store,
             store_format::Event::StoreInitialized(store_format::event::StoreInitialized {
@@ -146,8 +196,12 @@ impl Store {
         Ok(store)
     }
 
-    /// Opens an existing store, checking its config.
-    pub async fn open(backend: Arc<dyn Backend>) -> Result<Store> {
+    /// Opens an existing store, checking its config. For an encrypted store,
+    /// `passphrase` is asked for once and must open one of its key files.
+    pub async fn open(
+        backend: Arc<dyn Backend>,
+        passphrase: &(dyn Fn() -> std::result::Result<Zeroizing<String>, crate::crypto::CryptoError> + Sync),
+    ) -> Result<Store> {
         let bytes = match backend.get(CONFIG).await {
             Ok(b) => b,
             Err(BackendError::NotFound { .. }) => {
@@ -160,7 +214,27 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         let config = StoreConfig::decode(&bytes).map_err(|e| StoreError::format(format!("{}/config", backend.location()), e))?;
-        Ok(Store { backend, config: Arc::new(config) })
+        let mut store = Store {
+            backend,
+            config: Arc::new(config),
+            config_bytes: bytes,
+            objects: ObjectCodec { codec: object::Codec::None, keys: None },
+            master: None,
+            key_id: None,
+        };
+        store.objects.codec = store.codec();
+        match store.config.encryption.as_str() {
+            "none" => {}
+            ENCRYPTION_SCHEME => {
+                let pass = passphrase()?;
+                let (id, master) = keys::unlock(&store, &pass).await?;
+                store.objects.keys = Some(Arc::new(StoreKeys::derive(&master)));
+                store.master = Some(Arc::new(master));
+                store.key_id = Some(id);
+            }
+            other => return Err(StoreError::Invalid(format!("unknown encryption {other:?} in the config"))),
+        }
+        Ok(store)
     }
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
@@ -169,8 +243,29 @@ impl Store {
     pub fn config(&self) -> &StoreConfig {
         &self.config
     }
+    pub fn config_bytes(&self) -> &[u8] {
+        &self.config_bytes
+    }
     pub fn location(&self) -> String {
         self.backend.location()
+    }
+    pub fn is_encrypted(&self) -> bool {
+        self.objects.keys.is_some()
+    }
+    /// The store's keys, when it is encrypted.
+    pub fn keys(&self) -> Option<&StoreKeys> {
+        self.objects.keys.as_deref()
+    }
+    pub fn master_key(&self) -> Option<&[u8; 32]> {
+        self.master.as_deref().map(|m| &**m)
+    }
+    /// The key file that opened this store.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+    /// How this store makes and reads objects (compression, keys).
+    pub fn object_codec(&self) -> &ObjectCodec {
+        &self.objects
     }
     pub fn codec(&self) -> object::Codec {
         if self.config.compression.codec == "zstd" {
@@ -180,12 +275,18 @@ impl Store {
         }
     }
 
+    /// The file bytes of a new object (fresh nonce when encrypted).
+    pub fn encode_object(&self, kind: ObjectKind, plaintext: &[u8]) -> (ObjectId, Vec<u8>) {
+        let id = self.objects.id_of(plaintext);
+        (id, self.objects.encode(kind, &id, plaintext, &crate::crypto::random_nonce()))
+    }
+
     /// Reads an object and checks it against its id. Objects that the collector
     /// has set aside in `trash/` but not yet deleted are still found.
     pub async fn read_object(&self, id: &ObjectId) -> Result<(ObjectKind, Vec<u8>)> {
         let bytes = self.read_object_bytes(id).await?;
-        let id2 = *id;
-        tokio::task::spawn_blocking(move || object::decode(&bytes, &id2))
+        let (id2, codec) = (*id, self.objects.clone());
+        tokio::task::spawn_blocking(move || codec.decode(&bytes, &id2))
             .await
             .map_err(|e| StoreError::Invalid(format!("decoder task failed: {e}")))?
             .map_err(|source| StoreError::DamagedObject { id: id.to_hex(), source })
@@ -214,7 +315,7 @@ impl Store {
 
     /// Encodes and writes one object (no dedup check). Returns its encoded size.
     pub async fn write_object(&self, kind: ObjectKind, plaintext: &[u8]) -> Result<(ObjectId, u64)> {
-        let (id, bytes) = object::encode(kind, self.codec(), plaintext);
+        let (id, bytes) = self.encode_object(kind, plaintext);
         let n = bytes.len() as u64;
         self.backend.put(&object_path(&id), Bytes::from(bytes)).await?;
         Ok((id, n))
@@ -226,7 +327,7 @@ impl Store {
             e => e.into(),
         })?;
         let (kind, plain) =
-            object::decode(&bytes, id).map_err(|source| StoreError::DamagedObject { id: format!("manifest {id}"), source })?;
+            self.objects.decode(&bytes, id).map_err(|source| StoreError::DamagedObject { id: format!("manifest {id}"), source })?;
         if kind != ObjectKind::Manifest {
             return Err(StoreError::Invalid(format!("manifests/{id} holds a {kind:?} object, not a manifest")));
         }

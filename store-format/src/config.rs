@@ -20,7 +20,8 @@ pub struct StoreConfig {
     /// Always `blake3-256` in format version 1.
     pub hash: String,
     pub compression: CompressionParams,
-    /// `none` in format version 1.
+    /// `none`, or `xchacha20poly1305-blake3` (keyed BLAKE3 ids, XChaCha20-Poly1305
+    /// objects and journal records, Argon2id key files under `keys/`).
     pub encryption: String,
 }
 
@@ -97,7 +98,7 @@ impl StoreConfig {
         if c.compression.codec != "zstd" && c.compression.codec != "none" {
             return Err(FormatError::Invalid(format!("unknown compression {:?}", c.compression.codec)));
         }
-        if c.encryption != "none" {
+        if c.encryption != "none" && c.encryption != "xchacha20poly1305-blake3" {
             return Err(FormatError::Invalid(format!("unknown encryption {:?}", c.encryption)));
         }
         Ok(c)

@@ -15,6 +15,8 @@ pub enum FormatError {
     ReservedFlags(u8),
     #[error("checksum mismatch: the bytes were damaged or truncated")]
     ChecksumMismatch,
+    #[error("authentication failed: the bytes were not written with this store's key for this place (tampered with, swapped with another file, replayed, or a wrong key)")]
+    AuthenticationFailed,
     #[error("content hash mismatch: expected {expected}, computed {computed}")]
     HashMismatch { expected: String, computed: String },
     #[error("length mismatch: header says {declared} bytes, found {actual}")]

@@ -6,15 +6,19 @@
 //! `fuzz/`).
 
 pub mod config;
+pub mod crypto;
 pub mod error;
 pub mod event;
 pub mod frame;
 pub mod id;
 pub mod journal;
+pub mod keyfile;
 pub mod lock;
 pub mod manifest;
 pub mod object;
 
+pub use crypto::StoreKeys;
+pub use keyfile::{KdfParams, KeyFile};
 pub use config::{ChunkerParams, CompressionParams, StoreConfig, FORMAT_VERSION};
 pub use error::FormatError;
 pub use event::Event;

@@ -7,19 +7,33 @@
 //! | 4 | 1 | envelope version (1) |
 //! | 5 | 1 | kind: 1 chunk, 2 blob, 3 manifest |
 //! | 6 | 1 | codec: 0 none, 1 zstd |
-//! | 7 | 1 | flags: bit 0 reserved for encryption; all must be zero in v1 |
+//! | 7 | 1 | flags: bit 0 = encrypted; the other bits must be zero |
 //! | 8 | 8 | plaintext length, u64 little-endian |
-//! | 16 | .. | payload: the plaintext, encoded with the codec |
+//! | 16 | .. | unencrypted: the payload (the plaintext, encoded with the codec) |
 //!
-//! The object's id is BLAKE3-256 of the plaintext; it is the file name, so the
-//! decoder checks the content against the id it was asked for.
+//! Encrypted (flag bit 0), after the same 16-byte header:
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 16 | 24 | nonce |
+//! | 40 | n + 16 | XChaCha20-Poly1305 of the payload, tag last; associated data: header ‖ object id |
+//! | end − 32 | 32 | BLAKE3-256 of all bytes before it (tells damage from tampering) |
+//!
+//! The object's id is BLAKE3-256 of the plaintext (keyed with the store's id
+//! key when the store is encrypted); it is the file name, so the decoder checks
+//! the content against the id it was asked for.
+use crate::crypto::{StoreKeys, NONCE_LEN, TAG_LEN};
 use crate::error::{FormatError, Result};
 use crate::id::ObjectId;
+use std::sync::Arc;
 use std::io::Read;
 
 pub const MAGIC: &[u8; 4] = b"ARKO";
 pub const ENVELOPE_VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 16;
+pub const FLAG_ENCRYPTED: u8 = 0x01;
+/// Bytes an encrypted object adds to its payload: nonce, tag, checksum.
+pub const SEALED_OVERHEAD: usize = NONCE_LEN + TAG_LEN + 32;
 /// No object plaintext may exceed this (chunks are at most a few MiB; manifests
 /// are far smaller). Guards decoders against absurd declared lengths.
 pub const MAX_PLAINTEXT: u64 = 256 * 1024 * 1024;
@@ -87,7 +101,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header> {
         return Err(FormatError::UnknownValue { what: "codec", value: codec as u32 });
     }
     let flags = bytes[7];
-    if flags != 0 {
+    if flags & !FLAG_ENCRYPTED != 0 {
         return Err(FormatError::ReservedFlags(flags));
     }
     let mut len = [0u8; 8];
@@ -108,23 +122,109 @@ pub fn encode(kind: ObjectKind, codec: Codec, plaintext: &[u8]) -> (ObjectId, Ve
 
 /// As [`encode`], for a caller that already hashed the plaintext.
 pub fn encode_with_id(kind: ObjectKind, codec: Codec, plaintext: &[u8]) -> Vec<u8> {
+    let (codec_byte, payload) = compress(codec, plaintext);
+    let mut out = header(kind, codec_byte, 0, plaintext.len());
+    out.extend_from_slice(payload.as_deref().unwrap_or(plaintext));
+    out
+}
+
+/// Encodes an object of an encrypted store: compressed, then sealed with a
+/// fresh `nonce` and bound to its id and header.
+pub fn encode_sealed(
+    kind: ObjectKind,
+    codec: Codec,
+    keys: &StoreKeys,
+    id: &ObjectId,
+    plaintext: &[u8],
+    nonce: &[u8; NONCE_LEN],
+) -> Vec<u8> {
+    let (codec_byte, payload) = compress(codec, plaintext);
+    let mut out = header(kind, codec_byte, FLAG_ENCRYPTED, plaintext.len());
+    let mut aad = out.clone();
+    aad.extend_from_slice(&id.0);
+    out.extend_from_slice(&keys.seal(nonce, &aad, payload.as_deref().unwrap_or(plaintext)));
+    let sum = blake3::hash(&out);
+    out.extend_from_slice(sum.as_bytes());
+    out
+}
+
+fn compress(codec: Codec, plaintext: &[u8]) -> (u8, Option<Vec<u8>>) {
     let compressed = match codec {
         Codec::Zstd(level) => zstd::bulk::compress(plaintext, level).ok().filter(|c| c.len() < plaintext.len()),
         Codec::None => None,
     };
-    let (codec_byte, payload) = match &compressed {
-        Some(c) => (Codec::Zstd(0).byte(), c.as_slice()),
-        None => (Codec::None.byte(), plaintext),
-    };
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    match compressed {
+        Some(c) => (Codec::Zstd(0).byte(), Some(c)),
+        None => (Codec::None.byte(), None),
+    }
+}
+
+fn header(kind: ObjectKind, codec_byte: u8, flags: u8, plaintext_len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + plaintext_len / 2 + SEALED_OVERHEAD);
     out.extend_from_slice(MAGIC);
     out.push(ENVELOPE_VERSION);
     out.push(kind as u8);
     out.push(codec_byte);
-    out.push(0);
-    out.extend_from_slice(&(plaintext.len() as u64).to_le_bytes());
-    out.extend_from_slice(payload);
+    out.push(flags);
+    out.extend_from_slice(&(plaintext_len as u64).to_le_bytes());
     out
+}
+
+/// How objects are made and read in one store: its compression and, when the
+/// store is encrypted, its keys.
+#[derive(Debug, Clone)]
+pub struct ObjectCodec {
+    pub codec: Codec,
+    pub keys: Option<Arc<StoreKeys>>,
+}
+
+impl ObjectCodec {
+    pub fn id_of(&self, plaintext: &[u8]) -> ObjectId {
+        match &self.keys {
+            Some(k) => k.object_id(plaintext),
+            None => ObjectId::of(plaintext),
+        }
+    }
+
+    /// The file bytes of an object; `nonce` must be fresh and random (unused
+    /// when the store is not encrypted).
+    pub fn encode(&self, kind: ObjectKind, id: &ObjectId, plaintext: &[u8], nonce: &[u8; NONCE_LEN]) -> Vec<u8> {
+        match &self.keys {
+            Some(k) => encode_sealed(kind, self.codec, k, id, plaintext, nonce),
+            None => encode_with_id(kind, self.codec, plaintext),
+        }
+    }
+
+    pub fn decode(&self, bytes: &[u8], expected: &ObjectId) -> Result<(ObjectKind, Vec<u8>)> {
+        decode_in(bytes, expected, self.keys.as_deref())
+    }
+}
+
+/// Decodes an object file of a store with (`Some`) or without encryption and
+/// checks it against `expected`.
+pub fn decode_in(bytes: &[u8], expected: &ObjectId, keys: Option<&StoreKeys>) -> Result<(ObjectKind, Vec<u8>)> {
+    let Some(keys) = keys else { return decode(bytes, expected) };
+    let h = parse_header(bytes)?;
+    if h.flags & FLAG_ENCRYPTED == 0 {
+        // Only someone without the key writes plaintext into an encrypted store.
+        return Err(FormatError::AuthenticationFailed);
+    }
+    if bytes.len() < HEADER_LEN + SEALED_OVERHEAD {
+        return Err(FormatError::Truncated { need: HEADER_LEN + SEALED_OVERHEAD, have: bytes.len() });
+    }
+    let (body, sum) = bytes.split_at(bytes.len() - 32);
+    if blake3::hash(body).as_bytes() != sum {
+        return Err(FormatError::ChecksumMismatch);
+    }
+    let mut aad = bytes[..HEADER_LEN].to_vec();
+    aad.extend_from_slice(&expected.0);
+    let payload = keys.open(&aad, &body[HEADER_LEN..])?;
+    let plaintext = decode_payload(&h, &payload)?;
+    let computed = keys.object_id(&plaintext);
+    if &computed != expected {
+        return Err(FormatError::HashMismatch { expected: expected.to_hex(), computed: computed.to_hex() });
+    }
+    Ok((h.kind, plaintext))
 }
 
 /// Decodes an object file and checks that its plaintext hashes to `expected`.
@@ -137,10 +237,16 @@ pub fn decode(bytes: &[u8], expected: &ObjectId) -> Result<(ObjectKind, Vec<u8>)
     Ok((kind, plaintext))
 }
 
-/// Decodes an object file without checking its id (for tools that inspect damage).
+/// Decodes an unencrypted object file without checking its id (for tools that inspect damage).
 pub fn decode_unverified(bytes: &[u8]) -> Result<(ObjectKind, Vec<u8>)> {
     let h = parse_header(bytes)?;
-    let payload = &bytes[HEADER_LEN..];
+    if h.flags & FLAG_ENCRYPTED != 0 {
+        return Err(FormatError::Invalid("the object is encrypted: the store's key is needed".into()));
+    }
+    Ok((h.kind, decode_payload(&h, &bytes[HEADER_LEN..])?))
+}
+
+fn decode_payload(h: &Header, payload: &[u8]) -> Result<Vec<u8>> {
     let plaintext = match h.codec {
         0 => payload.to_vec(),
         _ => {
@@ -156,5 +262,5 @@ pub fn decode_unverified(bytes: &[u8]) -> Result<(ObjectKind, Vec<u8>)> {
     if plaintext.len() as u64 != h.plaintext_len {
         return Err(FormatError::LengthMismatch { declared: h.plaintext_len, actual: plaintext.len() as u64 });
     }
-    Ok((h.kind, plaintext))
+    Ok(plaintext)
 }

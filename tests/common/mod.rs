@@ -1,15 +1,27 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 use n8n_ark::store::local::LocalBackend;
-use n8n_ark::store::{Backend, InitOptions, Store};
+use n8n_ark::store::{Backend, Encryption, InitOptions, Store};
 use rand::{RngCore, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use store_format::ChunkerParams;
 
-/// Small chunks so that tests of a few MiB have many of them.
+pub const PASSPHRASE: &str = "correct horse battery staple";
+
+/// Key derivation tuned for tests (milliseconds, not half a second).
+pub fn fast_kdf() {
+    std::env::set_var("ARK_KDF_TARGET_MS", "20");
+}
+
+/// Small chunks so that tests of a few MiB have many of them; encrypted, as
+/// stores are by default.
 pub fn small_chunks() -> InitOptions {
-    InitOptions { chunker: ChunkerParams::new(16 * 1024, 64 * 1024, 256 * 1024), ..Default::default() }
+    fast_kdf();
+    InitOptions {
+        chunker: ChunkerParams::new(16 * 1024, 64 * 1024, 256 * 1024),
+        ..InitOptions::new(Encryption::Passphrase(PASSPHRASE.to_string().into()))
+    }
 }
 
 pub async fn new_store(dir: &Path) -> Store {
@@ -17,7 +29,12 @@ pub async fn new_store(dir: &Path) -> Store {
 }
 
 pub async fn open_store(dir: &Path) -> Store {
-    Store::open(Arc::new(LocalBackend::new(dir)) as Arc<dyn Backend>).await.unwrap()
+    open_with(dir, PASSPHRASE).await.unwrap()
+}
+
+pub async fn open_with(dir: &Path, pass: &str) -> Result<Store, n8n_ark::store::StoreError> {
+    let p = pass.to_string();
+    Store::open(Arc::new(LocalBackend::new(dir)) as Arc<dyn Backend>, &move || Ok(p.clone().into())).await
 }
 
 pub fn random_bytes(seed: u64, n: usize) -> Vec<u8> {

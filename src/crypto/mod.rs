@@ -1,0 +1,126 @@
+//! Keys for an encrypted store: the master key, passphrases and their sources,
+//! and the Argon2id key derivation that turns a passphrase into the key that
+//! wraps the master key in a key file (see `store-format/src/keyfile.rs`).
+use rand::RngCore;
+use store_format::crypto::KEY_LEN;
+use store_format::KdfParams;
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+#[derive(Debug, Error)]
+pub enum CryptoError {
+    #[error("no passphrase: set ARK_PASSWORD_FILE (a file holding it) or ARK_PASSWORD, or run on a terminal to be asked")]
+    NoPassphrase,
+    #[error("no new passphrase: set ARK_NEW_PASSWORD_FILE or ARK_NEW_PASSWORD, or run on a terminal to be asked")]
+    NoNewPassphrase,
+    #[error("the passphrase is empty")]
+    EmptyPassphrase,
+    #[error("the passphrases do not match")]
+    Mismatch,
+    #[error("cannot read the passphrase file {path}: {source}")]
+    PassphraseFile { path: String, source: std::io::Error },
+    #[error("cannot read the passphrase from the terminal: {0}")]
+    Prompt(std::io::Error),
+    #[error("key derivation failed: {0}")]
+    Kdf(String),
+}
+
+impl CryptoError {
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+}
+
+/// A fresh random master key.
+pub fn new_master_key() -> Zeroizing<[u8; KEY_LEN]> {
+    let mut k = Zeroizing::new([0u8; KEY_LEN]);
+    rand::rngs::OsRng.fill_bytes(k.as_mut());
+    k
+}
+
+pub fn random_nonce() -> [u8; store_format::crypto::NONCE_LEN] {
+    let mut n = [0u8; store_format::crypto::NONCE_LEN];
+    rand::thread_rng().fill_bytes(&mut n);
+    n
+}
+
+fn from_env(var: &str, file_var: &str) -> Result<Option<Zeroizing<String>>, CryptoError> {
+    if let Ok(path) = std::env::var(file_var) {
+        let s = std::fs::read_to_string(&path).map_err(|source| CryptoError::PassphraseFile { path: path.clone(), source })?;
+        // One trailing newline is the file's, not the passphrase's.
+        let s = s.strip_suffix('\n').map(|x| x.strip_suffix('\r').unwrap_or(x)).unwrap_or(&s).to_string();
+        return Ok(Some(Zeroizing::new(s)));
+    }
+    Ok(std::env::var(var).ok().map(Zeroizing::new))
+}
+
+fn on_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+fn nonempty(p: Zeroizing<String>) -> Result<Zeroizing<String>, CryptoError> {
+    if p.is_empty() {
+        Err(CryptoError::EmptyPassphrase)
+    } else {
+        Ok(p)
+    }
+}
+
+/// The passphrase that opens a store: `ARK_PASSWORD_FILE`, `ARK_PASSWORD`, or a prompt.
+pub fn passphrase() -> Result<Zeroizing<String>, CryptoError> {
+    if let Some(p) = from_env("ARK_PASSWORD", "ARK_PASSWORD_FILE")? {
+        return nonempty(p);
+    }
+    if !on_terminal() {
+        return Err(CryptoError::NoPassphrase);
+    }
+    let p = rpassword::prompt_password("store passphrase: ").map_err(CryptoError::Prompt)?;
+    nonempty(Zeroizing::new(p))
+}
+
+/// A passphrase for a new key: from `var`/`file_var`, or asked twice on a terminal.
+pub fn new_passphrase(var: &str, file_var: &str) -> Result<Zeroizing<String>, CryptoError> {
+    if let Some(p) = from_env(var, file_var)? {
+        return nonempty(p);
+    }
+    if !on_terminal() {
+        return Err(if var == "ARK_PASSWORD" { CryptoError::NoPassphrase } else { CryptoError::NoNewPassphrase });
+    }
+    let a = Zeroizing::new(rpassword::prompt_password("new passphrase: ").map_err(CryptoError::Prompt)?);
+    let b = Zeroizing::new(rpassword::prompt_password("new passphrase again: ").map_err(CryptoError::Prompt)?);
+    if *a != *b {
+        return Err(CryptoError::Mismatch);
+    }
+    nonempty(a)
+}
+
+/// Argon2id with `params`: the key that wraps the master key.
+pub fn derive_kek(passphrase: &str, params: &KdfParams) -> Result<Zeroizing<[u8; KEY_LEN]>, CryptoError> {
+    let p = argon2::Params::new(params.memory_kib, params.iterations, params.parallelism, Some(KEY_LEN))
+        .map_err(|e| CryptoError::Kdf(e.to_string()))?;
+    let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p);
+    let mut out = Zeroizing::new([0u8; KEY_LEN]);
+    a.hash_password_into(passphrase.as_bytes(), &params.salt, out.as_mut())
+        .map_err(|e| CryptoError::Kdf(e.to_string()))?;
+    Ok(out)
+}
+
+/// How long deriving a key should take. `ARK_KDF_TARGET_MS` lowers it (tests).
+pub fn kdf_target_ms() -> u64 {
+    std::env::var("ARK_KDF_TARGET_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(500)
+}
+
+/// Argon2id parameters that take about `target_ms` on this machine: 64 MiB of
+/// memory (less for very small targets), as many passes as fit.
+pub fn calibrate(target_ms: u64) -> Result<KdfParams, CryptoError> {
+    let mut salt = vec![0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let memory_kib = if target_ms >= 100 { 64 * 1024 } else { 8 * 1024 };
+    let mut params = KdfParams { algorithm: "argon2id".into(), memory_kib, iterations: 1, parallelism: 1, salt };
+    let t = std::time::Instant::now();
+    derive_kek("calibration", &params)?;
+    let one = t.elapsed().as_secs_f64() * 1000.0;
+    params.iterations = ((target_ms as f64 / one.max(0.1)).round() as u32).clamp(1, 32);
+    Ok(params)
+}
