@@ -40,6 +40,8 @@ impl CheckReport {
     }
 }
 
+const TAMPERED: &str = "authentication failed";
+
 pub fn fmt_time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
@@ -166,7 +168,10 @@ pub async fn run(store: &Store, read_data: bool) -> Result<CheckReport> {
                 let res = match store.backend().get(&path).await {
                     Ok(bytes) => {
                         let n = bytes.len() as u64;
-                        tokio::task::spawn_blocking(move || codec.decode(&bytes, &id).map(|_| n).map_err(|e| e.to_string()))
+                        tokio::task::spawn_blocking(move || codec.decode(&bytes, &id).map(|_| n).map_err(|e| match e {
+                            store_format::FormatError::AuthenticationFailed => TAMPERED.to_string(),
+                            e => e.to_string(),
+                        }))
                             .await
                             .unwrap_or_else(|e| Err(e.to_string()))
                     }
@@ -190,7 +195,16 @@ pub async fn run(store: &Store, read_data: bool) -> Result<CheckReport> {
                     } else {
                         format!("backups that need it: {}", backups.join(", "))
                     };
-                    r.errors.push(problem("damaged_object", format!("object {id} is damaged ({msg}); {who}"), Some(path), backups));
+                    if msg == TAMPERED {
+                        r.errors.push(problem(
+                            "tampered_object",
+                            format!("object {id} failed authentication: tampered with, swapped or planted (not written with this store's key for this id); {who}"),
+                            Some(path),
+                            backups,
+                        ));
+                    } else {
+                        r.errors.push(problem("damaged_object", format!("object {id} is damaged ({msg}); {who}"), Some(path), backups));
+                    }
                 }
             }
         }

@@ -70,6 +70,8 @@ pub enum StoreError {
     MissingObject { id: String },
     #[error("object {id} is damaged: {source}")]
     DamagedObject { id: String, source: FormatError },
+    #[error("object {id} failed authentication: it was not written with this store's key for this id (tampered with, swapped with another object, or planted)")]
+    TamperedObject { id: String },
     #[error("journal: {0}")]
     Journal(String),
     #[error("locked: {0}")]
@@ -89,6 +91,13 @@ pub enum StoreError {
 impl StoreError {
     pub fn format(what: impl Into<String>, source: FormatError) -> Self {
         StoreError::Format { what: what.into(), source }
+    }
+    /// An object that did not decode: tampering when authentication failed, damage otherwise.
+    pub fn bad_object(id: impl Into<String>, source: FormatError) -> Self {
+        match source {
+            FormatError::AuthenticationFailed => StoreError::TamperedObject { id: id.into() },
+            source => StoreError::DamagedObject { id: id.into(), source },
+        }
     }
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -26,6 +26,9 @@ pub enum ProblemKind {
     Misnumbered,
     /// A sequence number before the last was claimed but never written.
     UnfinishedClaim,
+    /// A record that does not open under the store's key for its place
+    /// (tampered with, or copied from elsewhere: a replay).
+    Tampered,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +109,17 @@ pub async fn replay(store: &Store) -> Result<Replay> {
         }
         let rec = match JournalRecord::decode_in(&bytes, store.keys()) {
             Ok(r) => r,
+            Err(store_format::FormatError::AuthenticationFailed) => {
+                out.problem = Some(JournalProblem {
+                    seq,
+                    kind: ProblemKind::Tampered,
+                    message: format!(
+                        "record {seq} (file {}) failed authentication: tampered with, or replayed from another place in the journal",
+                        path_of(seq)
+                    ),
+                });
+                return Ok(out);
+            }
             Err(e) => {
                 let (kind, what) = if is_last { (ProblemKind::TornTail, "torn tail") } else { (ProblemKind::Corrupt, "corrupt record") };
                 out.problem = Some(JournalProblem {

@@ -289,7 +289,7 @@ impl Store {
         tokio::task::spawn_blocking(move || codec.decode(&bytes, &id2))
             .await
             .map_err(|e| StoreError::Invalid(format!("decoder task failed: {e}")))?
-            .map_err(|source| StoreError::DamagedObject { id: id.to_hex(), source })
+            .map_err(|source| StoreError::bad_object(id.to_hex(), source))
     }
 
     pub async fn read_object_bytes(&self, id: &ObjectId) -> Result<Bytes> {
@@ -327,7 +327,7 @@ impl Store {
             e => e.into(),
         })?;
         let (kind, plain) =
-            self.objects.decode(&bytes, id).map_err(|source| StoreError::DamagedObject { id: format!("manifest {id}"), source })?;
+            self.objects.decode(&bytes, id).map_err(|source| StoreError::bad_object(format!("manifest {id}"), source))?;
         if kind != ObjectKind::Manifest {
             return Err(StoreError::Invalid(format!("manifests/{id} holds a {kind:?} object, not a manifest")));
         }
