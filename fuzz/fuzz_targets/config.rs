@@ -24,7 +24,11 @@ fn check(bytes: &[u8]) {
         .expect("a decoded config has valid chunker parameters");
     assert_eq!(c.hash, "blake3-256");
     assert!(c.compression.codec == "zstd" || c.compression.codec == "none");
-    assert_eq!(c.encryption, "none");
+    assert!(
+        c.encryption == "none" || c.encryption == "xchacha20poly1305-blake3",
+        "unknown encryption {:?} accepted",
+        c.encryption
+    );
     let enc = c.encode();
     let c2 = StoreConfig::decode(&enc).expect("a re-encoded config decodes");
     assert_eq!(c, c2, "config round trip");

@@ -1,5 +1,5 @@
-//! The checksummed frame shared by config, lock and journal files:
-//! `frame::decode` under each of the three magics.
+//! The checksummed frame shared by config, lock, journal and key files:
+//! `frame::decode` under each of the four magics.
 //!
 //! Properties (the frame layout has exactly one encoding per body):
 //! - whatever decodes is canonical: `frame::encode(magic, body)` gives back the
@@ -10,12 +10,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use store_format::{config, frame, journal, lock};
+use store_format::{config, frame, journal, keyfile, lock};
 
-const MAGICS: [(&[u8; 4], &str); 3] = [
+const MAGICS: [(&[u8; 4], &str); 4] = [
     (config::MAGIC, "config frame"),
     (journal::MAGIC, "journal frame"),
     (lock::MAGIC, "lock frame"),
+    (keyfile::MAGIC, "key file frame"),
 ];
 
 fn reject_damage(magic: &'static [u8; 4], what: &'static str, good: &[u8], seed: u64) {

@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use store_format::event::{BackupCompleted, BackupForgotten, GcCompleted, StoreInitialized};
+use store_format::crypto::StoreKeys;
 use store_format::journal::GENESIS;
 use store_format::object::{self, Codec, ObjectKind};
 use store_format::{
-    frame, ChunkRef, ChunkerParams, CompressionParams, Event, Item, ItemKind, JournalRecord, LockRecord, Manifest,
-    ObjectId, StoreConfig,
+    frame, ChunkRef, ChunkerParams, CompressionParams, Event, Item, ItemKind, JournalRecord, KdfParams, KeyFile,
+    LockRecord, Manifest, ObjectId, StoreConfig,
 };
 
 /// 2026-01-01T00:00:00Z in milliseconds since the Unix epoch.
@@ -26,6 +27,48 @@ const WRITER: &str = "vector-host:4242";
 /// A lock holder's identity as n8n-ark writes it: the host name and the inode
 /// number of the holder's PID namespace (4026531836 is that of the initial one).
 const LOCK_HOLDER: &str = "vector-host#pidns:4026531836";
+
+// The encrypted store's fixed inputs (never use them outside tests): consecutive
+// byte runs, so that they are easy to recognize in a hex dump.
+
+/// The encrypted store's id.
+const ENC_STORE_ID: &str = "fedcba9876543210fedcba9876543210";
+/// The test master key: bytes 0x00..=0x1f.
+fn master() -> [u8; 32] {
+    std::array::from_fn(|i| i as u8)
+}
+/// Bytes `start`, `start + 1`, … (N of them).
+fn run<const N: usize>(start: u8) -> [u8; N] {
+    std::array::from_fn(|i| start + i as u8)
+}
+/// The key file's passphrase, salt (0x20..=0x2f) and Argon2id parameters.
+const PASSPHRASE: &str = "n8n-ark test vector passphrase";
+fn salt() -> Vec<u8> {
+    run::<16>(0x20).to_vec()
+}
+const KDF_MEMORY_KIB: u32 = 8192;
+/// Argon2id (version 0x13, m = 8192 KiB, t = 1, p = 1, 32 bytes of output) of
+/// PASSPHRASE with salt(). store-format has no Argon2 implementation, so this
+/// value is written out; it was computed with the `argon2` crate 0.5.3 (which
+/// n8n-ark uses) and checked against libargon2 (the reference C implementation,
+/// through Python's argon2-cffi); see test-vectors/README.md.
+const KEK_HEX: &str = "aba7c84c3bfbe517a9e74552f68f706b481d4f25b06a9dd2f79e6293de885d1d";
+/// The key file's name under `keys/`.
+const KEY_ID: &str = "0123456789abcdef";
+/// Nonces: 24 consecutive bytes each.
+const NONCE_KEYFILE: u8 = 0x30;
+const NONCE_CHUNK: u8 = 0x48;
+const NONCE_MANIFEST: u8 = 0x60;
+const NONCE_RECORD_1: u8 = 0x78;
+const NONCE_RECORD_2: u8 = 0x90;
+
+fn kek() -> [u8; 32] {
+    let mut k = [0u8; 32];
+    for (i, b) in k.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&KEK_HEX[2 * i..2 * i + 2], 16).unwrap();
+    }
+    k
+}
 
 /// The plaintext of the zstd-coded chunk: 64 lines of a table dump.
 fn chunk_plaintext() -> Vec<u8> {
@@ -265,13 +308,15 @@ fn main() {
     write(&dir, "bad/object-future-envelope.bin", &obj);
 
     let mut obj = blob_file.clone();
-    obj[7] = 0x01;
+    obj[7] = 0x02;
     write(&dir, "bad/object-reserved-flags.bin", &obj);
 
     let mut future_manifest = manifest.clone();
     future_manifest.manifest_version = 2;
     let (fm_id, fm_file) = object::encode(ObjectKind::Manifest, Codec::None, &future_manifest.encode_plaintext());
     write(&dir, "bad/manifest-future-version.bin", &fm_file);
+
+    encrypted(&dir, &chunk);
 
     println!();
     println!("config id          {STORE_ID}");
@@ -287,4 +332,131 @@ fn main() {
     println!("object-blob-none.bin:\n{}", hexdump(&blob_file));
     println!("journal-{}.bin:\n{}", JournalRecord::file_name(1), hexdump(&b1));
     println!("journal-{}.bin:\n{}", JournalRecord::file_name(5), hexdump(&b5));
+}
+
+/// The vectors of an encrypted store (`enc-*`): config, key file, a chunk, a
+/// manifest and two sealed journal records, all made with the fixed test
+/// master key and fixed nonces, plus damaged and tampered variants.
+fn encrypted(dir: &Path, chunk: &[u8]) {
+    let config = StoreConfig {
+        id: ENC_STORE_ID.into(),
+        format_version: 1,
+        created_ms: T0,
+        chunker: ChunkerParams::new(128 * 1024, 512 * 1024, 4 * 1024 * 1024),
+        hash: "blake3-256".into(),
+        compression: CompressionParams { codec: "zstd".into(), level: 3 },
+        encryption: "xchacha20poly1305-blake3".into(),
+    };
+    let config_bytes = config.encode();
+    write(dir, "enc-config.bin", &config_bytes);
+
+    let kdf = KdfParams {
+        algorithm: "argon2id".into(),
+        memory_kib: KDF_MEMORY_KIB,
+        iterations: 1,
+        parallelism: 1,
+        salt: salt(),
+    };
+    let kf = KeyFile::wrap(&master(), &kek(), &run(NONCE_KEYFILE), kdf, &config_bytes, T0, "vector-host".into());
+    let kf_bytes = kf.encode();
+    assert_eq!(KeyFile::decode(&kf_bytes).unwrap().unwrap_master(&kek(), &config_bytes).unwrap(), master());
+    write(dir, "enc-keyfile.bin", &kf_bytes);
+
+    let keys = StoreKeys::derive(&master());
+    let chunk_id = keys.object_id(chunk);
+    let chunk_file = object::encode_sealed(ObjectKind::Chunk, Codec::Zstd(3), &keys, &chunk_id, chunk, &run(NONCE_CHUNK));
+    assert_eq!(chunk_file[6], 1, "the encrypted chunk must be zstd-coded");
+    write(dir, "enc-object-chunk.bin", &chunk_file);
+
+    let manifest = Manifest {
+        manifest_version: 1,
+        backup_id: "20260101T000000Z-0000abcd".into(),
+        kind: "postgres_n8n".into(),
+        host: "vector-host".into(),
+        started_ms: T0,
+        finished_ms: T0 + 1500,
+        items: vec![
+            Item {
+                name: "db/n8n.dump".into(),
+                kind: ItemKind::Stream,
+                size: chunk.len() as u64,
+                chunks: vec![ChunkRef { id: chunk_id, len: chunk.len() as u32 }],
+            },
+            Item { name: "config/empty.txt".into(), kind: ItemKind::Blob, size: 0, chunks: vec![] },
+        ],
+        labels: BTreeMap::from([("source".to_string(), "test-vectors".to_string())]),
+    };
+    let manifest_plain = manifest.encode_plaintext();
+    let manifest_id = keys.object_id(&manifest_plain);
+    let manifest_file =
+        object::encode_sealed(ObjectKind::Manifest, Codec::None, &keys, &manifest_id, &manifest_plain, &run(NONCE_MANIFEST));
+    write(dir, "enc-manifest.plain", &manifest_plain);
+    write(dir, "enc-manifest.bin", &manifest_file);
+
+    let r1 = JournalRecord {
+        seq: 1,
+        prev: GENESIS,
+        time_ms: T0,
+        writer: WRITER.into(),
+        event: Event::StoreInitialized(StoreInitialized { store_id: ENC_STORE_ID.into(), format_version: 1 }),
+    };
+    let b1 = r1.encode_sealed(&keys, &run(NONCE_RECORD_1));
+    let r2 = JournalRecord {
+        seq: 2,
+        prev: JournalRecord::hash_of_encoded(&b1),
+        time_ms: T0 + 2000,
+        writer: WRITER.into(),
+        event: Event::BackupCompleted(BackupCompleted {
+            backup_id: manifest.backup_id.clone(),
+            kind: manifest.kind.clone(),
+            manifest: manifest_id,
+            logical_bytes: manifest.logical_size(),
+            new_bytes: chunk_file.len() as u64,
+            new_objects: 1,
+            objects: 1,
+            reused_objects: 0,
+            duration_ms: 1500,
+        }),
+    };
+    let b2 = r2.encode_sealed(&keys, &run(NONCE_RECORD_2));
+    for (r, b) in [(&r1, &b1), (&r2, &b2)] {
+        assert_eq!(&JournalRecord::decode_in(b, Some(&keys)).unwrap(), r);
+        write(dir, &format!("enc-journal-{}.bin", JournalRecord::file_name(r.seq)), b);
+    }
+
+    // Damage: a flipped ciphertext bit, checksum left as it was.
+    let mut flipped = chunk_file.clone();
+    flipped[100] ^= 0x01;
+    write(dir, "bad/enc-object-flipped.bin", &flipped);
+    // Tampering: the same flip, with the checksum made to match again.
+    let n = flipped.len() - 32;
+    let sum = *blake3::hash(&flipped[..n]).as_bytes();
+    flipped[n..].copy_from_slice(&sum);
+    write(dir, "bad/enc-object-tampered.bin", &flipped);
+    // A replay: record 2's sealed bytes relabelled as record 3 (same prev), in a
+    // frame whose checksum is valid.
+    #[derive(serde::Deserialize, Serialize)]
+    struct SealedWire {
+        record_version: u32,
+        seq: u64,
+        #[serde(with = "serde_bytes")]
+        prev: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        sealed: Vec<u8>,
+    }
+    let mut w: SealedWire = rmp_serde::from_slice(frame::decode(b"ARKJ", "journal frame", &b2).unwrap()).unwrap();
+    assert_eq!(frame::encode(b"ARKJ", &rmp_serde::to_vec_named(&w).unwrap()), b2, "the sealed wire form");
+    w.seq = 3;
+    write(dir, "bad/enc-journal-relabelled.bin", &frame::encode(b"ARKJ", &rmp_serde::to_vec_named(&w).unwrap()));
+
+    println!();
+    println!("enc key file       keys/{KEY_ID}, passphrase {PASSPHRASE:?}, KEK {KEK_HEX}");
+    println!("enc chunk id       {chunk_id}");
+    println!("enc manifest id    {manifest_id}");
+    for (n, b) in [(1, &b1), (2, &b2)] {
+        println!("enc journal {n} hash {}", ObjectId(JournalRecord::hash_of_encoded(b)));
+    }
+    println!("enc-keyfile.bin:\n{}", hexdump(&kf_bytes));
+    println!("enc-object-chunk.bin:\n{}", hexdump(&chunk_file));
+    println!("enc-journal-{}.bin:\n{}", JournalRecord::file_name(1), hexdump(&b1));
 }

@@ -9,11 +9,13 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use store_format::crypto::{StoreKeys, NONCE_LEN};
 use store_format::event::{BackupCompleted, GcCompleted, StoreInitialized};
 use store_format::object::{self, Codec, ObjectKind};
 use store_format::{
-    config, frame, journal, lock, ChunkRef, ChunkerParams, CompressionParams, Event, Item,
-    ItemKind, JournalRecord, LockRecord, Manifest, ObjectId, StoreConfig,
+    config, frame, journal, lock, ChunkRef, ChunkerParams, CompressionParams, Event,
+    Item, ItemKind, JournalRecord, KdfParams, KeyFile, LockRecord, Manifest, ObjectId,
+    StoreConfig,
 };
 
 /// Must match `EVENT_TYPES` in `fuzz_targets/journal_record.rs`.
@@ -27,6 +29,15 @@ const EVENT_TYPES: [&str; 5] = [
 
 /// Must match `FIXED_PLAINTEXT` in `fuzz_targets/object.rs`.
 const FIXED_PLAINTEXT: &[u8] = b"n8n-ark fuzz seed object\n";
+
+/// Must match `FIXED_MASTER` in `fuzz_targets/keyfile.rs` and `sealed_object.rs`.
+const FIXED_MASTER: [u8; 32] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+    26, 27, 28, 29, 30, 31,
+];
+/// Must match `fuzz_targets/keyfile.rs`.
+const FIXED_KEK: [u8; 32] = [0x6b; 32];
+const FIXED_CONFIG: &[u8] = b"n8n-ark fuzz config bytes";
 
 struct Out {
     dir: PathBuf,
@@ -373,6 +384,8 @@ fn configs(root: &Path) -> usize {
     assert_eq!(StoreConfig::decode(&bytes).unwrap(), c);
     o.put_with_damage("default", &bytes, frame::FRAME_HEADER);
     o.put("default.body", body(&bytes));
+    o.put("encrypted", &encrypted_config().encode());
+    o.put("encrypted.body", body(&encrypted_config().encode()));
     let none = StoreConfig {
         compression: CompressionParams {
             codec: "none".into(),
@@ -413,12 +426,185 @@ fn locks(root: &Path) -> usize {
     o.count
 }
 
+fn encrypted_config() -> StoreConfig {
+    StoreConfig {
+        encryption: "xchacha20poly1305-blake3".into(),
+        ..sample_config()
+    }
+}
+
+fn sample_kdf() -> KdfParams {
+    KdfParams {
+        algorithm: "argon2id".into(),
+        memory_kib: 64 * 1024,
+        iterations: 3,
+        parallelism: 1,
+        salt: (0x20..0x30).collect(),
+    }
+}
+
+fn sample_keyfile(kdf: KdfParams, config: &[u8]) -> KeyFile {
+    KeyFile::wrap(
+        &FIXED_MASTER,
+        &FIXED_KEK,
+        &[0x30; NONCE_LEN],
+        kdf,
+        config,
+        1_795_000_000_000,
+        "n8n-prod".into(),
+    )
+}
+
+fn keyfiles(root: &Path) -> usize {
+    let mut o = Out::new(root, "keyfile");
+    let k = sample_keyfile(sample_kdf(), FIXED_CONFIG);
+    let bytes = k.encode();
+    assert_eq!(KeyFile::decode(&bytes).unwrap(), k);
+    assert_eq!(k.unwrap_master(&FIXED_KEK, FIXED_CONFIG).unwrap(), FIXED_MASTER);
+    o.put_with_damage("typical", &bytes, frame::FRAME_HEADER);
+    o.put("typical.body", body(&bytes));
+    // Bound to another config: decodes, never opens under the fixed one.
+    let other = sample_keyfile(sample_kdf(), &encrypted_config().encode());
+    o.put("other_config", &other.encode());
+    // Parameters at the bounds, and out of them.
+    let at_bounds = [
+        ("min_params", KdfParams { memory_kib: 8, iterations: 1, parallelism: 1, salt: vec![7; 16], ..sample_kdf() }),
+        ("max_params", KdfParams { memory_kib: 4 * 1024 * 1024, iterations: 64, parallelism: 16, salt: vec![7; 64], ..sample_kdf() }),
+        // Within the bounds, below Argon2's own minimum of 8 KiB per lane.
+        ("memory_below_lanes", KdfParams { memory_kib: 8, parallelism: 2, ..sample_kdf() }),
+    ];
+    for (name, kdf) in at_bounds {
+        let f = sample_keyfile(kdf, FIXED_CONFIG);
+        assert!(KeyFile::decode(&f.encode()).is_ok(), "{name}");
+        o.put(&format!("{name}.body"), body(&f.encode()));
+    }
+    let out_of_bounds = [
+        ("memory_too_small", KdfParams { memory_kib: 7, ..sample_kdf() }),
+        ("too_many_lanes", KdfParams { parallelism: 17, ..sample_kdf() }),
+        ("salt_too_short", KdfParams { salt: vec![7; 15], ..sample_kdf() }),
+        ("not_argon2id", KdfParams { algorithm: "scrypt".into(), ..sample_kdf() }),
+    ];
+    for (name, kdf) in out_of_bounds {
+        let f = sample_keyfile(kdf, FIXED_CONFIG);
+        assert!(KeyFile::decode(&f.encode()).is_err(), "{name}");
+        o.put(&format!("{name}.body"), body(&f.encode()));
+    }
+    let future = KeyFile { keyfile_version: 2, ..k.clone() };
+    o.put("future_version.body", body(&future.encode()));
+    let mut short = k.clone();
+    short.wrapped.pop();
+    assert!(KeyFile::decode(&short.encode()).is_err());
+    o.put("wrapped_too_short.body", body(&short.encode()));
+    o.count
+}
+
+/// An encrypted object of `plaintext`, as `object::encode_sealed` writes it but
+/// with the codec given (the encoder would store a payload that zstd does not
+/// shrink with codec none).
+fn sealed_by_hand(keys: &StoreKeys, id: &ObjectId, kind: ObjectKind, codec: u8, plaintext: &[u8], payload: &[u8], nonce: u8) -> Vec<u8> {
+    let mut bytes = object::MAGIC.to_vec();
+    bytes.extend_from_slice(&[object::ENVELOPE_VERSION, kind as u8, codec, object::FLAG_ENCRYPTED]);
+    bytes.extend_from_slice(&(plaintext.len() as u64).to_le_bytes());
+    let mut aad = bytes.clone();
+    aad.extend_from_slice(&id.0);
+    bytes.extend_from_slice(&keys.seal(&[nonce; NONCE_LEN], &aad, payload));
+    let sum = JournalRecord::hash_of_encoded(&bytes);
+    bytes.extend_from_slice(&sum);
+    bytes
+}
+
+/// The `sealed` bin of a sealed record (the last field of its body).
+fn sealed_field(record: &[u8]) -> &[u8] {
+    let b = body(record);
+    let at = b.windows(7).position(|w| w == b"\xa6sealed").unwrap() + 7;
+    match b[at] {
+        0xc4 => &b[at + 2..at + 2 + b[at + 1] as usize],
+        0xc5 => {
+            let n = u16::from_be_bytes([b[at + 1], b[at + 2]]) as usize;
+            &b[at + 3..at + 3 + n]
+        }
+        t => panic!("unexpected bin tag {t:#x}"),
+    }
+}
+
+fn sealed(root: &Path) -> usize {
+    let mut o = Out::new(root, "sealed_object");
+    let keys = StoreKeys::derive(&FIXED_MASTER);
+    let fixed = keys.object_id(FIXED_PLAINTEXT);
+    // Mode 1: encrypted objects of the fixed plaintext.
+    for (name, kind) in [
+        ("chunk", ObjectKind::Chunk),
+        ("blob", ObjectKind::Blob),
+        ("manifest", ObjectKind::Manifest),
+    ] {
+        let bytes = object::encode_sealed(kind, Codec::Zstd(3), &keys, &fixed, FIXED_PLAINTEXT, &[0x11; NONCE_LEN]);
+        assert_eq!(bytes[6], 0, "the fixed plaintext does not shrink");
+        assert_eq!(object::decode_in(&bytes, &fixed, Some(&keys)).unwrap().1, FIXED_PLAINTEXT);
+        if kind == ObjectKind::Chunk {
+            o.put_with_damage("obj_none_chunk", &bytes, object::HEADER_LEN + NONCE_LEN);
+        } else {
+            o.put(&format!("obj_none_{name}"), &bytes);
+        }
+    }
+    let z = zstd::bulk::compress(FIXED_PLAINTEXT, 3).unwrap();
+    let bytes = sealed_by_hand(&keys, &fixed, ObjectKind::Blob, 1, FIXED_PLAINTEXT, &z, 0x12);
+    assert_eq!(object::decode_in(&bytes, &fixed, Some(&keys)).unwrap().1, FIXED_PLAINTEXT);
+    o.put_with_damage("obj_zstd_blob", &bytes, object::HEADER_LEN + NONCE_LEN);
+    // A compressible JSON blob (another id: decodes to a hash mismatch against the fixed one).
+    let json: String = (0..40).map(|i| format!("{{\"id\":\"node{i}\",\"type\":\"n8n-nodes-base.set\"}},")).collect();
+    let jid = keys.object_id(json.as_bytes());
+    let bytes = object::encode_sealed(ObjectKind::Blob, Codec::Zstd(3), &keys, &jid, json.as_bytes(), &[0x13; NONCE_LEN]);
+    assert_eq!(bytes[6], 1);
+    o.put("obj_json_zstd_blob", &bytes);
+    // The fixed plaintext sealed under the wrong id, and an unencrypted object.
+    o.put("obj_wrong_id", &object::encode_sealed(ObjectKind::Chunk, Codec::None, &keys, &ObjectId::of(FIXED_PLAINTEXT), FIXED_PLAINTEXT, &[0x14; NONCE_LEN]));
+    o.put("obj_unencrypted", &object::encode(ObjectKind::Chunk, Codec::None, FIXED_PLAINTEXT).1);
+    let empty = object::encode_sealed(ObjectKind::Chunk, Codec::None, &keys, &keys.object_id(b""), b"", &[0x15; NONCE_LEN]);
+    o.put("obj_empty", &empty);
+    // Mode 2: kind byte, codec byte, (zstd: declared length u32 LE), payload.
+    let mut m = vec![0u8, 0];
+    m.extend_from_slice(FIXED_PLAINTEXT);
+    o.put("payload_none", &m);
+    let mut m = vec![1u8, 1];
+    m.extend_from_slice(&(FIXED_PLAINTEXT.len() as u32).to_le_bytes());
+    m.extend_from_slice(&z);
+    o.put("payload_zstd", &m);
+
+    // Modes 3 and 4: sealed journal records, chained.
+    let mut prev = journal::GENESIS;
+    for (i, (name, r)) in sample_records().into_iter().enumerate() {
+        let r = JournalRecord { prev, ..r };
+        let bytes = r.encode_sealed(&keys, &[0x20 + i as u8; NONCE_LEN]);
+        assert_eq!(JournalRecord::decode_in(&bytes, Some(&keys)).unwrap().encode_sealed(&keys, &[0x20 + i as u8; NONCE_LEN]), bytes);
+        prev = JournalRecord::hash_of_encoded(&bytes);
+        if name == "backup_completed" {
+            o.put_with_damage(&format!("rec_{name}"), &bytes, frame::FRAME_HEADER);
+        } else {
+            o.put(&format!("rec_{name}"), &bytes);
+        }
+        o.put(&format!("rec_{name}.body"), body(&bytes));
+        // Mode 5: a byte (the target makes seq and prev of it), then the
+        // sealed plaintext of this record.
+        let mut aad = journal::MAGIC.to_vec();
+        aad.extend_from_slice(&r.seq.to_le_bytes());
+        aad.extend_from_slice(&r.prev);
+        let inner = keys.open(&aad, sealed_field(&bytes)).unwrap();
+        let mut m = vec![(r.seq - 1) as u8];
+        m.extend_from_slice(&inner);
+        o.put(&format!("inner_{name}"), &m);
+    }
+    // A record in the clear (refused in an encrypted store).
+    o.put("rec_plain", &sample_records()[0].1.encode());
+    o.count
+}
+
 fn frames(root: &Path) -> usize {
     let mut o = Out::new(root, "frame");
     let cfg = sample_config().encode();
     o.put_with_damage("config", &cfg, frame::FRAME_HEADER);
     o.put("lock", &sample_lock().encode());
     o.put("journal", &sample_records()[1].1.encode());
+    o.put("keyfile", &sample_keyfile(sample_kdf(), FIXED_CONFIG).encode());
     let empty = frame::encode(config::MAGIC, b"");
     assert_eq!(frame::decode(config::MAGIC, "config", &empty).unwrap(), b"");
     o.put("empty_body", &empty);
@@ -444,6 +630,8 @@ fn main() {
         ("config", configs(&root)),
         ("lock", locks(&root)),
         ("frame", frames(&root)),
+        ("keyfile", keyfiles(&root)),
+        ("sealed_object", sealed(&root)),
     ];
     for (target, n) in counts {
         println!("{n:3} seeds  {}", root.join(target).display());
