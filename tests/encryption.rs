@@ -310,3 +310,31 @@ async fn an_unencrypted_store_still_reads_and_every_command_says_so() {
     assert!(!o.status.success(), "init without a passphrase must not silently create an unencrypted store");
     assert!(!d2.path().join("t").join("config").exists());
 }
+
+#[tokio::test]
+async fn a_config_downgraded_to_no_encryption_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = new_store(dir.path()).await;
+    let cfg_path = dir.path().join("config");
+    let mut cfg = store_format::StoreConfig::decode(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    cfg.encryption = "none".into();
+    std::fs::write(&cfg_path, cfg.encode()).unwrap();
+    let before = snapshot(dir.path());
+    let err = open_with(dir.path(), PASSPHRASE).await.unwrap_err();
+    assert!(err.to_string().contains("downgrade"), "{err}");
+    let o = Command::new(bin()).args(["--store", dir.path().to_str().unwrap(), "check"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("downgrade"));
+    assert_eq!(snapshot(dir.path()), before);
+}
+
+#[tokio::test]
+async fn encrypted_objects_do_not_show_their_exact_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(dir.path()).await;
+    let (_, ids) = backup_with(&store, random_bytes(8, 70_000), b"short".to_vec()).await;
+    for id in ids {
+        let b = std::fs::read(dir.path().join(object_path(&id))).unwrap();
+        assert_eq!(&b[8..16], &[0u8; 8], "the header's length field is zero in an encrypted object");
+    }
+}

@@ -50,9 +50,16 @@ pub async fn unlock(store: &Store, passphrase: &str) -> Result<(String, Zeroizin
         };
         tried += 1;
         let (pass, params) = (Zeroizing::new(passphrase.to_string()), kf.kdf.clone());
-        let kek = tokio::task::spawn_blocking(move || derive_kek(&pass, &params))
+        let kek = match tokio::task::spawn_blocking(move || derive_kek(&pass, &params))
             .await
-            .map_err(|e| StoreError::Invalid(format!("key derivation task failed: {e}")))??;
+            .map_err(|e| StoreError::Invalid(format!("key derivation task failed: {e}")))?
+        {
+            Ok(k) => k,
+            Err(e) => {
+                damaged.push(format!("keys/{id}: {e}"));
+                continue;
+            }
+        };
         match kf.unwrap_master(&kek, store.config_bytes()) {
             Ok(m) => return Ok((id, Zeroizing::new(m))),
             Err(FormatError::AuthenticationFailed) => continue,

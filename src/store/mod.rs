@@ -150,7 +150,14 @@ impl Store {
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e.into()),
         }
-        if !backend.list("").await?.is_empty() {
+        let present = backend.list("").await?;
+        if !present.is_empty() {
+            if present.iter().all(|e| e.path.starts_with(KEYS)) {
+                return Err(StoreError::Invalid(format!(
+                    "{}: an interrupted `init` left key files but no config; delete its keys/ folder and run init again",
+                    backend.location()
+                )));
+            }
             return Err(StoreError::NotEmpty(backend.location()));
         }
         let encrypted = matches!(opts.encryption, Encryption::Passphrase(_));
@@ -224,7 +231,17 @@ impl Store {
         };
         store.objects.codec = store.codec();
         match store.config.encryption.as_str() {
-            "none" => {}
+            "none" => {
+                // A config that says "none" beside key files is a downgrade:
+                // refuse, or the next backups would go into the store in the clear.
+                if !store.backend.list(KEYS).await?.is_empty() {
+                    return Err(StoreError::Invalid(format!(
+                        "{}: the config says the store is not encrypted, but it has key files: the config was \
+                         replaced (a downgrade attack, or a mix-up of stores); refusing to use it",
+                        store.location()
+                    )));
+                }
+            }
             ENCRYPTION_SCHEME => {
                 let pass = passphrase()?;
                 let (id, master) = keys::unlock(&store, &pass).await?;

@@ -50,6 +50,7 @@ impl KdfParams {
         if !(8..=4 * 1024 * 1024).contains(&self.memory_kib)
             || !(1..=64).contains(&self.iterations)
             || !(1..=16).contains(&self.parallelism)
+            || self.memory_kib < 8 * self.parallelism
             || !(16..=64).contains(&self.salt.len())
         {
             return Err(FormatError::Invalid(format!(

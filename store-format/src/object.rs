@@ -11,12 +11,13 @@
 //! | 8 | 8 | plaintext length, u64 little-endian |
 //! | 16 | .. | unencrypted: the payload (the plaintext, encoded with the codec) |
 //!
-//! Encrypted (flag bit 0), after the same 16-byte header:
+//! Encrypted (flag bit 0), after the same 16-byte header (whose plaintext
+//! length is zero: the length is sealed):
 //!
 //! | offset | size | field |
 //! |---|---|---|
 //! | 16 | 24 | nonce |
-//! | 40 | n + 16 | XChaCha20-Poly1305 of the payload, tag last; associated data: header ‖ object id |
+//! | 40 | n + 24 | XChaCha20-Poly1305 of (plaintext length u64 LE ‖ payload), tag last; associated data: header ‖ object id |
 //! | end − 32 | 32 | BLAKE3-256 of all bytes before it (tells damage from tampering) |
 //!
 //! The object's id is BLAKE3-256 of the plaintext (keyed with the store's id
@@ -139,10 +140,16 @@ pub fn encode_sealed(
     nonce: &[u8; NONCE_LEN],
 ) -> Vec<u8> {
     let (codec_byte, payload) = compress(codec, plaintext);
-    let mut out = header(kind, codec_byte, FLAG_ENCRYPTED, plaintext.len());
+    // The exact plaintext length travels inside the seal; the header's length
+    // field is zero, so an encrypted object shows only its sealed size.
+    let mut out = header(kind, codec_byte, FLAG_ENCRYPTED, 0);
     let mut aad = out.clone();
     aad.extend_from_slice(&id.0);
-    out.extend_from_slice(&keys.seal(nonce, &aad, payload.as_deref().unwrap_or(plaintext)));
+    let payload = payload.as_deref().unwrap_or(plaintext);
+    let mut msg = Vec::with_capacity(8 + payload.len());
+    msg.extend_from_slice(&(plaintext.len() as u64).to_le_bytes());
+    msg.extend_from_slice(payload);
+    out.extend_from_slice(&keys.seal(nonce, &aad, &msg));
     let sum = blake3::hash(&out);
     out.extend_from_slice(sum.as_bytes());
     out
@@ -218,8 +225,18 @@ pub fn decode_in(bytes: &[u8], expected: &ObjectId, keys: Option<&StoreKeys>) ->
     }
     let mut aad = bytes[..HEADER_LEN].to_vec();
     aad.extend_from_slice(&expected.0);
-    let payload = keys.open(&aad, &body[HEADER_LEN..])?;
-    let plaintext = decode_payload(&h, &payload)?;
+    if h.plaintext_len != 0 {
+        return Err(FormatError::Invalid("an encrypted object's header length must be zero".into()));
+    }
+    let msg = keys.open(&aad, &body[HEADER_LEN..])?;
+    if msg.len() < 8 {
+        return Err(FormatError::Truncated { need: 8, have: msg.len() });
+    }
+    let len = u64::from_le_bytes(msg[..8].try_into().expect("8 bytes"));
+    if len > MAX_PLAINTEXT {
+        return Err(FormatError::TooLarge { declared: len, limit: MAX_PLAINTEXT });
+    }
+    let plaintext = decode_payload(&Header { plaintext_len: len, ..h }, &msg[8..])?;
     let computed = keys.object_id(&plaintext);
     if &computed != expected {
         return Err(FormatError::HashMismatch { expected: expected.to_hex(), computed: computed.to_hex() });
