@@ -20,12 +20,14 @@ pub const TAG_LEN: usize = 16;
 /// Context strings for BLAKE3 `derive_key` (never change: they define the format).
 pub const CONTEXT_ID: &str = "n8n-ark 2026-11 object id key v1";
 pub const CONTEXT_ENCRYPTION: &str = "n8n-ark 2026-11 encryption key v1";
+pub const CONTEXT_CHUNKER: &str = "n8n-ark 2026-11 chunker seed v1";
 
 /// The keys derived from a store's master key.
 #[derive(Clone)]
 pub struct StoreKeys {
     id_key: [u8; KEY_LEN],
     enc_key: [u8; KEY_LEN],
+    chunker_seed: u64,
 }
 
 impl std::fmt::Debug for StoreKeys {
@@ -45,10 +47,19 @@ impl Drop for StoreKeys {
 
 impl StoreKeys {
     pub fn derive(master: &[u8; KEY_LEN]) -> Self {
+        let seed = blake3::derive_key(CONTEXT_CHUNKER, master);
         StoreKeys {
             id_key: blake3::derive_key(CONTEXT_ID, master),
             enc_key: blake3::derive_key(CONTEXT_ENCRYPTION, master),
+            chunker_seed: u64::from_le_bytes(seed[..8].try_into().expect("8 bytes")),
         }
+    }
+
+    /// The secret seed of this store's chunker (XORed into FastCDC's gear
+    /// table), so that cut points, and with them chunk sizes, cannot be
+    /// predicted for a known file without the key.
+    pub fn chunker_seed(&self) -> u64 {
+        self.chunker_seed
     }
 
     /// The id of a plaintext in this store: keyed BLAKE3-256.
