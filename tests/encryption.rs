@@ -338,3 +338,15 @@ async fn encrypted_objects_do_not_show_their_exact_length() {
         assert_eq!(&b[8..16], &[0u8; 8], "the header's length field is zero in an encrypted object");
     }
 }
+
+#[tokio::test]
+async fn the_chunker_is_keyed_so_chunk_sizes_do_not_reveal_a_known_file() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (s1, s2) = (new_store(d1.path()).await, new_store(d2.path()).await);
+    let data = random_bytes(11, 4 << 20);
+    let (a, b) = (s1.chunker().cuts(&data), s2.chunker().cuts(&data));
+    assert!(a.len() > 10 && b.len() > 10);
+    assert_ne!(a, b, "two stores cut the same file at different places");
+    let public = n8n_ark::store::chunker::Chunker::new(&s1.config().chunker).cuts(&data);
+    assert_ne!(a, public, "an encrypted store does not use the published gear table");
+}

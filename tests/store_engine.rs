@@ -3,7 +3,6 @@
 mod common;
 
 use common::*;
-use n8n_ark::store::chunker::Chunker;
 use n8n_ark::store::gc::{self, GcOptions};
 use n8n_ark::store::ingest::{BackupSession, BackupSummary};
 use n8n_ark::store::journal::{self, ProblemKind};
@@ -55,7 +54,7 @@ async fn ingest_and_restore_round_trip_random_and_structured_data() {
     // Streaming cut points equal those of the whole input at once.
     let m = store.read_manifest(&ObjectId::from_hex(&s.manifest).unwrap()).await.unwrap();
     let item = m.items.iter().find(|i| i.name == "db/n8n.dump").unwrap();
-    let whole = Chunker::new(&store.config().chunker).cuts(&structured);
+    let whole = store.chunker().cuts(&structured);
     let streamed: Vec<usize> = item.chunks.iter().map(|c| c.len as usize).collect();
     assert_eq!(streamed, whole);
     assert_eq!(item.kind, ItemKind::Stream);
