@@ -59,9 +59,9 @@ cmd_demo() {
 cmd_test() {
   need_cargo
   apt_install python3 python3-venv util-linux mount
-  local started_s3=""
+  started_s3=""
   cleanup() {
-    if [ -n "$started_s3" ]; then "$here/tests/s3/stop-server.sh" || true; fi
+    if [ -n "${started_s3:-}" ]; then "$here/tests/s3/stop-server.sh" || true; fi
   }
   trap cleanup EXIT
 
