@@ -366,6 +366,7 @@ fn encrypted(dir: &Path, chunk: &[u8]) {
     let chunk_id = keys.object_id(chunk);
     let chunk_file = object::encode_sealed(ObjectKind::Chunk, Codec::Zstd(3), &keys, &chunk_id, chunk, &run(NONCE_CHUNK));
     assert_eq!(chunk_file[6], 1, "the encrypted chunk must be zstd-coded");
+    assert_eq!(chunk_file[8..16], [0; 8], "an encrypted object's header length is zero (the length is sealed)");
     write(dir, "enc-object-chunk.bin", &chunk_file);
 
     let manifest = Manifest {
@@ -451,6 +452,11 @@ fn encrypted(dir: &Path, chunk: &[u8]) {
 
     println!();
     println!("enc key file       keys/{KEY_ID}, passphrase {PASSPHRASE:?}, KEK {KEK_HEX}");
+    println!(
+        "enc chunker seed   {0} = {0:#018x} (derive_key bytes 0..8: {1})",
+        keys.chunker_seed(),
+        ObjectId(blake3::derive_key(store_format::crypto::CONTEXT_CHUNKER, &master()))
+    );
     println!("enc chunk id       {chunk_id}");
     println!("enc manifest id    {manifest_id}");
     for (n, b) in [(1, &b1), (2, &b2)] {

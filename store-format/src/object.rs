@@ -140,14 +140,27 @@ pub fn encode_sealed(
     nonce: &[u8; NONCE_LEN],
 ) -> Vec<u8> {
     let (codec_byte, payload) = compress(codec, plaintext);
+    seal_payload(kind, codec_byte, keys, id, plaintext.len(), payload.as_deref().unwrap_or(plaintext), nonce)
+}
+
+/// As [`encode_sealed`], for a caller that compressed the plaintext itself:
+/// `payload` is the plaintext encoded with `codec_byte` (0 none, 1 zstd).
+pub fn seal_payload(
+    kind: ObjectKind,
+    codec_byte: u8,
+    keys: &StoreKeys,
+    id: &ObjectId,
+    plaintext_len: usize,
+    payload: &[u8],
+    nonce: &[u8; NONCE_LEN],
+) -> Vec<u8> {
     // The exact plaintext length travels inside the seal; the header's length
     // field is zero, so an encrypted object shows only its sealed size.
     let mut out = header(kind, codec_byte, FLAG_ENCRYPTED, 0);
     let mut aad = out.clone();
     aad.extend_from_slice(&id.0);
-    let payload = payload.as_deref().unwrap_or(plaintext);
     let mut msg = Vec::with_capacity(8 + payload.len());
-    msg.extend_from_slice(&(plaintext.len() as u64).to_le_bytes());
+    msg.extend_from_slice(&(plaintext_len as u64).to_le_bytes());
     msg.extend_from_slice(payload);
     out.extend_from_slice(&keys.seal(nonce, &aad, &msg));
     let sum = blake3::hash(&out);

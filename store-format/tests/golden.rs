@@ -42,8 +42,11 @@ const ENC_MANIFEST_ID: &str = "40bca5c9ff93ba76900d821c1a4bdcf5e4afa508cf10a4b9c
 /// BLAKE3-256 of the sealed journal record files 1 and 2.
 const ENC_RECORD_HASHES: [&str; 2] = [
     "1817e32e2a1374d9157682b04cba9c3631b947235ba08f4045ec4488687b0423",
-    "8d57c6bb10fd4aba11785474a3d10f624e341e71b676decdc0b7b0909a27e6bd",
+    "8e02c126f175429742822e3c3e8874704112e4a001518859eaf823825192beaa",
 ];
+/// The chunker seed of the test master key: the first 8 bytes, as a u64
+/// little-endian, of BLAKE3 derive_key("n8n-ark 2026-11 chunker seed v1", master).
+const ENC_CHUNKER_SEED: u64 = 0xe028_0bae_650c_86be; // 16152172907211818686
 /// Argon2id (v0x13, m = 8192 KiB, t = 1, p = 1, salt 0x20..=0x2f, 32 bytes) of
 /// the passphrase "n8n-ark test vector passphrase". store-format has no Argon2,
 /// so the value is written out: computed with the `argon2` crate 0.5.3 and with
@@ -80,6 +83,13 @@ fn open_independently(aad: &[u8], sealed: &[u8]) -> Vec<u8> {
     cipher
         .decrypt(chacha20poly1305::XNonce::from_slice(&sealed[..24]), Payload { msg: &sealed[24..], aad })
         .expect("opens with the independently derived key")
+}
+
+/// An encrypted object's sealed message, opened independently: the plaintext
+/// length (u64 little-endian) and the payload.
+fn open_object_independently(header: &[u8], id: &ObjectId, sealed: &[u8]) -> (u64, Vec<u8>) {
+    let msg = open_independently(&object_aad(header, id), sealed);
+    (u64::from_le_bytes(msg[..8].try_into().unwrap()), msg[8..].to_vec())
 }
 
 /// The keyed object id, computed here from the spelled-out context string.
@@ -481,7 +491,14 @@ fn key_derivation() {
     // The context strings are part of the format: spelled out here on purpose.
     assert_eq!(crypto::CONTEXT_ID, "n8n-ark 2026-11 object id key v1");
     assert_eq!(crypto::CONTEXT_ENCRYPTION, "n8n-ark 2026-11 encryption key v1");
+    assert_eq!(crypto::CONTEXT_CHUNKER, "n8n-ark 2026-11 chunker seed v1");
     let k = keys();
+    // The chunker seed: the first 8 bytes of the third derived key, little-endian.
+    let seed_key = blake3::derive_key("n8n-ark 2026-11 chunker seed v1", &master());
+    assert_eq!(seed_key[..8], [0xbe, 0x86, 0x0c, 0x65, 0xae, 0x0b, 0x28, 0xe0]);
+    assert_eq!(u64::from_le_bytes(seed_key[..8].try_into().unwrap()), ENC_CHUNKER_SEED);
+    assert_eq!(k.chunker_seed(), ENC_CHUNKER_SEED);
+    assert_eq!(k.chunker_seed(), 16_152_172_907_211_818_686);
     let chunk = read("object-chunk-zstd.plain");
     assert_eq!(k.object_id(&chunk), keyed_id_independently(&chunk));
     assert_eq!(k.object_id(&chunk), id(ENC_CHUNK_ID));
@@ -490,11 +507,13 @@ fn key_derivation() {
     let mut other = master();
     other[0] ^= 1;
     assert_ne!(StoreKeys::derive(&other).object_id(&chunk), id(ENC_CHUNK_ID));
-    // The two derived keys are independent of each other.
-    assert_ne!(
-        blake3::derive_key(crypto::CONTEXT_ID, &master()),
-        blake3::derive_key(crypto::CONTEXT_ENCRYPTION, &master())
-    );
+    assert_ne!(StoreKeys::derive(&other).chunker_seed(), ENC_CHUNKER_SEED);
+    // The three derived values are independent of each other.
+    let id_key = blake3::derive_key(crypto::CONTEXT_ID, &master());
+    let enc_key = blake3::derive_key(crypto::CONTEXT_ENCRYPTION, &master());
+    assert_ne!(id_key, enc_key);
+    assert_ne!(id_key, seed_key);
+    assert_ne!(enc_key, seed_key);
 }
 
 #[test]
@@ -583,12 +602,21 @@ fn key_file() {
         KdfParams { iterations: 65, ..expected_kdf() },
         KdfParams { parallelism: 0, ..expected_kdf() },
         KdfParams { parallelism: 17, ..expected_kdf() },
+        // Argon2's own minimum: 8 KiB of memory per lane.
+        KdfParams { memory_kib: 8, parallelism: 2, ..expected_kdf() },
+        KdfParams { memory_kib: 127, parallelism: 16, ..expected_kdf() },
         KdfParams { salt: vec![0; 15], ..expected_kdf() },
         KdfParams { salt: vec![0; 65], ..expected_kdf() },
         KdfParams { algorithm: "scrypt".into(), ..expected_kdf() },
     ] {
         let f = KeyFile { kdf: bad, ..kf.clone() };
         assert!(matches!(KeyFile::decode(&f.encode()), Err(FormatError::Invalid(_))), "{:?}", f.kdf);
+    }
+    // At the lane minimum: accepted.
+    for ok in [KdfParams { memory_kib: 16, parallelism: 2, ..expected_kdf() }, KdfParams { memory_kib: 128, parallelism: 16, ..expected_kdf() }] {
+        ok.validate().unwrap();
+        let f = KeyFile { kdf: ok, ..kf.clone() };
+        assert_eq!(KeyFile::decode(&f.encode()).unwrap(), f);
     }
     let f = KeyFile { keyfile_version: 2, ..kf.clone() };
     assert_eq!(
@@ -613,20 +641,28 @@ fn object_aad(header: &[u8], id: &ObjectId) -> Vec<u8> {
 fn encrypted_chunk() {
     let bytes = read("enc-object-chunk.bin");
     let plain = read("object-chunk-zstd.plain");
+    let zstd_frame = read("object-chunk-zstd.bin")[16..].to_vec();
     let k = keys();
     let cid = id(ENC_CHUNK_ID);
-    assert_eq!(&bytes[..16], &[b'A', b'R', b'K', b'O', 1, 1, 1, 1, 0x36, 0x0a, 0, 0, 0, 0, 0, 0]);
+    // The header's length field is zero: the exact length is sealed.
+    assert_eq!(&bytes[..16], &[b'A', b'R', b'K', b'O', 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
     let h = object::parse_header(&bytes).unwrap();
-    assert_eq!((h.kind, h.codec, h.flags, h.plaintext_len), (ObjectKind::Chunk, 1, object::FLAG_ENCRYPTED, 2614));
+    assert_eq!((h.kind, h.codec, h.flags, h.plaintext_len), (ObjectKind::Chunk, 1, object::FLAG_ENCRYPTED, 0));
     let (header, sealed, sum) = split_sealed(&bytes);
     assert_eq!(sealed[..24], run::<24>(0x48), "the nonce follows the header");
     assert_eq!(sum, hash(&bytes[..bytes.len() - 32]), "checksum of all bytes before it");
-    // The payload is the same zstd frame as the unencrypted chunk's (both were
-    // written by one zstd): 178 bytes, sealed with a 16-byte tag.
-    let payload = open_independently(&object_aad(header, &cid), sealed);
-    assert_eq!(payload, read("object-chunk-zstd.bin")[16..]);
-    assert_eq!(bytes.len(), 16 + 24 + 178 + 16 + 32);
-    assert_eq!(k.open(&object_aad(header, &cid), sealed).unwrap(), payload);
+    // The sealed message is the plaintext length (u64 LE) and the payload, the
+    // same zstd frame as the unencrypted chunk's (both were written by one
+    // zstd): 8 + 178 bytes, sealed with a 16-byte tag.
+    let (len, payload) = open_object_independently(header, &cid, sealed);
+    assert_eq!(len, 2614);
+    assert_eq!(payload, zstd_frame);
+    assert_eq!(payload.len(), 178);
+    assert_eq!(bytes.len(), 16 + 24 + 8 + 178 + 16 + 32);
+    assert_eq!(bytes.len(), 274);
+    let mut msg = 2614u64.to_le_bytes().to_vec();
+    msg.extend_from_slice(&payload);
+    assert_eq!(k.open(&object_aad(header, &cid), sealed).unwrap(), msg);
 
     let (kind, decoded) = object::decode_in(&bytes, &cid, Some(&k)).unwrap();
     assert_eq!(kind, ObjectKind::Chunk);
@@ -635,9 +671,11 @@ fn encrypted_chunk() {
     assert_eq!(codec.id_of(&plain), cid);
     assert_eq!(codec.decode(&bytes, &cid).unwrap(), (ObjectKind::Chunk, plain.clone()));
 
-    // Re-encoding: the sealing is exact whatever the zstd version; the whole
-    // file only with the zstd that wrote the vector (see object_chunk_zstd).
-    assert_eq!(k.seal(&run(0x48), &object_aad(header, &cid), &payload), sealed);
+    // Re-encoding: the sealing is exact whatever the zstd version (the payload
+    // taken from the vector); the whole file from the plaintext only with the
+    // zstd that wrote the vector (see object_chunk_zstd).
+    assert_eq!(k.seal(&run(0x48), &object_aad(header, &cid), &msg), sealed);
+    assert_eq!(object::seal_payload(ObjectKind::Chunk, 1, &k, &cid, plain.len(), &payload, &run(0x48)), bytes);
     let re = object::encode_sealed(ObjectKind::Chunk, Codec::Zstd(3), &k, &cid, &plain, &run(0x48));
     assert_eq!(re[..16], bytes[..16]);
     assert_eq!(object::decode_in(&re, &cid, Some(&k)).unwrap().1, plain);
@@ -655,14 +693,20 @@ fn encrypted_manifest() {
     let plain = read("enc-manifest.plain");
     let k = keys();
     let mid = id(ENC_MANIFEST_ID);
+    assert_eq!(plain.len(), 304);
     assert_eq!(k.object_id(&plain), mid);
     assert_eq!(keyed_id_independently(&plain), mid);
     let h = object::parse_header(&bytes).unwrap();
-    assert_eq!((h.kind, h.codec, h.flags, h.plaintext_len), (ObjectKind::Manifest, 0, 1, 304));
-    assert_eq!(bytes.len(), 16 + 24 + 304 + 16 + 32);
+    assert_eq!((h.kind, h.codec, h.flags, h.plaintext_len), (ObjectKind::Manifest, 0, 1, 0));
+    assert_eq!(bytes.len(), 16 + 24 + 8 + 304 + 16 + 32);
+    assert_eq!(bytes.len(), 400);
     let (header, sealed, _) = split_sealed(&bytes);
     assert_eq!(sealed[..24], run::<24>(0x60));
-    assert_eq!(open_independently(&object_aad(header, &mid), sealed), plain, "codec none: the payload is the plaintext");
+    assert_eq!(
+        open_object_independently(header, &mid, sealed),
+        (304, plain.clone()),
+        "codec none: the payload is the plaintext"
+    );
     let (kind, decoded) = object::decode_in(&bytes, &mid, Some(&k)).unwrap();
     assert_eq!(kind, ObjectKind::Manifest);
     assert_eq!(decoded, plain);
@@ -683,6 +727,72 @@ fn encrypted_manifest() {
     assert_eq!(m, expected);
     assert_eq!(m.encode_plaintext(), plain);
     assert_eq!(object::encode_sealed(ObjectKind::Manifest, Codec::None, &k, &mid, &plain, &run(0x60)), bytes);
+    assert_eq!(object::seal_payload(ObjectKind::Manifest, 0, &k, &mid, plain.len(), &plain, &run(0x60)), bytes);
+}
+
+/// An encrypted object sealed by hand: `header_len` in the header, `msg` sealed
+/// (a key holder could write any of these; the reader must still check them).
+fn seal_by_hand(kind: ObjectKind, codec: u8, header_len: u64, id: &ObjectId, msg: &[u8]) -> Vec<u8> {
+    let mut bytes = b"ARKO".to_vec();
+    bytes.extend_from_slice(&[1, kind as u8, codec, object::FLAG_ENCRYPTED]);
+    bytes.extend_from_slice(&header_len.to_le_bytes());
+    let aad = object_aad(&bytes, id);
+    bytes.extend_from_slice(&keys().seal(&run(0x48), &aad, msg));
+    let sum = hash(&bytes);
+    bytes.extend_from_slice(&sum);
+    bytes
+}
+
+/// The plaintext length travels inside the seal; the header's length is zero.
+#[test]
+fn encrypted_objects_seal_their_length() {
+    let k = keys();
+    let plain = read("enc-manifest.plain");
+    let mid = id(ENC_MANIFEST_ID);
+    let with_len = |len: u64, payload: &[u8]| {
+        let mut m = len.to_le_bytes().to_vec();
+        m.extend_from_slice(payload);
+        m
+    };
+    // By hand, as the format says: the vector's bytes.
+    let good = seal_by_hand(ObjectKind::Manifest, 0, 0, &mid, &with_len(304, &plain));
+    assert_eq!(good[16..40], run::<24>(0x48));
+    assert_eq!(object::decode_in(&good, &mid, Some(&k)).unwrap(), (ObjectKind::Manifest, plain.clone()));
+    // The old layout (length in the header, the payload sealed alone) is refused.
+    let old = seal_by_hand(ObjectKind::Manifest, 0, 304, &mid, &plain);
+    assert!(
+        matches!(object::decode_in(&old, &mid, Some(&k)), Err(FormatError::Invalid(m)) if m.contains("length must be zero")),
+        "a non-zero header length in an encrypted object"
+    );
+    // A sealed length that is not the payload's: length mismatch (codec none and zstd).
+    let short = seal_by_hand(ObjectKind::Manifest, 0, 0, &mid, &with_len(303, &plain));
+    assert_eq!(
+        object::decode_in(&short, &mid, Some(&k)).unwrap_err(),
+        FormatError::LengthMismatch { declared: 303, actual: 304 }
+    );
+    let frame = read("object-chunk-zstd.bin")[16..].to_vec();
+    let cid = id(ENC_CHUNK_ID);
+    let long = seal_by_hand(ObjectKind::Chunk, 1, 0, &cid, &with_len(2615, &frame));
+    assert_eq!(
+        object::decode_in(&long, &cid, Some(&k)).unwrap_err(),
+        FormatError::LengthMismatch { declared: 2615, actual: 2614 }
+    );
+    // A sealed length above 256 MiB: too large, before any decompression.
+    let huge = seal_by_hand(ObjectKind::Chunk, 1, 0, &cid, &with_len(256 * 1024 * 1024 + 1, &frame));
+    assert_eq!(
+        object::decode_in(&huge, &cid, Some(&k)).unwrap_err(),
+        FormatError::TooLarge { declared: 256 * 1024 * 1024 + 1, limit: 256 * 1024 * 1024 }
+    );
+    // Fewer than 8 sealed bytes: truncated.
+    let tiny = seal_by_hand(ObjectKind::Chunk, 0, 0, &cid, &[0; 7]);
+    assert_eq!(tiny.len(), 16 + 24 + 7 + 16 + 32);
+    assert_eq!(object::decode_in(&tiny, &cid, Some(&k)).unwrap_err(), FormatError::Truncated { need: 8, have: 7 });
+    // The empty plaintext: 8 sealed bytes, 96 in all.
+    let eid = k.object_id(b"");
+    let empty = object::encode_sealed(ObjectKind::Blob, Codec::Zstd(3), &k, &eid, b"", &run(0x48));
+    assert_eq!(empty, seal_by_hand(ObjectKind::Blob, 0, 0, &eid, &[0; 8]));
+    assert_eq!(empty.len(), 96);
+    assert_eq!(object::decode_in(&empty, &eid, Some(&k)).unwrap(), (ObjectKind::Blob, vec![]));
 }
 
 #[test]
@@ -710,10 +820,15 @@ fn encrypted_objects_detect_damage_tampering_and_swaps() {
         if pos < chunk.len() - 32 {
             reseal_checksum(&mut b);
             let e = object::decode_in(&b, &cid, Some(&k)).unwrap_err();
-            assert!(
-                matches!(e, FormatError::AuthenticationFailed | FormatError::BadMagic { .. } | FormatError::UnsupportedVersion { .. } | FormatError::UnknownValue { .. } | FormatError::ReservedFlags(_) | FormatError::TooLarge { .. }),
-                "flip at {pos} with a matching checksum: {e:?}"
-            );
+            if (8..16).contains(&pos) {
+                // The header's length field must be zero in an encrypted object.
+                assert!(matches!(e, FormatError::TooLarge { .. } | FormatError::Invalid(_)), "flip at {pos}: {e:?}");
+            } else {
+                assert!(
+                    matches!(e, FormatError::AuthenticationFailed | FormatError::BadMagic { .. } | FormatError::UnsupportedVersion { .. } | FormatError::UnknownValue { .. } | FormatError::ReservedFlags(_)),
+                    "flip at {pos} with a matching checksum: {e:?}"
+                );
+            }
         }
     }
     // Truncation: the checksum (or, below the minimum size, the length check).
@@ -729,15 +844,21 @@ fn encrypted_objects_detect_damage_tampering_and_swaps() {
         object::decode_in(&read("enc-manifest.bin"), &cid, Some(&k)).unwrap_err(),
         FormatError::AuthenticationFailed
     );
-    // The kind (or any header byte) relabelled, with a matching checksum.
+    // The kind or the codec relabelled, with a matching checksum.
     let mut relabelled = chunk.clone();
     relabelled[5] = ObjectKind::Blob as u8;
     reseal_checksum(&mut relabelled);
     assert_eq!(object::decode_in(&relabelled, &cid, Some(&k)).unwrap_err(), FormatError::AuthenticationFailed);
     let mut relabelled = chunk.clone();
-    relabelled[8] ^= 1;
+    relabelled[6] = 0;
     reseal_checksum(&mut relabelled);
     assert_eq!(object::decode_in(&relabelled, &cid, Some(&k)).unwrap_err(), FormatError::AuthenticationFailed);
+    // A length written into the header (which must be zero): refused before the AEAD.
+    let mut relabelled = chunk.clone();
+    relabelled[8..16].copy_from_slice(&2614u64.to_le_bytes());
+    reseal_checksum(&mut relabelled);
+    let e = object::decode_in(&relabelled, &cid, Some(&k)).unwrap_err();
+    assert!(matches!(&e, FormatError::Invalid(m) if m.contains("length must be zero")), "{e:?}");
     // Another store's key.
     let mut other = master();
     other[31] ^= 1;
@@ -832,7 +953,7 @@ fn sealed_journal() {
             kind: "postgres_n8n".into(),
             manifest: id(ENC_MANIFEST_ID),
             logical_bytes: 2614,
-            new_bytes: 266, // enc-object-chunk.bin
+            new_bytes: 274, // enc-object-chunk.bin
             new_objects: 1,
             objects: 1,
             reused_objects: 0,

@@ -470,8 +470,8 @@ fn keyfiles(root: &Path) -> usize {
     let at_bounds = [
         ("min_params", KdfParams { memory_kib: 8, iterations: 1, parallelism: 1, salt: vec![7; 16], ..sample_kdf() }),
         ("max_params", KdfParams { memory_kib: 4 * 1024 * 1024, iterations: 64, parallelism: 16, salt: vec![7; 64], ..sample_kdf() }),
-        // Within the bounds, below Argon2's own minimum of 8 KiB per lane.
-        ("memory_below_lanes", KdfParams { memory_kib: 8, parallelism: 2, ..sample_kdf() }),
+        // Exactly Argon2's own minimum of 8 KiB per lane.
+        ("memory_at_lanes", KdfParams { memory_kib: 16, parallelism: 2, ..sample_kdf() }),
     ];
     for (name, kdf) in at_bounds {
         let f = sample_keyfile(kdf, FIXED_CONFIG);
@@ -481,6 +481,9 @@ fn keyfiles(root: &Path) -> usize {
     let out_of_bounds = [
         ("memory_too_small", KdfParams { memory_kib: 7, ..sample_kdf() }),
         ("too_many_lanes", KdfParams { parallelism: 17, ..sample_kdf() }),
+        // Below Argon2's own minimum of 8 KiB per lane (refused since
+        // KdfParams::validate checks it).
+        ("memory_below_lanes", KdfParams { memory_kib: 8, parallelism: 2, ..sample_kdf() }),
         ("salt_too_short", KdfParams { salt: vec![7; 15], ..sample_kdf() }),
         ("not_argon2id", KdfParams { algorithm: "scrypt".into(), ..sample_kdf() }),
     ];
@@ -500,16 +503,24 @@ fn keyfiles(root: &Path) -> usize {
 
 /// An encrypted object of `plaintext`, as `object::encode_sealed` writes it but
 /// with the codec given (the encoder would store a payload that zstd does not
-/// shrink with codec none).
+/// shrink with codec none): the header's length field is zero, and the sealed
+/// message is the plaintext length (u64 LE) followed by the payload.
 fn sealed_by_hand(keys: &StoreKeys, id: &ObjectId, kind: ObjectKind, codec: u8, plaintext: &[u8], payload: &[u8], nonce: u8) -> Vec<u8> {
     let mut bytes = object::MAGIC.to_vec();
     bytes.extend_from_slice(&[object::ENVELOPE_VERSION, kind as u8, codec, object::FLAG_ENCRYPTED]);
-    bytes.extend_from_slice(&(plaintext.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&0u64.to_le_bytes());
     let mut aad = bytes.clone();
     aad.extend_from_slice(&id.0);
-    bytes.extend_from_slice(&keys.seal(&[nonce; NONCE_LEN], &aad, payload));
+    let mut msg = (plaintext.len() as u64).to_le_bytes().to_vec();
+    msg.extend_from_slice(payload);
+    bytes.extend_from_slice(&keys.seal(&[nonce; NONCE_LEN], &aad, &msg));
     let sum = JournalRecord::hash_of_encoded(&bytes);
     bytes.extend_from_slice(&sum);
+    assert_eq!(
+        object::seal_payload(kind, codec, keys, id, plaintext.len(), payload, &[nonce; NONCE_LEN]),
+        bytes,
+        "the encoder's layout"
+    );
     bytes
 }
 
@@ -569,6 +580,14 @@ fn sealed(root: &Path) -> usize {
     m.extend_from_slice(&(FIXED_PLAINTEXT.len() as u32).to_le_bytes());
     m.extend_from_slice(&z);
     o.put("payload_zstd", &m);
+    // The target's mode 2 puts its declared length in the header, where an
+    // encrypted object must have zero (the two seeds above are refused there);
+    // a declared length of 0 and the sealed length in front of the payload
+    // reach the decompression and id checks behind the AEAD.
+    let mut m = vec![1u8, 1, 0, 0, 0, 0];
+    m.extend_from_slice(&(FIXED_PLAINTEXT.len() as u64).to_le_bytes());
+    m.extend_from_slice(&z);
+    o.put("payload_zstd_sealed_len", &m);
 
     // Modes 3 and 4: sealed journal records, chained.
     let mut prev = journal::GENESIS;
