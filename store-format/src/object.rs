@@ -238,10 +238,12 @@ pub fn decode_in(bytes: &[u8], expected: &ObjectId, keys: Option<&StoreKeys>) ->
     }
     let mut aad = bytes[..HEADER_LEN].to_vec();
     aad.extend_from_slice(&expected.0);
+    // The header is authenticated (it is part of the associated data), so
+    // open first: a changed header is tampering, not merely invalid.
+    let msg = keys.open(&aad, &body[HEADER_LEN..])?;
     if h.plaintext_len != 0 {
         return Err(FormatError::Invalid("an encrypted object's header length must be zero".into()));
     }
-    let msg = keys.open(&aad, &body[HEADER_LEN..])?;
     if msg.len() < 8 {
         return Err(FormatError::Truncated { need: 8, have: msg.len() });
     }
