@@ -1,9 +1,9 @@
 //! A backup session: streams and blobs in, objects and one manifest out.
 //!
 //! The pipeline for a stream, every stage overlapped with the others:
-//! 1. read and cut (FastCDC): the next buffer is read while the current one is
-//!    cut on the blocking pool; chunks are slices of their buffer, never copied
-//!    ([`StreamChunker`]);
+//! 1. read and cut (FastCDC): the input is read ahead into large buffers while
+//!    the current one is cut, in two halves at once, on the blocking pool;
+//!    chunks are slices of their buffer, never copied ([`StreamChunker`]);
 //! 2. hash (BLAKE3), dedup lookup and compress (zstd) on one worker thread per
 //!    core ([`Workers`]: each keeps its zstd context hot in its core's cache),
 //!    with up to `in_flight` chunks queued or in work, results taken in input
