@@ -19,7 +19,9 @@
 #   RUNS=N          repeat everything N times with fresh stores (default 1) and
 #                   add a summary of the minimum and median times
 #   ARK_BIN=PATH    use this n8n-ark binary instead of building one
-#   ARK_INIT_ARGS   extra arguments for `n8n-ark init` (e.g. "--chunk-avg-kib 1024 --zstd-level 2")
+#   ARK_INIT_ARGS   extra arguments for `n8n-ark init` (e.g. "--chunk-avg-kib 1024 --zstd-level 2",
+#                   or "--insecure-no-encryption" to measure what encryption costs)
+#   ARK_PASSWORD    the store's passphrase (default: a fixed benchmark one; restic's is "bench")
 #   WORK_DIR=DIR    where the stores go (default: a new directory under $TMPDIR or /tmp,
 #                   removed at the end); must be on the disk you want to measure and
 #                   have room for every run's stores (about 2.1 GB per run for the
@@ -37,6 +39,7 @@ done
 RUNS=${RUNS:-1}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
+export ARK_PASSWORD=${ARK_PASSWORD:-n8n-ark benchmark}
 if [ -n "${ARK_BIN:-}" ]; then
     ARK=$ARK_BIN
 else
