@@ -74,10 +74,12 @@ cmd_test() {
   eval "$s3env"
   started_s3=1
 
+  local results
+  results=$(mktemp)
   log "running the tests"
-  cargo test --locked --workspace --no-fail-fast
+  cargo test --locked --workspace --no-fail-fast 2>&1 | tee -a "$results"
   log "running the benchmarks once each, as tests"
-  cargo test --locked --benches
+  cargo test --locked --benches 2>&1 | tee -a "$results"
 
   "$here/tests/s3/stop-server.sh" || true
   started_s3=""
@@ -91,6 +93,10 @@ cmd_test() {
   cargo run --locked --quiet --bin n8n-ark -- --store "$d/store" demo --size-mib 8
   rm -rf "$d"
   log "all tests passed"
+  # One closing line for the whole run: every cargo test binary added up.
+  awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+       END { printf "tests: %d passed, %d failed\n", p, f }' "$results"
+  rm -f "$results"
 }
 
 case "${1:-}" in
