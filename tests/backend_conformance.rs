@@ -68,7 +68,10 @@ fn expect_already_exists<T: std::fmt::Debug>(r: Result<T, BackendError>, what: &
 }
 
 async fn paths(b: &B, prefix: &str) -> BTreeSet<String> {
-    let entries = b.list(prefix).await.unwrap_or_else(|e| panic!("list {prefix:?}: {e}"));
+    let entries = b
+        .list(prefix)
+        .await
+        .unwrap_or_else(|e| panic!("list {prefix:?}: {e}"));
     let n = entries.len();
     let set: BTreeSet<String> = entries.into_iter().map(|e| e.path).collect();
     assert_eq!(set.len(), n, "list {prefix:?} returned a path twice");
@@ -100,7 +103,9 @@ mod cases {
             ("big/multi-mib", random(3, 9 * 1024 * 1024 + 13)),
         ];
         for (p, data) in &cases {
-            b.put(p, data.clone()).await.unwrap_or_else(|e| panic!("put {p}: {e}"));
+            b.put(p, data.clone())
+                .await
+                .unwrap_or_else(|e| panic!("put {p}: {e}"));
         }
         for (p, data) in &cases {
             let got = b.get(p).await.unwrap_or_else(|e| panic!("get {p}: {e}"));
@@ -120,7 +125,11 @@ mod cases {
         let short = Bytes::from_static(b"short");
         b.put(p, long.clone()).await.unwrap();
         b.put(p, short.clone()).await.unwrap();
-        same(&b.get(p).await.unwrap(), &short, "after replacing long by short");
+        same(
+            &b.get(p).await.unwrap(),
+            &short,
+            "after replacing long by short",
+        );
         assert_eq!(b.stat(p).await.unwrap().size, short.len() as u64);
 
         // Two contents of different sizes and fill bytes: any mix is visible.
@@ -148,7 +157,9 @@ mod cases {
             }));
         }
         for i in 0..16 {
-            b.put(p, if i % 2 == 0 { y.clone() } else { x.clone() }).await.unwrap();
+            b.put(p, if i % 2 == 0 { y.clone() } else { x.clone() })
+                .await
+                .unwrap();
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for r in readers {
@@ -160,14 +171,32 @@ mod cases {
 
     pub async fn get_missing_is_not_found(b: B) {
         expect_not_found(b.get("missing").await, "get of a missing object");
-        expect_not_found(b.get("no/such/dir/object").await, "get in a missing directory");
-        expect_not_found(b.get_range("missing", 0..10).await, "get_range of a missing object");
+        expect_not_found(
+            b.get("no/such/dir/object").await,
+            "get in a missing directory",
+        );
+        expect_not_found(
+            b.get_range("missing", 0..10).await,
+            "get_range of a missing object",
+        );
         b.put("present/x", Bytes::from_static(b"x")).await.unwrap();
         expect_not_found(b.get("present/y").await, "get of a missing sibling");
-        expect_not_found(b.get("present").await, "get of a name that is only a prefix of others");
-        expect_not_found(b.get_range("present", 0..10).await, "get_range of a name that is only a prefix of others");
-        expect_not_found(b.get("present/x/child").await, "get of a path under an object");
-        expect_not_found(b.get_range("present/x/child", 0..10).await, "get_range of a path under an object");
+        expect_not_found(
+            b.get("present").await,
+            "get of a name that is only a prefix of others",
+        );
+        expect_not_found(
+            b.get_range("present", 0..10).await,
+            "get_range of a name that is only a prefix of others",
+        );
+        expect_not_found(
+            b.get("present/x/child").await,
+            "get of a path under an object",
+        );
+        expect_not_found(
+            b.get_range("present/x/child", 0..10).await,
+            "get_range of a path under an object",
+        );
         // A deleted object is missing too.
         b.delete("present/x").await.unwrap();
         expect_not_found(b.get("present/x").await, "get after delete");
@@ -182,17 +211,31 @@ mod cases {
             (0..1, 0..1, "first byte"),
             (0..100, 0..100, "head"),
             (1000..5000, 1000..5000, "middle"),
-            (n - 100..n, (n - 100) as usize..n as usize, "tail, to the end exactly"),
+            (
+                n - 100..n,
+                (n - 100) as usize..n as usize,
+                "tail, to the end exactly",
+            ),
             (0..n, 0..n as usize, "whole"),
-            (n - 10..n + 100, (n - 10) as usize..n as usize, "running past the end: clamped"),
+            (
+                n - 10..n + 100,
+                (n - 10) as usize..n as usize,
+                "running past the end: clamped",
+            ),
             (n..n + 10, 0..0, "starting at the end: empty"),
             (n + 5..n + 10, 0..0, "starting past the end: empty"),
             (500..500, 0..0, "empty range"),
         ];
         for (range, want, what) in cases {
-            let got =
-                b.get_range(p, range.clone()).await.unwrap_or_else(|e| panic!("get_range {range:?} ({what}): {e}"));
-            same(&got, &data[want.clone()], &format!("get_range {range:?} ({what})"));
+            let got = b
+                .get_range(p, range.clone())
+                .await
+                .unwrap_or_else(|e| panic!("get_range {range:?} ({what}): {e}"));
+            same(
+                &got,
+                &data[want.clone()],
+                &format!("get_range {range:?} ({what})"),
+            );
         }
         // Many random ranges, as restic's TestLoad does.
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(21);
@@ -200,7 +243,11 @@ mod cases {
             let start = rand::Rng::gen_range(&mut rng, 0..n);
             let end = rand::Rng::gen_range(&mut rng, start..n + 2000);
             let got = b.get_range(p, start..end).await.unwrap();
-            same(&got, &data[start as usize..end.min(n) as usize], &format!("get_range {start}..{end}"));
+            same(
+                &got,
+                &data[start as usize..end.min(n) as usize],
+                &format!("get_range {start}..{end}"),
+            );
         }
         // An empty object.
         b.put("ranges/empty", Bytes::new()).await.unwrap();
@@ -230,7 +277,12 @@ mod cases {
         );
         assert_eq!(
             paths(&b, "objects/ab").await,
-            set(&["objects/ab/ab01", "objects/ab/ab02", "objects/abc/abc03", "objects/abd"]),
+            set(&[
+                "objects/ab/ab01",
+                "objects/ab/ab02",
+                "objects/abc/abc03",
+                "objects/abd"
+            ]),
             "a prefix without a trailing slash matches by string"
         );
         assert_eq!(
@@ -238,25 +290,61 @@ mod cases {
             set(&["objects/ab/ab01", "objects/ab/ab02"]),
             "prefix of a file name"
         );
-        assert_eq!(paths(&b, "objects/ab/ab01").await, set(&["objects/ab/ab01"]), "exact path as prefix");
-        assert_eq!(paths(&b, "objects/a/").await, set(&["objects/a/x/y/z/deep"]), "nested, recursively");
-        assert_eq!(paths(&b, "objects/a/x/y/").await, set(&["objects/a/x/y/z/deep"]), "nested, from the middle");
+        assert_eq!(
+            paths(&b, "objects/ab/ab01").await,
+            set(&["objects/ab/ab01"]),
+            "exact path as prefix"
+        );
+        assert_eq!(
+            paths(&b, "objects/a/").await,
+            set(&["objects/a/x/y/z/deep"]),
+            "nested, recursively"
+        );
+        assert_eq!(
+            paths(&b, "objects/a/x/y/").await,
+            set(&["objects/a/x/y/z/deep"]),
+            "nested, from the middle"
+        );
         assert_eq!(
             paths(&b, "objects/").await,
-            files.iter().filter(|(p, _)| p.starts_with("objects/")).map(|(p, _)| p.to_string()).collect(),
+            files
+                .iter()
+                .filter(|(p, _)| p.starts_with("objects/"))
+                .map(|(p, _)| p.to_string())
+                .collect(),
             "a top directory"
         );
         assert_eq!(paths(&b, "manifests/").await, set(&["manifests/m1"]));
         assert_eq!(paths(&b, "t").await, set(&["top"]));
-        assert!(paths(&b, "nothing/").await.is_empty(), "a missing directory lists as empty");
-        assert!(paths(&b, "objects/zz/").await.is_empty(), "a missing subdirectory lists as empty");
-        assert!(paths(&b, "objects/abz").await.is_empty(), "a prefix nothing matches lists as empty");
-        assert!(paths(&b, "objects/ab/ab01/").await.is_empty(), "a file is not a directory");
+        assert!(
+            paths(&b, "nothing/").await.is_empty(),
+            "a missing directory lists as empty"
+        );
+        assert!(
+            paths(&b, "objects/zz/").await.is_empty(),
+            "a missing subdirectory lists as empty"
+        );
+        assert!(
+            paths(&b, "objects/abz").await.is_empty(),
+            "a prefix nothing matches lists as empty"
+        );
+        assert!(
+            paths(&b, "objects/ab/ab01/").await.is_empty(),
+            "a file is not a directory"
+        );
 
         // Sizes and times are those of the objects.
-        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-        let listed: BTreeMap<String, Entry> =
-            b.list("").await.unwrap().into_iter().map(|e| (e.path.clone(), e)).collect();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let listed: BTreeMap<String, Entry> = b
+            .list("")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.path.clone(), e))
+            .collect();
         for (p, len) in files {
             let e = &listed[*p];
             assert_eq!(e.size, *len as u64, "list: size of {p}");
@@ -269,17 +357,26 @@ mod cases {
 
         // Deleted objects disappear from listings.
         b.delete("objects/abd").await.unwrap();
-        assert!(!paths(&b, "objects/").await.contains("objects/abd"), "a deleted object is still listed");
+        assert!(
+            !paths(&b, "objects/").await.contains("objects/abd"),
+            "a deleted object is still listed"
+        );
     }
 
     pub async fn list_many(b: B) {
         // More than one page of a typical object store listing (1000 keys).
         let n = 1100;
-        let want: BTreeSet<String> = (0..n).map(|i| format!("many/{:02x}/{i:06}", i % 7)).collect();
+        let want: BTreeSet<String> = (0..n)
+            .map(|i| format!("many/{:02x}/{i:06}", i % 7))
+            .collect();
         let results: Vec<_> = futures::stream::iter(want.iter().cloned())
             .map(|p| {
                 let b = b.clone();
-                async move { b.put(&p, Bytes::from(p.clone().into_bytes())).await.map_err(|e| format!("put {p}: {e}")) }
+                async move {
+                    b.put(&p, Bytes::from(p.clone().into_bytes()))
+                        .await
+                        .map_err(|e| format!("put {p}: {e}"))
+                }
             })
             .buffer_unordered(32)
             .collect()
@@ -288,7 +385,10 @@ mod cases {
             r.unwrap();
         }
         assert_eq!(paths(&b, "many/").await, want, "list of {n} objects");
-        assert_eq!(paths(&b, "many/03/").await.len(), want.iter().filter(|p| p.starts_with("many/03/")).count());
+        assert_eq!(
+            paths(&b, "many/03/").await.len(),
+            want.iter().filter(|p| p.starts_with("many/03/")).count()
+        );
     }
 
     pub async fn stat(b: B) {
@@ -298,9 +398,18 @@ mod cases {
         let e = b.stat("s/some").await.unwrap();
         assert_eq!((e.path.as_str(), e.size), ("s/some", 12345));
         expect_not_found(b.stat("s/missing").await, "stat of a missing object");
-        expect_not_found(b.stat("nowhere/missing").await, "stat in a missing directory");
-        expect_not_found(b.stat("s").await, "stat of a name that is only a prefix of others");
-        expect_not_found(b.stat("s/some/child").await, "stat of a path under an object");
+        expect_not_found(
+            b.stat("nowhere/missing").await,
+            "stat in a missing directory",
+        );
+        expect_not_found(
+            b.stat("s").await,
+            "stat of a name that is only a prefix of others",
+        );
+        expect_not_found(
+            b.stat("s/some/child").await,
+            "stat of a path under an object",
+        );
     }
 
     pub async fn delete(b: B) {
@@ -309,12 +418,28 @@ mod cases {
         b.delete("d/x").await.unwrap();
         expect_not_found(b.get("d/x").await, "get after delete");
         expect_not_found(b.stat("d/x").await, "stat after delete");
-        assert_eq!(paths(&b, "d/").await, set(&["d/y"]), "delete removes only its object");
-        b.delete("d/x").await.expect("deleting twice is not an error");
-        b.delete("never/was").await.expect("deleting what never existed is not an error");
-        b.delete("d").await.expect("deleting a name that is only a prefix of others is not an error");
-        b.delete("d/y/child").await.expect("deleting a path under an object is not an error");
-        assert_eq!(paths(&b, "d/").await, set(&["d/y"]), "those deletes removed nothing");
+        assert_eq!(
+            paths(&b, "d/").await,
+            set(&["d/y"]),
+            "delete removes only its object"
+        );
+        b.delete("d/x")
+            .await
+            .expect("deleting twice is not an error");
+        b.delete("never/was")
+            .await
+            .expect("deleting what never existed is not an error");
+        b.delete("d")
+            .await
+            .expect("deleting a name that is only a prefix of others is not an error");
+        b.delete("d/y/child")
+            .await
+            .expect("deleting a path under an object is not an error");
+        assert_eq!(
+            paths(&b, "d/").await,
+            set(&["d/y"]),
+            "those deletes removed nothing"
+        );
         // The name can be used again.
         b.put("d/x", Bytes::from_static(b"again")).await.unwrap();
         same(&b.get("d/x").await.unwrap(), b"again", "put after delete");
@@ -325,66 +450,139 @@ mod cases {
         b.put("r/from", data.clone()).await.unwrap();
         b.rename("r/from", "r/to").await.unwrap();
         expect_not_found(b.get("r/from").await, "the source after rename");
-        same(&b.get("r/to").await.unwrap(), &data, "the target after rename");
+        same(
+            &b.get("r/to").await.unwrap(),
+            &data,
+            "the target after rename",
+        );
         assert_eq!(paths(&b, "r/").await, set(&["r/to"]));
 
         // Into a directory that does not exist yet.
         b.rename("r/to", "elsewhere/deeper/to").await.unwrap();
-        same(&b.get("elsewhere/deeper/to").await.unwrap(), &data, "rename into a new directory");
-        expect_not_found(b.get("r/to").await, "the source after rename into a new directory");
+        same(
+            &b.get("elsewhere/deeper/to").await.unwrap(),
+            &data,
+            "rename into a new directory",
+        );
+        expect_not_found(
+            b.get("r/to").await,
+            "the source after rename into a new directory",
+        );
 
         // Over an existing target: replaces it.
-        b.put("r/a", Bytes::from_static(b"new content")).await.unwrap();
+        b.put("r/a", Bytes::from_static(b"new content"))
+            .await
+            .unwrap();
         b.put("r/b", random(51, 200_000)).await.unwrap();
         b.rename("r/a", "r/b").await.unwrap();
-        same(&b.get("r/b").await.unwrap(), b"new content", "rename over an existing target");
+        same(
+            &b.get("r/b").await.unwrap(),
+            b"new content",
+            "rename over an existing target",
+        );
         assert_eq!(b.stat("r/b").await.unwrap().size, 11);
         expect_not_found(b.get("r/a").await, "the source after rename over a target");
 
         // A missing source: NotFound, and the target is untouched.
-        expect_not_found(b.rename("r/missing", "r/b").await, "rename of a missing source");
-        same(&b.get("r/b").await.unwrap(), b"new content", "the target after a failed rename");
+        expect_not_found(
+            b.rename("r/missing", "r/b").await,
+            "rename of a missing source",
+        );
+        same(
+            &b.get("r/b").await.unwrap(),
+            b"new content",
+            "the target after a failed rename",
+        );
         // A name that is only a prefix of others is no object: nothing moves.
-        expect_not_found(b.rename("r", "moved").await, "rename of a name that is only a prefix of others");
-        assert_eq!(paths(&b, "r/").await, set(&["r/b"]), "a refused rename of a prefix moved nothing");
-        assert!(paths(&b, "moved").await.is_empty(), "a refused rename of a prefix created its target");
+        expect_not_found(
+            b.rename("r", "moved").await,
+            "rename of a name that is only a prefix of others",
+        );
+        assert_eq!(
+            paths(&b, "r/").await,
+            set(&["r/b"]),
+            "a refused rename of a prefix moved nothing"
+        );
+        assert!(
+            paths(&b, "moved").await.is_empty(),
+            "a refused rename of a prefix created its target"
+        );
     }
 
     pub async fn create_exclusive(b: B) {
         let p = "journal/00000000000000000001";
         let first = random(60, 777);
-        b.create_exclusive(p, first.clone()).await.expect("first create_exclusive");
-        same(&b.get(p).await.unwrap(), &first, "content of the created object");
-        expect_already_exists(b.create_exclusive(p, Bytes::from_static(b"second")).await, "second create_exclusive");
+        b.create_exclusive(p, first.clone())
+            .await
+            .expect("first create_exclusive");
+        same(
+            &b.get(p).await.unwrap(),
+            &first,
+            "content of the created object",
+        );
+        expect_already_exists(
+            b.create_exclusive(p, Bytes::from_static(b"second")).await,
+            "second create_exclusive",
+        );
         expect_already_exists(
             b.create_exclusive(p, Bytes::new()).await,
             "create_exclusive of empty data over an object",
         );
-        same(&b.get(p).await.unwrap(), &first, "content after a refused create_exclusive");
+        same(
+            &b.get(p).await.unwrap(),
+            &first,
+            "content after a refused create_exclusive",
+        );
         assert_eq!(b.stat(p).await.unwrap().size, 777);
 
         // Empty content, and a name that a put created.
-        b.create_exclusive("journal/empty", Bytes::new()).await.unwrap();
+        b.create_exclusive("journal/empty", Bytes::new())
+            .await
+            .unwrap();
         assert_eq!(b.get("journal/empty").await.unwrap().len(), 0);
-        b.put("journal/by-put", Bytes::from_static(b"put")).await.unwrap();
+        b.put("journal/by-put", Bytes::from_static(b"put"))
+            .await
+            .unwrap();
         expect_already_exists(
-            b.create_exclusive("journal/by-put", Bytes::from_static(b"x")).await,
+            b.create_exclusive("journal/by-put", Bytes::from_static(b"x"))
+                .await,
             "create over a put",
         );
-        same(&b.get("journal/by-put").await.unwrap(), b"put", "content after a refused create over a put");
+        same(
+            &b.get("journal/by-put").await.unwrap(),
+            b"put",
+            "content after a refused create over a put",
+        );
 
         // Multi-MiB content, published whole.
         let big = random(61, 5 * 1024 * 1024 + 3);
-        b.create_exclusive("journal/big", big.clone()).await.unwrap();
-        same(&b.get("journal/big").await.unwrap(), &big, "multi-MiB create_exclusive");
+        b.create_exclusive("journal/big", big.clone())
+            .await
+            .unwrap();
+        same(
+            &b.get("journal/big").await.unwrap(),
+            &big,
+            "multi-MiB create_exclusive",
+        );
 
         // After a delete, the name is free again.
         b.delete(p).await.unwrap();
-        b.create_exclusive(p, Bytes::from_static(b"third")).await.expect("create_exclusive after delete");
-        same(&b.get(p).await.unwrap(), b"third", "content after re-creation");
+        b.create_exclusive(p, Bytes::from_static(b"third"))
+            .await
+            .expect("create_exclusive after delete");
+        same(
+            &b.get(p).await.unwrap(),
+            b"third",
+            "content after re-creation",
+        );
         assert_eq!(
             paths(&b, "journal/").await,
-            set(&["journal/00000000000000000001", "journal/empty", "journal/by-put", "journal/big"])
+            set(&[
+                "journal/00000000000000000001",
+                "journal/empty",
+                "journal/by-put",
+                "journal/big"
+            ])
         );
     }
 
@@ -395,8 +593,9 @@ mod cases {
         const WRITERS: usize = 16;
         for round in 0..8u64 {
             let p = format!("race/{round:020}");
-            let payloads: Vec<Bytes> =
-                (0..WRITERS).map(|i| random(1000 * round + i as u64, 64 * 1024 + i * 1000)).collect();
+            let payloads: Vec<Bytes> = (0..WRITERS)
+                .map(|i| random(1000 * round + i as u64, 64 * 1024 + i * 1000))
+                .collect();
             let barrier = Arc::new(tokio::sync::Barrier::new(WRITERS));
             let tasks: Vec<_> = payloads
                 .iter()
@@ -414,11 +613,21 @@ mod cases {
                 match t.await.expect("writer task panicked") {
                     Ok(()) => winners.push(i),
                     Err(BackendError::AlreadyExists { .. }) => {}
-                    Err(e) => panic!("round {round}: writer {i}: expected success or AlreadyExists, got {e:?}"),
+                    Err(e) => panic!(
+                        "round {round}: writer {i}: expected success or AlreadyExists, got {e:?}"
+                    ),
                 }
             }
-            assert_eq!(winners.len(), 1, "round {round}: exactly one writer must win, winners: {winners:?}");
-            same(&b.get(&p).await.unwrap(), &payloads[winners[0]], &format!("round {round}: the winner's content"));
+            assert_eq!(
+                winners.len(),
+                1,
+                "round {round}: exactly one writer must win, winners: {winners:?}"
+            );
+            same(
+                &b.get(&p).await.unwrap(),
+                &payloads[winners[0]],
+                &format!("round {round}: the winner's content"),
+            );
         }
     }
 
@@ -429,15 +638,24 @@ mod cases {
                 let b = b.clone();
                 async move {
                     let p = format!("objects/{:02x}/{i:064x}", i % 5);
-                    b.put(&p, random(100 + i, 1000 + (i as usize) * 997)).await.map(|_| p)
+                    b.put(&p, random(100 + i, 1000 + (i as usize) * 997))
+                        .await
+                        .map(|_| p)
                 }
             })
             .buffer_unordered(24)
             .collect()
             .await;
-        let written: BTreeSet<String> = results.into_iter().map(|r| r.expect("concurrent put")).collect();
+        let written: BTreeSet<String> = results
+            .into_iter()
+            .map(|r| r.expect("concurrent put"))
+            .collect();
         assert_eq!(written.len(), n as usize);
-        assert_eq!(paths(&b, "objects/").await, written, "every concurrent put is listed");
+        assert_eq!(
+            paths(&b, "objects/").await,
+            written,
+            "every concurrent put is listed"
+        );
         let checks: Vec<_> = futures::stream::iter(0..n)
             .map(|i| {
                 let b = b.clone();
@@ -450,18 +668,26 @@ mod cases {
             .collect()
             .await;
         for (i, p, got) in checks {
-            same(&got.unwrap_or_else(|e| panic!("get {p}: {e}")), &random(100 + i, 1000 + (i as usize) * 997), &p);
+            same(
+                &got.unwrap_or_else(|e| panic!("get {p}: {e}")),
+                &random(100 + i, 1000 + (i as usize) * 997),
+                &p,
+            );
         }
     }
 
     pub async fn sync(b: B) {
         b.sync().await.expect("sync with nothing to do");
         b.put("sync/a", Bytes::from_static(b"a")).await.unwrap();
-        b.put("sync/deep/er/b", Bytes::from_static(b"b")).await.unwrap();
+        b.put("sync/deep/er/b", Bytes::from_static(b"b"))
+            .await
+            .unwrap();
         b.rename("sync/a", "sync/c").await.unwrap();
         b.put("sync/d", Bytes::from_static(b"d")).await.unwrap();
         b.delete("sync/d").await.unwrap();
-        b.sync().await.expect("sync after puts, a rename and a delete");
+        b.sync()
+            .await
+            .expect("sync after puts, a rename and a delete");
         b.sync().await.expect("sync twice");
         assert_eq!(paths(&b, "sync/").await, set(&["sync/c", "sync/deep/er/b"]));
         same(&b.get("sync/c").await.unwrap(), b"a", "after sync");
@@ -500,7 +726,10 @@ impl Fixture {
 fn local_fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("temporary directory");
     let backend: B = Arc::new(LocalBackend::new(dir.path().join("store")));
-    Fixture { backend, cleanup: Cleanup::Local(dir) }
+    Fixture {
+        backend,
+        cleanup: Cleanup::Local(dir),
+    }
 }
 
 const START_HINT: &str = "start the test server first: eval \"$(tests/s3/start-server.sh)\" \
@@ -518,24 +747,38 @@ fn s3_fixture(case: &str) -> Option<Fixture> {
             panic!("the S3 backend conformance tests need an S3-compatible server: ARK_TEST_S3_BUCKET is not set; {START_HINT}");
         }
     };
-    let endpoint = std::env::var("ARK_S3_ENDPOINT").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
+    let endpoint = std::env::var("ARK_S3_ENDPOINT")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .ok();
     // Fail fast, with a clear message, when the server is not there: the S3
     // client would otherwise retry for minutes.
     if let Some(ep) = &endpoint {
         let u = url::Url::parse(ep).unwrap_or_else(|e| panic!("endpoint {ep:?} is not a URL: {e}"));
-        let host = u.host_str().unwrap_or("127.0.0.1").trim_matches(|c| c == '[' || c == ']').to_string();
+        let host = u
+            .host_str()
+            .unwrap_or("127.0.0.1")
+            .trim_matches(|c| c == '[' || c == ']')
+            .to_string();
         let port = u.port_or_known_default().unwrap_or(80);
         let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
             .ok()
             .and_then(|mut a| a.next())
             .unwrap_or_else(|| panic!("endpoint {ep}: cannot resolve {host}"));
-        if let Err(e) = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3)) {
+        if let Err(e) =
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3))
+        {
             panic!("the S3 test server at {ep} does not answer ({e}); {START_HINT}");
         }
     }
-    let url = format!("s3://{bucket}/conformance/{}-{case}", uuid::Uuid::new_v4().simple());
+    let url = format!(
+        "s3://{bucket}/conformance/{}-{case}",
+        uuid::Uuid::new_v4().simple()
+    );
     let backend = S3Backend::from_url(&url).unwrap_or_else(|e| panic!("S3 backend for {url}: {e}"));
-    Some(Fixture { backend: Arc::new(backend), cleanup: Cleanup::S3 })
+    Some(Fixture {
+        backend: Arc::new(backend),
+        cleanup: Cleanup::S3,
+    })
 }
 
 macro_rules! suite {

@@ -10,12 +10,19 @@ use std::time::Duration;
 /// The binary, with the test passphrase and fast key derivation.
 fn ark_cmd() -> Command {
     let mut c = Command::new(bin());
-    c.env_remove("ARK_STORE").env("ARK_PASSWORD", PASSPHRASE).env("ARK_KDF_TARGET_MS", "20");
+    c.env_remove("ARK_STORE")
+        .env("ARK_PASSWORD", PASSPHRASE)
+        .env("ARK_KDF_TARGET_MS", "20");
     c
 }
 
 fn ark(store: &Path, args: &[&str]) -> Output {
-    ark_cmd().arg("--store").arg(store).args(args).output().unwrap()
+    ark_cmd()
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn stderr(o: &Output) -> String {
@@ -23,10 +30,18 @@ fn stderr(o: &Output) -> String {
 }
 
 fn assert_fails_with(o: &Output, needle: &str) {
-    assert!(!o.status.success(), "expected failure, got success: {}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        !o.status.success(),
+        "expected failure, got success: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let e = stderr(o);
     assert!(e.contains(needle), "stderr does not say {needle:?}: {e}");
-    assert_eq!(e.trim().lines().count(), 1, "an error is one clear line: {e}");
+    assert_eq!(
+        e.trim().lines().count(),
+        1,
+        "an error is one clear line: {e}"
+    );
 }
 
 #[test]
@@ -40,10 +55,16 @@ fn init_check_gc_with_json_output() {
     assert_eq!(v["encryption"], "xchacha20poly1305-blake3");
     let input = dir.path().join("dump");
     std::fs::write(&input, dump(1, 4, 1)).unwrap();
-    let o = ark(&s, &["--json", "benchmark", "--input", input.to_str().unwrap()]);
+    let o = ark(
+        &s,
+        &["--json", "benchmark", "--input", input.to_str().unwrap()],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["bytes"].as_u64().unwrap(), std::fs::metadata(&input).unwrap().len());
+    assert_eq!(
+        v["bytes"].as_u64().unwrap(),
+        std::fs::metadata(&input).unwrap().len()
+    );
     assert!(v["new_objects"].as_u64().unwrap() > 0);
     let o = ark(&s, &["--json", "check", "--read-data"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -56,7 +77,10 @@ fn init_check_gc_with_json_output() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["objects_freed"], 0);
     // The second ingest of the same file stores nothing new.
-    let o = ark(&s, &["--json", "benchmark", "--input", input.to_str().unwrap()]);
+    let o = ark(
+        &s,
+        &["--json", "benchmark", "--input", input.to_str().unwrap()],
+    );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["new_objects"], 0);
     assert_eq!(v["reused_chunks_percent"], 100.0);
@@ -71,7 +95,10 @@ fn bad_store_locations_get_a_clear_error_and_nothing_changes() {
     assert_fails_with(&ark(&missing, &["gc"]), "does not exist");
     assert!(!missing.exists());
     // Init where the parent is missing.
-    assert_fails_with(&ark(&missing.join("deeper"), &["init"]), "parent directory does not exist");
+    assert_fails_with(
+        &ark(&missing.join("deeper"), &["init"]),
+        "parent directory does not exist",
+    );
     assert!(!missing.exists());
 
     // Not a store.
@@ -95,7 +122,10 @@ fn bad_store_locations_get_a_clear_error_and_nothing_changes() {
     let o = ark_cmd().args(["check"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no store given"), "{}", stderr(&o));
-    let o = ark_cmd().args(["--store", "ftp://host/x", "check"]).output().unwrap();
+    let o = ark_cmd()
+        .args(["--store", "ftp://host/x", "check"])
+        .output()
+        .unwrap();
     assert_fails_with(&o, "unsupported store URL");
 }
 
@@ -104,11 +134,16 @@ fn a_store_of_a_future_format_version_is_refused_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path().join("store");
     assert!(ark(&s, &["init"]).status.success());
-    let mut cfg = store_format::StoreConfig::decode(&std::fs::read(s.join("config")).unwrap()).unwrap();
+    let mut cfg =
+        store_format::StoreConfig::decode(&std::fs::read(s.join("config")).unwrap()).unwrap();
     cfg.format_version = 2;
     std::fs::write(s.join("config"), cfg.encode()).unwrap();
     let before = snapshot(&s);
-    for cmd in [&["check"][..], &["gc"][..], &["benchmark", "--input", "/dev/null"][..]] {
+    for cmd in [
+        &["check"][..],
+        &["gc"][..],
+        &["benchmark", "--input", "/dev/null"][..],
+    ] {
         let o = ark(&s, cmd);
         assert_fails_with(&o, "store format version 2 is newer than this n8n-ark understands (up to 1); upgrade n8n-ark");
     }
@@ -122,7 +157,9 @@ fn a_read_only_store_gets_a_clear_error_and_nothing_changes() {
     assert!(ark(&s, &["init"]).status.success());
     let input = dir.path().join("dump");
     std::fs::write(&input, dump(2, 2, 1)).unwrap();
-    assert!(ark(&s, &["benchmark", "--input", input.to_str().unwrap()]).status.success());
+    assert!(ark(&s, &["benchmark", "--input", input.to_str().unwrap()])
+        .status
+        .success());
     let before = snapshot(&s);
     let scratch = tempfile::tempdir().unwrap();
     let ro = ReadOnly::new(&s, scratch.path());
@@ -131,7 +168,10 @@ fn a_read_only_store_gets_a_clear_error_and_nothing_changes() {
     assert!(o.status.success(), "{}", stderr(&o));
     // ...writing says why it cannot.
     assert_fails_with(&ark(&ro.path, &["gc"]), "read-only");
-    assert_fails_with(&ark(&ro.path, &["benchmark", "--input", input.to_str().unwrap()]), "read-only");
+    assert_fails_with(
+        &ark(&ro.path, &["benchmark", "--input", input.to_str().unwrap()]),
+        "read-only",
+    );
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let ro2 = ReadOnly::new(&empty, &scratch.path().join("second"));
@@ -160,9 +200,15 @@ fn kill_9_during_ingest_or_gc_never_damages_a_completed_backup() {
         })
         .collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(
-        std::env::var("ARK_TEST_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(rand::random),
+        std::env::var("ARK_TEST_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(rand::random),
     );
-    let rounds: usize = std::env::var("ARK_KILL_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
+    let rounds: usize = std::env::var("ARK_KILL_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24);
     // Kill within the time a whole ingest takes on this machine, so most
     // rounds die mid-way whatever the machine's speed.
     let t = std::time::Instant::now();
@@ -173,7 +219,10 @@ fn kill_9_during_ingest_or_gc_never_damages_a_completed_backup() {
     for round in 0..rounds {
         let gc = round % 4 == 3;
         let mut cmd = ark_cmd();
-        cmd.arg("--store").arg(&s).stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.arg("--store")
+            .arg(&s)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let input = dir.path().join("round-input");
         if gc {
             cmd.args(["gc", "--max-wait-secs", "2"]);
@@ -191,7 +240,11 @@ fn kill_9_during_ingest_or_gc_never_damages_a_completed_backup() {
         match child.try_wait().unwrap() {
             Some(status) => {
                 let out = child.wait_with_output().unwrap();
-                assert!(status.success(), "round {round}: finished with an error: {}", stderr(&out));
+                assert!(
+                    status.success(),
+                    "round {round}: finished with an error: {}",
+                    stderr(&out)
+                );
                 completed += 1;
                 window = (window * 7 / 10).max(20);
             }
@@ -205,9 +258,15 @@ fn kill_9_during_ingest_or_gc_never_damages_a_completed_backup() {
         let o = ark(&s, &["--json", "check", "--read-data"]);
         let v: serde_json::Value = serde_json::from_slice(&o.stdout)
             .unwrap_or_else(|_| panic!("round {round}: check printed no JSON: {}", stderr(&o)));
-        assert!(o.status.success() && v["errors"].as_array().unwrap().is_empty(), "round {round}: {v:#}");
+        assert!(
+            o.status.success() && v["errors"].as_array().unwrap().is_empty(),
+            "round {round}: {v:#}"
+        );
     }
-    assert!(killed >= rounds / 4, "only {killed} of {rounds} rounds were killed mid-way: the test is not testing");
+    assert!(
+        killed >= rounds / 4,
+        "only {killed} of {rounds} rounds were killed mid-way: the test is not testing"
+    );
     // The store is still fully usable: a backup and a gc complete.
     let o = ark(&s, &["benchmark", "--input", inputs[0].to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -235,7 +294,14 @@ fn an_s3_store_works_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("dump");
     std::fs::write(&input, dump(4, 3, 1)).unwrap();
-    let run = |args: &[&str]| ark_cmd().arg("--store").arg(&url).args(args).output().unwrap();
+    let run = |args: &[&str]| {
+        ark_cmd()
+            .arg("--store")
+            .arg(&url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
     let o = run(&["init", "--chunk-avg-kib", "64"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_fails_with(&run(&["init"]), "already an n8n-ark store");
@@ -255,6 +321,13 @@ fn an_s3_store_works_end_to_end() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["objects_freed"], 0);
     // A missing bucket prefix is "not a store", with nothing created.
-    let o = ark_cmd().args(["--store", &format!("s3://{bucket}/absent-{}", uuid::Uuid::new_v4().simple()), "check"]).output().unwrap();
+    let o = ark_cmd()
+        .args([
+            "--store",
+            &format!("s3://{bucket}/absent-{}", uuid::Uuid::new_v4().simple()),
+            "check",
+        ])
+        .output()
+        .unwrap();
     assert_fails_with(&o, "is not an n8n-ark store");
 }

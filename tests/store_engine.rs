@@ -14,13 +14,18 @@ use store_format::{Event, ItemKind, ObjectId};
 async fn backup(store: &Store, items: Vec<(&str, Vec<u8>)>) -> BackupSummary {
     let mut s = BackupSession::begin(store, "test").await.unwrap();
     for (name, data) in items {
-        s.add_stream(name, std::io::Cursor::new(data)).await.unwrap();
+        s.add_stream(name, std::io::Cursor::new(data))
+            .await
+            .unwrap();
     }
     s.commit(BTreeMap::new()).await.unwrap()
 }
 
 async fn restore_all(store: &Store, manifest: &str) -> BTreeMap<String, Vec<u8>> {
-    let m = store.read_manifest(&ObjectId::from_hex(manifest).unwrap()).await.unwrap();
+    let m = store
+        .read_manifest(&ObjectId::from_hex(manifest).unwrap())
+        .await
+        .unwrap();
     let mut out = BTreeMap::new();
     for item in &m.items {
         let mut buf = Vec::new();
@@ -40,19 +45,40 @@ async fn ingest_and_restore_round_trip_random_and_structured_data() {
     let tiny = b"{\"name\":\"tiny\"}".to_vec();
     let s = backup(
         &store,
-        vec![("random.bin", random.clone()), ("db/n8n.dump", structured.clone()), ("tiny", tiny.clone()), ("empty", vec![])],
+        vec![
+            ("random.bin", random.clone()),
+            ("db/n8n.dump", structured.clone()),
+            ("tiny", tiny.clone()),
+            ("empty", vec![]),
+        ],
     )
     .await;
-    assert!(s.chunks > 100, "small test chunks: expected many, got {}", s.chunks);
-    assert_eq!(s.logical_bytes, (random.len() + structured.len() + tiny.len()) as u64);
+    assert!(
+        s.chunks > 100,
+        "small test chunks: expected many, got {}",
+        s.chunks
+    );
+    assert_eq!(
+        s.logical_bytes,
+        (random.len() + structured.len() + tiny.len()) as u64
+    );
     let back = restore_all(&store, &s.manifest).await;
-    assert!(back["random.bin"] == random, "random data differs after restore");
-    assert!(back["db/n8n.dump"] == structured, "structured data differs after restore");
+    assert!(
+        back["random.bin"] == random,
+        "random data differs after restore"
+    );
+    assert!(
+        back["db/n8n.dump"] == structured,
+        "structured data differs after restore"
+    );
     assert_eq!(back["tiny"], tiny);
     assert!(back["empty"].is_empty());
 
     // Streaming cut points equal those of the whole input at once.
-    let m = store.read_manifest(&ObjectId::from_hex(&s.manifest).unwrap()).await.unwrap();
+    let m = store
+        .read_manifest(&ObjectId::from_hex(&s.manifest).unwrap())
+        .await
+        .unwrap();
     let item = m.items.iter().find(|i| i.name == "db/n8n.dump").unwrap();
     let whole = store.chunker().cuts(&structured);
     let streamed: Vec<usize> = item.chunks.iter().map(|c| c.len as usize).collect();
@@ -61,12 +87,17 @@ async fn ingest_and_restore_round_trip_random_and_structured_data() {
 
     // Structured data compresses; random data is stored as it is.
     let written = s.new_bytes as f64;
-    assert!(written < (random.len() as f64 + structured.len() as f64 * 0.6), "compression did not help: {written}");
+    assert!(
+        written < (random.len() as f64 + structured.len() as f64 * 0.6),
+        "compression did not help: {written}"
+    );
 
     // A blob round-trips as one object.
     let mut sess = BackupSession::begin(&store, "test").await.unwrap();
     let wf = br#"{"id":"wf1","name":"Orders","nodes":[]}"#.to_vec();
-    sess.add_blob("workflows/wf1.json", wf.clone()).await.unwrap();
+    sess.add_blob("workflows/wf1.json", wf.clone())
+        .await
+        .unwrap();
     let s2 = sess.commit(BTreeMap::new()).await.unwrap();
     let back = restore_all(&store, &s2.manifest).await;
     assert_eq!(back["workflows/wf1.json"], wf);
@@ -82,7 +113,11 @@ async fn second_backup_of_similar_input_stores_only_what_changed() {
     let b = backup(&store, vec![("db", day2.clone())]).await;
     assert_eq!(a.reused_objects, 0);
     let reused = (b.chunks - b.new_objects) as f64 / b.chunks as f64;
-    assert!(reused > 0.8, "day 2 reused only {:.0}% of its chunks", reused * 100.0);
+    assert!(
+        reused > 0.8,
+        "day 2 reused only {:.0}% of its chunks",
+        reused * 100.0
+    );
     assert!(
         b.new_bytes * 5 < a.new_bytes,
         "day 2 wrote {} bytes, day 1 {}: dedup should make day 2 far smaller",
@@ -111,7 +146,10 @@ async fn journal_chain_is_verified_and_a_torn_tail_is_reported_never_dropped() {
     let r = journal::replay(&store).await.unwrap();
     assert_eq!(r.records.len(), 5);
     assert!(r.problem.is_none());
-    assert_eq!(r.records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        r.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
     assert!(matches!(r.records[0].event, Event::StoreInitialized(_)));
 
     // Tear the last record: cut it short, as a crash of a non-atomic writer would.
@@ -126,14 +164,22 @@ async fn journal_chain_is_verified_and_a_torn_tail_is_reported_never_dropped() {
     assert!(p.message.contains("record 5"), "{}", p.message);
     // Nothing is appended after it...
     let mut s = BackupSession::begin(&store, "test").await.unwrap();
-    s.add_stream("y", std::io::Cursor::new(vec![9u8; 100])).await.unwrap();
+    s.add_stream("y", std::io::Cursor::new(vec![9u8; 100]))
+        .await
+        .unwrap();
     let err = s.commit(BTreeMap::new()).await.unwrap_err();
     assert!(matches!(err, StoreError::Journal(_)), "{err}");
     assert!(err.to_string().contains("damaged"), "{err}");
     // ...and check names it.
     let rep = check::run(&store, false).await.unwrap();
     assert!(!rep.ok());
-    assert!(rep.errors.iter().any(|e| e.kind == "journal" && e.message.contains("torn tail at record 5")), "{:?}", rep.errors);
+    assert!(
+        rep.errors
+            .iter()
+            .any(|e| e.kind == "journal" && e.message.contains("torn tail at record 5")),
+        "{:?}",
+        rep.errors
+    );
 
     // A damaged record in the middle is corruption, not a tail.
     std::fs::write(&last, &bytes).unwrap();
@@ -152,7 +198,10 @@ async fn journal_chain_is_verified_and_a_torn_tail_is_reported_never_dropped() {
     let rec4 = dir.path().join("journal").join(format!("{:020}", 4));
     let saved4 = std::fs::read(&rec4).unwrap();
     std::fs::remove_file(&rec4).unwrap();
-    assert_eq!(journal::replay(&store).await.unwrap().problem.unwrap().kind, ProblemKind::Gap);
+    assert_eq!(
+        journal::replay(&store).await.unwrap().problem.unwrap().kind,
+        ProblemKind::Gap
+    );
     let keys = store.keys().expect("test stores are encrypted");
     let mut forged = store_format::JournalRecord::decode_in(&saved4, Some(keys)).unwrap();
     forged.prev = [7u8; 32];
@@ -199,7 +248,11 @@ async fn concurrent_appends_claim_distinct_sequence_numbers() {
         .collect();
     seen.sort();
     seen.dedup();
-    assert_eq!(seen.len(), 80, "every appended event is in the journal exactly once");
+    assert_eq!(
+        seen.len(),
+        80,
+        "every appended event is in the journal exactly once"
+    );
 }
 
 #[tokio::test]
@@ -208,10 +261,17 @@ async fn check_names_a_flipped_byte_and_a_missing_object_with_the_backups_that_n
     let store = new_store(dir.path()).await;
     let shared = dump(5, 2, 1);
     let a = backup(&store, vec![("db", shared.clone())]).await;
-    let b = backup(&store, vec![("db", shared.clone()), ("extra", random_bytes(9, 300_000))]).await;
+    let b = backup(
+        &store,
+        vec![("db", shared.clone()), ("extra", random_bytes(9, 300_000))],
+    )
+    .await;
     assert!(check::run(&store, true).await.unwrap().ok());
 
-    let m = store.read_manifest(&ObjectId::from_hex(&a.manifest).unwrap()).await.unwrap();
+    let m = store
+        .read_manifest(&ObjectId::from_hex(&a.manifest).unwrap())
+        .await
+        .unwrap();
     let victim = m.items[0].chunks[1].id;
     let path = dir.path().join(object_path(&victim));
     let mut bytes = std::fs::read(&path).unwrap();
@@ -227,10 +287,16 @@ async fn check_names_a_flipped_byte_and_a_missing_object_with_the_backups_that_n
     let e = &r.errors[0];
     assert_eq!(e.kind, "damaged_object");
     assert!(e.message.contains(&victim.to_hex()), "{}", e.message);
-    assert!(e.backups.contains(&a.backup_id) && e.backups.contains(&b.backup_id), "{:?}", e.backups);
+    assert!(
+        e.backups.contains(&a.backup_id) && e.backups.contains(&b.backup_id),
+        "{:?}",
+        e.backups
+    );
     // Restoring through it fails loudly instead of returning wrong bytes.
     let mut sink = Vec::new();
-    let err = reader::write_item(&store, &m.items[0], &mut sink).await.unwrap_err();
+    let err = reader::write_item(&store, &m.items[0], &mut sink)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("damaged"), "{err}");
 
     // A missing object is found by the structure check.
@@ -250,25 +316,70 @@ async fn gc_frees_exactly_what_no_backup_references() {
     let store = new_store(dir.path()).await;
     let keep = backup(&store, vec![("db", dump(11, 3, 1))]).await;
     let drop_ = backup(&store, vec![("db", random_bytes(12, 2_000_000))]).await;
-    let before = n8n_ark::store::index::list_object_ids(&store).await.unwrap().len();
+    let before = n8n_ark::store::index::list_object_ids(&store)
+        .await
+        .unwrap()
+        .len();
 
-    let dry = gc::run(&store, &GcOptions { dry_run: true, ..Default::default() }).await.unwrap();
+    let dry = gc::run(
+        &store,
+        &GcOptions {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(dry.objects_freed, 0, "everything is referenced");
 
     // Forget the second backup (as prune will): its unique objects become garbage.
-    store.forget_backup(&ObjectId::from_hex(&drop_.manifest).unwrap(), "test").await.unwrap();
-    let dry = gc::run(&store, &GcOptions { dry_run: true, ..Default::default() }).await.unwrap();
+    store
+        .forget_backup(&ObjectId::from_hex(&drop_.manifest).unwrap(), "test")
+        .await
+        .unwrap();
+    let dry = gc::run(
+        &store,
+        &GcOptions {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(dry.objects_freed, drop_.new_objects);
-    assert_eq!(n8n_ark::store::index::list_object_ids(&store).await.unwrap().len(), before, "dry run changes nothing");
+    assert_eq!(
+        n8n_ark::store::index::list_object_ids(&store)
+            .await
+            .unwrap()
+            .len(),
+        before,
+        "dry run changes nothing"
+    );
 
     let r = gc::run(&store, &GcOptions::default()).await.unwrap();
     assert_eq!(r.objects_freed, drop_.new_objects);
     assert!(r.bytes_freed >= 2_000_000, "freed {} bytes", r.bytes_freed);
-    assert_eq!(n8n_ark::store::index::list_object_ids(&store).await.unwrap().len() as u64, before as u64 - drop_.new_objects);
+    assert_eq!(
+        n8n_ark::store::index::list_object_ids(&store)
+            .await
+            .unwrap()
+            .len() as u64,
+        before as u64 - drop_.new_objects
+    );
     assert!(check::run(&store, true).await.unwrap().ok());
-    assert_eq!(restore_all(&store, &keep.manifest).await["db"], dump(11, 3, 1));
-    let last = journal::replay(&store).await.unwrap().records.pop().unwrap();
-    assert!(matches!(last.event, Event::GcCompleted(ref g) if g.objects_freed == drop_.new_objects));
+    assert_eq!(
+        restore_all(&store, &keep.manifest).await["db"],
+        dump(11, 3, 1)
+    );
+    let last = journal::replay(&store)
+        .await
+        .unwrap()
+        .records
+        .pop()
+        .unwrap();
+    assert!(
+        matches!(last.event, Event::GcCompleted(ref g) if g.objects_freed == drop_.new_objects)
+    );
 }
 
 #[tokio::test]
@@ -279,15 +390,29 @@ async fn objects_set_aside_by_an_interrupted_gc_stay_readable_and_the_next_gc_fi
     let s = backup(&store, vec![("db", data.clone())]).await;
     // Simulate a gc that moved a referenced object (one a backup committed
     // while the gc ran) and was killed before it finished.
-    let m = store.read_manifest(&ObjectId::from_hex(&s.manifest).unwrap()).await.unwrap();
+    let m = store
+        .read_manifest(&ObjectId::from_hex(&s.manifest).unwrap())
+        .await
+        .unwrap();
     let id = m.items[0].chunks[0].id;
-    store.backend().rename(&object_path(&id), &format!("trash/1-x/{}", id.to_hex())).await.unwrap();
-    assert_eq!(restore_all(&store, &s.manifest).await["db"], data, "readers find objects in the trash");
+    store
+        .backend()
+        .rename(&object_path(&id), &format!("trash/1-x/{}", id.to_hex()))
+        .await
+        .unwrap();
+    assert_eq!(
+        restore_all(&store, &s.manifest).await["db"],
+        data,
+        "readers find objects in the trash"
+    );
     assert!(check::run(&store, true).await.unwrap().ok());
     let r = gc::run(&store, &GcOptions::default()).await.unwrap();
     assert_eq!(r.objects_restored_from_trash, 1);
     assert_eq!(r.objects_freed, 0);
-    assert!(store.backend().stat(&object_path(&id)).await.is_ok(), "the referenced object is back in place");
+    assert!(
+        store.backend().stat(&object_path(&id)).await.is_ok(),
+        "the referenced object is back in place"
+    );
     assert!(store.backend().list("trash/").await.unwrap().is_empty());
 }
 
@@ -324,7 +449,10 @@ async fn gc_running_concurrently_with_backups_never_loses_a_completed_backup() {
         data.extend_from_slice(&random_bytes(round, 100_000));
         let s = backup(&store, vec![("db", data.clone())]).await;
         if round % 2 == 0 {
-            store.forget_backup(&ObjectId::from_hex(&s.manifest).unwrap(), "test").await.unwrap();
+            store
+                .forget_backup(&ObjectId::from_hex(&s.manifest).unwrap(), "test")
+                .await
+                .unwrap();
         } else {
             kept.push((s.manifest.clone(), data));
         }
@@ -333,9 +461,15 @@ async fn gc_running_concurrently_with_backups_never_loses_a_completed_backup() {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let (runs, freed) = gc_task.await.unwrap();
     assert!(runs >= 3, "the collector ran {runs} times");
-    assert!(freed > 0, "the collector freed nothing: the test did not exercise it");
+    assert!(
+        freed > 0,
+        "the collector freed nothing: the test did not exercise it"
+    );
     for (manifest, data) in &kept {
-        assert!(restore_all(&store, manifest).await["db"] == *data, "backup {manifest} does not read back byte for byte");
+        assert!(
+            restore_all(&store, manifest).await["db"] == *data,
+            "backup {manifest} does not read back byte for byte"
+        );
     }
     let r = check::run(&store, true).await.unwrap();
     assert!(r.ok(), "{:?}", r.errors);
@@ -355,7 +489,11 @@ async fn a_crashed_process_lock_goes_stale_without_an_unlock_command() {
         heartbeat_ms: n8n_ark::store::now_ms(),
         refresh_ms: 30_000,
     };
-    store.backend().create_exclusive("locks/gc", rec.encode().into()).await.unwrap();
+    store
+        .backend()
+        .create_exclusive("locks/gc", rec.encode().into())
+        .await
+        .unwrap();
     // A session of another host whose heartbeat stopped long ago.
     let old = store_format::LockRecord {
         kind: "backup".into(),
@@ -365,12 +503,33 @@ async fn a_crashed_process_lock_goes_stale_without_an_unlock_command() {
         heartbeat_ms: n8n_ark::store::now_ms() - 3_600_000,
         refresh_ms: 30_000,
     };
-    store.backend().create_exclusive("locks/backup-old", old.encode().into()).await.unwrap();
-    let r = gc::run(&store, &GcOptions { max_wait: Duration::from_secs(5), ..Default::default() }).await.unwrap();
+    store
+        .backend()
+        .create_exclusive("locks/backup-old", old.encode().into())
+        .await
+        .unwrap();
+    let r = gc::run(
+        &store,
+        &GcOptions {
+            max_wait: Duration::from_secs(5),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(r.waited_for_sessions, 0);
     // A live gc lock is respected.
-    let live = store_format::LockRecord { host: "elsewhere".into(), pid: 1, heartbeat_ms: n8n_ark::store::now_ms(), ..rec };
-    store.backend().create_exclusive("locks/gc", live.encode().into()).await.unwrap();
+    let live = store_format::LockRecord {
+        host: "elsewhere".into(),
+        pid: 1,
+        heartbeat_ms: n8n_ark::store::now_ms(),
+        ..rec
+    };
+    store
+        .backend()
+        .create_exclusive("locks/gc", live.encode().into())
+        .await
+        .unwrap();
     let err = gc::run(&store, &GcOptions::default()).await.unwrap_err();
     assert!(err.to_string().contains("another gc is running"), "{err}");
 }
@@ -384,7 +543,10 @@ async fn a_backup_that_reuses_objects_gc_is_collecting_keeps_them() {
     let store = new_store(dir.path()).await;
     let data = dump(77, 3, 1);
     let a = backup(&store, vec![("db", data.clone())]).await;
-    store.forget_backup(&ObjectId::from_hex(&a.manifest).unwrap(), "test").await.unwrap();
+    store
+        .forget_backup(&ObjectId::from_hex(&a.manifest).unwrap(), "test")
+        .await
+        .unwrap();
 
     // B starts: it now knows A's objects exist.
     let mut b = BackupSession::begin(&store, "test").await.unwrap();
@@ -401,14 +563,23 @@ async fn a_backup_that_reuses_objects_gc_is_collecting_keeps_them() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(store.backend().list("trash/").await.unwrap().len() as u64, a.new_objects, "gc did not set A's objects aside");
+    assert_eq!(
+        store.backend().list("trash/").await.unwrap().len() as u64,
+        a.new_objects,
+        "gc did not set A's objects aside"
+    );
     // Let the collector reach its wait (it may also still be listing locks:
     // the properties below hold either way).
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!gc_task.is_finished(), "gc must wait for the running backup");
+    assert!(
+        !gc_task.is_finished(),
+        "gc must wait for the running backup"
+    );
 
     // B reuses every one of those objects and commits.
-    b.add_stream("db", std::io::Cursor::new(data.clone())).await.unwrap();
+    b.add_stream("db", std::io::Cursor::new(data.clone()))
+        .await
+        .unwrap();
     let sb = b.commit(BTreeMap::new()).await.unwrap();
     assert_eq!(sb.new_objects, 0, "B deduplicated against A's objects");
     // Readable even before the collector finishes.

@@ -38,7 +38,9 @@ fn check(bytes: &[u8]) {
         return;
     };
     assert_eq!(k.keyfile_version, keyfile::KEYFILE_VERSION);
-    k.kdf.validate().expect("a decoded key file has valid parameters");
+    k.kdf
+        .validate()
+        .expect("a decoded key file has valid parameters");
     assert_eq!(k.wrapped.len(), NONCE_LEN + KEY_LEN + TAG_LEN);
     assert!(k.host.len() <= frame::MAX_TEXT);
 
@@ -49,7 +51,10 @@ fn check(bytes: &[u8]) {
 
     match k.unwrap_master(&FIXED_KEK, FIXED_CONFIG) {
         Ok(m) => {
-            assert_eq!(m, FIXED_MASTER, "only the seeds' master key is wrapped under the fixed KEK");
+            assert_eq!(
+                m, FIXED_MASTER,
+                "only the seeds' master key is wrapped under the fixed KEK"
+            );
             assert_eq!(
                 k.unwrap_master(&FIXED_KEK, b"another config"),
                 Err(FormatError::AuthenticationFailed),

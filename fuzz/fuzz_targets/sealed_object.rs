@@ -59,7 +59,11 @@ fn check_object(keys: &StoreKeys, fixed: &ObjectId, data: &[u8]) {
     }
     let Ok((kind, plaintext)) = r else { return };
     assert_eq!(kind, h.kind);
-    assert_eq!(plaintext.as_slice(), FIXED_PLAINTEXT, "only the fixed plaintext has the fixed id");
+    assert_eq!(
+        plaintext.as_slice(),
+        FIXED_PLAINTEXT,
+        "only the fixed plaintext has the fixed id"
+    );
     assert!(
         object::decode(data, fixed).is_err(),
         "a reader without the key refuses an encrypted object"
@@ -69,7 +73,11 @@ fn check_object(keys: &StoreKeys, fixed: &ObjectId, data: &[u8]) {
             .try_into()
             .unwrap();
         let re = object::encode_sealed(kind, Codec::None, keys, fixed, &plaintext, &nonce);
-        assert_eq!(re.as_slice(), data, "uncompressed encrypted objects are canonical");
+        assert_eq!(
+            re.as_slice(),
+            data,
+            "uncompressed encrypted objects are canonical"
+        );
     }
 }
 
@@ -89,7 +97,12 @@ fn check_sealed_payload(keys: &StoreKeys, fixed: &ObjectId, data: &[u8]) {
         (u64::from(l), &data[6..])
     };
     let mut bytes = object::MAGIC.to_vec();
-    bytes.extend_from_slice(&[object::ENVELOPE_VERSION, kind, codec, object::FLAG_ENCRYPTED]);
+    bytes.extend_from_slice(&[
+        object::ENVELOPE_VERSION,
+        kind,
+        codec,
+        object::FLAG_ENCRYPTED,
+    ]);
     bytes.extend_from_slice(&len.to_le_bytes());
     let mut aad = bytes.clone();
     aad.extend_from_slice(&fixed.0);
@@ -127,7 +140,11 @@ fn check_record(keys: &StoreKeys, bytes: &[u8]) {
     let enc = r.encode_sealed(keys, &NONCE);
     let r2 = JournalRecord::decode_in(&enc, Some(keys)).expect("a re-sealed record decodes");
     assert_eq!(r, r2, "sealed record round trip");
-    assert_eq!(r2.encode_sealed(keys, &NONCE), enc, "sealed encoding is a fixed point");
+    assert_eq!(
+        r2.encode_sealed(keys, &NONCE),
+        enc,
+        "sealed encoding is a fixed point"
+    );
 }
 
 /// A MessagePack `bin` header for `n` bytes.
@@ -144,7 +161,9 @@ fn bin_header(out: &mut Vec<u8>, n: usize) {
 }
 
 fn check_sealed_inner(keys: &StoreKeys, data: &[u8]) {
-    let Some((&b, inner)) = data.split_first() else { return };
+    let Some((&b, inner)) = data.split_first() else {
+        return;
+    };
     let seq = u64::from(b) + 1;
     let prev = [b; 32];
     let mut aad = journal::MAGIC.to_vec();

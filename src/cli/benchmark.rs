@@ -31,7 +31,12 @@ struct Rate {
 
 fn rate(what: &str, bytes: u64, t: Instant) -> Rate {
     let seconds = t.elapsed().as_secs_f64();
-    Rate { what: what.into(), bytes, seconds, mb_per_s: bytes as f64 / 1e6 / seconds.max(1e-9) }
+    Rate {
+        what: what.into(),
+        bytes,
+        seconds,
+        mb_per_s: bytes as f64 / 1e6 / seconds.max(1e-9),
+    }
 }
 
 pub fn peak_rss_bytes() -> Option<u64> {
@@ -43,20 +48,28 @@ pub fn peak_rss_bytes() -> Option<u64> {
 
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     if cli.store.is_some() {
-        let input = a.input.as_ref().ok_or_else(|| CliError::Usage("benchmark with --store needs --input FILE".into()))?;
+        let input = a
+            .input
+            .as_ref()
+            .ok_or_else(|| CliError::Usage("benchmark with --store needs --input FILE".into()))?;
         return ingest(cli, input).await;
     }
     let data = match &a.input {
         Some(p) => {
-            let f = std::fs::File::open(p).map_err(|e| CliError::Failed(format!("{}: {e}", p.display())))?;
+            let f = std::fs::File::open(p)
+                .map_err(|e| CliError::Failed(format!("{}: {e}", p.display())))?;
             let mut v = Vec::new();
             use std::io::Read;
-            f.take(1 << 30).read_to_end(&mut v).map_err(|e| CliError::Failed(format!("{}: {e}", p.display())))?;
+            f.take(1 << 30)
+                .read_to_end(&mut v)
+                .map_err(|e| CliError::Failed(format!("{}: {e}", p.display())))?;
             v
         }
         None => demo::generate_dump(1, a.size_mib * 1024 * 1024 / demo::AVG_ROW, 1),
     };
-    let rates = tokio::task::spawn_blocking(move || micro(&data)).await.map_err(|e| CliError::Failed(e.to_string()))?;
+    let rates = tokio::task::spawn_blocking(move || micro(&data))
+        .await
+        .map_err(|e| CliError::Failed(e.to_string()))?;
     if cli.json {
         print_json(&rates);
     } else {
@@ -75,7 +88,14 @@ fn micro(data: &[u8]) -> Vec<Rate> {
     let mut out = Vec::new();
     let t = Instant::now();
     let cuts = chunker.cuts(data);
-    out.push(rate(&format!("chunk (FastCDC, avg {} KiB, 1 core)", params.avg_size / 1024), n, t));
+    out.push(rate(
+        &format!(
+            "chunk (FastCDC, avg {} KiB, 1 core)",
+            params.avg_size / 1024
+        ),
+        n,
+        t,
+    ));
     let mut chunks = Vec::with_capacity(cuts.len());
     let mut off = 0;
     for c in &cuts {
@@ -91,9 +111,18 @@ fn micro(data: &[u8]) -> Vec<Rate> {
         let t = Instant::now();
         let mut stored = 0u64;
         for c in &chunks {
-            stored += zstd::bulk::compress(c, level).map(|v| v.len() as u64).unwrap_or(c.len() as u64);
+            stored += zstd::bulk::compress(c, level)
+                .map(|v| v.len() as u64)
+                .unwrap_or(c.len() as u64);
         }
-        let mut r = rate(&format!("compress (zstd -{level}, 1 core; ratio {:.2})", n as f64 / stored as f64), n, t);
+        let mut r = rate(
+            &format!(
+                "compress (zstd -{level}, 1 core; ratio {:.2})",
+                n as f64 / stored as f64
+            ),
+            n,
+            t,
+        );
         r.what = r.what.replace("ratio", "ratio");
         out.push(r);
     }
@@ -109,7 +138,9 @@ fn micro(data: &[u8]) -> Vec<Rate> {
         std::hint::black_box(keys.object_id(c));
     }
     out.push(rate("keyed hash (BLAKE3 keyed, 1 core)", n, t));
-    let cores = std::thread::available_parallelism().map(|x| x.get()).unwrap_or(2);
+    let cores = std::thread::available_parallelism()
+        .map(|x| x.get())
+        .unwrap_or(2);
     let t = Instant::now();
     std::thread::scope(|s| {
         for k in 0..cores {
@@ -117,13 +148,18 @@ fn micro(data: &[u8]) -> Vec<Rate> {
             s.spawn(move || {
                 for c in chunks.iter().skip(k).step_by(cores) {
                     std::hint::black_box(blake3::hash(c));
-                    std::hint::black_box(zstd::bulk::compress(c, crate::store::DEFAULT_ZSTD_LEVEL).ok());
+                    std::hint::black_box(
+                        zstd::bulk::compress(c, crate::store::DEFAULT_ZSTD_LEVEL).ok(),
+                    );
                 }
             });
         }
     });
     out.push(rate(
-        &format!("hash + zstd -{} ({cores} cores)", crate::store::DEFAULT_ZSTD_LEVEL),
+        &format!(
+            "hash + zstd -{} ({cores} cores)",
+            crate::store::DEFAULT_ZSTD_LEVEL
+        ),
         n,
         t,
     ));
@@ -138,13 +174,21 @@ fn micro(data: &[u8]) -> Vec<Rate> {
             s.spawn(move || {
                 for c in chunks.iter().skip(k).step_by(cores) {
                     let id = codec.id_of(c);
-                    std::hint::black_box(codec.encode(store_format::ObjectKind::Chunk, &id, c, &nonce));
+                    std::hint::black_box(codec.encode(
+                        store_format::ObjectKind::Chunk,
+                        &id,
+                        c,
+                        &nonce,
+                    ));
                 }
             });
         }
     });
     out.push(rate(
-        &format!("keyed hash + zstd -{} + encrypt ({cores} cores)", crate::store::DEFAULT_ZSTD_LEVEL),
+        &format!(
+            "keyed hash + zstd -{} + encrypt ({cores} cores)",
+            crate::store::DEFAULT_ZSTD_LEVEL
+        ),
         n,
         t,
     ));
@@ -168,11 +212,16 @@ struct IngestReport {
 
 async fn ingest(cli: &Cli, input: &PathBuf) -> CliResult {
     let store: Store = cli.open_store().await?;
-    let f = tokio::fs::File::open(input).await.map_err(|e| CliError::Failed(format!("{}: {e}", input.display())))?;
+    let f = tokio::fs::File::open(input)
+        .await
+        .map_err(|e| CliError::Failed(format!("{}: {e}", input.display())))?;
     let t = Instant::now();
     let mut session = BackupSession::begin(&store, "benchmark").await?;
     let progress = super::progress_for(&session, std::fs::metadata(input).map(|m| m.len()).ok());
-    let res = session.add_stream("input", tokio::io::BufReader::with_capacity(1 << 20, f)).await.map(|_| ());
+    let res = session
+        .add_stream("input", tokio::io::BufReader::with_capacity(1 << 20, f))
+        .await
+        .map(|_| ());
     if let Err(e) = res {
         session.abort().await;
         return Err(e.into());
@@ -192,7 +241,11 @@ async fn ingest(cli: &Cli, input: &PathBuf) -> CliResult {
         new_bytes: s.new_bytes,
         new_objects: s.new_objects,
         chunks: s.chunks,
-        reused_chunks_percent: if s.chunks == 0 { 0.0 } else { 100.0 * (s.chunks - s.new_objects) as f64 / s.chunks as f64 },
+        reused_chunks_percent: if s.chunks == 0 {
+            0.0
+        } else {
+            100.0 * (s.chunks - s.new_objects) as f64 / s.chunks as f64
+        },
         peak_rss_bytes: peak_rss_bytes(),
     };
     if cli.json {

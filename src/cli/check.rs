@@ -19,7 +19,11 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             r.store, r.journal_records, r.backups, r.objects
         );
         if r.read_data {
-            println!("read {} objects, {}", r.objects_read, human_bytes(r.bytes_read));
+            println!(
+                "read {} objects, {}",
+                r.objects_read,
+                human_bytes(r.bytes_read)
+            );
         }
         for w in &r.warnings {
             println!("warning: {}", w.message);
@@ -34,6 +38,10 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     if r.ok() {
         Ok(())
     } else {
-        Err(CliError::Failed(format!("check found {} error(s) in {}", r.errors.len(), r.store)))
+        Err(CliError::Failed(format!(
+            "check found {} error(s) in {}",
+            r.errors.len(),
+            r.store
+        )))
     }
 }

@@ -31,7 +31,9 @@ const NODE_TYPES: &[&str] = &[
 ];
 
 fn row_version(seed: u64, i: usize, day: u32) -> u32 {
-    (2..=day).filter(|d| (splitmix(seed ^ (i as u64) ^ ((*d as u64) << 40)) % 1000) < 2).count() as u32
+    (2..=day)
+        .filter(|d| (splitmix(seed ^ (i as u64) ^ ((*d as u64) << 40)) % 1000) < 2)
+        .count() as u32
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -44,13 +46,19 @@ fn splitmix(mut x: u64) -> u64 {
 /// One execution-like row: the text a `COPY` section of a dump would hold.
 fn row(seed: u64, i: usize, version: u32, out: &mut Vec<u8>) {
     use std::io::Write;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(splitmix(seed ^ (i as u64).wrapping_mul(31) ^ ((version as u64) << 48)));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(splitmix(
+        seed ^ (i as u64).wrapping_mul(31) ^ ((version as u64) << 48),
+    ));
     let nodes = rng.gen_range(2..8);
     let _ = write!(out, "{i}\t{{\"workflowId\":\"wf{:04}\",\"mode\":\"trigger\",\"status\":\"success\",\"startedAt\":\"2024-06-{:02}T{:02}:{:02}:{:02}.{:03}Z\",\"runData\":{{",
         rng.gen_range(0..2000), 1 + (i / 900) % 28, rng.gen_range(0..24), rng.gen_range(0..60), rng.gen_range(0..60), rng.gen_range(0..1000));
     for n in 0..nodes {
         let t = NODE_TYPES[rng.gen_range(0..NODE_TYPES.len())];
-        let _ = write!(out, "\"Node {n}\":[{{\"type\":\"{t}\",\"executionTime\":{},\"data\":{{\"main\":[[", rng.gen_range(1..5000));
+        let _ = write!(
+            out,
+            "\"Node {n}\":[{{\"type\":\"{t}\",\"executionTime\":{},\"data\":{{\"main\":[[",
+            rng.gen_range(1..5000)
+        );
         for k in 0..rng.gen_range(1..4) {
             let _ = write!(
                 out,
@@ -78,7 +86,9 @@ pub fn generate_dump(seed: u64, rows: usize, day: u32) -> Vec<u8> {
     let start = rows * 2 * d / 100;
     let end = rows + rows * 3 * d / 100;
     let mut out = Vec::with_capacity((end - start) * AVG_ROW);
-    out.extend_from_slice(b"PGDMP-n8n-ark-demo\nCOPY public.execution_data (\"executionId\", data) FROM stdin;\n");
+    out.extend_from_slice(
+        b"PGDMP-n8n-ark-demo\nCOPY public.execution_data (\"executionId\", data) FROM stdin;\n",
+    );
     for i in start..end {
         row(seed, i, row_version(seed, i, day), &mut out);
     }
@@ -99,14 +109,22 @@ struct DemoReport {
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     let loc = match &cli.store {
         Some(s) => s.clone(),
-        None => std::env::temp_dir().join(format!("n8n-ark-demo-{}", std::process::id())).display().to_string(),
+        None => std::env::temp_dir()
+            .join(format!("n8n-ark-demo-{}", std::process::id()))
+            .display()
+            .to_string(),
     };
     if !loc.contains("://") {
         std::fs::create_dir_all(&loc).map_err(|e| CliError::Failed(format!("{loc}: {e}")))?;
     }
     // The demo encrypts like any store; its passphrase is ARK_PASSWORD or a fixed demo one.
     let pass = std::env::var("ARK_PASSWORD").unwrap_or_else(|_| DEMO_PASSPHRASE.to_string());
-    let store = match Store::init(backend_for(&loc)?, InitOptions::new(Encryption::Passphrase(pass.clone().into()))).await {
+    let store = match Store::init(
+        backend_for(&loc)?,
+        InitOptions::new(Encryption::Passphrase(pass.clone().into())),
+    )
+    .await
+    {
         Ok(s) => s,
         Err(StoreError::AlreadyAStore(_)) => {
             let p = pass.clone();
@@ -122,15 +140,25 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     say(format!(
         "store: {} (encrypted; passphrase {})",
         store.location(),
-        if std::env::var("ARK_PASSWORD").is_ok() { "from ARK_PASSWORD".to_string() } else { format!("{DEMO_PASSPHRASE:?}") }
+        if std::env::var("ARK_PASSWORD").is_ok() {
+            "from ARK_PASSWORD".to_string()
+        } else {
+            format!("{DEMO_PASSPHRASE:?}")
+        }
     ));
     let rows = (a.size_mib * 1024 * 1024 / AVG_ROW).max(1);
     let mut summaries = Vec::new();
     for day in 1..=2u32 {
         let dump = generate_dump(42, rows, day);
-        say(format!("day {day}: backing up a generated dump of {}", human_bytes(dump.len() as u64)));
+        say(format!(
+            "day {day}: backing up a generated dump of {}",
+            human_bytes(dump.len() as u64)
+        ));
         let mut s = BackupSession::begin(&store, "demo").await?;
-        if let Err(e) = s.add_stream("db/n8n.dump", std::io::Cursor::new(dump)).await {
+        if let Err(e) = s
+            .add_stream("db/n8n.dump", std::io::Cursor::new(dump))
+            .await
+        {
             s.abort().await;
             return Err(e.into());
         }
@@ -157,7 +185,11 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         say(format!("  error: {}", e.message));
     }
     let logical: u64 = summaries.iter().map(|s| s.logical_bytes).sum();
-    let stored: u64 = crate::store::index::list_object_ids(&store).await?.iter().map(|x| x.1).sum();
+    let stored: u64 = crate::store::index::list_object_ids(&store)
+        .await?
+        .iter()
+        .map(|x| x.1)
+        .sum();
     say(format!(
         "two backups of {} in all are stored in {} ({:.1}x smaller: zstd per chunk, each repeated chunk once)",
         human_bytes(logical),
@@ -173,7 +205,14 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     ));
     let errors = report.errors.len();
     if cli.json {
-        print_json(&DemoReport { store: store.location(), day1, day2, check_errors: errors, logical_bytes: logical, stored_bytes: stored });
+        print_json(&DemoReport {
+            store: store.location(),
+            day1,
+            day2,
+            check_errors: errors,
+            logical_bytes: logical,
+            stored_bytes: stored,
+        });
     }
     if errors > 0 {
         return Err(CliError::Failed(format!("check found {errors} error(s)")));

@@ -15,7 +15,10 @@ pub struct Args {
 
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     let store = cli.open_store().await?;
-    let opts = GcOptions { dry_run: a.dry_run, max_wait: Duration::from_secs(a.max_wait_secs) };
+    let opts = GcOptions {
+        dry_run: a.dry_run,
+        max_wait: Duration::from_secs(a.max_wait_secs),
+    };
     let r = gc::run(&store, &opts).await?;
     if cli.json {
         print_json(&r);
@@ -29,7 +32,10 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             r.objects_total
         );
         if r.pending_trash_batches > 0 {
-            println!("backups were still running: {} batch(es) left for the next gc", r.pending_trash_batches);
+            println!(
+                "backups were still running: {} batch(es) left for the next gc",
+                r.pending_trash_batches
+            );
         }
     }
     Ok(())

@@ -21,30 +21,50 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     let encryption = if a.insecure_no_encryption {
         Encryption::None
     } else {
-        Encryption::Passphrase(crate::crypto::new_passphrase("ARK_PASSWORD", "ARK_PASSWORD_FILE").map_err(crate::store::StoreError::from)?)
+        Encryption::Passphrase(
+            crate::crypto::new_passphrase("ARK_PASSWORD", "ARK_PASSWORD_FILE")
+                .map_err(crate::store::StoreError::from)?,
+        )
     };
     let mut opts = InitOptions::new(encryption);
     if let Some(avg) = a.chunk_avg_kib {
-        let avg = avg.checked_mul(1024).ok_or_else(|| CliError::Usage("--chunk-avg-kib is too large".into()))?;
+        let avg = avg
+            .checked_mul(1024)
+            .ok_or_else(|| CliError::Usage("--chunk-avg-kib is too large".into()))?;
         opts.chunker = ChunkerParams::new(avg / 4, avg, avg.saturating_mul(4));
     }
     if let Some(level) = a.zstd_level {
         opts.compression = if level == 0 {
-            CompressionParams { codec: "none".into(), level: 0 }
+            CompressionParams {
+                codec: "none".into(),
+                level: 0,
+            }
         } else {
-            CompressionParams { codec: "zstd".into(), level }
+            CompressionParams {
+                codec: "zstd".into(),
+                level,
+            }
         };
     }
     if !loc.contains("://") {
         let p = std::path::Path::new(&loc);
         if !p.exists() {
-            let parent = p.parent().filter(|x| !x.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let parent = p
+                .parent()
+                .filter(|x| !x.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
             if !parent.is_dir() {
-                return Err(CliError::Failed(format!("{}: parent directory does not exist", loc)));
+                return Err(CliError::Failed(format!(
+                    "{}: parent directory does not exist",
+                    loc
+                )));
             }
-            std::fs::create_dir(p).map_err(|e| CliError::Failed(format!("cannot create {loc}: {e}")))?;
+            std::fs::create_dir(p)
+                .map_err(|e| CliError::Failed(format!("cannot create {loc}: {e}")))?;
         } else if !p.is_dir() {
-            return Err(CliError::Failed(format!("{loc} exists and is not a directory")));
+            return Err(CliError::Failed(format!(
+                "{loc} exists and is not a directory"
+            )));
         }
     }
     let store = Store::init(backend_for(&loc)?, opts).await?;

@@ -19,7 +19,10 @@ pub enum KeyCommand {
 pub async fn run(cli: &Cli, cmd: &KeyCommand) -> CliResult {
     let store = cli.open_store().await?;
     if !store.is_encrypted() {
-        return Err(CliError::Failed(format!("{} is not encrypted: it has no keys", store.location())));
+        return Err(CliError::Failed(format!(
+            "{} is not encrypted: it has no keys",
+            store.location()
+        )));
     }
     match cmd {
         KeyCommand::List => {

@@ -10,7 +10,11 @@ use crate::store::{backend_for, Store, StoreError};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "n8n-ark", version, about = "Backups for self-hosted n8n: deduplicated, verifiable, browsable")]
+#[command(
+    name = "n8n-ark",
+    version,
+    about = "Backups for self-hosted n8n: deduplicated, verifiable, browsable"
+)]
 pub struct Cli {
     /// Where the store lives: a directory (local disk or NFS mount) or s3://bucket/prefix.
     #[arg(long, global = true, env = "ARK_STORE")]
@@ -63,9 +67,11 @@ pub type CliResult<T = ()> = Result<T, CliError>;
 
 impl Cli {
     pub fn store_location(&self) -> CliResult<String> {
-        self.store
-            .clone()
-            .ok_or_else(|| CliError::Usage("no store given: pass --store DIR|s3://bucket/prefix or set ARK_STORE".into()))
+        self.store.clone().ok_or_else(|| {
+            CliError::Usage(
+                "no store given: pass --store DIR|s3://bucket/prefix or set ARK_STORE".into(),
+            )
+        })
     }
 
     pub async fn open_store(&self) -> CliResult<Store> {
@@ -88,7 +94,10 @@ pub async fn run(cli: Cli) -> CliResult {
 }
 
 pub fn print_json<T: serde::Serialize>(v: &T) {
-    println!("{}", serde_json::to_string_pretty(v).expect("report types serialize"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("report types serialize")
+    );
 }
 
 pub fn human_bytes(n: u64) -> String {
@@ -96,7 +105,10 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 /// A progress bar on a terminal, fed from a session's counters; nothing otherwise.
-pub fn progress_for(session: &crate::store::ingest::BackupSession, total: Option<u64>) -> Option<ProgressGuard> {
+pub fn progress_for(
+    session: &crate::store::ingest::BackupSession,
+    total: Option<u64>,
+) -> Option<ProgressGuard> {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         return None;
@@ -106,14 +118,20 @@ pub fn progress_for(session: &crate::store::ingest::BackupSession, total: Option
         None => indicatif::ProgressBar::no_length(),
     };
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {binary_bytes_per_sec} {wide_bar} {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {bytes}/{total_bytes} {binary_bytes_per_sec} {wide_bar} {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let counters = session.counters();
     let b = bar.clone();
     let task = tokio::spawn(async move {
         loop {
-            b.set_position(counters.logical_bytes.load(std::sync::atomic::Ordering::Relaxed));
+            b.set_position(
+                counters
+                    .logical_bytes
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            );
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     });

@@ -18,7 +18,10 @@ pub enum CryptoError {
     #[error("the passphrases do not match")]
     Mismatch,
     #[error("cannot read the passphrase file {path}: {source}")]
-    PassphraseFile { path: String, source: std::io::Error },
+    PassphraseFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot read the passphrase from the terminal: {0}")]
     Prompt(std::io::Error),
     #[error("key derivation failed: {0}")]
@@ -46,9 +49,16 @@ pub fn random_nonce() -> [u8; store_format::crypto::NONCE_LEN] {
 
 fn from_env(var: &str, file_var: &str) -> Result<Option<Zeroizing<String>>, CryptoError> {
     if let Ok(path) = std::env::var(file_var) {
-        let s = std::fs::read_to_string(&path).map_err(|source| CryptoError::PassphraseFile { path: path.clone(), source })?;
+        let s = std::fs::read_to_string(&path).map_err(|source| CryptoError::PassphraseFile {
+            path: path.clone(),
+            source,
+        })?;
         // One trailing newline is the file's, not the passphrase's.
-        let s = s.strip_suffix('\n').map(|x| x.strip_suffix('\r').unwrap_or(x)).unwrap_or(&s).to_string();
+        let s = s
+            .strip_suffix('\n')
+            .map(|x| x.strip_suffix('\r').unwrap_or(x))
+            .unwrap_or(&s)
+            .to_string();
         return Ok(Some(Zeroizing::new(s)));
     }
     Ok(std::env::var(var).ok().map(Zeroizing::new))
@@ -85,10 +95,18 @@ pub fn new_passphrase(var: &str, file_var: &str) -> Result<Zeroizing<String>, Cr
         return nonempty(p);
     }
     if !on_terminal() {
-        return Err(if var == "ARK_PASSWORD" { CryptoError::NoPassphrase } else { CryptoError::NoNewPassphrase });
+        return Err(if var == "ARK_PASSWORD" {
+            CryptoError::NoPassphrase
+        } else {
+            CryptoError::NoNewPassphrase
+        });
     }
-    let a = Zeroizing::new(rpassword::prompt_password("new passphrase: ").map_err(CryptoError::Prompt)?);
-    let b = Zeroizing::new(rpassword::prompt_password("new passphrase again: ").map_err(CryptoError::Prompt)?);
+    let a = Zeroizing::new(
+        rpassword::prompt_password("new passphrase: ").map_err(CryptoError::Prompt)?,
+    );
+    let b = Zeroizing::new(
+        rpassword::prompt_password("new passphrase again: ").map_err(CryptoError::Prompt)?,
+    );
     if *a != *b {
         return Err(CryptoError::Mismatch);
     }
@@ -96,9 +114,17 @@ pub fn new_passphrase(var: &str, file_var: &str) -> Result<Zeroizing<String>, Cr
 }
 
 /// Argon2id with `params`: the key that wraps the master key.
-pub fn derive_kek(passphrase: &str, params: &KdfParams) -> Result<Zeroizing<[u8; KEY_LEN]>, CryptoError> {
-    let p = argon2::Params::new(params.memory_kib, params.iterations, params.parallelism, Some(KEY_LEN))
-        .map_err(|e| CryptoError::Kdf(e.to_string()))?;
+pub fn derive_kek(
+    passphrase: &str,
+    params: &KdfParams,
+) -> Result<Zeroizing<[u8; KEY_LEN]>, CryptoError> {
+    let p = argon2::Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        Some(KEY_LEN),
+    )
+    .map_err(|e| CryptoError::Kdf(e.to_string()))?;
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p);
     let mut out = Zeroizing::new([0u8; KEY_LEN]);
     a.hash_password_into(passphrase.as_bytes(), &params.salt, out.as_mut())
@@ -108,7 +134,10 @@ pub fn derive_kek(passphrase: &str, params: &KdfParams) -> Result<Zeroizing<[u8;
 
 /// How long deriving a key should take. `ARK_KDF_TARGET_MS` lowers it (tests).
 pub fn kdf_target_ms() -> u64 {
-    std::env::var("ARK_KDF_TARGET_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(500)
+    std::env::var("ARK_KDF_TARGET_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500)
 }
 
 /// Argon2id parameters that take about `target_ms` on this machine: 64 MiB of
@@ -116,8 +145,18 @@ pub fn kdf_target_ms() -> u64 {
 pub fn calibrate(target_ms: u64) -> Result<KdfParams, CryptoError> {
     let mut salt = vec![0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut salt);
-    let memory_kib = if target_ms >= 100 { 64 * 1024 } else { 8 * 1024 };
-    let mut params = KdfParams { algorithm: "argon2id".into(), memory_kib, iterations: 1, parallelism: 1, salt };
+    let memory_kib = if target_ms >= 100 {
+        64 * 1024
+    } else {
+        8 * 1024
+    };
+    let mut params = KdfParams {
+        algorithm: "argon2id".into(),
+        memory_kib,
+        iterations: 1,
+        parallelism: 1,
+        salt,
+    };
     let t = std::time::Instant::now();
     derive_kek("calibration", &params)?;
     let one = t.elapsed().as_secs_f64() * 1000.0;

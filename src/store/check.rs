@@ -49,17 +49,31 @@ pub fn fmt_time(ms: i64) -> String {
 }
 
 fn problem(kind: &str, message: String, object: Option<String>, backups: Vec<String>) -> Problem {
-    Problem { kind: kind.into(), message, object, backups }
+    Problem {
+        kind: kind.into(),
+        message,
+        object,
+        backups,
+    }
 }
 
 pub async fn run(store: &Store, read_data: bool) -> Result<CheckReport> {
-    let mut r = CheckReport { store: store.location(), read_data, ..Default::default() };
+    let mut r = CheckReport {
+        store: store.location(),
+        read_data,
+        ..Default::default()
+    };
 
     // Journal: the chain, and which manifests completed backups name.
     let replay = journal::replay(store).await?;
     r.journal_records = replay.records.len() as u64;
     if let Some(p) = &replay.problem {
-        r.errors.push(problem("journal", p.message.clone(), Some(format!("journal record {}", p.seq)), vec![]));
+        r.errors.push(problem(
+            "journal",
+            p.message.clone(),
+            Some(format!("journal record {}", p.seq)),
+            vec![],
+        ));
     }
     if let Some(seq) = replay.unfinished_tail {
         r.warnings.push(problem(
@@ -140,7 +154,12 @@ pub async fn run(store: &Store, read_data: bool) -> Result<CheckReport> {
     let present: HashSet<ObjectId> = listed.iter().map(|(id, _)| *id).collect();
     let mut in_trash: HashMap<ObjectId, String> = HashMap::new();
     for e in store.backend().list(TRASH).await? {
-        if let Some(id) = e.path.rsplit('/').next().and_then(|n| ObjectId::from_hex(n).ok()) {
+        if let Some(id) = e
+            .path
+            .rsplit('/')
+            .next()
+            .and_then(|n| ObjectId::from_hex(n).ok())
+        {
             in_trash.insert(id, e.path);
         }
     }
@@ -153,35 +172,46 @@ pub async fn run(store: &Store, read_data: bool) -> Result<CheckReport> {
     for (id, backups) in missing {
         r.errors.push(problem(
             "missing_object",
-            format!("object {id} is missing; backups that need it: {}", backups.join(", ")),
+            format!(
+                "object {id} is missing; backups that need it: {}",
+                backups.join(", ")
+            ),
             Some(object_path(&ObjectId::from_hex(&id).unwrap())),
             backups,
         ));
     }
 
     if read_data {
-        let mut to_read: Vec<(ObjectId, String)> = listed.iter().map(|(id, _)| (*id, object_path(id))).collect();
+        let mut to_read: Vec<(ObjectId, String)> = listed
+            .iter()
+            .map(|(id, _)| (*id, object_path(id)))
+            .collect();
         to_read.extend(in_trash.iter().map(|(id, p)| (*id, p.clone())));
-        let results: Vec<(ObjectId, String, std::result::Result<u64, String>)> = futures::stream::iter(to_read)
-            .map(|(id, path)| async move {
-                let codec = store.object_codec().clone();
-                let res = match store.backend().get(&path).await {
-                    Ok(bytes) => {
-                        let n = bytes.len() as u64;
-                        tokio::task::spawn_blocking(move || codec.decode(&bytes, &id).map(|_| n).map_err(|e| match e {
-                            store_format::FormatError::AuthenticationFailed => TAMPERED.to_string(),
-                            e => e.to_string(),
-                        }))
+        let results: Vec<(ObjectId, String, std::result::Result<u64, String>)> =
+            futures::stream::iter(to_read)
+                .map(|(id, path)| async move {
+                    let codec = store.object_codec().clone();
+                    let res = match store.backend().get(&path).await {
+                        Ok(bytes) => {
+                            let n = bytes.len() as u64;
+                            tokio::task::spawn_blocking(move || {
+                                codec.decode(&bytes, &id).map(|_| n).map_err(|e| match e {
+                                    store_format::FormatError::AuthenticationFailed => {
+                                        TAMPERED.to_string()
+                                    }
+                                    e => e.to_string(),
+                                })
+                            })
                             .await
                             .unwrap_or_else(|e| Err(e.to_string()))
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
-                (id, path, res)
-            })
-            .buffer_unordered(4)
-            .collect()
-            .await;
+                        }
+                        Err(e) => Err(e.to_string()),
+                    };
+                    (id, path, res)
+                })
+                .buffer_unordered(4)
+                .collect()
+                .await;
         for (id, path, res) in results {
             match res {
                 Ok(n) => {
@@ -203,7 +233,12 @@ pub async fn run(store: &Store, read_data: bool) -> Result<CheckReport> {
                             backups,
                         ));
                     } else {
-                        r.errors.push(problem("damaged_object", format!("object {id} is damaged ({msg}); {who}"), Some(path), backups));
+                        r.errors.push(problem(
+                            "damaged_object",
+                            format!("object {id} is damaged ({msg}); {who}"),
+                            Some(path),
+                            backups,
+                        ));
                     }
                 }
             }

@@ -110,11 +110,18 @@ impl Chunker {
                     spec
                 });
                 let pos = self.chain(data, last, 0, mid, &mut ends);
-                (second.join().expect("the chunker's second half panicked"), pos)
+                (
+                    second.join().expect("the chunker's second half panicked"),
+                    pos,
+                )
             });
             // `pos` is the first chunk start at or past `mid` (or where cutting stopped).
             loop {
-                let met = if pos == mid { Some(0) } else { spec.binary_search(&pos).ok().map(|i| i + 1) };
+                let met = if pos == mid {
+                    Some(0)
+                } else {
+                    spec.binary_search(&pos).ok().map(|i| i + 1)
+                };
                 if let Some(i) = met {
                     ends.extend_from_slice(&spec[i..]);
                     break;
@@ -144,7 +151,14 @@ impl Chunker {
 
     /// Cuts `data` from `pos` while the chunk starts before `stop`, pushing each
     /// chunk's end; returns where the next chunk starts.
-    fn chain(&self, data: &[u8], last: bool, mut pos: usize, stop: usize, ends: &mut Vec<usize>) -> usize {
+    fn chain(
+        &self,
+        data: &[u8],
+        last: bool,
+        mut pos: usize,
+        stop: usize,
+        ends: &mut Vec<usize>,
+    ) -> usize {
         while pos < stop && self.may_cut(data.len() - pos, last) {
             pos += self.first_cut(&data[pos..]);
             ends.push(pos);
@@ -339,7 +353,9 @@ impl StreamChunker {
                     Some(Some(Ok(filled))) => self.start_cut(filled),
                     Some(Some(Err(e))) => return Err(e),
                     Some(None) => {
-                        return Err(std::io::Error::other("the input reader stopped before the end of the input"))
+                        return Err(std::io::Error::other(
+                            "the input reader stopped before the end of the input",
+                        ))
                     }
                     None => {} // not read yet
                 }
@@ -348,10 +364,16 @@ impl StreamChunker {
                 return Ok(Some(c));
             }
             if let Some(job) = self.cutting.take() {
-                let cut = job.await.map_err(|e| std::io::Error::other(format!("chunker task failed: {e}")))?;
+                let cut = job
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("chunker task failed: {e}")))?;
                 let mut at = cut.start;
                 for n in cut.lens {
-                    self.ready.push_back(ChunkData { buf: cut.buf.clone(), start: at, end: at + n });
+                    self.ready.push_back(ChunkData {
+                        buf: cut.buf.clone(),
+                        start: at,
+                        end: at + n,
+                    });
                     at += n;
                 }
                 if at < cut.end {
@@ -360,7 +382,10 @@ impl StreamChunker {
                 continue;
             }
             if self.input_done {
-                debug_assert!(self.tail.is_none(), "a tail is left only when more input may follow");
+                debug_assert!(
+                    self.tail.is_none(),
+                    "a tail is left only when more input may follow"
+                );
                 return Ok(None);
             }
         }
@@ -379,12 +404,20 @@ impl StreamChunker {
             data[start..pad].copy_from_slice(&src.data[a..b]);
         }
         let end = pad + n;
-        let buf = Arc::new(Buffer { data, pool: self.pool.clone() });
+        let buf = Arc::new(Buffer {
+            data,
+            pool: self.pool.clone(),
+        });
         if start < end {
             let (chunker, last) = (self.chunker.clone(), eof);
             self.cutting = Some(tokio::task::spawn_blocking(move || {
                 let lens = chunker.cuts_of_buffer(&buf.data[start..end], last);
-                Cut { buf, start, end, lens }
+                Cut {
+                    buf,
+                    start,
+                    end,
+                    lens,
+                }
             }));
         }
     }
@@ -406,7 +439,11 @@ mod tests {
     }
 
     impl AsyncRead for Trickle<'_> {
-        fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
             if self.data.is_empty() && self.fail {
                 return Poll::Ready(Err(std::io::Error::other("the pipe broke")));
             }
@@ -417,7 +454,12 @@ mod tests {
         }
     }
 
-    async fn stream_chunks(data: &[u8], p: &ChunkerParams, step: usize, fail: bool) -> std::io::Result<Vec<Vec<u8>>> {
+    async fn stream_chunks(
+        data: &[u8],
+        p: &ChunkerParams,
+        step: usize,
+        fail: bool,
+    ) -> std::io::Result<Vec<Vec<u8>>> {
         let (mut sc, reading) = StreamChunker::new(Trickle { data, step, fail }, Chunker::new(p));
         let collect = async {
             let mut out = Vec::new();
@@ -451,8 +493,24 @@ mod tests {
         let default = super::super::default_chunker();
         let fresh = fresh_len(256 * 1024);
         for (p, lens) in [
-            (&small, vec![0, 1, 100, 16 * 1024, 256 * 1024, fresh, fresh + 256 * 1024, 2 * fresh - 1, 20_000_123]),
-            (&default, vec![0, 5, 4 << 20, fresh_len(4 << 20), 30_000_017]),
+            (
+                &small,
+                vec![
+                    0,
+                    1,
+                    100,
+                    16 * 1024,
+                    256 * 1024,
+                    fresh,
+                    fresh + 256 * 1024,
+                    2 * fresh - 1,
+                    20_000_123,
+                ],
+            ),
+            (
+                &default,
+                vec![0, 5, 4 << 20, fresh_len(4 << 20), 30_000_017],
+            ),
         ] {
             for (i, &len) in lens.iter().enumerate() {
                 let data = input(len, i as u64);
@@ -461,7 +519,11 @@ mod tests {
                     let chunks = stream_chunks(&data, p, step, false).await.unwrap();
                     let got: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
                     assert_eq!(got, whole, "avg {} len {len} step {step}", p.avg_size);
-                    assert!(chunks.concat() == data, "avg {} len {len} step {step}: content differs", p.avg_size);
+                    assert!(
+                        chunks.concat() == data,
+                        "avg {} len {len} step {step}: content differs",
+                        p.avg_size
+                    );
                 }
             }
         }
@@ -476,7 +538,9 @@ mod tests {
         let sequential = |data: &[u8], last: bool| {
             let mut ends = Vec::new();
             c.chain(data, last, 0, data.len(), &mut ends);
-            ends.iter().scan(0, |prev, &e| Some(e - std::mem::replace(prev, e))).collect::<Vec<_>>()
+            ends.iter()
+                .scan(0, |prev, &e| Some(e - std::mem::replace(prev, e)))
+                .collect::<Vec<_>>()
         };
         let random = input(6_000_000, 3);
         let mut zeros = vec![0u8; 6_000_000];
@@ -486,7 +550,11 @@ mod tests {
         for data in [&random, &zeros, &mixed] {
             for len in [2 << 20, (2 << 20) + 12_345, 3_000_001, 6_000_000] {
                 for last in [false, true] {
-                    assert_eq!(c.cuts_of_buffer(&data[..len], last), sequential(&data[..len], last), "len {len} last {last}");
+                    assert_eq!(
+                        c.cuts_of_buffer(&data[..len], last),
+                        sequential(&data[..len], last),
+                        "len {len} last {last}"
+                    );
                 }
             }
         }

@@ -14,9 +14,17 @@ pub enum BackendError {
     #[error("{path}: no space left on the device holding the store")]
     NoSpace { path: String },
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("object storage {op} {path}: {message}")]
-    Remote { op: &'static str, path: String, message: String, retryable: bool },
+    Remote {
+        op: &'static str,
+        path: String,
+        message: String,
+        retryable: bool,
+    },
 }
 
 impl BackendError {
@@ -27,7 +35,9 @@ impl BackendError {
             std::io::ErrorKind::AlreadyExists => BackendError::AlreadyExists { path },
             std::io::ErrorKind::PermissionDenied => BackendError::PermissionDenied { path },
             _ if e.raw_os_error() == Some(libc::EROFS) => BackendError::PermissionDenied { path },
-            _ if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) => {
+            _ if e.raw_os_error() == Some(libc::ENOSPC)
+                || e.raw_os_error() == Some(libc::EDQUOT) =>
+            {
                 BackendError::NoSpace { path }
             }
             _ => BackendError::Io { path, source: e },
@@ -44,7 +54,9 @@ impl BackendError {
             BackendError::Remote { retryable, .. } => *retryable,
             BackendError::Io { source, .. } => matches!(
                 source.kind(),
-                std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                std::io::ErrorKind::Interrupted
+                    | std::io::ErrorKind::TimedOut
+                    | std::io::ErrorKind::WouldBlock
             ),
             _ => false,
         }
@@ -90,13 +102,19 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn format(what: impl Into<String>, source: FormatError) -> Self {
-        StoreError::Format { what: what.into(), source }
+        StoreError::Format {
+            what: what.into(),
+            source,
+        }
     }
     /// An object that did not decode: tampering when authentication failed, damage otherwise.
     pub fn bad_object(id: impl Into<String>, source: FormatError) -> Self {
         match source {
             FormatError::AuthenticationFailed => StoreError::TamperedObject { id: id.into() },
-            source => StoreError::DamagedObject { id: id.into(), source },
+            source => StoreError::DamagedObject {
+                id: id.into(),
+                source,
+            },
         }
     }
     pub fn is_retryable(&self) -> bool {

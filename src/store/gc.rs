@@ -43,7 +43,10 @@ pub struct GcOptions {
 
 impl Default for GcOptions {
     fn default() -> Self {
-        GcOptions { dry_run: false, max_wait: Duration::from_secs(24 * 3600) }
+        GcOptions {
+            dry_run: false,
+            max_wait: Duration::from_secs(24 * 3600),
+        }
     }
 }
 
@@ -107,13 +110,24 @@ async fn ensure_owner(lock: &HeldLock) -> Result<()> {
     Ok(())
 }
 
-async fn run_locked(store: &Store, opts: &GcOptions, started: Instant, lock: &HeldLock) -> Result<GcReport> {
+async fn run_locked(
+    store: &Store,
+    opts: &GcOptions,
+    started: Instant,
+    lock: &HeldLock,
+) -> Result<GcReport> {
     let b = store.backend().clone();
-    let mut report = GcReport { dry_run: opts.dry_run, ..Default::default() };
+    let mut report = GcReport {
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
     let all = list_object_ids(store).await?;
     let marked = mark(store).await?;
     report.objects_total = all.len() as u64;
-    let candidates: Vec<(ObjectId, u64)> = all.into_iter().filter(|(id, _)| !marked.contains(id)).collect();
+    let candidates: Vec<(ObjectId, u64)> = all
+        .into_iter()
+        .filter(|(id, _)| !marked.contains(id))
+        .collect();
     report.objects_referenced = report.objects_total - candidates.len() as u64;
     if opts.dry_run {
         report.objects_freed = candidates.len() as u64;
@@ -128,7 +142,10 @@ async fn run_locked(store: &Store, opts: &GcOptions, started: Instant, lock: &He
             .map(|(id, _)| {
                 let (b, batch) = (b.clone(), batch.clone());
                 async move {
-                    match b.rename(&object_path(&id), &format!("{batch}{}", id.to_hex())).await {
+                    match b
+                        .rename(&object_path(&id), &format!("{batch}{}", id.to_hex()))
+                        .await
+                    {
                         Ok(()) | Err(BackendError::NotFound { .. }) => Ok(()),
                         Err(e) => Err(StoreError::from(e)),
                     }
@@ -140,13 +157,24 @@ async fn run_locked(store: &Store, opts: &GcOptions, started: Instant, lock: &He
         b.sync().await?;
     }
     // Wait for the sessions that may have listed a moved object.
-    let waiting: Vec<String> = live_sessions(store).await?.into_iter().map(|l| l.path).collect();
+    let waiting: Vec<String> = live_sessions(store)
+        .await?
+        .into_iter()
+        .map(|l| l.path)
+        .collect();
     report.waited_for_sessions = waiting.len();
     if !waiting.is_empty() {
-        tracing::info!("waiting for {} running backup(s) to finish before deleting", waiting.len());
+        tracing::info!(
+            "waiting for {} running backup(s) to finish before deleting",
+            waiting.len()
+        );
         let deadline = Instant::now() + opts.max_wait;
         loop {
-            let live: Vec<String> = live_sessions(store).await?.into_iter().map(|l| l.path).collect();
+            let live: Vec<String> = live_sessions(store)
+                .await?
+                .into_iter()
+                .map(|l| l.path)
+                .collect();
             if !waiting.iter().any(|w| live.contains(w)) {
                 break;
             }
@@ -187,7 +215,9 @@ async fn finish_trash(store: &Store, report: &mut GcReport) -> Result<()> {
     }
     let marked = mark(store).await?;
     for e in trash {
-        let Some(name) = e.path.rsplit('/').next() else { continue };
+        let Some(name) = e.path.rsplit('/').next() else {
+            continue;
+        };
         let Ok(id) = ObjectId::from_hex(name) else {
             b.delete(&e.path).await?;
             continue;

@@ -37,7 +37,9 @@ impl DedupIndex {
     /// Lists `objects/` once.
     pub async fn load(store: &Store) -> Result<DedupIndex> {
         let ids = list_object_ids(store).await?;
-        Ok(DedupIndex { ids: Mutex::new(ids.into_iter().map(|(id, _)| id).collect()) })
+        Ok(DedupIndex {
+            ids: Mutex::new(ids.into_iter().map(|(id, _)| id).collect()),
+        })
     }
 
     pub fn len(&self) -> usize {

@@ -72,7 +72,11 @@ pub struct BackupSession {
 
 pub fn new_backup_id() -> String {
     let now = chrono::Utc::now();
-    format!("{}-{:08x}", now.format("%Y%m%dT%H%M%SZ"), rand::random::<u32>())
+    format!(
+        "{}-{:08x}",
+        now.format("%Y%m%dT%H%M%SZ"),
+        rand::random::<u32>()
+    )
 }
 
 impl BackupSession {
@@ -81,7 +85,9 @@ impl BackupSession {
     pub async fn begin(store: &Store, kind: &str) -> Result<BackupSession> {
         let lock = HeldLock::session(store).await?;
         let index = Arc::new(DedupIndex::load(store).await?);
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         Ok(BackupSession {
             store: store.clone(),
             lock: Some(lock),
@@ -109,13 +115,19 @@ impl BackupSession {
 
     fn check_name(&self, name: &str) -> Result<()> {
         if name.is_empty() || self.items.iter().any(|i| i.name == name) {
-            return Err(StoreError::Invalid(format!("item name {name:?} is empty or already used in this backup")));
+            return Err(StoreError::Invalid(format!(
+                "item name {name:?} is empty or already used in this backup"
+            )));
         }
         Ok(())
     }
 
     /// Cuts, deduplicates and stores a stream (a database dump on a pipe).
-    pub async fn add_stream<R: AsyncRead + Unpin + Send>(&mut self, name: &str, reader: R) -> Result<&Item> {
+    pub async fn add_stream<R: AsyncRead + Unpin + Send>(
+        &mut self,
+        name: &str,
+        reader: R,
+    ) -> Result<&Item> {
         self.check_name(name)?;
         let chunker = self.store.chunker();
         let (source, reading) = StreamChunker::new(reader, chunker);
@@ -126,10 +138,16 @@ impl BackupSession {
                 Err(e) => Some((Err(e), src)),
             }
         });
-        let workers = Workers::start(self.workers, self.index.clone(), self.store.object_codec().clone());
+        let workers = Workers::start(
+            self.workers,
+            self.index.clone(),
+            self.store.object_codec().clone(),
+        );
         let prepared = stream
             .map(|res| {
-                let job = res.map_err(StoreError::Input).map(|data| workers.prepare(data));
+                let job = res
+                    .map_err(StoreError::Input)
+                    .map(|data| workers.prepare(data));
                 async move { job?.await }
             })
             .buffered(self.in_flight);
@@ -141,7 +159,9 @@ impl BackupSession {
             while let Some(p) = prepared.next().await {
                 let Prepared { id, len, encoded } = p?;
                 size += len as u64;
-                self.counters.logical_bytes.fetch_add(len as u64, Ordering::Relaxed);
+                self.counters
+                    .logical_bytes
+                    .fetch_add(len as u64, Ordering::Relaxed);
                 self.counters.chunks.fetch_add(1, Ordering::Relaxed);
                 // Claimed here, in input order, by this task alone: the index
                 // never holds an id whose write was not started.
@@ -153,7 +173,9 @@ impl BackupSession {
                         None => {
                             self.index.remove(&id);
                             writer.finish().await?;
-                            return Err(StoreError::Invalid(format!("object {id} could not be written")));
+                            return Err(StoreError::Invalid(format!(
+                                "object {id} could not be written"
+                            )));
                         }
                     };
                     writer.write(id, bytes).await?;
@@ -177,7 +199,12 @@ impl BackupSession {
         };
         match res {
             Ok((chunks, size)) => {
-                self.items.push(Item { name: name.to_string(), kind: ItemKind::Stream, size, chunks });
+                self.items.push(Item {
+                    name: name.to_string(),
+                    kind: ItemKind::Stream,
+                    size,
+                    chunks,
+                });
                 Ok(self.items.last().unwrap())
             }
             Err(e) => {
@@ -201,9 +228,23 @@ impl BackupSession {
         let chunks = if data.is_empty() {
             vec![]
         } else {
-            vec![store_chunk(&self.store, &self.index, &self.counters, ObjectKind::Blob, data).await?]
+            vec![
+                store_chunk(
+                    &self.store,
+                    &self.index,
+                    &self.counters,
+                    ObjectKind::Blob,
+                    data,
+                )
+                .await?,
+            ]
         };
-        self.items.push(Item { name: name.to_string(), kind: ItemKind::Blob, size, chunks });
+        self.items.push(Item {
+            name: name.to_string(),
+            kind: ItemKind::Blob,
+            size,
+            chunks,
+        });
         Ok(self.items.last().unwrap())
     }
 
@@ -211,9 +252,15 @@ impl BackupSession {
     pub async fn commit(mut self, labels: BTreeMap<String, String>) -> Result<BackupSummary> {
         let backend = self.store.backend().clone();
         backend.sync().await?;
-        let lock = self.lock.take().expect("a session holds its lock until commit");
-        let referenced: HashSet<ObjectId> =
-            self.items.iter().flat_map(|i| i.chunks.iter().map(|c| c.id)).collect();
+        let lock = self
+            .lock
+            .take()
+            .expect("a session holds its lock until commit");
+        let referenced: HashSet<ObjectId> = self
+            .items
+            .iter()
+            .flat_map(|i| i.chunks.iter().map(|c| c.id))
+            .collect();
         if !lock.was_always_live() {
             // Our lock may have looked stale to a collector, which may then have
             // deleted objects this backup reuses: committing would be a lie.
@@ -236,7 +283,9 @@ impl BackupSession {
         };
         let plain = manifest.encode_plaintext();
         let (mid, bytes) = self.store.encode_object(ObjectKind::Manifest, &plain);
-        backend.put(&manifest_path(&mid), Bytes::from(bytes)).await?;
+        backend
+            .put(&manifest_path(&mid), Bytes::from(bytes))
+            .await?;
         backend.sync().await?;
         let c = &self.counters;
         let chunks = c.chunks.load(Ordering::Relaxed);
@@ -304,22 +353,29 @@ struct Workers {
 
 impl Workers {
     fn start(n: usize, index: Arc<DedupIndex>, codec: ObjectCodec) -> Workers {
-        let (jobs, queue) = std::sync::mpsc::channel::<(ChunkData, tokio::sync::oneshot::Sender<Prepared>)>();
+        let (jobs, queue) =
+            std::sync::mpsc::channel::<(ChunkData, tokio::sync::oneshot::Sender<Prepared>)>();
         let queue = Arc::new(std::sync::Mutex::new(queue));
         for i in 0..n.max(1) {
             let (queue, index, codec) = (queue.clone(), index.clone(), codec.clone());
-            let spawned = std::thread::Builder::new().name(format!("ark-chunk-{i}")).spawn(move || loop {
-                let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                let Ok((data, reply)) = job else { return };
-                let id = codec.id_of(&data);
-                // Only a chunk the store does not hold yet is compressed (and sealed).
-                // (Two equal chunks in flight at once may both be; one is written.)
-                let encoded = (!index.contains(&id)).then(|| match &codec.keys {
-                    None => encode_chunk(codec.codec, &data),
-                    Some(keys) => seal_chunk(codec.codec, keys, &id, &data),
+            let spawned = std::thread::Builder::new()
+                .name(format!("ark-chunk-{i}"))
+                .spawn(move || loop {
+                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok((data, reply)) = job else { return };
+                    let id = codec.id_of(&data);
+                    // Only a chunk the store does not hold yet is compressed (and sealed).
+                    // (Two equal chunks in flight at once may both be; one is written.)
+                    let encoded = (!index.contains(&id)).then(|| match &codec.keys {
+                        None => encode_chunk(codec.codec, &data),
+                        Some(keys) => seal_chunk(codec.codec, keys, &id, &data),
+                    });
+                    let _ = reply.send(Prepared {
+                        id,
+                        len: data.len() as u32,
+                        encoded,
+                    });
                 });
-                let _ = reply.send(Prepared { id, len: data.len() as u32, encoded });
-            });
             if let Err(e) = spawned {
                 // With no worker at all, every job reports the failure below.
                 tracing::warn!("could not start a chunk worker: {e}");
@@ -329,14 +385,18 @@ impl Workers {
     }
 
     /// Queues a chunk; the future resolves when a worker has prepared it.
-    fn prepare(&self, data: ChunkData) -> impl std::future::Future<Output = Result<Prepared>> + Send + 'static {
+    fn prepare(
+        &self,
+        data: ChunkData,
+    ) -> impl std::future::Future<Output = Result<Prepared>> + Send + 'static {
         let (reply, done) = tokio::sync::oneshot::channel();
         let queued = self.jobs.send((data, reply)).is_ok();
         async move {
             if !queued {
                 return Err(StoreError::Invalid("the chunk workers stopped".into()));
             }
-            done.await.map_err(|_| StoreError::Invalid("a chunk worker failed".into()))
+            done.await
+                .map_err(|_| StoreError::Invalid("a chunk worker failed".into()))
         }
     }
 }
@@ -353,7 +413,8 @@ fn encode_chunk(codec: object::Codec, plaintext: &[u8]) -> Vec<u8> {
     let object::Codec::Zstd(level) = codec else {
         return object::encode_with_id(ObjectKind::Chunk, codec, plaintext);
     };
-    let mut out = Vec::with_capacity(object::HEADER_LEN + zstd::zstd_safe::compress_bound(plaintext.len()));
+    let mut out =
+        Vec::with_capacity(object::HEADER_LEN + zstd::zstd_safe::compress_bound(plaintext.len()));
     out.extend_from_slice(object::MAGIC);
     out.push(object::ENVELOPE_VERSION);
     out.push(ObjectKind::Chunk as u8);
@@ -366,7 +427,9 @@ fn encode_chunk(codec: object::Codec, plaintext: &[u8]) -> Vec<u8> {
         if cell.as_ref().map(|(l, _)| *l) != Some(level) {
             *cell = zstd::bulk::Compressor::new(level).ok().map(|c| (level, c));
         }
-        let Some((_, zstd)) = cell.as_mut() else { return false };
+        let Some((_, zstd)) = cell.as_mut() else {
+            return false;
+        };
         let mut dst = std::io::Cursor::new(&mut out);
         dst.set_position(object::HEADER_LEN as u64);
         // As encode_with_id: a payload that does not shrink is stored as it is.
@@ -381,20 +444,38 @@ fn encode_chunk(codec: object::Codec, plaintext: &[u8]) -> Vec<u8> {
 
 /// As [`ObjectCodec::encode`] for a chunk of an encrypted store, compressing
 /// with this thread's zstd context.
-fn seal_chunk(codec: object::Codec, keys: &store_format::StoreKeys, id: &ObjectId, plaintext: &[u8]) -> Vec<u8> {
+fn seal_chunk(
+    codec: object::Codec,
+    keys: &store_format::StoreKeys,
+    id: &ObjectId,
+    plaintext: &[u8],
+) -> Vec<u8> {
     let compressed = match codec {
-        object::Codec::Zstd(level) => with_zstd(level, |z| z.compress(plaintext).ok()).flatten().filter(|c| c.len() < plaintext.len()),
+        object::Codec::Zstd(level) => with_zstd(level, |z| z.compress(plaintext).ok())
+            .flatten()
+            .filter(|c| c.len() < plaintext.len()),
         object::Codec::None => None,
     };
     let (codec_byte, payload) = match &compressed {
         Some(c) => (1, c.as_slice()),
         None => (0, plaintext),
     };
-    object::seal_payload(ObjectKind::Chunk, codec_byte, keys, id, plaintext.len(), payload, &crate::crypto::random_nonce())
+    object::seal_payload(
+        ObjectKind::Chunk,
+        codec_byte,
+        keys,
+        id,
+        plaintext.len(),
+        payload,
+        &crate::crypto::random_nonce(),
+    )
 }
 
 /// Runs `f` with this thread's zstd compressor for `level`.
-fn with_zstd<T>(level: i32, f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> T) -> Option<T> {
+fn with_zstd<T>(
+    level: i32,
+    f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> T,
+) -> Option<T> {
     use std::cell::RefCell;
     thread_local! {
         static ZSTD: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
@@ -433,15 +514,25 @@ impl Writer {
         while let Some(done) = self.tasks.try_join_next() {
             self.reap(done)?;
         }
-        while !self.tasks.is_empty() && (self.tasks.len() >= WRITE_TASKS || self.bytes + bytes.len() > WRITE_BYTES) {
+        while !self.tasks.is_empty()
+            && (self.tasks.len() >= WRITE_TASKS || self.bytes + bytes.len() > WRITE_BYTES)
+        {
             let done = self.tasks.join_next().await.expect("the set is not empty");
             self.reap(done)?;
         }
         let n = bytes.len();
         self.bytes += n;
-        let (store, index, counters) = (self.store.clone(), self.index.clone(), self.counters.clone());
+        let (store, index, counters) = (
+            self.store.clone(),
+            self.index.clone(),
+            self.counters.clone(),
+        );
         self.tasks.spawn(async move {
-            if let Err(e) = store.backend().put(&object_path(&id), Bytes::from(bytes)).await {
+            if let Err(e) = store
+                .backend()
+                .put(&object_path(&id), Bytes::from(bytes))
+                .await
+            {
                 index.remove(&id);
                 return (n, Err(e.into()));
             }
@@ -452,7 +543,10 @@ impl Writer {
         Ok(())
     }
 
-    fn reap(&mut self, done: std::result::Result<(usize, Result<()>), tokio::task::JoinError>) -> Result<()> {
+    fn reap(
+        &mut self,
+        done: std::result::Result<(usize, Result<()>), tokio::task::JoinError>,
+    ) -> Result<()> {
         match done {
             Ok((n, res)) => {
                 self.bytes -= n;
@@ -489,13 +583,17 @@ async fn store_chunk(
     data: Vec<u8>,
 ) -> Result<ChunkRef> {
     let len = data.len() as u32;
-    counters.logical_bytes.fetch_add(len as u64, Ordering::Relaxed);
+    counters
+        .logical_bytes
+        .fetch_add(len as u64, Ordering::Relaxed);
     counters.chunks.fetch_add(1, Ordering::Relaxed);
     let (idx, codec) = (index.clone(), store.object_codec().clone());
     let (id, encoded) = tokio::task::spawn_blocking(move || {
         let id = codec.id_of(&data);
         // Only a chunk the store does not hold yet is compressed (and encrypted) and written.
-        let enc = idx.insert(id).then(|| codec.encode(kind, &id, &data, &crate::crypto::random_nonce()));
+        let enc = idx
+            .insert(id)
+            .then(|| codec.encode(kind, &id, &data, &crate::crypto::random_nonce()));
         (id, enc)
     })
     .await
@@ -503,7 +601,11 @@ async fn store_chunk(
     match encoded {
         Some(bytes) => {
             let n = bytes.len() as u64;
-            if let Err(e) = store.backend().put(&object_path(&id), Bytes::from(bytes)).await {
+            if let Err(e) = store
+                .backend()
+                .put(&object_path(&id), Bytes::from(bytes))
+                .await
+            {
                 index.remove(&id);
                 return Err(e.into());
             }
@@ -529,7 +631,9 @@ mod tests {
         let mut inputs: Vec<Vec<u8>> = vec![vec![], vec![0], vec![0; 100_000], b"abc".repeat(1000)];
         for len in [1usize, 15, 16, 17, 4096, 200_000, 1 << 20] {
             let random: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
-            let text: Vec<u8> = (0..len).map(|i| b"{\"id\":1234,\"status\":\"ok\"}\n"[i % 26] ^ (rng.gen::<u8>() & 1)).collect();
+            let text: Vec<u8> = (0..len)
+                .map(|i| b"{\"id\":1234,\"status\":\"ok\"}\n"[i % 26] ^ (rng.gen::<u8>() & 1))
+                .collect();
             inputs.push(random);
             inputs.push(text);
         }
@@ -538,12 +642,20 @@ mod tests {
             for _ in 0..2 {
                 for data in &inputs {
                     let codec = object::Codec::Zstd(level);
-                    assert_eq!(encode_chunk(codec, data), object::encode_with_id(ObjectKind::Chunk, codec, data), "level {level}, {} bytes", data.len());
+                    assert_eq!(
+                        encode_chunk(codec, data),
+                        object::encode_with_id(ObjectKind::Chunk, codec, data),
+                        "level {level}, {} bytes",
+                        data.len()
+                    );
                 }
             }
         }
         for data in &inputs {
-            assert_eq!(encode_chunk(object::Codec::None, data), object::encode_with_id(ObjectKind::Chunk, object::Codec::None, data));
+            assert_eq!(
+                encode_chunk(object::Codec::None, data),
+                object::encode_with_id(ObjectKind::Chunk, object::Codec::None, data)
+            );
         }
     }
 }

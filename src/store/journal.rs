@@ -60,7 +60,10 @@ async fn sequence_numbers(store: &Store) -> Result<Vec<(u64, u64, i64)>> {
         .list(JOURNAL)
         .await?
         .into_iter()
-        .filter_map(|e| JournalRecord::parse_file_name(&e.path[JOURNAL.len()..]).map(|s| (s, e.size, e.modified_ms)))
+        .filter_map(|e| {
+            JournalRecord::parse_file_name(&e.path[JOURNAL.len()..])
+                .map(|s| (s, e.size, e.modified_ms))
+        })
         .collect();
     seqs.sort();
     Ok(seqs)
@@ -74,7 +77,11 @@ fn path_of(seq: u64) -> String {
 /// damaged record silently: the first problem stops the replay and is reported.
 pub async fn replay(store: &Store) -> Result<Replay> {
     let seqs = sequence_numbers(store).await?;
-    let mut out = Replay { tail_hash: GENESIS, last_seq: seqs.last().map(|s| s.0).unwrap_or(0), ..Default::default() };
+    let mut out = Replay {
+        tail_hash: GENESIS,
+        last_seq: seqs.last().map(|s| s.0).unwrap_or(0),
+        ..Default::default()
+    };
     let n = seqs.len();
     let mut expect = 1u64;
     for (i, (seq, size, _)) in seqs.into_iter().enumerate() {
@@ -90,7 +97,11 @@ pub async fn replay(store: &Store) -> Result<Replay> {
         let bytes = match store.backend().get(&path_of(seq)).await {
             Ok(b) => b,
             Err(BackendError::NotFound { .. }) => {
-                out.problem = Some(JournalProblem { seq, kind: ProblemKind::Gap, message: format!("record {seq} vanished while reading") });
+                out.problem = Some(JournalProblem {
+                    seq,
+                    kind: ProblemKind::Gap,
+                    message: format!("record {seq} vanished while reading"),
+                });
                 return Ok(out);
             }
             Err(e) => return Err(e.into()),
@@ -121,11 +132,19 @@ pub async fn replay(store: &Store) -> Result<Replay> {
                 return Ok(out);
             }
             Err(e) => {
-                let (kind, what) = if is_last { (ProblemKind::TornTail, "torn tail") } else { (ProblemKind::Corrupt, "corrupt record") };
+                let (kind, what) = if is_last {
+                    (ProblemKind::TornTail, "torn tail")
+                } else {
+                    (ProblemKind::Corrupt, "corrupt record")
+                };
                 out.problem = Some(JournalProblem {
                     seq,
                     kind,
-                    message: format!("{what} at record {seq} (file {}, {} bytes): {e}", path_of(seq), bytes.len()),
+                    message: format!(
+                        "{what} at record {seq} (file {}, {} bytes): {e}",
+                        path_of(seq),
+                        bytes.len()
+                    ),
                 });
                 return Ok(out);
             }
@@ -142,7 +161,10 @@ pub async fn replay(store: &Store) -> Result<Replay> {
             out.problem = Some(JournalProblem {
                 seq,
                 kind: ProblemKind::ChainBroken,
-                message: format!("record {seq} does not follow record {}: the hash chain is broken", seq - 1),
+                message: format!(
+                    "record {seq} does not follow record {}: the hash chain is broken",
+                    seq - 1
+                ),
             });
             return Ok(out);
         }
@@ -156,7 +178,8 @@ pub async fn replay(store: &Store) -> Result<Replay> {
 /// Appends one event. Returns its sequence number.
 pub async fn append(store: &Store, event: Event) -> Result<u64> {
     let writer = format!("{}:{}", host_name(), std::process::id());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ABANDONED_CLAIM_MS as u64 + 60_000);
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_millis(ABANDONED_CLAIM_MS as u64 + 60_000);
     let mut attempt = 0u64;
     while std::time::Instant::now() < deadline {
         attempt += 1;
@@ -164,11 +187,18 @@ pub async fn append(store: &Store, event: Event) -> Result<u64> {
         let (prev, next, abandoned) = match seqs.last() {
             None => (GENESIS, 1, false),
             Some(&(seq, size, modified)) => {
-                let bytes = if size == 0 { Bytes::new() } else { store.backend().get(&path_of(seq)).await? };
+                let bytes = if size == 0 {
+                    Bytes::new()
+                } else {
+                    store.backend().get(&path_of(seq)).await?
+                };
                 if bytes.is_empty() {
                     if now_ms() - modified < ABANDONED_CLAIM_MS {
                         // Another writer is publishing this record right now.
-                        tokio::time::sleep(std::time::Duration::from_millis((5 * attempt).min(500))).await;
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            (5 * attempt).min(500),
+                        ))
+                        .await;
                         continue;
                     }
                     // Abandoned claim: complete it with our record, chained to the one before.
@@ -176,7 +206,9 @@ pub async fn append(store: &Store, event: Event) -> Result<u64> {
                         GENESIS
                     } else {
                         let b = store.backend().get(&path_of(seq - 1)).await?;
-                        JournalRecord::decode_in(&b, store.keys()).map_err(|e| StoreError::Journal(format!("record {} is damaged: {e}", seq - 1)))?;
+                        JournalRecord::decode_in(&b, store.keys()).map_err(|e| {
+                            StoreError::Journal(format!("record {} is damaged: {e}", seq - 1))
+                        })?;
                         JournalRecord::hash_of_encoded(&b)
                     };
                     (prev, seq, true)
@@ -191,7 +223,13 @@ pub async fn append(store: &Store, event: Event) -> Result<u64> {
                 }
             }
         };
-        let rec = JournalRecord { seq: next, prev, time_ms: now_ms(), writer: writer.clone(), event: event.clone() };
+        let rec = JournalRecord {
+            seq: next,
+            prev,
+            time_ms: now_ms(),
+            writer: writer.clone(),
+            event: event.clone(),
+        };
         let bytes = Bytes::from(match store.keys() {
             Some(k) => rec.encode_sealed(k, &crate::crypto::random_nonce()),
             None => rec.encode(),
@@ -200,14 +238,21 @@ pub async fn append(store: &Store, event: Event) -> Result<u64> {
             // Move the abandoned claim aside: only one writer's rename finds it,
             // then the sequence number is claimed exclusively as usual.
             tracing::warn!("journal record {next} was claimed and abandoned by a stopped writer; reclaiming it");
-            let aside = format!("{JOURNAL}abandoned-{next:020}-{}", uuid::Uuid::new_v4().simple());
+            let aside = format!(
+                "{JOURNAL}abandoned-{next:020}-{}",
+                uuid::Uuid::new_v4().simple()
+            );
             match store.backend().rename(&path_of(next), &aside).await {
                 Ok(()) => {
                     // The stalled writer may have published its record just
                     // before our rename: then put it back where it belongs.
                     let moved = store.backend().get(&aside).await?;
                     if !moved.is_empty() {
-                        match store.backend().create_exclusive(&path_of(next), moved).await {
+                        match store
+                            .backend()
+                            .create_exclusive(&path_of(next), moved)
+                            .await
+                        {
                             Ok(()) => {
                                 store.backend().delete(&aside).await?;
                             }
@@ -227,7 +272,9 @@ pub async fn append(store: &Store, event: Event) -> Result<u64> {
             }
             continue;
         }
-        let res = super::backend::create_exclusive_once(store.backend().as_ref(), &path_of(next), bytes).await;
+        let res =
+            super::backend::create_exclusive_once(store.backend().as_ref(), &path_of(next), bytes)
+                .await;
         match res {
             Ok(()) => return Ok(next),
             Err(BackendError::AlreadyExists { .. }) => {

@@ -18,7 +18,9 @@ pub struct KeyInfo {
     pub current: bool,
 }
 
-async fn key_files(store: &Store) -> Result<Vec<(String, std::result::Result<KeyFile, FormatError>)>> {
+async fn key_files(
+    store: &Store,
+) -> Result<Vec<(String, std::result::Result<KeyFile, FormatError>)>> {
     let mut out = Vec::new();
     for e in store.backend().list(KEYS).await? {
         let id = e.path[KEYS.len()..].to_string();
@@ -86,7 +88,15 @@ pub async fn add_key(store: &Store, passphrase: &str) -> Result<String> {
     })
     .await
     .map_err(|e| StoreError::Invalid(format!("key derivation task failed: {e}")))??;
-    let kf = KeyFile::wrap(master, &kek, &random_nonce(), params, store.config_bytes(), now_ms(), host_name());
+    let kf = KeyFile::wrap(
+        master,
+        &kek,
+        &random_nonce(),
+        params,
+        store.config_bytes(),
+        now_ms(),
+        host_name(),
+    );
     let mut raw = [0u8; 8];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let id = hex::encode(raw);
@@ -95,9 +105,9 @@ pub async fn add_key(store: &Store, passphrase: &str) -> Result<String> {
         .create_exclusive(&format!("{KEYS}{id}"), Bytes::from(kf.encode()))
         .await
         .map_err(|e| match e {
-            BackendError::PermissionDenied { path } => {
-                StoreError::Locked(format!("cannot write {path}: permission denied; the store is read-only"))
-            }
+            BackendError::PermissionDenied { path } => StoreError::Locked(format!(
+                "cannot write {path}: permission denied; the store is read-only"
+            )),
             e => e.into(),
         })?;
     Ok(id)
@@ -113,9 +123,20 @@ pub async fn list_keys(store: &Store) -> Result<Vec<KeyInfo>> {
                 id,
                 created_ms: k.created_ms,
                 host: k.host,
-                kdf: format!("argon2id m={} MiB t={} p={}", k.kdf.memory_kib / 1024, k.kdf.iterations, k.kdf.parallelism),
+                kdf: format!(
+                    "argon2id m={} MiB t={} p={}",
+                    k.kdf.memory_kib / 1024,
+                    k.kdf.iterations,
+                    k.kdf.parallelism
+                ),
             },
-            Err(e) => KeyInfo { current: false, id, created_ms: 0, host: String::new(), kdf: format!("damaged: {e}") },
+            Err(e) => KeyInfo {
+                current: false,
+                id,
+                created_ms: 0,
+                host: String::new(),
+                kdf: format!("damaged: {e}"),
+            },
         })
         .collect())
 }
@@ -124,7 +145,9 @@ pub async fn list_keys(store: &Store) -> Result<Vec<KeyInfo>> {
 pub async fn remove_key(store: &Store, id: &str) -> Result<()> {
     let files = key_files(store).await?;
     if !files.iter().any(|(k, _)| k == id) {
-        return Err(StoreError::Invalid(format!("no key {id} in this store (see `n8n-ark key list`)")));
+        return Err(StoreError::Invalid(format!(
+            "no key {id} in this store (see `n8n-ark key list`)"
+        )));
     }
     if store.key_id() == Some(id) {
         return Err(StoreError::Invalid(format!(
@@ -133,7 +156,9 @@ pub async fn remove_key(store: &Store, id: &str) -> Result<()> {
     }
     let usable = files.iter().filter(|(k, f)| k != id && f.is_ok()).count();
     if usable == 0 {
-        return Err(StoreError::Invalid("refusing to remove the last usable key: the store could never be opened again".into()));
+        return Err(StoreError::Invalid(
+            "refusing to remove the last usable key: the store could never be opened again".into(),
+        ));
     }
     store.backend().delete(&format!("{KEYS}{id}")).await?;
     store.backend().sync().await?;

@@ -28,7 +28,10 @@ pub const TEMP_PREFIX: &str = ".tmp-";
 
 impl LocalBackend {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalBackend { root: Arc::new(root.into()), dirty: Arc::default() }
+        LocalBackend {
+            root: Arc::new(root.into()),
+            dirty: Arc::default(),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -38,7 +41,9 @@ impl LocalBackend {
     fn full(&self, path: &str) -> BResult<PathBuf> {
         if path.is_empty()
             || path.starts_with('/')
-            || path.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+            || path
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..")
         {
             return Err(BackendError::Io {
                 path: path.to_string(),
@@ -53,14 +58,19 @@ impl LocalBackend {
         f: impl FnOnce(&LocalBackend) -> BResult<T> + Send + 'static,
     ) -> BResult<T> {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || f(&me)).await.map_err(|e| BackendError::Io {
-            path: String::new(),
-            source: std::io::Error::other(format!("worker failed: {e}")),
-        })?
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(|e| BackendError::Io {
+                path: String::new(),
+                source: std::io::Error::other(format!("worker failed: {e}")),
+            })?
     }
 
     fn ensure_parent(&self, path: &str, full: &Path) -> BResult<PathBuf> {
-        let parent = full.parent().expect("store paths have a parent").to_path_buf();
+        let parent = full
+            .parent()
+            .expect("store paths have a parent")
+            .to_path_buf();
         if !parent.is_dir() {
             fs::create_dir_all(&parent).map_err(|e| BackendError::io(path, e))?;
             // The new directory's own name must survive a crash too.
@@ -114,7 +124,9 @@ impl LocalBackend {
 fn read_err(path: &str, e: std::io::Error) -> BackendError {
     match e.kind() {
         std::io::ErrorKind::IsADirectory | std::io::ErrorKind::NotADirectory => {
-            BackendError::NotFound { path: path.to_string() }
+            BackendError::NotFound {
+                path: path.to_string(),
+            }
         }
         _ => BackendError::io(path, e),
     }
@@ -164,14 +176,17 @@ impl Backend for LocalBackend {
 
     async fn put(&self, path: &str, data: Bytes) -> BResult<()> {
         let path = path.to_string();
-        self.blocking(move |me| me.put_sync(&path, &data, false)).await
+        self.blocking(move |me| me.put_sync(&path, &data, false))
+            .await
     }
 
     async fn get(&self, path: &str) -> BResult<Bytes> {
         let path = path.to_string();
         self.blocking(move |me| {
             let full = me.full(&path)?;
-            fs::read(&full).map(Bytes::from).map_err(|e| read_err(&path, e))
+            fs::read(&full)
+                .map(Bytes::from)
+                .map_err(|e| read_err(&path, e))
         })
         .await
     }
@@ -181,8 +196,10 @@ impl Backend for LocalBackend {
         self.blocking(move |me| {
             let full = me.full(&path)?;
             let mut f = File::open(&full).map_err(|e| read_err(&path, e))?;
-            f.seek(SeekFrom::Start(range.start)).map_err(|e| read_err(&path, e))?;
-            let mut buf = Vec::with_capacity((range.end.saturating_sub(range.start)).min(64 << 20) as usize);
+            f.seek(SeekFrom::Start(range.start))
+                .map_err(|e| read_err(&path, e))?;
+            let mut buf =
+                Vec::with_capacity((range.end.saturating_sub(range.start)).min(64 << 20) as usize);
             f.take(range.end.saturating_sub(range.start))
                 .read_to_end(&mut buf)
                 .map_err(|e| read_err(&path, e))?;
@@ -199,7 +216,11 @@ impl Backend for LocalBackend {
                 Some(i) => (&prefix[..i], &prefix[i + 1..]),
                 None => ("", prefix.as_str()),
             };
-            let start = if dir_part.is_empty() { me.root.to_path_buf() } else { me.root.join(dir_part) };
+            let start = if dir_part.is_empty() {
+                me.root.to_path_buf()
+            } else {
+                me.root.join(dir_part)
+            };
             let mut out = Vec::new();
             let mut stack = vec![start];
             while let Some(dir) = stack.pop() {
@@ -207,7 +228,10 @@ impl Backend for LocalBackend {
                     Ok(rd) => rd,
                     // A prefix whose directory part is missing, or is a file, names nothing.
                     Err(e)
-                        if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) =>
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                        ) =>
                     {
                         continue
                     }
@@ -221,7 +245,11 @@ impl Backend for LocalBackend {
                         continue;
                     }
                     let p = ent.path();
-                    let rel = p.strip_prefix(me.root.as_path()).unwrap().to_string_lossy().replace('\\', "/");
+                    let rel = p
+                        .strip_prefix(me.root.as_path())
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/");
                     let ft = ent.file_type().map_err(|e| BackendError::io(&rel, e))?;
                     if ft.is_dir() {
                         if rel.starts_with(&prefix) || prefix.starts_with(&format!("{rel}/")) {
@@ -233,7 +261,11 @@ impl Backend for LocalBackend {
                             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                             Err(e) => return Err(BackendError::io(&rel, e)),
                         };
-                        out.push(Entry { path: rel, size: md.len(), modified_ms: modified_ms(&md) });
+                        out.push(Entry {
+                            path: rel,
+                            size: md.len(),
+                            modified_ms: modified_ms(&md),
+                        });
                     }
                 }
             }
@@ -249,7 +281,11 @@ impl Backend for LocalBackend {
             if md.is_dir() {
                 return Err(BackendError::NotFound { path });
             }
-            Ok(Entry { path, size: md.len(), modified_ms: modified_ms(&md) })
+            Ok(Entry {
+                path,
+                size: md.len(),
+                modified_ms: modified_ms(&md),
+            })
         })
         .await
     }
@@ -260,7 +296,10 @@ impl Backend for LocalBackend {
             let full = me.full(&path)?;
             match fs::remove_file(&full) {
                 Ok(()) => {
-                    me.dirty.lock().unwrap().insert(full.parent().unwrap().to_path_buf());
+                    me.dirty
+                        .lock()
+                        .unwrap()
+                        .insert(full.parent().unwrap().to_path_buf());
                     Ok(())
                 }
                 // Absent, a directory (no object), or under a file: nothing to remove.

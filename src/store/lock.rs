@@ -49,7 +49,9 @@ pub struct HeldLock {
 /// processes in containers that share the host's name (host networking) are
 /// not mistaken for processes of the host.
 pub fn holder_host() -> String {
-    let ns = std::fs::read_link("/proc/self/ns/pid").map(|p| p.display().to_string()).unwrap_or_default();
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     let ns: String = ns.chars().filter(|c| c.is_ascii_digit()).collect();
     if ns.is_empty() {
         super::host_name()
@@ -75,12 +77,23 @@ impl HeldLock {
         let refresh_ms = refresh.as_millis() as i64;
         let created = now_ms();
         let rec = Self::record(kind, created, refresh_ms);
-        super::backend::create_exclusive_once(store.backend().as_ref(), &path, Bytes::from(rec.encode())).await?;
+        super::backend::create_exclusive_once(
+            store.backend().as_ref(),
+            &path,
+            Bytes::from(rec.encode()),
+        )
+        .await?;
         let last_beat = Arc::new(AtomicI64::new(rec.heartbeat_ms));
         let lapsed = Arc::new(AtomicBool::new(false));
         let released = Arc::new(tokio::sync::Mutex::new(false));
-        let (s, p, lb, k, rel, lap) =
-            (store.clone(), path.clone(), last_beat.clone(), kind.to_string(), released.clone(), lapsed.clone());
+        let (s, p, lb, k, rel, lap) = (
+            store.clone(),
+            path.clone(),
+            last_beat.clone(),
+            kind.to_string(),
+            released.clone(),
+            lapsed.clone(),
+        );
         let heartbeat = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(refresh).await;
@@ -91,7 +104,9 @@ impl HeldLock {
                 let rec = Self::record(&k, created, refresh_ms);
                 match s.backend().put(&p, Bytes::from(rec.encode())).await {
                     Ok(()) => {
-                        if rec.heartbeat_ms - lb.swap(rec.heartbeat_ms, Ordering::SeqCst) >= refresh_ms * (STALE_FACTOR - 1) {
+                        if rec.heartbeat_ms - lb.swap(rec.heartbeat_ms, Ordering::SeqCst)
+                            >= refresh_ms * (STALE_FACTOR - 1)
+                        {
                             lap.store(true, Ordering::SeqCst);
                         }
                     }
@@ -159,7 +174,8 @@ impl HeldLock {
     /// processes have always seen this lock as live.
     pub fn was_always_live(&self) -> bool {
         !self.lapsed.load(Ordering::SeqCst)
-            && now_ms() - self.last_beat.load(Ordering::SeqCst) < self.refresh_ms * (STALE_FACTOR - 1)
+            && now_ms() - self.last_beat.load(Ordering::SeqCst)
+                < self.refresh_ms * (STALE_FACTOR - 1)
     }
 
     /// True when the lock file is still this holder's (nobody took it over
@@ -171,7 +187,11 @@ impl HeldLock {
             Err(e) => return Err(e.into()),
         };
         Ok(match LockRecord::decode(&bytes) {
-            Ok(r) => r.host == holder_host() && r.pid == std::process::id() && r.created_ms == self.created_ms,
+            Ok(r) => {
+                r.host == holder_host()
+                    && r.pid == std::process::id()
+                    && r.created_ms == self.created_ms
+            }
             Err(_) => false,
         })
     }
@@ -253,7 +273,14 @@ async fn read_lock(store: &Store, path: &str) -> Result<Option<LockInfo>> {
                 Err(e) => return Err(e.into()),
             };
             let live = now_ms() - modified < DEFAULT_REFRESH.as_millis() as i64 * STALE_FACTOR;
-            tracing::warn!("{path}: unreadable lock ({e}); counted as {}", if live { "live (recently written)" } else { "stale" });
+            tracing::warn!(
+                "{path}: unreadable lock ({e}); counted as {}",
+                if live {
+                    "live (recently written)"
+                } else {
+                    "stale"
+                }
+            );
             return Ok(Some(LockInfo {
                 path: path.into(),
                 kind: "unknown".into(),
@@ -287,5 +314,9 @@ pub async fn list_locks(store: &Store) -> Result<Vec<LockInfo>> {
 
 /// The live backup sessions.
 pub async fn live_sessions(store: &Store) -> Result<Vec<LockInfo>> {
-    Ok(list_locks(store).await?.into_iter().filter(|l| l.live && l.path != GC_LOCK).collect())
+    Ok(list_locks(store)
+        .await?
+        .into_iter()
+        .filter(|l| l.live && l.path != GC_LOCK)
+        .collect())
 }

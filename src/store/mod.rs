@@ -83,9 +83,13 @@ pub fn host_name() -> String {
 /// Opens the backend a `--store` value names: a directory or `s3://bucket/prefix`.
 pub fn backend_for(location: &str) -> Result<Arc<dyn Backend>> {
     if location.starts_with("s3://") {
-        Ok(Arc::new(s3::S3Backend::from_url(location).map_err(StoreError::Invalid)?))
+        Ok(Arc::new(
+            s3::S3Backend::from_url(location).map_err(StoreError::Invalid)?,
+        ))
     } else if location.contains("://") {
-        Err(StoreError::Invalid(format!("{location}: unsupported store URL (use a directory or s3://bucket/prefix)")))
+        Err(StoreError::Invalid(format!(
+            "{location}: unsupported store URL (use a directory or s3://bucket/prefix)"
+        )))
     } else {
         Ok(Arc::new(local::LocalBackend::new(location)))
     }
@@ -134,7 +138,10 @@ impl InitOptions {
     pub fn new(encryption: Encryption) -> Self {
         InitOptions {
             chunker: default_chunker(),
-            compression: CompressionParams { codec: "zstd".into(), level: DEFAULT_ZSTD_LEVEL },
+            compression: CompressionParams {
+                codec: "zstd".into(),
+                level: DEFAULT_ZSTD_LEVEL,
+            },
             encryption,
         }
     }
@@ -144,9 +151,14 @@ impl Store {
     /// Creates a new store. Refuses a location that already holds a store or
     /// anything else.
     pub async fn init(backend: Arc<dyn Backend>, opts: InitOptions) -> Result<Store> {
-        opts.chunker.validate().map_err(|e| StoreError::Invalid(e.to_string()))?;
+        opts.chunker
+            .validate()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
         if !(-7..=22).contains(&opts.compression.level) {
-            return Err(StoreError::Invalid(format!("zstd level {} is out of range -7..22", opts.compression.level)));
+            return Err(StoreError::Invalid(format!(
+                "zstd level {} is out of range -7..22",
+                opts.compression.level
+            )));
         }
         match backend.stat(CONFIG).await {
             Ok(_) => return Err(StoreError::AlreadyAStore(backend.location())),
@@ -171,14 +183,21 @@ impl Store {
             chunker: opts.chunker,
             hash: "blake3-256".into(),
             compression: opts.compression,
-            encryption: if encrypted { ENCRYPTION_SCHEME.into() } else { "none".into() },
+            encryption: if encrypted {
+                ENCRYPTION_SCHEME.into()
+            } else {
+                "none".into()
+            },
         };
         let config_bytes = Bytes::from(config.encode());
         let mut store = Store {
             backend: backend.clone(),
             config: Arc::new(config),
             config_bytes: config_bytes.clone(),
-            objects: ObjectCodec { codec: object::Codec::None, keys: None },
+            objects: ObjectCodec {
+                codec: object::Codec::None,
+                keys: None,
+            },
             master: None,
             key_id: None,
         };
@@ -191,10 +210,13 @@ impl Store {
             store.key_id = Some(keys::add_key(&store, pass).await?);
         }
         // The config is written last among the skeleton: a store exists once it has one.
-        backend.create_exclusive(CONFIG, config_bytes).await.map_err(|e| match e {
-            BackendError::AlreadyExists { .. } => StoreError::AlreadyAStore(backend.location()),
-            e => e.into(),
-        })?;
+        backend
+            .create_exclusive(CONFIG, config_bytes)
+            .await
+            .map_err(|e| match e {
+                BackendError::AlreadyExists { .. } => StoreError::AlreadyAStore(backend.location()),
+                e => e.into(),
+            })?;
         journal::append(
             &store,
             store_format::Event::StoreInitialized(store_format::event::StoreInitialized {
@@ -210,25 +232,32 @@ impl Store {
     /// `passphrase` is asked for once and must open one of its key files.
     pub async fn open(
         backend: Arc<dyn Backend>,
-        passphrase: &(dyn Fn() -> std::result::Result<Zeroizing<String>, crate::crypto::CryptoError> + Sync),
+        passphrase: &(dyn Fn() -> std::result::Result<Zeroizing<String>, crate::crypto::CryptoError>
+              + Sync),
     ) -> Result<Store> {
         let bytes = match backend.get(CONFIG).await {
             Ok(b) => b,
             Err(BackendError::NotFound { .. }) => {
                 // Tell a missing location from a location that is not a store.
                 return Err(match backend.list("").await {
-                    Ok(_) if backend_root_missing(&backend) => StoreError::NoSuchLocation(backend.location()),
+                    Ok(_) if backend_root_missing(&backend) => {
+                        StoreError::NoSuchLocation(backend.location())
+                    }
                     _ => StoreError::NotAStore(backend.location()),
                 });
             }
             Err(e) => return Err(e.into()),
         };
-        let config = StoreConfig::decode(&bytes).map_err(|e| StoreError::format(format!("{}/config", backend.location()), e))?;
+        let config = StoreConfig::decode(&bytes)
+            .map_err(|e| StoreError::format(format!("{}/config", backend.location()), e))?;
         let mut store = Store {
             backend,
             config: Arc::new(config),
             config_bytes: bytes,
-            objects: ObjectCodec { codec: object::Codec::None, keys: None },
+            objects: ObjectCodec {
+                codec: object::Codec::None,
+                keys: None,
+            },
             master: None,
             key_id: None,
         };
@@ -252,7 +281,11 @@ impl Store {
                 store.master = Some(Arc::new(master));
                 store.key_id = Some(id);
             }
-            other => return Err(StoreError::Invalid(format!("unknown encryption {other:?} in the config"))),
+            other => {
+                return Err(StoreError::Invalid(format!(
+                    "unknown encryption {other:?} in the config"
+                )))
+            }
         }
         Ok(store)
     }
@@ -285,7 +318,10 @@ impl Store {
     }
     /// This store's chunker: its parameters, seeded by its key when encrypted.
     pub fn chunker(&self) -> chunker::Chunker {
-        chunker::Chunker::with_seed(&self.config.chunker, self.keys().map(|k| k.chunker_seed()).unwrap_or(0))
+        chunker::Chunker::with_seed(
+            &self.config.chunker,
+            self.keys().map(|k| k.chunker_seed()).unwrap_or(0),
+        )
     }
 
     /// How this store makes and reads objects (compression, keys).
@@ -303,7 +339,11 @@ impl Store {
     /// The file bytes of a new object (fresh nonce when encrypted).
     pub fn encode_object(&self, kind: ObjectKind, plaintext: &[u8]) -> (ObjectId, Vec<u8>) {
         let id = self.objects.id_of(plaintext);
-        (id, self.objects.encode(kind, &id, plaintext, &crate::crypto::random_nonce()))
+        (
+            id,
+            self.objects
+                .encode(kind, &id, plaintext, &crate::crypto::random_nonce()),
+        )
     }
 
     /// Reads an object and checks it against its id. Objects that the collector
@@ -339,24 +379,41 @@ impl Store {
     }
 
     /// Encodes and writes one object (no dedup check). Returns its encoded size.
-    pub async fn write_object(&self, kind: ObjectKind, plaintext: &[u8]) -> Result<(ObjectId, u64)> {
+    pub async fn write_object(
+        &self,
+        kind: ObjectKind,
+        plaintext: &[u8],
+    ) -> Result<(ObjectId, u64)> {
         let (id, bytes) = self.encode_object(kind, plaintext);
         let n = bytes.len() as u64;
-        self.backend.put(&object_path(&id), Bytes::from(bytes)).await?;
+        self.backend
+            .put(&object_path(&id), Bytes::from(bytes))
+            .await?;
         Ok((id, n))
     }
 
     pub async fn read_manifest(&self, id: &ObjectId) -> Result<Manifest> {
-        let bytes = self.backend.get(&manifest_path(id)).await.map_err(|e| match e {
-            BackendError::NotFound { .. } => StoreError::Invalid(format!("manifest {id} is missing")),
-            e => e.into(),
-        })?;
-        let (kind, plain) =
-            self.objects.decode(&bytes, id).map_err(|source| StoreError::bad_object(format!("manifest {id}"), source))?;
+        let bytes = self
+            .backend
+            .get(&manifest_path(id))
+            .await
+            .map_err(|e| match e {
+                BackendError::NotFound { .. } => {
+                    StoreError::Invalid(format!("manifest {id} is missing"))
+                }
+                e => e.into(),
+            })?;
+        let (kind, plain) = self
+            .objects
+            .decode(&bytes, id)
+            .map_err(|source| StoreError::bad_object(format!("manifest {id}"), source))?;
         if kind != ObjectKind::Manifest {
-            return Err(StoreError::Invalid(format!("manifests/{id} holds a {kind:?} object, not a manifest")));
+            return Err(StoreError::Invalid(format!(
+                "manifests/{id} holds a {kind:?} object, not a manifest"
+            )));
         }
-        Manifest::decode_plaintext(&plain).map_err(|e| StoreError::format(format!("manifest {id}"), e))
+        Manifest::decode_plaintext(&plain)
+            .map_err(|e| StoreError::format(format!("manifest {id}"), e))
     }
 
     /// Removes a backup: records `BackupForgotten`, then deletes its manifest.

@@ -8,7 +8,10 @@ use store_format::{ChunkRef, Item};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// The item's bytes, chunk by chunk, each verified.
-pub fn item_stream(store: &Store, item: &Item) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
+pub fn item_stream(
+    store: &Store,
+    item: &Item,
+) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
     let store = store.clone();
     let chunks: Vec<ChunkRef> = item.chunks.clone();
     let name = item.name.clone();
@@ -17,7 +20,9 @@ pub fn item_stream(store: &Store, item: &Item) -> impl Stream<Item = Result<Byte
             let (store, name) = (store.clone(), name.clone());
             async move {
                 let (_, plain) = store.read_object(&c.id).await.map_err(|e| match e {
-                    StoreError::MissingObject { id } => StoreError::Invalid(format!("{name}: chunk {id} is missing")),
+                    StoreError::MissingObject { id } => {
+                        StoreError::Invalid(format!("{name}: chunk {id} is missing"))
+                    }
                     e => e,
                 })?;
                 if plain.len() != c.len as usize {
@@ -35,7 +40,11 @@ pub fn item_stream(store: &Store, item: &Item) -> impl Stream<Item = Result<Byte
 }
 
 /// Writes the item to `out`; returns the number of bytes written.
-pub async fn write_item<W: AsyncWrite + Unpin>(store: &Store, item: &Item, out: &mut W) -> Result<u64> {
+pub async fn write_item<W: AsyncWrite + Unpin>(
+    store: &Store,
+    item: &Item,
+    out: &mut W,
+) -> Result<u64> {
     let s = item_stream(store, item);
     futures::pin_mut!(s);
     let mut n = 0u64;

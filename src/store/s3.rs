@@ -24,7 +24,9 @@ impl S3Backend {
     /// AWS environment variables; `AWS_ENDPOINT_URL` (or `ARK_S3_ENDPOINT`)
     /// points at an S3-compatible server.
     pub fn from_url(url: &str) -> Result<Self, String> {
-        let rest = url.strip_prefix("s3://").ok_or_else(|| format!("{url}: not an s3:// URL"))?;
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| format!("{url}: not an s3:// URL"))?;
         let (bucket, prefix) = match rest.split_once('/') {
             Some((b, p)) => (b, p.trim_matches('/')),
             None => (rest, ""),
@@ -33,7 +35,9 @@ impl S3Backend {
             return Err(format!("{url}: no bucket name"));
         }
         let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-        let endpoint = std::env::var("ARK_S3_ENDPOINT").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
+        let endpoint = std::env::var("ARK_S3_ENDPOINT")
+            .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+            .ok();
         if let Some(ep) = endpoint {
             if ep.starts_with("http://") {
                 b = b.with_allow_http(true);
@@ -44,7 +48,11 @@ impl S3Backend {
             b = b.with_region("us-east-1");
         }
         let store = b.build().map_err(|e| format!("{url}: {e}"))?;
-        Ok(S3Backend { store: Arc::new(store), bucket: bucket.to_string(), prefix: prefix.to_string() })
+        Ok(S3Backend {
+            store: Arc::new(store),
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        })
     }
 
     fn key(&self, path: &str) -> OsPath {
@@ -60,7 +68,9 @@ impl S3Backend {
         if self.prefix.is_empty() {
             k.to_string()
         } else {
-            k.strip_prefix(&format!("{}/", self.prefix)).unwrap_or(k).to_string()
+            k.strip_prefix(&format!("{}/", self.prefix))
+                .unwrap_or(k)
+                .to_string()
         }
     }
 }
@@ -68,13 +78,27 @@ impl S3Backend {
 fn map_err(op: &'static str, path: &str, e: object_store::Error) -> BackendError {
     use object_store::Error as E;
     match e {
-        E::NotFound { .. } => BackendError::NotFound { path: path.to_string() },
-        E::AlreadyExists { .. } | E::Precondition { .. } => BackendError::AlreadyExists { path: path.to_string() },
-        E::PermissionDenied { .. } | E::Unauthenticated { .. } => BackendError::PermissionDenied { path: path.to_string() },
+        E::NotFound { .. } => BackendError::NotFound {
+            path: path.to_string(),
+        },
+        E::AlreadyExists { .. } | E::Precondition { .. } => BackendError::AlreadyExists {
+            path: path.to_string(),
+        },
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => BackendError::PermissionDenied {
+            path: path.to_string(),
+        },
         other => {
             let message = other.to_string();
-            let retryable = !matches!(other, E::NotSupported { .. } | E::NotImplemented | E::InvalidPath { .. });
-            BackendError::Remote { op, path: path.to_string(), message, retryable }
+            let retryable = !matches!(
+                other,
+                E::NotSupported { .. } | E::NotImplemented | E::InvalidPath { .. }
+            );
+            BackendError::Remote {
+                op,
+                path: path.to_string(),
+                message,
+                retryable,
+            }
         }
     }
 }
@@ -90,7 +114,10 @@ impl Backend for S3Backend {
     }
 
     async fn create_exclusive(&self, path: &str, data: Bytes) -> BResult<()> {
-        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
         self.store
             .put_opts(&self.key(path), PutPayload::from(data), opts)
             .await
@@ -99,11 +126,19 @@ impl Backend for S3Backend {
     }
 
     async fn put(&self, path: &str, data: Bytes) -> BResult<()> {
-        self.store.put(&self.key(path), PutPayload::from(data)).await.map(|_| ()).map_err(|e| map_err("put", path, e))
+        self.store
+            .put(&self.key(path), PutPayload::from(data))
+            .await
+            .map(|_| ())
+            .map_err(|e| map_err("put", path, e))
     }
 
     async fn get(&self, path: &str) -> BResult<Bytes> {
-        let r = self.store.get(&self.key(path)).await.map_err(|e| map_err("get", path, e))?;
+        let r = self
+            .store
+            .get(&self.key(path))
+            .await
+            .map_err(|e| map_err("get", path, e))?;
         r.bytes().await.map_err(|e| map_err("get", path, e))
     }
 
@@ -117,7 +152,10 @@ impl Backend for S3Backend {
         if range.start >= end {
             return Ok(Bytes::new());
         }
-        self.store.get_range(&self.key(path), range.start..end).await.map_err(|e| map_err("get", path, e))
+        self.store
+            .get_range(&self.key(path), range.start..end)
+            .await
+            .map_err(|e| map_err("get", path, e))
     }
 
     async fn list(&self, prefix: &str) -> BResult<Vec<Entry>> {
@@ -154,8 +192,16 @@ impl Backend for S3Backend {
     }
 
     async fn stat(&self, path: &str) -> BResult<Entry> {
-        let m = self.store.head(&self.key(path)).await.map_err(|e| map_err("head", path, e))?;
-        Ok(Entry { path: path.to_string(), size: m.size, modified_ms: m.last_modified.timestamp_millis() })
+        let m = self
+            .store
+            .head(&self.key(path))
+            .await
+            .map_err(|e| map_err("head", path, e))?;
+        Ok(Entry {
+            path: path.to_string(),
+            size: m.size,
+            modified_ms: m.last_modified.timestamp_millis(),
+        })
     }
 
     async fn delete(&self, path: &str) -> BResult<()> {
@@ -167,7 +213,10 @@ impl Backend for S3Backend {
     }
 
     async fn rename(&self, from: &str, to: &str) -> BResult<()> {
-        self.store.rename(&self.key(from), &self.key(to)).await.map_err(|e| map_err("rename", from, e))
+        self.store
+            .rename(&self.key(from), &self.key(to))
+            .await
+            .map_err(|e| map_err("rename", from, e))
     }
 
     async fn sync(&self) -> BResult<()> {

@@ -11,13 +11,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use store_format::event::{BackupCompleted, BackupForgotten, GcCompleted, StoreInitialized};
 use store_format::crypto::StoreKeys;
+use store_format::event::{BackupCompleted, BackupForgotten, GcCompleted, StoreInitialized};
 use store_format::journal::GENESIS;
 use store_format::object::{self, Codec, ObjectKind};
 use store_format::{
-    frame, ChunkRef, ChunkerParams, CompressionParams, Event, Item, ItemKind, JournalRecord, KdfParams, KeyFile,
-    LockRecord, Manifest, ObjectId, StoreConfig,
+    frame, ChunkRef, ChunkerParams, CompressionParams, Event, Item, ItemKind, JournalRecord,
+    KdfParams, KeyFile, LockRecord, Manifest, ObjectId, StoreConfig,
 };
 
 /// 2026-01-01T00:00:00Z in milliseconds since the Unix epoch.
@@ -74,13 +74,16 @@ fn kek() -> [u8; 32] {
 fn chunk_plaintext() -> Vec<u8> {
     let mut s = String::new();
     for i in 0..64 {
-        s.push_str(&format!("{i}\tworkflow {i:03}\tt\t2026-01-01 00:00:00+00\n"));
+        s.push_str(&format!(
+            "{i}\tworkflow {i:03}\tt\t2026-01-01 00:00:00+00\n"
+        ));
     }
     s.into_bytes()
 }
 
 /// The plaintext of the blob: a workflow's JSON, too short for zstd to shrink.
-const BLOB_PLAINTEXT: &[u8] = br#"{"id":"G7pQ2xYc","name":"Daily report","active":true,"nodes":[]}"#;
+const BLOB_PLAINTEXT: &[u8] =
+    br#"{"id":"G7pQ2xYc","name":"Daily report","active":true,"nodes":[]}"#;
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
     let p = dir.join(name);
@@ -105,7 +108,11 @@ pub fn hexdump(bytes: &[u8]) -> String {
         }
         out.push_str(" |");
         for &b in line {
-            out.push(if (0x20..0x7f).contains(&b) { b as char } else { '.' });
+            out.push(if (0x20..0x7f).contains(&b) {
+                b as char
+            } else {
+                '.'
+            });
         }
         out.push_str("|\n");
     }
@@ -122,7 +129,10 @@ fn main() {
         created_ms: T0,
         chunker: ChunkerParams::new(128 * 1024, 512 * 1024, 4 * 1024 * 1024),
         hash: "blake3-256".into(),
-        compression: CompressionParams { codec: "zstd".into(), level: 3 },
+        compression: CompressionParams {
+            codec: "zstd".into(),
+            level: 3,
+        },
         encryption: "none".into(),
     };
     write(&dir, "config.bin", &config.encode());
@@ -136,7 +146,10 @@ fn main() {
 
     // A blob: the store's codec is zstd, but zstd does not shrink it, so it is stored with codec none.
     let (blob_id, blob_file) = object::encode(ObjectKind::Blob, Codec::Zstd(3), BLOB_PLAINTEXT);
-    assert_eq!(blob_file[6], 0, "the blob vector must fall back to codec none");
+    assert_eq!(
+        blob_file[6], 0,
+        "the blob vector must fall back to codec none"
+    );
     write(&dir, "object-blob-none.bin", &blob_file);
 
     // A manifest naming both, stored with codec none (so that its bytes do not
@@ -153,20 +166,32 @@ fn main() {
                 name: "db/n8n.dump".into(),
                 kind: ItemKind::Stream,
                 size: chunk.len() as u64,
-                chunks: vec![ChunkRef { id: chunk_id, len: chunk.len() as u32 }],
+                chunks: vec![ChunkRef {
+                    id: chunk_id,
+                    len: chunk.len() as u32,
+                }],
             },
             Item {
                 name: "workflows/G7pQ2xYc.json".into(),
                 kind: ItemKind::Blob,
                 size: BLOB_PLAINTEXT.len() as u64,
-                chunks: vec![ChunkRef { id: blob_id, len: BLOB_PLAINTEXT.len() as u32 }],
+                chunks: vec![ChunkRef {
+                    id: blob_id,
+                    len: BLOB_PLAINTEXT.len() as u32,
+                }],
             },
-            Item { name: "config/empty.txt".into(), kind: ItemKind::Blob, size: 0, chunks: vec![] },
+            Item {
+                name: "config/empty.txt".into(),
+                kind: ItemKind::Blob,
+                size: 0,
+                chunks: vec![],
+            },
         ],
         labels: BTreeMap::from([("source".to_string(), "test-vectors".to_string())]),
     };
     let manifest_plain = manifest.encode_plaintext();
-    let (manifest_id, manifest_file) = object::encode(ObjectKind::Manifest, Codec::None, &manifest_plain);
+    let (manifest_id, manifest_file) =
+        object::encode(ObjectKind::Manifest, Codec::None, &manifest_plain);
     write(&dir, "manifest.plain", &manifest_plain);
     write(&dir, "manifest.bin", &manifest_file);
 
@@ -176,7 +201,10 @@ fn main() {
         prev: GENESIS,
         time_ms: T0,
         writer: WRITER.into(),
-        event: Event::StoreInitialized(StoreInitialized { store_id: STORE_ID.into(), format_version: 1 }),
+        event: Event::StoreInitialized(StoreInitialized {
+            store_id: STORE_ID.into(),
+            format_version: 1,
+        }),
     };
     let b1 = r1.encode();
     let r2 = JournalRecord {
@@ -202,7 +230,12 @@ fn main() {
         prev: JournalRecord::hash_of_encoded(&b2),
         time_ms: T0 + 3000,
         writer: WRITER.into(),
-        event: Event::GcCompleted(GcCompleted { objects_freed: 1, bytes_freed: 123, objects_kept: 2, duration_ms: 250 }),
+        event: Event::GcCompleted(GcCompleted {
+            objects_freed: 1,
+            bytes_freed: 123,
+            objects_kept: 2,
+            duration_ms: 250,
+        }),
     };
     let b3 = r3.encode();
     #[derive(Serialize)]
@@ -217,7 +250,10 @@ fn main() {
         event: Event::Unknown {
             kind: "ExampleFutureEvent".into(),
             version: 3,
-            body: rmp_serde::to_vec_named(&FutureBody { note: "kept as is".into() }).unwrap(),
+            body: rmp_serde::to_vec_named(&FutureBody {
+                note: "kept as is".into(),
+            })
+            .unwrap(),
         },
     };
     let b4 = r4.encode();
@@ -235,7 +271,11 @@ fn main() {
     };
     let b5 = r5.encode();
     for (r, b) in [(&r1, &b1), (&r2, &b2), (&r3, &b3), (&r4, &b4), (&r5, &b5)] {
-        write(&dir, &format!("journal-{}.bin", JournalRecord::file_name(r.seq)), b);
+        write(
+            &dir,
+            &format!("journal-{}.bin", JournalRecord::file_name(r.seq)),
+            b,
+        );
     }
 
     // A lock record.
@@ -262,7 +302,11 @@ fn main() {
         something_new: "a field version 1 does not have".into(),
     })
     .unwrap();
-    write(&dir, "bad/config-future-version.bin", &frame::encode(b"ARKC", &future_config));
+    write(
+        &dir,
+        "bad/config-future-version.bin",
+        &frame::encode(b"ARKC", &future_config),
+    );
 
     let mut torn = b2.clone();
     torn.truncate(200);
@@ -296,7 +340,11 @@ fn main() {
         event: r1.event.encode_body(),
     })
     .unwrap();
-    write(&dir, "bad/journal-future-version.bin", &frame::encode(b"ARKJ", &future_record));
+    write(
+        &dir,
+        "bad/journal-future-version.bin",
+        &frame::encode(b"ARKJ", &future_record),
+    );
 
     let mut obj = blob_file.clone();
     let last = obj.len() - 1;
@@ -313,7 +361,11 @@ fn main() {
 
     let mut future_manifest = manifest.clone();
     future_manifest.manifest_version = 2;
-    let (fm_id, fm_file) = object::encode(ObjectKind::Manifest, Codec::None, &future_manifest.encode_plaintext());
+    let (fm_id, fm_file) = object::encode(
+        ObjectKind::Manifest,
+        Codec::None,
+        &future_manifest.encode_plaintext(),
+    );
     write(&dir, "bad/manifest-future-version.bin", &fm_file);
 
     encrypted(&dir, &chunk);
@@ -325,13 +377,24 @@ fn main() {
     println!("manifest id        {manifest_id}");
     println!("future manifest id {fm_id}");
     for (n, b) in [(1, &b1), (2, &b2), (3, &b3), (4, &b4), (5, &b5)] {
-        println!("journal {n} hash     {}", ObjectId(JournalRecord::hash_of_encoded(b)));
+        println!(
+            "journal {n} hash     {}",
+            ObjectId(JournalRecord::hash_of_encoded(b))
+        );
     }
     println!("zstd version       {}", zstd::zstd_safe::version_number());
     println!();
     println!("object-blob-none.bin:\n{}", hexdump(&blob_file));
-    println!("journal-{}.bin:\n{}", JournalRecord::file_name(1), hexdump(&b1));
-    println!("journal-{}.bin:\n{}", JournalRecord::file_name(5), hexdump(&b5));
+    println!(
+        "journal-{}.bin:\n{}",
+        JournalRecord::file_name(1),
+        hexdump(&b1)
+    );
+    println!(
+        "journal-{}.bin:\n{}",
+        JournalRecord::file_name(5),
+        hexdump(&b5)
+    );
 }
 
 /// The vectors of an encrypted store (`enc-*`): config, key file, a chunk, a
@@ -344,7 +407,10 @@ fn encrypted(dir: &Path, chunk: &[u8]) {
         created_ms: T0,
         chunker: ChunkerParams::new(128 * 1024, 512 * 1024, 4 * 1024 * 1024),
         hash: "blake3-256".into(),
-        compression: CompressionParams { codec: "zstd".into(), level: 3 },
+        compression: CompressionParams {
+            codec: "zstd".into(),
+            level: 3,
+        },
         encryption: "xchacha20poly1305-blake3".into(),
     };
     let config_bytes = config.encode();
@@ -357,16 +423,41 @@ fn encrypted(dir: &Path, chunk: &[u8]) {
         parallelism: 1,
         salt: salt(),
     };
-    let kf = KeyFile::wrap(&master(), &kek(), &run(NONCE_KEYFILE), kdf, &config_bytes, T0, "vector-host".into());
+    let kf = KeyFile::wrap(
+        &master(),
+        &kek(),
+        &run(NONCE_KEYFILE),
+        kdf,
+        &config_bytes,
+        T0,
+        "vector-host".into(),
+    );
     let kf_bytes = kf.encode();
-    assert_eq!(KeyFile::decode(&kf_bytes).unwrap().unwrap_master(&kek(), &config_bytes).unwrap(), master());
+    assert_eq!(
+        KeyFile::decode(&kf_bytes)
+            .unwrap()
+            .unwrap_master(&kek(), &config_bytes)
+            .unwrap(),
+        master()
+    );
     write(dir, "enc-keyfile.bin", &kf_bytes);
 
     let keys = StoreKeys::derive(&master());
     let chunk_id = keys.object_id(chunk);
-    let chunk_file = object::encode_sealed(ObjectKind::Chunk, Codec::Zstd(3), &keys, &chunk_id, chunk, &run(NONCE_CHUNK));
+    let chunk_file = object::encode_sealed(
+        ObjectKind::Chunk,
+        Codec::Zstd(3),
+        &keys,
+        &chunk_id,
+        chunk,
+        &run(NONCE_CHUNK),
+    );
     assert_eq!(chunk_file[6], 1, "the encrypted chunk must be zstd-coded");
-    assert_eq!(chunk_file[8..16], [0; 8], "an encrypted object's header length is zero (the length is sealed)");
+    assert_eq!(
+        chunk_file[8..16],
+        [0; 8],
+        "an encrypted object's header length is zero (the length is sealed)"
+    );
     write(dir, "enc-object-chunk.bin", &chunk_file);
 
     let manifest = Manifest {
@@ -381,16 +472,30 @@ fn encrypted(dir: &Path, chunk: &[u8]) {
                 name: "db/n8n.dump".into(),
                 kind: ItemKind::Stream,
                 size: chunk.len() as u64,
-                chunks: vec![ChunkRef { id: chunk_id, len: chunk.len() as u32 }],
+                chunks: vec![ChunkRef {
+                    id: chunk_id,
+                    len: chunk.len() as u32,
+                }],
             },
-            Item { name: "config/empty.txt".into(), kind: ItemKind::Blob, size: 0, chunks: vec![] },
+            Item {
+                name: "config/empty.txt".into(),
+                kind: ItemKind::Blob,
+                size: 0,
+                chunks: vec![],
+            },
         ],
         labels: BTreeMap::from([("source".to_string(), "test-vectors".to_string())]),
     };
     let manifest_plain = manifest.encode_plaintext();
     let manifest_id = keys.object_id(&manifest_plain);
-    let manifest_file =
-        object::encode_sealed(ObjectKind::Manifest, Codec::None, &keys, &manifest_id, &manifest_plain, &run(NONCE_MANIFEST));
+    let manifest_file = object::encode_sealed(
+        ObjectKind::Manifest,
+        Codec::None,
+        &keys,
+        &manifest_id,
+        &manifest_plain,
+        &run(NONCE_MANIFEST),
+    );
     write(dir, "enc-manifest.plain", &manifest_plain);
     write(dir, "enc-manifest.bin", &manifest_file);
 
@@ -399,7 +504,10 @@ fn encrypted(dir: &Path, chunk: &[u8]) {
         prev: GENESIS,
         time_ms: T0,
         writer: WRITER.into(),
-        event: Event::StoreInitialized(StoreInitialized { store_id: ENC_STORE_ID.into(), format_version: 1 }),
+        event: Event::StoreInitialized(StoreInitialized {
+            store_id: ENC_STORE_ID.into(),
+            format_version: 1,
+        }),
     };
     let b1 = r1.encode_sealed(&keys, &run(NONCE_RECORD_1));
     let r2 = JournalRecord {
@@ -422,7 +530,11 @@ fn encrypted(dir: &Path, chunk: &[u8]) {
     let b2 = r2.encode_sealed(&keys, &run(NONCE_RECORD_2));
     for (r, b) in [(&r1, &b1), (&r2, &b2)] {
         assert_eq!(&JournalRecord::decode_in(b, Some(&keys)).unwrap(), r);
-        write(dir, &format!("enc-journal-{}.bin", JournalRecord::file_name(r.seq)), b);
+        write(
+            dir,
+            &format!("enc-journal-{}.bin", JournalRecord::file_name(r.seq)),
+            b,
+        );
     }
 
     // Damage: a flipped ciphertext bit, checksum left as it was.
@@ -445,24 +557,43 @@ fn encrypted(dir: &Path, chunk: &[u8]) {
         #[serde(with = "serde_bytes")]
         sealed: Vec<u8>,
     }
-    let mut w: SealedWire = rmp_serde::from_slice(frame::decode(b"ARKJ", "journal frame", &b2).unwrap()).unwrap();
-    assert_eq!(frame::encode(b"ARKJ", &rmp_serde::to_vec_named(&w).unwrap()), b2, "the sealed wire form");
+    let mut w: SealedWire =
+        rmp_serde::from_slice(frame::decode(b"ARKJ", "journal frame", &b2).unwrap()).unwrap();
+    assert_eq!(
+        frame::encode(b"ARKJ", &rmp_serde::to_vec_named(&w).unwrap()),
+        b2,
+        "the sealed wire form"
+    );
     w.seq = 3;
-    write(dir, "bad/enc-journal-relabelled.bin", &frame::encode(b"ARKJ", &rmp_serde::to_vec_named(&w).unwrap()));
+    write(
+        dir,
+        "bad/enc-journal-relabelled.bin",
+        &frame::encode(b"ARKJ", &rmp_serde::to_vec_named(&w).unwrap()),
+    );
 
     println!();
     println!("enc key file       keys/{KEY_ID}, passphrase {PASSPHRASE:?}, KEK {KEK_HEX}");
     println!(
         "enc chunker seed   {0} = {0:#018x} (derive_key bytes 0..8: {1})",
         keys.chunker_seed(),
-        ObjectId(blake3::derive_key(store_format::crypto::CONTEXT_CHUNKER, &master()))
+        ObjectId(blake3::derive_key(
+            store_format::crypto::CONTEXT_CHUNKER,
+            &master()
+        ))
     );
     println!("enc chunk id       {chunk_id}");
     println!("enc manifest id    {manifest_id}");
     for (n, b) in [(1, &b1), (2, &b2)] {
-        println!("enc journal {n} hash {}", ObjectId(JournalRecord::hash_of_encoded(b)));
+        println!(
+            "enc journal {n} hash {}",
+            ObjectId(JournalRecord::hash_of_encoded(b))
+        );
     }
     println!("enc-keyfile.bin:\n{}", hexdump(&kf_bytes));
     println!("enc-object-chunk.bin:\n{}", hexdump(&chunk_file));
-    println!("enc-journal-{}.bin:\n{}", JournalRecord::file_name(1), hexdump(&b1));
+    println!(
+        "enc-journal-{}.bin:\n{}",
+        JournalRecord::file_name(1),
+        hexdump(&b1)
+    );
 }

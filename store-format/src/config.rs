@@ -44,12 +44,20 @@ pub struct CompressionParams {
 impl ChunkerParams {
     pub const ALGORITHM: &'static str = "fastcdc-2020";
     pub fn new(min_size: u32, avg_size: u32, max_size: u32) -> Self {
-        ChunkerParams { algorithm: Self::ALGORITHM.to_string(), min_size, avg_size, max_size }
+        ChunkerParams {
+            algorithm: Self::ALGORITHM.to_string(),
+            min_size,
+            avg_size,
+            max_size,
+        }
     }
     /// The limits that the FastCDC 2020 implementation accepts.
     pub fn validate(&self) -> Result<()> {
         if self.algorithm != Self::ALGORITHM {
-            return Err(FormatError::Invalid(format!("unknown chunker {:?}", self.algorithm)));
+            return Err(FormatError::Invalid(format!(
+                "unknown chunker {:?}",
+                self.algorithm
+            )));
         }
         let ok = (64..=1_048_576).contains(&self.min_size)
             && (256..=4_194_304).contains(&self.avg_size)
@@ -75,20 +83,15 @@ impl StoreConfig {
         let body = frame::decode(MAGIC, "config frame", bytes)?;
         // Read the version first so that a future config with other fields
         // reports "too new" rather than a field error.
-        #[derive(Deserialize)]
-        struct VersionOnly {
-            format_version: u32,
-        }
-        let v: VersionOnly = frame::from_msgpack(body)?;
-        if v.format_version > FORMAT_VERSION || v.format_version == 0 {
-            return Err(FormatError::UnsupportedVersion {
-                what: "store format",
-                found: v.format_version,
-                supported: FORMAT_VERSION,
-            });
-        }
+        frame::check_version(body, "store format", FORMAT_VERSION)?;
         let c: StoreConfig = frame::from_msgpack(body)?;
-        for (what, v) in [("config id", &c.id), ("chunker", &c.chunker.algorithm), ("hash", &c.hash), ("codec", &c.compression.codec), ("encryption", &c.encryption)] {
+        for (what, v) in [
+            ("config id", &c.id),
+            ("chunker", &c.chunker.algorithm),
+            ("hash", &c.hash),
+            ("codec", &c.compression.codec),
+            ("encryption", &c.encryption),
+        ] {
             frame::check_len(what, v.len(), frame::MAX_TEXT)?;
         }
         c.chunker.validate()?;
@@ -96,10 +99,16 @@ impl StoreConfig {
             return Err(FormatError::Invalid(format!("unknown hash {:?}", c.hash)));
         }
         if c.compression.codec != "zstd" && c.compression.codec != "none" {
-            return Err(FormatError::Invalid(format!("unknown compression {:?}", c.compression.codec)));
+            return Err(FormatError::Invalid(format!(
+                "unknown compression {:?}",
+                c.compression.codec
+            )));
         }
         if c.encryption != "none" && c.encryption != "xchacha20poly1305-blake3" {
-            return Err(FormatError::Invalid(format!("unknown encryption {:?}", c.encryption)));
+            return Err(FormatError::Invalid(format!(
+                "unknown encryption {:?}",
+                c.encryption
+            )));
         }
         Ok(c)
     }

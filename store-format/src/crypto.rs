@@ -91,10 +91,19 @@ pub fn seal_with(key: &[u8; KEY_LEN], nonce: &[u8; NONCE_LEN], aad: &[u8], msg: 
 
 pub fn open_with(key: &[u8; KEY_LEN], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
     if sealed.len() < NONCE_LEN + TAG_LEN {
-        return Err(FormatError::Truncated { need: NONCE_LEN + TAG_LEN, have: sealed.len() });
+        return Err(FormatError::Truncated {
+            need: NONCE_LEN + TAG_LEN,
+            have: sealed.len(),
+        });
     }
     let cipher = XChaCha20Poly1305::new(Key::from_slice(key));
     cipher
-        .decrypt(XNonce::from_slice(&sealed[..NONCE_LEN]), Payload { msg: &sealed[NONCE_LEN..], aad })
+        .decrypt(
+            XNonce::from_slice(&sealed[..NONCE_LEN]),
+            Payload {
+                msg: &sealed[NONCE_LEN..],
+                aad,
+            },
+        )
         .map_err(|_| FormatError::AuthenticationFailed)
 }

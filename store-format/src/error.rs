@@ -6,9 +6,16 @@ pub enum FormatError {
     #[error("truncated: need {need} bytes, have {have}")]
     Truncated { need: usize, have: usize },
     #[error("bad magic: expected {expected:?}, found {found:02x?}")]
-    BadMagic { expected: &'static str, found: Vec<u8> },
+    BadMagic {
+        expected: &'static str,
+        found: Vec<u8>,
+    },
     #[error("{what} version {found} is newer than this n8n-ark understands (up to {supported}); upgrade n8n-ark to read it")]
-    UnsupportedVersion { what: &'static str, found: u32, supported: u32 },
+    UnsupportedVersion {
+        what: &'static str,
+        found: u32,
+        supported: u32,
+    },
     #[error("unknown {what} {value}")]
     UnknownValue { what: &'static str, value: u32 },
     #[error("reserved flags set: {0:#04x} (written by a newer or different implementation)")]

@@ -53,7 +53,11 @@ pub enum Event {
     BackupForgotten(BackupForgotten),
     GcCompleted(GcCompleted),
     /// A type or version this reader does not know; kept as it was.
-    Unknown { kind: String, version: u16, body: Vec<u8> },
+    Unknown {
+        kind: String,
+        version: u16,
+        body: Vec<u8>,
+    },
 }
 
 impl Event {
@@ -87,7 +91,11 @@ impl Event {
             ("BackupCompleted", 1) => Event::BackupCompleted(parse(kind, body)?),
             ("BackupForgotten", 1) => Event::BackupForgotten(parse(kind, body)?),
             ("GcCompleted", 1) => Event::GcCompleted(parse(kind, body)?),
-            _ => Event::Unknown { kind: kind.to_string(), version, body: body.to_vec() },
+            _ => Event::Unknown {
+                kind: kind.to_string(),
+                version,
+                body: body.to_vec(),
+            },
         })
     }
 }

@@ -33,9 +33,16 @@ pub fn encode(magic: &[u8; 4], body: &[u8]) -> Vec<u8> {
 }
 
 /// Returns the body. `what` names the frame kind in errors.
-pub fn decode<'a>(magic: &'static [u8; 4], what: &'static str, bytes: &'a [u8]) -> Result<&'a [u8]> {
+pub fn decode<'a>(
+    magic: &'static [u8; 4],
+    what: &'static str,
+    bytes: &'a [u8],
+) -> Result<&'a [u8]> {
     if bytes.len() < FRAME_HEADER + FRAME_TRAILER {
-        return Err(FormatError::Truncated { need: FRAME_HEADER + FRAME_TRAILER, have: bytes.len() });
+        return Err(FormatError::Truncated {
+            need: FRAME_HEADER + FRAME_TRAILER,
+            have: bytes.len(),
+        });
     }
     if &bytes[0..4] != magic {
         return Err(FormatError::BadMagic {
@@ -44,21 +51,34 @@ pub fn decode<'a>(magic: &'static [u8; 4], what: &'static str, bytes: &'a [u8]) 
         });
     }
     if bytes[4] != FRAME_VERSION {
-        return Err(FormatError::UnsupportedVersion { what, found: bytes[4] as u32, supported: FRAME_VERSION as u32 });
+        return Err(FormatError::UnsupportedVersion {
+            what,
+            found: bytes[4] as u32,
+            supported: FRAME_VERSION as u32,
+        });
     }
     if bytes[5..8] != [0, 0, 0] {
         return Err(FormatError::ReservedFlags(bytes[5] | bytes[6] | bytes[7]));
     }
     let len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
     if len > MAX_FRAME_BODY {
-        return Err(FormatError::TooLarge { declared: len as u64, limit: MAX_FRAME_BODY as u64 });
+        return Err(FormatError::TooLarge {
+            declared: len as u64,
+            limit: MAX_FRAME_BODY as u64,
+        });
     }
     let total = FRAME_HEADER + len + FRAME_TRAILER;
     if bytes.len() < total {
-        return Err(FormatError::Truncated { need: total, have: bytes.len() });
+        return Err(FormatError::Truncated {
+            need: total,
+            have: bytes.len(),
+        });
     }
     if bytes.len() > total {
-        return Err(FormatError::LengthMismatch { declared: total as u64, actual: bytes.len() as u64 });
+        return Err(FormatError::LengthMismatch {
+            declared: total as u64,
+            actual: bytes.len() as u64,
+        });
     }
     let sum = blake3::hash(&bytes[..FRAME_HEADER + len]);
     if sum.as_bytes() != &bytes[FRAME_HEADER + len..] {
@@ -82,7 +102,35 @@ pub const MAX_EVENT_BODY: usize = 4 * 1024 * 1024;
 
 pub(crate) fn check_len(what: &str, len: usize, max: usize) -> Result<()> {
     if len > max {
-        return Err(FormatError::Invalid(format!("{what}: {len} bytes, limit {max}")));
+        return Err(FormatError::Invalid(format!(
+            "{what}: {len} bytes, limit {max}"
+        )));
+    }
+    Ok(())
+}
+
+/// Reads only the version field of a MessagePack map (whichever of the known
+/// version field names it has) and refuses a version this reader does not know,
+/// before anything else is parsed: a future body with other fields then reports
+/// "too new, upgrade" rather than a field error.
+pub(crate) fn check_version(body: &[u8], what: &'static str, supported: u32) -> Result<()> {
+    #[derive(serde::Deserialize)]
+    struct VersionOnly {
+        #[serde(
+            alias = "format_version",
+            alias = "manifest_version",
+            alias = "record_version",
+            alias = "keyfile_version"
+        )]
+        version: u32,
+    }
+    let v: VersionOnly = from_msgpack(body)?;
+    if v.version > supported || v.version == 0 {
+        return Err(FormatError::UnsupportedVersion {
+            what,
+            found: v.version,
+            supported,
+        });
     }
     Ok(())
 }

@@ -19,7 +19,9 @@ impl ObjectId {
     }
     pub fn from_hex(s: &str) -> Result<Self> {
         if s.len() != 64 || !s.bytes().all(|c| c.is_ascii_hexdigit()) {
-            return Err(FormatError::Invalid(format!("not a 64-digit hex object id: {s:?}")));
+            return Err(FormatError::Invalid(format!(
+                "not a 64-digit hex object id: {s:?}"
+            )));
         }
         let mut out = [0u8; 32];
         for (i, o) in out.iter_mut().enumerate() {

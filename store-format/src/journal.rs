@@ -135,48 +135,59 @@ impl JournalRecord {
     /// a record copied from elsewhere in the journal (a replay) fails.
     pub fn decode_in(bytes: &[u8], keys: Option<&StoreKeys>) -> Result<Self> {
         let body = frame::decode(MAGIC, "journal frame", bytes)?;
-        #[derive(Deserialize)]
-        struct VersionOnly {
-            record_version: u32,
-        }
-        let v: VersionOnly = frame::from_msgpack(body)?;
-        if v.record_version > RECORD_VERSION || v.record_version == 0 {
-            return Err(FormatError::UnsupportedVersion {
-                what: "journal record",
-                found: v.record_version,
-                supported: RECORD_VERSION,
-            });
-        }
+        frame::check_version(body, "journal record", RECORD_VERSION)?;
         let w: Wire = frame::from_msgpack(body)?;
         if w.seq == 0 {
-            return Err(FormatError::Invalid("journal sequence numbers start at 1".into()));
+            return Err(FormatError::Invalid(
+                "journal sequence numbers start at 1".into(),
+            ));
         }
-        let prev: [u8; 32] = w
-            .prev
-            .as_slice()
-            .try_into()
-            .map_err(|_| FormatError::Invalid(format!("prev hash has {} bytes, not 32", w.prev.len())))?;
+        let prev: [u8; 32] = w.prev.as_slice().try_into().map_err(|_| {
+            FormatError::Invalid(format!("prev hash has {} bytes, not 32", w.prev.len()))
+        })?;
         let inner = match (&w.sealed, keys) {
             (Some(sealed), Some(k)) => {
                 let plain = k.open(&sealed_aad(w.seq, &prev), sealed)?;
                 frame::from_msgpack::<Inner>(&plain)?
             }
             (Some(_), None) => {
-                return Err(FormatError::Invalid("the journal record is encrypted: the store's key is needed".into()))
+                return Err(FormatError::Invalid(
+                    "the journal record is encrypted: the store's key is needed".into(),
+                ))
             }
             (None, Some(_)) => return Err(FormatError::AuthenticationFailed),
             (None, None) => match (w.time_ms, w.writer, w.event_type, w.event_version, w.event) {
-                (Some(time_ms), Some(writer), Some(event_type), Some(event_version), Some(event)) => {
-                    Inner { time_ms, writer, event_type, event_version, event }
+                (
+                    Some(time_ms),
+                    Some(writer),
+                    Some(event_type),
+                    Some(event_version),
+                    Some(event),
+                ) => Inner {
+                    time_ms,
+                    writer,
+                    event_type,
+                    event_version,
+                    event,
+                },
+                _ => {
+                    return Err(FormatError::Invalid(
+                        "journal record lacks its event".into(),
+                    ))
                 }
-                _ => return Err(FormatError::Invalid("journal record lacks its event".into())),
             },
         };
         frame::check_len("journal writer", inner.writer.len(), frame::MAX_TEXT)?;
         frame::check_len("event type", inner.event_type.len(), frame::MAX_TEXT)?;
         frame::check_len("event body", inner.event.len(), frame::MAX_EVENT_BODY)?;
         let event = Event::decode(&inner.event_type, inner.event_version, &inner.event)?;
-        Ok(JournalRecord { seq: w.seq, prev, time_ms: inner.time_ms, writer: inner.writer, event })
+        Ok(JournalRecord {
+            seq: w.seq,
+            prev,
+            time_ms: inner.time_ms,
+            writer: inner.writer,
+            event,
+        })
     }
 
     /// The hash the next record must carry as `prev`.

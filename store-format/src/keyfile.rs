@@ -44,7 +44,10 @@ fn aad(config_bytes: &[u8]) -> Vec<u8> {
 impl KdfParams {
     pub fn validate(&self) -> Result<()> {
         if self.algorithm != "argon2id" {
-            return Err(FormatError::Invalid(format!("unknown key derivation {:?}", self.algorithm)));
+            return Err(FormatError::Invalid(format!(
+                "unknown key derivation {:?}",
+                self.algorithm
+            )));
         }
         // Bounds keep a damaged or hostile key file from demanding absurd work.
         if !(8..=4 * 1024 * 1024).contains(&self.memory_kib)
@@ -89,7 +92,9 @@ impl KeyFile {
     /// not this file's (a wrong passphrase) or the file or config was altered.
     pub fn unwrap_master(&self, kek: &[u8; KEY_LEN], config_bytes: &[u8]) -> Result<[u8; KEY_LEN]> {
         let m = open_with(kek, &aad(config_bytes), &self.wrapped)?;
-        m.as_slice().try_into().map_err(|_| FormatError::Invalid("wrapped key is not 32 bytes".into()))
+        m.as_slice()
+            .try_into()
+            .map_err(|_| FormatError::Invalid("wrapped key is not 32 bytes".into()))
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -98,23 +103,15 @@ impl KeyFile {
 
     pub fn decode(bytes: &[u8]) -> Result<KeyFile> {
         let body = frame::decode(MAGIC, "key file frame", bytes)?;
-        #[derive(Deserialize)]
-        struct VersionOnly {
-            keyfile_version: u32,
-        }
-        let v: VersionOnly = frame::from_msgpack(body)?;
-        if v.keyfile_version > KEYFILE_VERSION || v.keyfile_version == 0 {
-            return Err(FormatError::UnsupportedVersion {
-                what: "key file",
-                found: v.keyfile_version,
-                supported: KEYFILE_VERSION,
-            });
-        }
+        frame::check_version(body, "key file", KEYFILE_VERSION)?;
         let k: KeyFile = frame::from_msgpack(body)?;
         frame::check_len("key file host", k.host.len(), frame::MAX_TEXT)?;
         k.kdf.validate()?;
         if k.wrapped.len() != NONCE_LEN + KEY_LEN + crate::crypto::TAG_LEN {
-            return Err(FormatError::Invalid(format!("wrapped key has {} bytes", k.wrapped.len())));
+            return Err(FormatError::Invalid(format!(
+                "wrapped key has {} bytes",
+                k.wrapped.len()
+            )));
         }
         Ok(k)
     }

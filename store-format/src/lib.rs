@@ -17,13 +17,13 @@ pub mod lock;
 pub mod manifest;
 pub mod object;
 
-pub use crypto::StoreKeys;
-pub use keyfile::{KdfParams, KeyFile};
 pub use config::{ChunkerParams, CompressionParams, StoreConfig, FORMAT_VERSION};
+pub use crypto::StoreKeys;
 pub use error::FormatError;
 pub use event::Event;
 pub use id::ObjectId;
 pub use journal::JournalRecord;
+pub use keyfile::{KdfParams, KeyFile};
 pub use lock::LockRecord;
 pub use manifest::{ChunkRef, Item, ItemKind, Manifest};
 pub use object::{Codec, ObjectKind};

@@ -59,18 +59,7 @@ impl Manifest {
     }
 
     pub fn decode_plaintext(bytes: &[u8]) -> Result<Self> {
-        #[derive(Deserialize)]
-        struct VersionOnly {
-            manifest_version: u32,
-        }
-        let v: VersionOnly = frame::from_msgpack(bytes)?;
-        if v.manifest_version > MANIFEST_VERSION || v.manifest_version == 0 {
-            return Err(FormatError::UnsupportedVersion {
-                what: "manifest",
-                found: v.manifest_version,
-                supported: MANIFEST_VERSION,
-            });
-        }
+        frame::check_version(bytes, "manifest", MANIFEST_VERSION)?;
         let m: Manifest = frame::from_msgpack(bytes)?;
         m.validate()?;
         Ok(m)
@@ -81,7 +70,10 @@ impl Manifest {
         let mut names = std::collections::HashSet::new();
         for it in &self.items {
             if !names.insert(it.name.as_str()) {
-                return Err(FormatError::Invalid(format!("duplicate item name {:?}", it.name)));
+                return Err(FormatError::Invalid(format!(
+                    "duplicate item name {:?}",
+                    it.name
+                )));
             }
             let sum: u64 = it.chunks.iter().map(|c| c.len as u64).sum();
             if sum != it.size {
@@ -91,7 +83,11 @@ impl Manifest {
                 )));
             }
             if it.kind == ItemKind::Blob && it.chunks.len() > 1 {
-                return Err(FormatError::Invalid(format!("blob item {:?} has {} chunks", it.name, it.chunks.len())));
+                return Err(FormatError::Invalid(format!(
+                    "blob item {:?} has {} chunks",
+                    it.name,
+                    it.chunks.len()
+                )));
             }
         }
         Ok(())
@@ -99,7 +95,9 @@ impl Manifest {
 
     /// Every object this manifest references, in order of first appearance.
     pub fn object_ids(&self) -> impl Iterator<Item = &ObjectId> {
-        self.items.iter().flat_map(|i| i.chunks.iter().map(|c| &c.id))
+        self.items
+            .iter()
+            .flat_map(|i| i.chunks.iter().map(|c| &c.id))
     }
 
     pub fn logical_size(&self) -> u64 {

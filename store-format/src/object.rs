@@ -26,8 +26,8 @@
 use crate::crypto::{StoreKeys, NONCE_LEN, TAG_LEN};
 use crate::error::{FormatError, Result};
 use crate::id::ObjectId;
-use std::sync::Arc;
 use std::io::Read;
+use std::sync::Arc;
 
 pub const MAGIC: &[u8; 4] = b"ARKO";
 pub const ENVELOPE_VERSION: u8 = 1;
@@ -52,7 +52,10 @@ impl ObjectKind {
             1 => Ok(ObjectKind::Chunk),
             2 => Ok(ObjectKind::Blob),
             3 => Ok(ObjectKind::Manifest),
-            v => Err(FormatError::UnknownValue { what: "object kind", value: v as u32 }),
+            v => Err(FormatError::UnknownValue {
+                what: "object kind",
+                value: v as u32,
+            }),
         }
     }
 }
@@ -84,10 +87,16 @@ pub struct Header {
 
 pub fn parse_header(bytes: &[u8]) -> Result<Header> {
     if bytes.len() < HEADER_LEN {
-        return Err(FormatError::Truncated { need: HEADER_LEN, have: bytes.len() });
+        return Err(FormatError::Truncated {
+            need: HEADER_LEN,
+            have: bytes.len(),
+        });
     }
     if &bytes[0..4] != MAGIC {
-        return Err(FormatError::BadMagic { expected: "ARKO", found: bytes[0..4].to_vec() });
+        return Err(FormatError::BadMagic {
+            expected: "ARKO",
+            found: bytes[0..4].to_vec(),
+        });
     }
     if bytes[4] != ENVELOPE_VERSION {
         return Err(FormatError::UnsupportedVersion {
@@ -99,7 +108,10 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header> {
     let kind = ObjectKind::from_byte(bytes[5])?;
     let codec = bytes[6];
     if codec > 1 {
-        return Err(FormatError::UnknownValue { what: "codec", value: codec as u32 });
+        return Err(FormatError::UnknownValue {
+            what: "codec",
+            value: codec as u32,
+        });
     }
     let flags = bytes[7];
     if flags & !FLAG_ENCRYPTED != 0 {
@@ -109,9 +121,17 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header> {
     len.copy_from_slice(&bytes[8..16]);
     let plaintext_len = u64::from_le_bytes(len);
     if plaintext_len > MAX_PLAINTEXT {
-        return Err(FormatError::TooLarge { declared: plaintext_len, limit: MAX_PLAINTEXT });
+        return Err(FormatError::TooLarge {
+            declared: plaintext_len,
+            limit: MAX_PLAINTEXT,
+        });
     }
-    Ok(Header { kind, codec, flags, plaintext_len })
+    Ok(Header {
+        kind,
+        codec,
+        flags,
+        plaintext_len,
+    })
 }
 
 /// Encodes `plaintext` as an object of `kind`. Returns the id and the file bytes.
@@ -140,7 +160,15 @@ pub fn encode_sealed(
     nonce: &[u8; NONCE_LEN],
 ) -> Vec<u8> {
     let (codec_byte, payload) = compress(codec, plaintext);
-    seal_payload(kind, codec_byte, keys, id, plaintext.len(), payload.as_deref().unwrap_or(plaintext), nonce)
+    seal_payload(
+        kind,
+        codec_byte,
+        keys,
+        id,
+        plaintext.len(),
+        payload.as_deref().unwrap_or(plaintext),
+        nonce,
+    )
 }
 
 /// As [`encode_sealed`], for a caller that compressed the plaintext itself:
@@ -170,7 +198,9 @@ pub fn seal_payload(
 
 fn compress(codec: Codec, plaintext: &[u8]) -> (u8, Option<Vec<u8>>) {
     let compressed = match codec {
-        Codec::Zstd(level) => zstd::bulk::compress(plaintext, level).ok().filter(|c| c.len() < plaintext.len()),
+        Codec::Zstd(level) => zstd::bulk::compress(plaintext, level)
+            .ok()
+            .filter(|c| c.len() < plaintext.len()),
         Codec::None => None,
     };
     match compressed {
@@ -208,7 +238,13 @@ impl ObjectCodec {
 
     /// The file bytes of an object; `nonce` must be fresh and random (unused
     /// when the store is not encrypted).
-    pub fn encode(&self, kind: ObjectKind, id: &ObjectId, plaintext: &[u8], nonce: &[u8; NONCE_LEN]) -> Vec<u8> {
+    pub fn encode(
+        &self,
+        kind: ObjectKind,
+        id: &ObjectId,
+        plaintext: &[u8],
+        nonce: &[u8; NONCE_LEN],
+    ) -> Vec<u8> {
         match &self.keys {
             Some(k) => encode_sealed(kind, self.codec, k, id, plaintext, nonce),
             None => encode_with_id(kind, self.codec, plaintext),
@@ -222,15 +258,24 @@ impl ObjectCodec {
 
 /// Decodes an object file of a store with (`Some`) or without encryption and
 /// checks it against `expected`.
-pub fn decode_in(bytes: &[u8], expected: &ObjectId, keys: Option<&StoreKeys>) -> Result<(ObjectKind, Vec<u8>)> {
-    let Some(keys) = keys else { return decode(bytes, expected) };
+pub fn decode_in(
+    bytes: &[u8],
+    expected: &ObjectId,
+    keys: Option<&StoreKeys>,
+) -> Result<(ObjectKind, Vec<u8>)> {
+    let Some(keys) = keys else {
+        return decode(bytes, expected);
+    };
     let h = parse_header(bytes)?;
     if h.flags & FLAG_ENCRYPTED == 0 {
         // Only someone without the key writes plaintext into an encrypted store.
         return Err(FormatError::AuthenticationFailed);
     }
     if bytes.len() < HEADER_LEN + SEALED_OVERHEAD {
-        return Err(FormatError::Truncated { need: HEADER_LEN + SEALED_OVERHEAD, have: bytes.len() });
+        return Err(FormatError::Truncated {
+            need: HEADER_LEN + SEALED_OVERHEAD,
+            have: bytes.len(),
+        });
     }
     let (body, sum) = bytes.split_at(bytes.len() - 32);
     if blake3::hash(body).as_bytes() != sum {
@@ -242,19 +287,36 @@ pub fn decode_in(bytes: &[u8], expected: &ObjectId, keys: Option<&StoreKeys>) ->
     // open first: a changed header is tampering, not merely invalid.
     let msg = keys.open(&aad, &body[HEADER_LEN..])?;
     if h.plaintext_len != 0 {
-        return Err(FormatError::Invalid("an encrypted object's header length must be zero".into()));
+        return Err(FormatError::Invalid(
+            "an encrypted object's header length must be zero".into(),
+        ));
     }
     if msg.len() < 8 {
-        return Err(FormatError::Truncated { need: 8, have: msg.len() });
+        return Err(FormatError::Truncated {
+            need: 8,
+            have: msg.len(),
+        });
     }
     let len = u64::from_le_bytes(msg[..8].try_into().expect("8 bytes"));
     if len > MAX_PLAINTEXT {
-        return Err(FormatError::TooLarge { declared: len, limit: MAX_PLAINTEXT });
+        return Err(FormatError::TooLarge {
+            declared: len,
+            limit: MAX_PLAINTEXT,
+        });
     }
-    let plaintext = decode_payload(&Header { plaintext_len: len, ..h }, &msg[8..])?;
+    let plaintext = decode_payload(
+        &Header {
+            plaintext_len: len,
+            ..h
+        },
+        &msg[8..],
+    )?;
     let computed = keys.object_id(&plaintext);
     if &computed != expected {
-        return Err(FormatError::HashMismatch { expected: expected.to_hex(), computed: computed.to_hex() });
+        return Err(FormatError::HashMismatch {
+            expected: expected.to_hex(),
+            computed: computed.to_hex(),
+        });
     }
     Ok((h.kind, plaintext))
 }
@@ -264,7 +326,10 @@ pub fn decode(bytes: &[u8], expected: &ObjectId) -> Result<(ObjectKind, Vec<u8>)
     let (kind, plaintext) = decode_unverified(bytes)?;
     let computed = ObjectId::of(&plaintext);
     if &computed != expected {
-        return Err(FormatError::HashMismatch { expected: expected.to_hex(), computed: computed.to_hex() });
+        return Err(FormatError::HashMismatch {
+            expected: expected.to_hex(),
+            computed: computed.to_hex(),
+        });
     }
     Ok((kind, plaintext))
 }
@@ -273,7 +338,9 @@ pub fn decode(bytes: &[u8], expected: &ObjectId) -> Result<(ObjectKind, Vec<u8>)
 pub fn decode_unverified(bytes: &[u8]) -> Result<(ObjectKind, Vec<u8>)> {
     let h = parse_header(bytes)?;
     if h.flags & FLAG_ENCRYPTED != 0 {
-        return Err(FormatError::Invalid("the object is encrypted: the store's key is needed".into()));
+        return Err(FormatError::Invalid(
+            "the object is encrypted: the store's key is needed".into(),
+        ));
     }
     Ok((h.kind, decode_payload(&h, &bytes[HEADER_LEN..])?))
 }
@@ -292,7 +359,10 @@ fn decode_payload(h: &Header, payload: &[u8]) -> Result<Vec<u8>> {
         }
     };
     if plaintext.len() as u64 != h.plaintext_len {
-        return Err(FormatError::LengthMismatch { declared: h.plaintext_len, actual: plaintext.len() as u64 });
+        return Err(FormatError::LengthMismatch {
+            declared: h.plaintext_len,
+            actual: plaintext.len() as u64,
+        });
     }
     Ok(plaintext)
 }

@@ -7,13 +7,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use store_format::crypto::{self, StoreKeys};
 use store_format::event::{BackupCompleted, BackupForgotten, GcCompleted, StoreInitialized};
 use store_format::journal::GENESIS;
 use store_format::object::{self, Codec, ObjectKind};
-use store_format::crypto::{self, StoreKeys};
 use store_format::{
-    ChunkRef, Event, FormatError, Item, ItemKind, JournalRecord, KdfParams, KeyFile, LockRecord, Manifest, ObjectId,
-    StoreConfig,
+    ChunkRef, Event, FormatError, Item, ItemKind, JournalRecord, KdfParams, KeyFile, LockRecord,
+    Manifest, ObjectId, StoreConfig,
 };
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -32,7 +32,8 @@ const RECORD_HASHES: [&str; 5] = [
 ];
 /// The libzstd version (ZSTD_versionNumber) that produced `object-chunk-zstd.bin`.
 const VECTOR_ZSTD_VERSION: u32 = 10507;
-const BLOB_PLAINTEXT: &[u8] = br#"{"id":"G7pQ2xYc","name":"Daily report","active":true,"nodes":[]}"#;
+const BLOB_PLAINTEXT: &[u8] =
+    br#"{"id":"G7pQ2xYc","name":"Daily report","active":true,"nodes":[]}"#;
 
 // The encrypted store's vectors (`enc-*`). Fixed inputs, documented in
 // test-vectors/README.md: consecutive byte runs.
@@ -81,7 +82,13 @@ fn open_independently(aad: &[u8], sealed: &[u8]) -> Vec<u8> {
     let enc_key = blake3::derive_key("n8n-ark 2026-11 encryption key v1", &master());
     let cipher = chacha20poly1305::XChaCha20Poly1305::new(&enc_key.into());
     cipher
-        .decrypt(chacha20poly1305::XNonce::from_slice(&sealed[..24]), Payload { msg: &sealed[24..], aad })
+        .decrypt(
+            chacha20poly1305::XNonce::from_slice(&sealed[..24]),
+            Payload {
+                msg: &sealed[24..],
+                aad,
+            },
+        )
         .expect("opens with the independently derived key")
 }
 
@@ -89,7 +96,10 @@ fn open_independently(aad: &[u8], sealed: &[u8]) -> Vec<u8> {
 /// length (u64 little-endian) and the payload.
 fn open_object_independently(header: &[u8], id: &ObjectId, sealed: &[u8]) -> (u64, Vec<u8>) {
     let msg = open_independently(&object_aad(header, id), sealed);
-    (u64::from_le_bytes(msg[..8].try_into().unwrap()), msg[8..].to_vec())
+    (
+        u64::from_le_bytes(msg[..8].try_into().unwrap()),
+        msg[8..].to_vec(),
+    )
 }
 
 /// The keyed object id, computed here from the spelled-out context string.
@@ -129,7 +139,11 @@ fn check_frame_header(bytes: &[u8], magic: &[u8; 4]) -> usize {
     assert_eq!(&bytes[5..8], &[0, 0, 0], "reserved");
     let len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
     assert_eq!(bytes.len(), 12 + len + 32, "header + body + trailer");
-    assert_eq!(&bytes[12 + len..], &hash(&bytes[..12 + len]), "trailer is BLAKE3 of header and body");
+    assert_eq!(
+        &bytes[12 + len..],
+        &hash(&bytes[..12 + len]),
+        "trailer is BLAKE3 of header and body"
+    );
     len
 }
 
@@ -164,7 +178,11 @@ fn object_chunk_zstd() {
     assert_eq!(h.codec, 1, "zstd");
     assert_eq!(h.flags, 0);
     assert_eq!(h.plaintext_len, 2614);
-    assert_eq!(&bytes[16..20], &[0x28, 0xb5, 0x2f, 0xfd], "payload is a zstd frame");
+    assert_eq!(
+        &bytes[16..20],
+        &[0x28, 0xb5, 0x2f, 0xfd],
+        "payload is a zstd frame"
+    );
     let (kind, decoded) = object::decode(&bytes, &id(CHUNK_ID)).unwrap();
     assert_eq!(kind, ObjectKind::Chunk);
     assert_eq!(decoded, plain);
@@ -189,16 +207,28 @@ fn object_chunk_zstd() {
 fn object_blob_none() {
     let bytes = read("object-blob-none.bin");
     assert_eq!(bytes.len(), 16 + BLOB_PLAINTEXT.len());
-    assert_eq!(&bytes[..16], &[b'A', b'R', b'K', b'O', 1, 2, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(
+        &bytes[..16],
+        &[b'A', b'R', b'K', b'O', 1, 2, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0]
+    );
     assert_eq!(&bytes[16..], BLOB_PLAINTEXT);
     let h = object::parse_header(&bytes).unwrap();
-    assert_eq!((h.kind, h.codec, h.flags, h.plaintext_len), (ObjectKind::Blob, 0, 0, 64));
+    assert_eq!(
+        (h.kind, h.codec, h.flags, h.plaintext_len),
+        (ObjectKind::Blob, 0, 0, 64)
+    );
     let (kind, plain) = object::decode(&bytes, &id(BLOB_ID)).unwrap();
     assert_eq!(kind, ObjectKind::Blob);
     assert_eq!(plain, BLOB_PLAINTEXT);
     // Written with the store's codec (zstd), which does not shrink it: codec none.
-    assert_eq!(object::encode(ObjectKind::Blob, Codec::Zstd(3), &plain), (id(BLOB_ID), bytes.clone()));
-    assert_eq!(object::encode(ObjectKind::Blob, Codec::None, &plain), (id(BLOB_ID), bytes));
+    assert_eq!(
+        object::encode(ObjectKind::Blob, Codec::Zstd(3), &plain),
+        (id(BLOB_ID), bytes.clone())
+    );
+    assert_eq!(
+        object::encode(ObjectKind::Blob, Codec::None, &plain),
+        (id(BLOB_ID), bytes)
+    );
 }
 
 fn expected_manifest() -> Manifest {
@@ -214,15 +244,26 @@ fn expected_manifest() -> Manifest {
                 name: "db/n8n.dump".into(),
                 kind: ItemKind::Stream,
                 size: 2614,
-                chunks: vec![ChunkRef { id: id(CHUNK_ID), len: 2614 }],
+                chunks: vec![ChunkRef {
+                    id: id(CHUNK_ID),
+                    len: 2614,
+                }],
             },
             Item {
                 name: "workflows/G7pQ2xYc.json".into(),
                 kind: ItemKind::Blob,
                 size: 64,
-                chunks: vec![ChunkRef { id: id(BLOB_ID), len: 64 }],
+                chunks: vec![ChunkRef {
+                    id: id(BLOB_ID),
+                    len: 64,
+                }],
             },
-            Item { name: "config/empty.txt".into(), kind: ItemKind::Blob, size: 0, chunks: vec![] },
+            Item {
+                name: "config/empty.txt".into(),
+                kind: ItemKind::Blob,
+                size: 0,
+                chunks: vec![],
+            },
         ],
         labels: BTreeMap::from([("source".to_string(), "test-vectors".to_string())]),
     }
@@ -232,7 +273,10 @@ fn expected_manifest() -> Manifest {
 fn manifest() {
     let bytes = read("manifest.bin");
     let h = object::parse_header(&bytes).unwrap();
-    assert_eq!((h.kind, h.codec, h.flags, h.plaintext_len), (ObjectKind::Manifest, 0, 0, 401));
+    assert_eq!(
+        (h.kind, h.codec, h.flags, h.plaintext_len),
+        (ObjectKind::Manifest, 0, 0, 401)
+    );
     let (kind, plain) = object::decode(&bytes, &id(MANIFEST_ID)).unwrap();
     assert_eq!(kind, ObjectKind::Manifest);
     assert_eq!(plain, read("manifest.plain"));
@@ -251,22 +295,40 @@ fn manifest() {
     assert_eq!(m.items[0].name, "db/n8n.dump");
     assert_eq!(m.items[0].kind, ItemKind::Stream);
     assert_eq!(m.items[0].size, 2614);
-    assert_eq!(m.items[0].chunks, vec![ChunkRef { id: id(CHUNK_ID), len: 2614 }]);
+    assert_eq!(
+        m.items[0].chunks,
+        vec![ChunkRef {
+            id: id(CHUNK_ID),
+            len: 2614
+        }]
+    );
     assert_eq!(m.items[1].name, "workflows/G7pQ2xYc.json");
     assert_eq!(m.items[1].kind, ItemKind::Blob);
     assert_eq!(m.items[1].size, 64);
-    assert_eq!(m.items[1].chunks, vec![ChunkRef { id: id(BLOB_ID), len: 64 }]);
+    assert_eq!(
+        m.items[1].chunks,
+        vec![ChunkRef {
+            id: id(BLOB_ID),
+            len: 64
+        }]
+    );
     assert_eq!(m.items[2].name, "config/empty.txt");
     assert_eq!(m.items[2].kind, ItemKind::Blob);
     assert_eq!(m.items[2].size, 0);
     assert!(m.items[2].chunks.is_empty());
-    assert_eq!(m.labels.get("source").map(String::as_str), Some("test-vectors"));
+    assert_eq!(
+        m.labels.get("source").map(String::as_str),
+        Some("test-vectors")
+    );
     assert_eq!(m.labels.len(), 1);
     assert_eq!(m.logical_size(), 2614 + 64);
     assert_eq!(m, expected_manifest());
 
     assert_eq!(m.encode_plaintext(), plain, "re-encoding the plaintext");
-    assert_eq!(object::encode(ObjectKind::Manifest, Codec::None, &plain), (id(MANIFEST_ID), bytes));
+    assert_eq!(
+        object::encode(ObjectKind::Manifest, Codec::None, &plain),
+        (id(MANIFEST_ID), bytes)
+    );
 }
 
 fn record(seq: u64) -> (Vec<u8>, JournalRecord) {
@@ -274,7 +336,11 @@ fn record(seq: u64) -> (Vec<u8>, JournalRecord) {
     check_frame_header(&bytes, b"ARKJ");
     let r = JournalRecord::decode(&bytes).unwrap();
     assert_eq!(r.encode(), bytes, "re-encoding record {seq}");
-    assert_eq!(hash(&bytes), id(RECORD_HASHES[seq as usize - 1]).0, "hash of record {seq}");
+    assert_eq!(
+        hash(&bytes),
+        id(RECORD_HASHES[seq as usize - 1]).0,
+        "hash of record {seq}"
+    );
     (bytes, r)
 }
 
@@ -286,15 +352,27 @@ fn journal() {
     assert_eq!(r1.prev, [0u8; 32]);
     assert_eq!(r1.time_ms, T0);
     assert_eq!(r1.writer, "vector-host:4242");
-    assert_eq!(r1.event, Event::StoreInitialized(StoreInitialized { store_id: STORE_ID.into(), format_version: 1 }));
+    assert_eq!(
+        r1.event,
+        Event::StoreInitialized(StoreInitialized {
+            store_id: STORE_ID.into(),
+            format_version: 1
+        })
+    );
     assert_eq!(r1.event.kind_version(), ("StoreInitialized", 1));
 
     let (_, r2) = record(2);
     assert_eq!(r2.seq, 2);
-    assert_eq!(r2.prev, id(RECORD_HASHES[0]).0, "record 2 chains to record 1");
+    assert_eq!(
+        r2.prev,
+        id(RECORD_HASHES[0]).0,
+        "record 2 chains to record 1"
+    );
     assert_eq!(r2.time_ms, T0 + 2000);
     assert_eq!(r2.writer, "vector-host:4242");
-    let Event::BackupCompleted(e) = &r2.event else { panic!("record 2: {:?}", r2.event) };
+    let Event::BackupCompleted(e) = &r2.event else {
+        panic!("record 2: {:?}", r2.event)
+    };
     assert_eq!(
         *e,
         BackupCompleted {
@@ -309,19 +387,40 @@ fn journal() {
             duration_ms: 1500,
         }
     );
-    assert_eq!(e.new_bytes, (read("object-chunk-zstd.bin").len() + read("object-blob-none.bin").len()) as u64);
+    assert_eq!(
+        e.new_bytes,
+        (read("object-chunk-zstd.bin").len() + read("object-blob-none.bin").len()) as u64
+    );
 
     let (_, r3) = record(3);
-    assert_eq!((r3.seq, r3.prev, r3.time_ms), (3, id(RECORD_HASHES[1]).0, T0 + 3000));
+    assert_eq!(
+        (r3.seq, r3.prev, r3.time_ms),
+        (3, id(RECORD_HASHES[1]).0, T0 + 3000)
+    );
     assert_eq!(
         r3.event,
-        Event::GcCompleted(GcCompleted { objects_freed: 1, bytes_freed: 123, objects_kept: 2, duration_ms: 250 })
+        Event::GcCompleted(GcCompleted {
+            objects_freed: 1,
+            bytes_freed: 123,
+            objects_kept: 2,
+            duration_ms: 250
+        })
     );
 
     // An event this reader does not know is kept, body and all, and written back unchanged.
     let (_, r4) = record(4);
-    assert_eq!((r4.seq, r4.prev, r4.time_ms), (4, id(RECORD_HASHES[2]).0, T0 + 4000));
-    let Event::Unknown { kind, version, body } = &r4.event else { panic!("record 4: {:?}", r4.event) };
+    assert_eq!(
+        (r4.seq, r4.prev, r4.time_ms),
+        (4, id(RECORD_HASHES[2]).0, T0 + 4000)
+    );
+    let Event::Unknown {
+        kind,
+        version,
+        body,
+    } = &r4.event
+    else {
+        panic!("record 4: {:?}", r4.event)
+    };
     assert_eq!(kind, "ExampleFutureEvent");
     assert_eq!(*version, 3);
     assert_eq!(body.as_slice(), b"\x81\xa4note\xaakept as is");
@@ -329,7 +428,10 @@ fn journal() {
     // The backup of record 2 is forgotten: the event names its manifest.
     let (bytes5, r5) = record(5);
     assert_eq!(bytes5.len(), 299);
-    assert_eq!((r5.seq, r5.prev, r5.time_ms), (5, id(RECORD_HASHES[3]).0, T0 + 5000));
+    assert_eq!(
+        (r5.seq, r5.prev, r5.time_ms),
+        (5, id(RECORD_HASHES[3]).0, T0 + 5000)
+    );
     assert_eq!(r5.writer, "vector-host:4242");
     assert_eq!(r5.event.kind_version(), ("BackupForgotten", 1));
     assert_eq!(
@@ -352,9 +454,15 @@ fn journal() {
 #[test]
 fn journal_file_names() {
     assert_eq!(JournalRecord::file_name(1), "00000000000000000001");
-    assert_eq!(JournalRecord::parse_file_name("00000000000000000004"), Some(4));
+    assert_eq!(
+        JournalRecord::parse_file_name("00000000000000000004"),
+        Some(4)
+    );
     assert_eq!(JournalRecord::parse_file_name("4"), None);
-    assert_eq!(JournalRecord::parse_file_name(".tmp-00000000000000000004"), None);
+    assert_eq!(
+        JournalRecord::parse_file_name(".tmp-00000000000000000004"),
+        None
+    );
 }
 
 #[test]
@@ -379,25 +487,61 @@ fn lock() {
 #[test]
 fn bad_vectors_are_refused() {
     let e = StoreConfig::decode(&read("bad/config-future-version.bin")).unwrap_err();
-    assert_eq!(e, FormatError::UnsupportedVersion { what: "store format", found: 2, supported: 1 });
+    assert_eq!(
+        e,
+        FormatError::UnsupportedVersion {
+            what: "store format",
+            found: 2,
+            supported: 1
+        }
+    );
     assert!(e.to_string().contains("upgrade"), "{e}");
 
     let torn = read("bad/journal-torn.bin");
     assert_eq!(torn, read("journal-00000000000000000002.bin")[..200]);
-    assert_eq!(JournalRecord::decode(&torn).unwrap_err(), FormatError::Truncated { need: 377, have: 200 });
+    assert_eq!(
+        JournalRecord::decode(&torn).unwrap_err(),
+        FormatError::Truncated {
+            need: 377,
+            have: 200
+        }
+    );
 
-    assert_eq!(JournalRecord::decode(&read("bad/journal-bitflip.bin")).unwrap_err(), FormatError::ChecksumMismatch);
+    assert_eq!(
+        JournalRecord::decode(&read("bad/journal-bitflip.bin")).unwrap_err(),
+        FormatError::ChecksumMismatch
+    );
 
     let e = JournalRecord::decode(&read("bad/journal-future-version.bin")).unwrap_err();
-    assert_eq!(e, FormatError::UnsupportedVersion { what: "journal record", found: 2, supported: 1 });
+    assert_eq!(
+        e,
+        FormatError::UnsupportedVersion {
+            what: "journal record",
+            found: 2,
+            supported: 1
+        }
+    );
     assert!(e.to_string().contains("upgrade"), "{e}");
 
     let flipped = read("bad/object-flipped.bin");
-    assert!(matches!(object::decode(&flipped, &id(BLOB_ID)), Err(FormatError::HashMismatch { .. })));
-    assert!(object::decode_unverified(&flipped).is_ok(), "the envelope itself is intact");
+    assert!(matches!(
+        object::decode(&flipped, &id(BLOB_ID)),
+        Err(FormatError::HashMismatch { .. })
+    ));
+    assert!(
+        object::decode_unverified(&flipped).is_ok(),
+        "the envelope itself is intact"
+    );
 
     let e = object::decode(&read("bad/object-future-envelope.bin"), &id(BLOB_ID)).unwrap_err();
-    assert_eq!(e, FormatError::UnsupportedVersion { what: "object envelope", found: 2, supported: 1 });
+    assert_eq!(
+        e,
+        FormatError::UnsupportedVersion {
+            what: "object envelope",
+            found: 2,
+            supported: 1
+        }
+    );
     assert!(e.to_string().contains("upgrade"), "{e}");
 
     // Bit 0 of the flags means "encrypted" (section 7); bit 1 is reserved.
@@ -405,16 +549,36 @@ fn bad_vectors_are_refused() {
     assert_eq!(reserved[7], 0x02);
     assert_eq!(reserved[..7], read("object-blob-none.bin")[..7]);
     assert_eq!(reserved[8..], read("object-blob-none.bin")[8..]);
-    assert_eq!(object::decode(&reserved, &id(BLOB_ID)).unwrap_err(), FormatError::ReservedFlags(2));
-    assert_eq!(object::parse_header(&reserved).unwrap_err(), FormatError::ReservedFlags(2));
+    assert_eq!(
+        object::decode(&reserved, &id(BLOB_ID)).unwrap_err(),
+        FormatError::ReservedFlags(2)
+    );
+    assert_eq!(
+        object::parse_header(&reserved).unwrap_err(),
+        FormatError::ReservedFlags(2)
+    );
     // An encrypted object given to a reader without the store's key: refused, not misread.
     let e = object::decode(&read("enc-object-chunk.bin"), &id(ENC_CHUNK_ID)).unwrap_err();
-    assert!(matches!(&e, FormatError::Invalid(m) if m.contains("encrypted")), "{e:?}");
+    assert!(
+        matches!(&e, FormatError::Invalid(m) if m.contains("encrypted")),
+        "{e:?}"
+    );
 
-    let (kind, plain) = object::decode(&read("bad/manifest-future-version.bin"), &id(FUTURE_MANIFEST_ID)).unwrap();
+    let (kind, plain) = object::decode(
+        &read("bad/manifest-future-version.bin"),
+        &id(FUTURE_MANIFEST_ID),
+    )
+    .unwrap();
     assert_eq!(kind, ObjectKind::Manifest);
     let e = Manifest::decode_plaintext(&plain).unwrap_err();
-    assert_eq!(e, FormatError::UnsupportedVersion { what: "manifest", found: 2, supported: 1 });
+    assert_eq!(
+        e,
+        FormatError::UnsupportedVersion {
+            what: "manifest",
+            found: 2,
+            supported: 1
+        }
+    );
     assert!(e.to_string().contains("upgrade"), "{e}");
 }
 
@@ -434,14 +598,18 @@ fn readme_lists_every_vector() {
     names.sort();
     assert_eq!(names.len(), 30, "{names:?}");
     for n in &names {
-        assert!(readme.contains(&format!("`{n}`")), "test-vectors/README.md does not describe {n}");
+        assert!(
+            readme.contains(&format!("`{n}`")),
+            "test-vectors/README.md does not describe {n}"
+        );
     }
 }
 
 /// The hex dumps in SPEC.md are the vectors' bytes.
 #[test]
 fn spec_hex_dumps_match_the_vectors() {
-    let spec = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("SPEC.md")).unwrap();
+    let spec =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("SPEC.md")).unwrap();
     for name in [
         "object-blob-none.bin",
         "journal-00000000000000000001.bin",
@@ -451,11 +619,20 @@ fn spec_hex_dumps_match_the_vectors() {
         "enc-journal-00000000000000000001.bin",
     ] {
         let marker = format!("<!-- hexdump: {name} -->");
-        let start = spec.find(&marker).unwrap_or_else(|| panic!("SPEC.md has no {marker}"));
+        let start = spec
+            .find(&marker)
+            .unwrap_or_else(|| panic!("SPEC.md has no {marker}"));
         let rest = &spec[start + marker.len()..];
-        let open = rest.find("```text\n").expect("a ```text block after the marker") + "```text\n".len();
+        let open = rest
+            .find("```text\n")
+            .expect("a ```text block after the marker")
+            + "```text\n".len();
         let close = rest[open..].find("```").unwrap();
-        assert_eq!(&rest[open..open + close], hexdump(&read(name)), "hex dump of {name} in SPEC.md");
+        assert_eq!(
+            &rest[open..open + close],
+            hexdump(&read(name)),
+            "hex dump of {name} in SPEC.md"
+        );
     }
 }
 
@@ -474,7 +651,11 @@ fn hexdump(bytes: &[u8]) -> String {
         }
         out.push_str(" |");
         for &b in line {
-            out.push(if (0x20..0x7f).contains(&b) { b as char } else { '.' });
+            out.push(if (0x20..0x7f).contains(&b) {
+                b as char
+            } else {
+                '.'
+            });
         }
         out.push_str("|\n");
     }
@@ -490,13 +671,22 @@ fn hexdump(bytes: &[u8]) -> String {
 fn key_derivation() {
     // The context strings are part of the format: spelled out here on purpose.
     assert_eq!(crypto::CONTEXT_ID, "n8n-ark 2026-11 object id key v1");
-    assert_eq!(crypto::CONTEXT_ENCRYPTION, "n8n-ark 2026-11 encryption key v1");
+    assert_eq!(
+        crypto::CONTEXT_ENCRYPTION,
+        "n8n-ark 2026-11 encryption key v1"
+    );
     assert_eq!(crypto::CONTEXT_CHUNKER, "n8n-ark 2026-11 chunker seed v1");
     let k = keys();
     // The chunker seed: the first 8 bytes of the third derived key, little-endian.
     let seed_key = blake3::derive_key("n8n-ark 2026-11 chunker seed v1", &master());
-    assert_eq!(seed_key[..8], [0xbe, 0x86, 0x0c, 0x65, 0xae, 0x0b, 0x28, 0xe0]);
-    assert_eq!(u64::from_le_bytes(seed_key[..8].try_into().unwrap()), ENC_CHUNKER_SEED);
+    assert_eq!(
+        seed_key[..8],
+        [0xbe, 0x86, 0x0c, 0x65, 0xae, 0x0b, 0x28, 0xe0]
+    );
+    assert_eq!(
+        u64::from_le_bytes(seed_key[..8].try_into().unwrap()),
+        ENC_CHUNKER_SEED
+    );
     assert_eq!(k.chunker_seed(), ENC_CHUNKER_SEED);
     assert_eq!(k.chunker_seed(), 16_152_172_907_211_818_686);
     let chunk = read("object-chunk-zstd.plain");
@@ -506,7 +696,10 @@ fn key_derivation() {
     assert_ne!(k.object_id(&chunk), id(CHUNK_ID));
     let mut other = master();
     other[0] ^= 1;
-    assert_ne!(StoreKeys::derive(&other).object_id(&chunk), id(ENC_CHUNK_ID));
+    assert_ne!(
+        StoreKeys::derive(&other).object_id(&chunk),
+        id(ENC_CHUNK_ID)
+    );
     assert_ne!(StoreKeys::derive(&other).chunker_seed(), ENC_CHUNKER_SEED);
     // The three derived values are independent of each other.
     let id_key = blake3::derive_key(crypto::CONTEXT_ID, &master());
@@ -522,20 +715,38 @@ fn encrypted_config() {
     check_frame_header(&bytes, b"ARKC");
     let c = StoreConfig::decode(&bytes).unwrap();
     assert_eq!(c.id, ENC_STORE_ID);
-    assert_eq!(c.format_version, 1, "encryption does not change the format version");
+    assert_eq!(
+        c.format_version, 1,
+        "encryption does not change the format version"
+    );
     assert_eq!(c.created_ms, T0);
-    assert_eq!((c.chunker.min_size, c.chunker.avg_size, c.chunker.max_size), (131_072, 524_288, 4_194_304));
+    assert_eq!(
+        (c.chunker.min_size, c.chunker.avg_size, c.chunker.max_size),
+        (131_072, 524_288, 4_194_304)
+    );
     assert_eq!(c.hash, "blake3-256");
-    assert_eq!((c.compression.codec.as_str(), c.compression.level), ("zstd", 3));
+    assert_eq!(
+        (c.compression.codec.as_str(), c.compression.level),
+        ("zstd", 3)
+    );
     assert_eq!(c.encryption, "xchacha20poly1305-blake3");
     assert_eq!(c.encode(), bytes, "re-encoding");
     let mut other = c.clone();
     other.encryption = "aes-256-gcm".into();
-    assert!(matches!(StoreConfig::decode(&other.encode()), Err(FormatError::Invalid(_))));
+    assert!(matches!(
+        StoreConfig::decode(&other.encode()),
+        Err(FormatError::Invalid(_))
+    ));
 }
 
 fn expected_kdf() -> KdfParams {
-    KdfParams { algorithm: "argon2id".into(), memory_kib: 8192, iterations: 1, parallelism: 1, salt: run::<16>(0x20).to_vec() }
+    KdfParams {
+        algorithm: "argon2id".into(),
+        memory_kib: 8192,
+        iterations: 1,
+        parallelism: 1,
+        salt: run::<16>(0x20).to_vec(),
+    }
 }
 
 #[test]
@@ -552,7 +763,11 @@ fn key_file() {
     assert_eq!(kf.host, "vector-host");
     assert_eq!(kf.kdf, expected_kdf());
     kf.kdf.validate().unwrap();
-    assert_eq!(kf.wrapped.len(), 24 + 32 + 16, "nonce, wrapped master key, tag");
+    assert_eq!(
+        kf.wrapped.len(),
+        24 + 32 + 16,
+        "nonce, wrapped master key, tag"
+    );
     assert_eq!(kf.wrapped[..24], run::<24>(0x30), "the nonce comes first");
     assert_eq!(kf.unwrap_master(&key(KEK), &config).unwrap(), master());
     // Independently: the associated data is "ARKK" ‖ BLAKE3-256(config file bytes).
@@ -562,17 +777,34 @@ fn key_file() {
         aad.extend_from_slice(&hash(&config));
         let cipher = chacha20poly1305::XChaCha20Poly1305::new(&key(KEK).into());
         let m = cipher
-            .decrypt(chacha20poly1305::XNonce::from_slice(&kf.wrapped[..24]), Payload { msg: &kf.wrapped[24..], aad: &aad })
+            .decrypt(
+                chacha20poly1305::XNonce::from_slice(&kf.wrapped[..24]),
+                Payload {
+                    msg: &kf.wrapped[24..],
+                    aad: &aad,
+                },
+            )
             .unwrap();
         assert_eq!(m, master());
     }
     // Re-encoding, byte for byte (the nonce is an input).
-    let again = KeyFile::wrap(&master(), &key(KEK), &run(0x30), expected_kdf(), &config, T0, "vector-host".into());
+    let again = KeyFile::wrap(
+        &master(),
+        &key(KEK),
+        &run(0x30),
+        expected_kdf(),
+        &config,
+        T0,
+        "vector-host".into(),
+    );
     assert_eq!(again, kf);
     assert_eq!(again.encode(), bytes);
 
     // A wrong passphrase (its Argon2id output under the same parameters).
-    assert_eq!(kf.unwrap_master(&key(WRONG_KEK), &config).unwrap_err(), FormatError::AuthenticationFailed);
+    assert_eq!(
+        kf.unwrap_master(&key(WRONG_KEK), &config).unwrap_err(),
+        FormatError::AuthenticationFailed
+    );
     // A changed config: the key file opens with no key. Downgraded to no
     // encryption, another config, or one changed byte.
     let mut downgraded = StoreConfig::decode(&config).unwrap();
@@ -583,45 +815,117 @@ fn key_file() {
         c.chunker.max_size *= 2;
         c.encode()
     }] {
-        assert_eq!(kf.unwrap_master(&key(KEK), &changed).unwrap_err(), FormatError::AuthenticationFailed);
+        assert_eq!(
+            kf.unwrap_master(&key(KEK), &changed).unwrap_err(),
+            FormatError::AuthenticationFailed
+        );
     }
     // Damage to the file: the frame's checksum.
     let mut flipped = bytes.clone();
     flipped[0xc0] ^= 0x01;
-    assert_eq!(KeyFile::decode(&flipped).unwrap_err(), FormatError::ChecksumMismatch);
+    assert_eq!(
+        KeyFile::decode(&flipped).unwrap_err(),
+        FormatError::ChecksumMismatch
+    );
     // Tampering with the wrapped key inside a valid frame: the AEAD.
     let mut tampered = kf.clone();
     tampered.wrapped[40] ^= 0x01;
     let tampered = KeyFile::decode(&tampered.encode()).unwrap();
-    assert_eq!(tampered.unwrap_master(&key(KEK), &config).unwrap_err(), FormatError::AuthenticationFailed);
+    assert_eq!(
+        tampered.unwrap_master(&key(KEK), &config).unwrap_err(),
+        FormatError::AuthenticationFailed
+    );
     // Parameters out of bounds are refused before any key derivation.
     for bad in [
-        KdfParams { memory_kib: 7, ..expected_kdf() },
-        KdfParams { memory_kib: 4 * 1024 * 1024 + 1, ..expected_kdf() },
-        KdfParams { iterations: 0, ..expected_kdf() },
-        KdfParams { iterations: 65, ..expected_kdf() },
-        KdfParams { parallelism: 0, ..expected_kdf() },
-        KdfParams { parallelism: 17, ..expected_kdf() },
+        KdfParams {
+            memory_kib: 7,
+            ..expected_kdf()
+        },
+        KdfParams {
+            memory_kib: 4 * 1024 * 1024 + 1,
+            ..expected_kdf()
+        },
+        KdfParams {
+            iterations: 0,
+            ..expected_kdf()
+        },
+        KdfParams {
+            iterations: 65,
+            ..expected_kdf()
+        },
+        KdfParams {
+            parallelism: 0,
+            ..expected_kdf()
+        },
+        KdfParams {
+            parallelism: 17,
+            ..expected_kdf()
+        },
         // Argon2's own minimum: 8 KiB of memory per lane.
-        KdfParams { memory_kib: 8, parallelism: 2, ..expected_kdf() },
-        KdfParams { memory_kib: 127, parallelism: 16, ..expected_kdf() },
-        KdfParams { salt: vec![0; 15], ..expected_kdf() },
-        KdfParams { salt: vec![0; 65], ..expected_kdf() },
-        KdfParams { algorithm: "scrypt".into(), ..expected_kdf() },
+        KdfParams {
+            memory_kib: 8,
+            parallelism: 2,
+            ..expected_kdf()
+        },
+        KdfParams {
+            memory_kib: 127,
+            parallelism: 16,
+            ..expected_kdf()
+        },
+        KdfParams {
+            salt: vec![0; 15],
+            ..expected_kdf()
+        },
+        KdfParams {
+            salt: vec![0; 65],
+            ..expected_kdf()
+        },
+        KdfParams {
+            algorithm: "scrypt".into(),
+            ..expected_kdf()
+        },
     ] {
-        let f = KeyFile { kdf: bad, ..kf.clone() };
-        assert!(matches!(KeyFile::decode(&f.encode()), Err(FormatError::Invalid(_))), "{:?}", f.kdf);
+        let f = KeyFile {
+            kdf: bad,
+            ..kf.clone()
+        };
+        assert!(
+            matches!(KeyFile::decode(&f.encode()), Err(FormatError::Invalid(_))),
+            "{:?}",
+            f.kdf
+        );
     }
     // At the lane minimum: accepted.
-    for ok in [KdfParams { memory_kib: 16, parallelism: 2, ..expected_kdf() }, KdfParams { memory_kib: 128, parallelism: 16, ..expected_kdf() }] {
+    for ok in [
+        KdfParams {
+            memory_kib: 16,
+            parallelism: 2,
+            ..expected_kdf()
+        },
+        KdfParams {
+            memory_kib: 128,
+            parallelism: 16,
+            ..expected_kdf()
+        },
+    ] {
         ok.validate().unwrap();
-        let f = KeyFile { kdf: ok, ..kf.clone() };
+        let f = KeyFile {
+            kdf: ok,
+            ..kf.clone()
+        };
         assert_eq!(KeyFile::decode(&f.encode()).unwrap(), f);
     }
-    let f = KeyFile { keyfile_version: 2, ..kf.clone() };
+    let f = KeyFile {
+        keyfile_version: 2,
+        ..kf.clone()
+    };
     assert_eq!(
         KeyFile::decode(&f.encode()).unwrap_err(),
-        FormatError::UnsupportedVersion { what: "key file", found: 2, supported: 1 }
+        FormatError::UnsupportedVersion {
+            what: "key file",
+            found: 2,
+            supported: 1
+        }
     );
 }
 
@@ -645,12 +949,26 @@ fn encrypted_chunk() {
     let k = keys();
     let cid = id(ENC_CHUNK_ID);
     // The header's length field is zero: the exact length is sealed.
-    assert_eq!(&bytes[..16], &[b'A', b'R', b'K', b'O', 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(
+        &bytes[..16],
+        &[b'A', b'R', b'K', b'O', 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+    );
     let h = object::parse_header(&bytes).unwrap();
-    assert_eq!((h.kind, h.codec, h.flags, h.plaintext_len), (ObjectKind::Chunk, 1, object::FLAG_ENCRYPTED, 0));
+    assert_eq!(
+        (h.kind, h.codec, h.flags, h.plaintext_len),
+        (ObjectKind::Chunk, 1, object::FLAG_ENCRYPTED, 0)
+    );
     let (header, sealed, sum) = split_sealed(&bytes);
-    assert_eq!(sealed[..24], run::<24>(0x48), "the nonce follows the header");
-    assert_eq!(sum, hash(&bytes[..bytes.len() - 32]), "checksum of all bytes before it");
+    assert_eq!(
+        sealed[..24],
+        run::<24>(0x48),
+        "the nonce follows the header"
+    );
+    assert_eq!(
+        sum,
+        hash(&bytes[..bytes.len() - 32]),
+        "checksum of all bytes before it"
+    );
     // The sealed message is the plaintext length (u64 LE) and the payload, the
     // same zstd frame as the unencrypted chunk's (both were written by one
     // zstd): 8 + 178 bytes, sealed with a 16-byte tag.
@@ -667,24 +985,61 @@ fn encrypted_chunk() {
     let (kind, decoded) = object::decode_in(&bytes, &cid, Some(&k)).unwrap();
     assert_eq!(kind, ObjectKind::Chunk);
     assert_eq!(decoded, plain);
-    let codec = object::ObjectCodec { codec: Codec::Zstd(3), keys: Some(std::sync::Arc::new(keys())) };
+    let codec = object::ObjectCodec {
+        codec: Codec::Zstd(3),
+        keys: Some(std::sync::Arc::new(keys())),
+    };
     assert_eq!(codec.id_of(&plain), cid);
-    assert_eq!(codec.decode(&bytes, &cid).unwrap(), (ObjectKind::Chunk, plain.clone()));
+    assert_eq!(
+        codec.decode(&bytes, &cid).unwrap(),
+        (ObjectKind::Chunk, plain.clone())
+    );
 
     // Re-encoding: the sealing is exact whatever the zstd version (the payload
     // taken from the vector); the whole file from the plaintext only with the
     // zstd that wrote the vector (see object_chunk_zstd).
     assert_eq!(k.seal(&run(0x48), &object_aad(header, &cid), &msg), sealed);
-    assert_eq!(object::seal_payload(ObjectKind::Chunk, 1, &k, &cid, plain.len(), &payload, &run(0x48)), bytes);
-    let re = object::encode_sealed(ObjectKind::Chunk, Codec::Zstd(3), &k, &cid, &plain, &run(0x48));
+    assert_eq!(
+        object::seal_payload(
+            ObjectKind::Chunk,
+            1,
+            &k,
+            &cid,
+            plain.len(),
+            &payload,
+            &run(0x48)
+        ),
+        bytes
+    );
+    let re = object::encode_sealed(
+        ObjectKind::Chunk,
+        Codec::Zstd(3),
+        &k,
+        &cid,
+        &plain,
+        &run(0x48),
+    );
     assert_eq!(re[..16], bytes[..16]);
     assert_eq!(object::decode_in(&re, &cid, Some(&k)).unwrap().1, plain);
     if zstd::zstd_safe::version_number() == VECTOR_ZSTD_VERSION {
         assert_eq!(re, bytes, "re-encoding with the same zstd version");
-        assert_eq!(codec.encode(ObjectKind::Chunk, &cid, &plain, &run(0x48)), bytes);
+        assert_eq!(
+            codec.encode(ObjectKind::Chunk, &cid, &plain, &run(0x48)),
+            bytes
+        );
     }
     // A fresh nonce gives other bytes for the same plaintext and id.
-    assert_ne!(object::encode_sealed(ObjectKind::Chunk, Codec::Zstd(3), &k, &cid, &plain, &run(0x49))[16..], bytes[16..]);
+    assert_ne!(
+        object::encode_sealed(
+            ObjectKind::Chunk,
+            Codec::Zstd(3),
+            &k,
+            &cid,
+            &plain,
+            &run(0x49)
+        )[16..],
+        bytes[16..]
+    );
 }
 
 #[test]
@@ -697,7 +1052,10 @@ fn encrypted_manifest() {
     assert_eq!(k.object_id(&plain), mid);
     assert_eq!(keyed_id_independently(&plain), mid);
     let h = object::parse_header(&bytes).unwrap();
-    assert_eq!((h.kind, h.codec, h.flags, h.plaintext_len), (ObjectKind::Manifest, 0, 1, 0));
+    assert_eq!(
+        (h.kind, h.codec, h.flags, h.plaintext_len),
+        (ObjectKind::Manifest, 0, 1, 0)
+    );
     assert_eq!(bytes.len(), 16 + 24 + 8 + 304 + 16 + 32);
     assert_eq!(bytes.len(), 400);
     let (header, sealed, _) = split_sealed(&bytes);
@@ -718,21 +1076,56 @@ fn encrypted_manifest() {
                 name: "db/n8n.dump".into(),
                 kind: ItemKind::Stream,
                 size: 2614,
-                chunks: vec![ChunkRef { id: id(ENC_CHUNK_ID), len: 2614 }],
+                chunks: vec![ChunkRef {
+                    id: id(ENC_CHUNK_ID),
+                    len: 2614,
+                }],
             },
-            Item { name: "config/empty.txt".into(), kind: ItemKind::Blob, size: 0, chunks: vec![] },
+            Item {
+                name: "config/empty.txt".into(),
+                kind: ItemKind::Blob,
+                size: 0,
+                chunks: vec![],
+            },
         ],
         ..expected_manifest()
     };
     assert_eq!(m, expected);
     assert_eq!(m.encode_plaintext(), plain);
-    assert_eq!(object::encode_sealed(ObjectKind::Manifest, Codec::None, &k, &mid, &plain, &run(0x60)), bytes);
-    assert_eq!(object::seal_payload(ObjectKind::Manifest, 0, &k, &mid, plain.len(), &plain, &run(0x60)), bytes);
+    assert_eq!(
+        object::encode_sealed(
+            ObjectKind::Manifest,
+            Codec::None,
+            &k,
+            &mid,
+            &plain,
+            &run(0x60)
+        ),
+        bytes
+    );
+    assert_eq!(
+        object::seal_payload(
+            ObjectKind::Manifest,
+            0,
+            &k,
+            &mid,
+            plain.len(),
+            &plain,
+            &run(0x60)
+        ),
+        bytes
+    );
 }
 
 /// An encrypted object sealed by hand: `header_len` in the header, `msg` sealed
 /// (a key holder could write any of these; the reader must still check them).
-fn seal_by_hand(kind: ObjectKind, codec: u8, header_len: u64, id: &ObjectId, msg: &[u8]) -> Vec<u8> {
+fn seal_by_hand(
+    kind: ObjectKind,
+    codec: u8,
+    header_len: u64,
+    id: &ObjectId,
+    msg: &[u8],
+) -> Vec<u8> {
     let mut bytes = b"ARKO".to_vec();
     bytes.extend_from_slice(&[1, kind as u8, codec, object::FLAG_ENCRYPTED]);
     bytes.extend_from_slice(&header_len.to_le_bytes());
@@ -757,7 +1150,10 @@ fn encrypted_objects_seal_their_length() {
     // By hand, as the format says: the vector's bytes.
     let good = seal_by_hand(ObjectKind::Manifest, 0, 0, &mid, &with_len(304, &plain));
     assert_eq!(good[16..40], run::<24>(0x48));
-    assert_eq!(object::decode_in(&good, &mid, Some(&k)).unwrap(), (ObjectKind::Manifest, plain.clone()));
+    assert_eq!(
+        object::decode_in(&good, &mid, Some(&k)).unwrap(),
+        (ObjectKind::Manifest, plain.clone())
+    );
     // The old layout (length in the header, the payload sealed alone) is refused.
     let old = seal_by_hand(ObjectKind::Manifest, 0, 304, &mid, &plain);
     assert!(
@@ -768,31 +1164,52 @@ fn encrypted_objects_seal_their_length() {
     let short = seal_by_hand(ObjectKind::Manifest, 0, 0, &mid, &with_len(303, &plain));
     assert_eq!(
         object::decode_in(&short, &mid, Some(&k)).unwrap_err(),
-        FormatError::LengthMismatch { declared: 303, actual: 304 }
+        FormatError::LengthMismatch {
+            declared: 303,
+            actual: 304
+        }
     );
     let frame = read("object-chunk-zstd.bin")[16..].to_vec();
     let cid = id(ENC_CHUNK_ID);
     let long = seal_by_hand(ObjectKind::Chunk, 1, 0, &cid, &with_len(2615, &frame));
     assert_eq!(
         object::decode_in(&long, &cid, Some(&k)).unwrap_err(),
-        FormatError::LengthMismatch { declared: 2615, actual: 2614 }
+        FormatError::LengthMismatch {
+            declared: 2615,
+            actual: 2614
+        }
     );
     // A sealed length above 256 MiB: too large, before any decompression.
-    let huge = seal_by_hand(ObjectKind::Chunk, 1, 0, &cid, &with_len(256 * 1024 * 1024 + 1, &frame));
+    let huge = seal_by_hand(
+        ObjectKind::Chunk,
+        1,
+        0,
+        &cid,
+        &with_len(256 * 1024 * 1024 + 1, &frame),
+    );
     assert_eq!(
         object::decode_in(&huge, &cid, Some(&k)).unwrap_err(),
-        FormatError::TooLarge { declared: 256 * 1024 * 1024 + 1, limit: 256 * 1024 * 1024 }
+        FormatError::TooLarge {
+            declared: 256 * 1024 * 1024 + 1,
+            limit: 256 * 1024 * 1024
+        }
     );
     // Fewer than 8 sealed bytes: truncated.
     let tiny = seal_by_hand(ObjectKind::Chunk, 0, 0, &cid, &[0; 7]);
     assert_eq!(tiny.len(), 16 + 24 + 7 + 16 + 32);
-    assert_eq!(object::decode_in(&tiny, &cid, Some(&k)).unwrap_err(), FormatError::Truncated { need: 8, have: 7 });
+    assert_eq!(
+        object::decode_in(&tiny, &cid, Some(&k)).unwrap_err(),
+        FormatError::Truncated { need: 8, have: 7 }
+    );
     // The empty plaintext: 8 sealed bytes, 96 in all.
     let eid = k.object_id(b"");
     let empty = object::encode_sealed(ObjectKind::Blob, Codec::Zstd(3), &k, &eid, b"", &run(0x48));
     assert_eq!(empty, seal_by_hand(ObjectKind::Blob, 0, 0, &eid, &[0; 8]));
     assert_eq!(empty.len(), 96);
-    assert_eq!(object::decode_in(&empty, &eid, Some(&k)).unwrap(), (ObjectKind::Blob, vec![]));
+    assert_eq!(
+        object::decode_in(&empty, &eid, Some(&k)).unwrap(),
+        (ObjectKind::Blob, vec![])
+    );
 }
 
 #[test]
@@ -804,43 +1221,73 @@ fn encrypted_objects_detect_damage_tampering_and_swaps() {
 
     // Damage: one flipped ciphertext bit, checksum as it was.
     let flipped = read("bad/enc-object-flipped.bin");
-    let diff: Vec<usize> = (0..chunk.len()).filter(|&i| chunk[i] != flipped[i]).collect();
+    let diff: Vec<usize> = (0..chunk.len())
+        .filter(|&i| chunk[i] != flipped[i])
+        .collect();
     assert_eq!(diff, vec![100]);
-    assert_eq!(object::decode_in(&flipped, &cid, Some(&k)).unwrap_err(), FormatError::ChecksumMismatch);
+    assert_eq!(
+        object::decode_in(&flipped, &cid, Some(&k)).unwrap_err(),
+        FormatError::ChecksumMismatch
+    );
     // Tampering: the same flip with the checksum recomputed.
     let tampered = read("bad/enc-object-tampered.bin");
     assert_eq!(tampered[..chunk.len() - 32], flipped[..chunk.len() - 32]);
-    assert_eq!(object::decode_in(&tampered, &cid, Some(&k)).unwrap_err(), FormatError::AuthenticationFailed);
+    assert_eq!(
+        object::decode_in(&tampered, &cid, Some(&k)).unwrap_err(),
+        FormatError::AuthenticationFailed
+    );
     // Every bit of the file is covered: by the checksum alone, or by the AEAD
     // once the checksum is made to match.
     for pos in 0..chunk.len() {
         let mut b = chunk.clone();
         b[pos] ^= 0x80;
-        assert!(object::decode_in(&b, &cid, Some(&k)).is_err(), "flip at {pos} went unnoticed");
+        assert!(
+            object::decode_in(&b, &cid, Some(&k)).is_err(),
+            "flip at {pos} went unnoticed"
+        );
         if pos < chunk.len() - 32 {
             reseal_checksum(&mut b);
             let e = object::decode_in(&b, &cid, Some(&k)).unwrap_err();
             if (8..16).contains(&pos) {
                 // The header is authenticated: a changed length field is tampering
                 // (or too large to be a length at all).
-                assert!(matches!(e, FormatError::TooLarge { .. } | FormatError::AuthenticationFailed), "flip at {pos}: {e:?}");
+                assert!(
+                    matches!(
+                        e,
+                        FormatError::TooLarge { .. } | FormatError::AuthenticationFailed
+                    ),
+                    "flip at {pos}: {e:?}"
+                );
             } else {
                 assert!(
-                    matches!(e, FormatError::AuthenticationFailed | FormatError::BadMagic { .. } | FormatError::UnsupportedVersion { .. } | FormatError::UnknownValue { .. } | FormatError::ReservedFlags(_)),
+                    matches!(
+                        e,
+                        FormatError::AuthenticationFailed
+                            | FormatError::BadMagic { .. }
+                            | FormatError::UnsupportedVersion { .. }
+                            | FormatError::UnknownValue { .. }
+                            | FormatError::ReservedFlags(_)
+                    ),
                     "flip at {pos} with a matching checksum: {e:?}"
                 );
             }
         }
     }
     // Truncation: the checksum (or, below the minimum size, the length check).
-    assert_eq!(object::decode_in(&chunk[..chunk.len() - 1], &cid, Some(&k)).unwrap_err(), FormatError::ChecksumMismatch);
+    assert_eq!(
+        object::decode_in(&chunk[..chunk.len() - 1], &cid, Some(&k)).unwrap_err(),
+        FormatError::ChecksumMismatch
+    );
     assert_eq!(
         object::decode_in(&chunk[..16 + 24 + 16 + 31], &cid, Some(&k)).unwrap_err(),
         FormatError::Truncated { need: 88, have: 87 }
     );
 
     // A swap: the chunk's file under the manifest's name (and the reverse).
-    assert_eq!(object::decode_in(&chunk, &mid, Some(&k)).unwrap_err(), FormatError::AuthenticationFailed);
+    assert_eq!(
+        object::decode_in(&chunk, &mid, Some(&k)).unwrap_err(),
+        FormatError::AuthenticationFailed
+    );
     assert_eq!(
         object::decode_in(&read("enc-manifest.bin"), &cid, Some(&k)).unwrap_err(),
         FormatError::AuthenticationFailed
@@ -849,17 +1296,26 @@ fn encrypted_objects_detect_damage_tampering_and_swaps() {
     let mut relabelled = chunk.clone();
     relabelled[5] = ObjectKind::Blob as u8;
     reseal_checksum(&mut relabelled);
-    assert_eq!(object::decode_in(&relabelled, &cid, Some(&k)).unwrap_err(), FormatError::AuthenticationFailed);
+    assert_eq!(
+        object::decode_in(&relabelled, &cid, Some(&k)).unwrap_err(),
+        FormatError::AuthenticationFailed
+    );
     let mut relabelled = chunk.clone();
     relabelled[6] = 0;
     reseal_checksum(&mut relabelled);
-    assert_eq!(object::decode_in(&relabelled, &cid, Some(&k)).unwrap_err(), FormatError::AuthenticationFailed);
+    assert_eq!(
+        object::decode_in(&relabelled, &cid, Some(&k)).unwrap_err(),
+        FormatError::AuthenticationFailed
+    );
     // A length written into the header (which must be zero) by someone
     // without the key: the header is authenticated, so this is tampering.
     let mut relabelled = chunk.clone();
     relabelled[8..16].copy_from_slice(&2614u64.to_le_bytes());
     reseal_checksum(&mut relabelled);
-    assert_eq!(object::decode_in(&relabelled, &cid, Some(&k)).unwrap_err(), FormatError::AuthenticationFailed);
+    assert_eq!(
+        object::decode_in(&relabelled, &cid, Some(&k)).unwrap_err(),
+        FormatError::AuthenticationFailed
+    );
     // Another store's key.
     let mut other = master();
     other[31] ^= 1;
@@ -876,7 +1332,10 @@ fn encrypted_objects_detect_damage_tampering_and_swaps() {
     // this): the AEAD opens, the keyed hash of the plaintext does not match.
     let plain = read("object-chunk-zstd.plain");
     let wrong = object::encode_sealed(ObjectKind::Chunk, Codec::None, &k, &mid, &plain, &run(0x48));
-    assert!(matches!(object::decode_in(&wrong, &mid, Some(&k)), Err(FormatError::HashMismatch { .. })));
+    assert!(matches!(
+        object::decode_in(&wrong, &mid, Some(&k)),
+        Err(FormatError::HashMismatch { .. })
+    ));
 }
 
 #[derive(serde::Deserialize, serde::Serialize, Debug, PartialEq)]
@@ -915,13 +1374,33 @@ fn sealed_journal() {
     let b1 = read("enc-journal-00000000000000000001.bin");
     let b2 = read("enc-journal-00000000000000000002.bin");
     for (i, b) in [&b1, &b2].into_iter().enumerate() {
-        assert_eq!(hash(b), id(ENC_RECORD_HASHES[i]).0, "hash of sealed record {}", i + 1);
+        assert_eq!(
+            hash(b),
+            id(ENC_RECORD_HASHES[i]).0,
+            "hash of sealed record {}",
+            i + 1
+        );
         // Only record_version, seq, prev and sealed are in the clear.
-        let keys_in_clear: BTreeMap<String, serde::de::IgnoredAny> = rmp_serde::from_slice(frame_body(b)).unwrap();
-        assert_eq!(keys_in_clear.keys().collect::<Vec<_>>(), ["prev", "record_version", "sealed", "seq"]);
+        let keys_in_clear: BTreeMap<String, serde::de::IgnoredAny> =
+            rmp_serde::from_slice(frame_body(b)).unwrap();
+        assert_eq!(
+            keys_in_clear.keys().collect::<Vec<_>>(),
+            ["prev", "record_version", "sealed", "seq"]
+        );
         assert_eq!(frame_body(b)[0], 0x84, "a map of 4 entries");
-        for secret in [&b"vector-host"[..], b"StoreInitialized", b"BackupCompleted", ENC_STORE_ID.as_bytes(), b"0000abcd"] {
-            assert!(!b.windows(secret.len()).any(|w| w == secret), "record {} shows {:?}", i + 1, secret);
+        for secret in [
+            &b"vector-host"[..],
+            b"StoreInitialized",
+            b"BackupCompleted",
+            ENC_STORE_ID.as_bytes(),
+            b"0000abcd",
+        ] {
+            assert!(
+                !b.windows(secret.len()).any(|w| w == secret),
+                "record {} shows {:?}",
+                i + 1,
+                secret
+            );
         }
     }
 
@@ -930,21 +1409,38 @@ fn sealed_journal() {
     assert_eq!(r1.prev, GENESIS);
     assert_eq!(r1.time_ms, T0);
     assert_eq!(r1.writer, "vector-host:4242");
-    assert_eq!(r1.event, Event::StoreInitialized(StoreInitialized { store_id: ENC_STORE_ID.into(), format_version: 1 }));
+    assert_eq!(
+        r1.event,
+        Event::StoreInitialized(StoreInitialized {
+            store_id: ENC_STORE_ID.into(),
+            format_version: 1
+        })
+    );
     let w1 = sealed_wire(&b1);
-    assert_eq!((w1.record_version, w1.seq, w1.prev.as_slice()), (1, 1, &GENESIS[..]));
+    assert_eq!(
+        (w1.record_version, w1.seq, w1.prev.as_slice()),
+        (1, 1, &GENESIS[..])
+    );
     assert_eq!(w1.sealed[..24], run::<24>(0x78));
     // The sealed plaintext is a map of time_ms, writer, event_type, event_version, event.
     let inner = open_independently(&journal_aad(1, &GENESIS), &w1.sealed);
     assert_eq!(w1.sealed.len(), 24 + inner.len() + 16);
     assert_eq!(&inner[..9], b"\x85\xa7time_ms");
-    let inner_keys: BTreeMap<String, serde::de::IgnoredAny> = rmp_serde::from_slice(&inner).unwrap();
-    assert_eq!(inner_keys.keys().collect::<Vec<_>>(), ["event", "event_type", "event_version", "time_ms", "writer"]);
+    let inner_keys: BTreeMap<String, serde::de::IgnoredAny> =
+        rmp_serde::from_slice(&inner).unwrap();
+    assert_eq!(
+        inner_keys.keys().collect::<Vec<_>>(),
+        ["event", "event_type", "event_version", "time_ms", "writer"]
+    );
     assert_eq!(r1.encode_sealed(&k, &run(0x78)), b1, "re-encoding record 1");
 
     let r2 = JournalRecord::decode_in(&b2, Some(&k)).unwrap();
     assert_eq!(r2.seq, 2);
-    assert_eq!(r2.prev, hash(&b1), "record 2 chains to record 1's file bytes");
+    assert_eq!(
+        r2.prev,
+        hash(&b1),
+        "record 2 chains to record 1's file bytes"
+    );
     assert_eq!(r2.prev, id(ENC_RECORD_HASHES[0]).0);
     assert_eq!(r2.time_ms, T0 + 2000);
     assert_eq!(
@@ -966,7 +1462,10 @@ fn sealed_journal() {
 
     // Without the key: refused, not misread.
     let e = JournalRecord::decode(&b1).unwrap_err();
-    assert!(matches!(&e, FormatError::Invalid(m) if m.contains("encrypted")), "{e:?}");
+    assert!(
+        matches!(&e, FormatError::Invalid(m) if m.contains("encrypted")),
+        "{e:?}"
+    );
     // A record in the clear in an encrypted store was written without the key.
     assert_eq!(
         JournalRecord::decode_in(&read("journal-00000000000000000001.bin"), Some(&k)).unwrap_err(),
@@ -975,15 +1474,24 @@ fn sealed_journal() {
     // Damage: the frame checksum.
     let mut flipped = b2.clone();
     flipped[200] ^= 0x04;
-    assert_eq!(JournalRecord::decode_in(&flipped, Some(&k)).unwrap_err(), FormatError::ChecksumMismatch);
+    assert_eq!(
+        JournalRecord::decode_in(&flipped, Some(&k)).unwrap_err(),
+        FormatError::ChecksumMismatch
+    );
     // Tampering inside a valid frame: the AEAD.
     let mut w = sealed_wire(&b2);
     w.sealed[60] ^= 0x04;
-    assert_eq!(JournalRecord::decode_in(&reframe(&w), Some(&k)).unwrap_err(), FormatError::AuthenticationFailed);
+    assert_eq!(
+        JournalRecord::decode_in(&reframe(&w), Some(&k)).unwrap_err(),
+        FormatError::AuthenticationFailed
+    );
     // Another store's key.
     let mut other = master();
     other[0] ^= 0x80;
-    assert_eq!(JournalRecord::decode_in(&b2, Some(&StoreKeys::derive(&other))).unwrap_err(), FormatError::AuthenticationFailed);
+    assert_eq!(
+        JournalRecord::decode_in(&b2, Some(&StoreKeys::derive(&other))).unwrap_err(),
+        FormatError::AuthenticationFailed
+    );
 }
 
 #[test]
@@ -994,22 +1502,41 @@ fn sealed_journal_detects_replays() {
     // Record 2's sealed bytes relabelled as record 3 (the bad vector), in a valid frame.
     let relabelled = read("bad/enc-journal-relabelled.bin");
     let (w2, wr) = (sealed_wire(&b2), sealed_wire(&relabelled));
-    assert_eq!(wr, SealedWire { seq: 3, ..sealed_wire(&b2) }, "only seq differs");
+    assert_eq!(
+        wr,
+        SealedWire {
+            seq: 3,
+            ..sealed_wire(&b2)
+        },
+        "only seq differs"
+    );
     assert_eq!(reframe(&w2), b2, "the wire form as written");
-    assert_eq!(JournalRecord::decode_in(&relabelled, Some(&k)).unwrap_err(), FormatError::AuthenticationFailed);
+    assert_eq!(
+        JournalRecord::decode_in(&relabelled, Some(&k)).unwrap_err(),
+        FormatError::AuthenticationFailed
+    );
     // Built here too: seq + 1, keeping the sealed bytes.
     let mut w = sealed_wire(&b2);
     w.seq += 1;
-    assert_eq!(JournalRecord::decode_in(&reframe(&w), Some(&k)).unwrap_err(), FormatError::AuthenticationFailed);
+    assert_eq!(
+        JournalRecord::decode_in(&reframe(&w), Some(&k)).unwrap_err(),
+        FormatError::AuthenticationFailed
+    );
     // Record 1 replayed after record 2: relabelled seq 3, prev = hash(record 2).
     let mut w = sealed_wire(&b1);
     w.seq = 3;
     w.prev = hash(&b2).to_vec();
-    assert_eq!(JournalRecord::decode_in(&reframe(&w), Some(&k)).unwrap_err(), FormatError::AuthenticationFailed);
+    assert_eq!(
+        JournalRecord::decode_in(&reframe(&w), Some(&k)).unwrap_err(),
+        FormatError::AuthenticationFailed
+    );
     // Only prev changed (the record re-chained elsewhere).
     let mut w = sealed_wire(&b2);
     w.prev[0] ^= 1;
-    assert_eq!(JournalRecord::decode_in(&reframe(&w), Some(&k)).unwrap_err(), FormatError::AuthenticationFailed);
+    assert_eq!(
+        JournalRecord::decode_in(&reframe(&w), Some(&k)).unwrap_err(),
+        FormatError::AuthenticationFailed
+    );
     // Fields in the clear next to the sealed ones are never used.
     #[derive(serde::Serialize)]
     struct WithClearText {
@@ -1033,5 +1560,8 @@ fn sealed_journal_detects_replays() {
         })
         .unwrap(),
     );
-    assert_eq!(JournalRecord::decode_in(&forged, Some(&k)).unwrap().writer, "vector-host:4242");
+    assert_eq!(
+        JournalRecord::decode_in(&forged, Some(&k)).unwrap().writer,
+        "vector-host:4242"
+    );
 }

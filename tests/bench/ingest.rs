@@ -16,7 +16,9 @@
 //! for a quick one, `cargo bench --bench ingest -- ingest` for one group. Throughput
 //! is reported in bytes of input per second. The real-file comparison with
 //! restic is `tests/bench/compare-restic.sh`.
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{
+    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
 use n8n_ark::cli::demo::generate_dump;
 use n8n_ark::store::chunker::Chunker;
 use n8n_ark::store::ingest::BackupSession;
@@ -54,7 +56,11 @@ fn default_chunks(data: &[u8]) -> Vec<&[u8]> {
 }
 
 /// Slow benchmarks: few samples of a few iterations each, short warm-up.
-fn group<'a>(c: &'a mut Criterion, name: &str, bytes: usize) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+fn group<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+    bytes: usize,
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Bytes(bytes as u64))
         .sampling_mode(SamplingMode::Flat)
@@ -70,9 +76,10 @@ fn chunk(c: &mut Criterion) {
     for avg_kib in [256u32, 512, 1024] {
         let avg = avg_kib * 1024;
         let chunker = Chunker::new(&ChunkerParams::new(avg / 4, avg, avg * 4));
-        g.bench_function(BenchmarkId::new("fastcdc", format!("avg {avg_kib} KiB")), |b| {
-            b.iter(|| chunker.cuts(black_box(data)).len())
-        });
+        g.bench_function(
+            BenchmarkId::new("fastcdc", format!("avg {avg_kib} KiB")),
+            |b| b.iter(|| chunker.cuts(black_box(data)).len()),
+        );
     }
     g.finish();
 }
@@ -96,8 +103,15 @@ fn compress(c: &mut Criterion) {
     let chunks = default_chunks(data);
     let mut g = group(c, "compress", data.len());
     for level in [1, 3] {
-        let stored: usize = chunks.iter().map(|ch| zstd::bulk::compress(ch, level).unwrap().len()).sum();
-        eprintln!("compress/zstd/{level}: ratio {:.2} on {} chunks", data.len() as f64 / stored as f64, chunks.len());
+        let stored: usize = chunks
+            .iter()
+            .map(|ch| zstd::bulk::compress(ch, level).unwrap().len())
+            .sum();
+        eprintln!(
+            "compress/zstd/{level}: ratio {:.2} on {} chunks",
+            data.len() as f64 / stored as f64,
+            chunks.len()
+        );
         g.bench_function(BenchmarkId::new("zstd", level), |b| {
             b.iter(|| {
                 for ch in &chunks {
@@ -110,7 +124,10 @@ fn compress(c: &mut Criterion) {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }
 
 /// An encrypted store, as `init` makes by default (key derivation shortened:
@@ -118,11 +135,15 @@ fn runtime() -> tokio::runtime::Runtime {
 async fn new_store(dir: &std::path::Path) -> Store {
     std::env::set_var("ARK_KDF_TARGET_MS", "20");
     let opts = InitOptions::new(Encryption::Passphrase("benchmark".to_string().into()));
-    Store::init(Arc::new(LocalBackend::new(dir.join("store"))), opts).await.expect("init")
+    Store::init(Arc::new(LocalBackend::new(dir.join("store"))), opts)
+        .await
+        .expect("init")
 }
 
 async fn backup(store: &Store, data: &[u8]) {
-    let mut s = BackupSession::begin(store, "benchmark").await.expect("begin");
+    let mut s = BackupSession::begin(store, "benchmark")
+        .await
+        .expect("begin");
     s.add_stream("dump", data).await.expect("add_stream");
     s.commit(BTreeMap::new()).await.expect("commit");
 }

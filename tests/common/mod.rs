@@ -25,7 +25,12 @@ pub fn small_chunks() -> InitOptions {
 }
 
 pub async fn new_store(dir: &Path) -> Store {
-    Store::init(Arc::new(LocalBackend::new(dir)) as Arc<dyn Backend>, small_chunks()).await.unwrap()
+    Store::init(
+        Arc::new(LocalBackend::new(dir)) as Arc<dyn Backend>,
+        small_chunks(),
+    )
+    .await
+    .unwrap()
 }
 
 pub async fn open_store(dir: &Path) -> Store {
@@ -34,7 +39,11 @@ pub async fn open_store(dir: &Path) -> Store {
 
 pub async fn open_with(dir: &Path, pass: &str) -> Result<Store, n8n_ark::store::StoreError> {
     let p = pass.to_string();
-    Store::open(Arc::new(LocalBackend::new(dir)) as Arc<dyn Backend>, &move || Ok(p.clone().into())).await
+    Store::open(
+        Arc::new(LocalBackend::new(dir)) as Arc<dyn Backend>,
+        &move || Ok(p.clone().into()),
+    )
+    .await
 }
 
 pub fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
@@ -57,14 +66,18 @@ pub fn snapshot(dir: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
                 out.push((p.display().to_string(), "dir".into()));
                 stack.push(p);
             } else {
-                let h = blake3::hash(&std::fs::read(&p).unwrap_or_default()).to_hex().to_string();
+                let h = blake3::hash(&std::fs::read(&p).unwrap_or_default())
+                    .to_hex()
+                    .to_string();
                 out.push((p.display().to_string(), h));
             }
         }
@@ -88,18 +101,35 @@ impl ReadOnly {
         if is_root {
             let target = scratch.join("ro-view");
             std::fs::create_dir_all(&target).unwrap();
-            let ok = std::process::Command::new("mount").arg("--bind").arg(dir).arg(&target).status().unwrap().success()
+            let ok = std::process::Command::new("mount")
+                .arg("--bind")
+                .arg(dir)
+                .arg(&target)
+                .status()
+                .unwrap()
+                .success()
                 && std::process::Command::new("mount")
                     .args(["-o", "remount,ro,bind"])
                     .arg(&target)
                     .status()
                     .unwrap()
                     .success();
-            assert!(ok, "cannot make a read-only bind mount (needed to test a read-only store as root)");
-            ReadOnly { path: target, mounted: true, original: dir.to_path_buf() }
+            assert!(
+                ok,
+                "cannot make a read-only bind mount (needed to test a read-only store as root)"
+            );
+            ReadOnly {
+                path: target,
+                mounted: true,
+                original: dir.to_path_buf(),
+            }
         } else {
             set_mode_recursive(dir, true);
-            ReadOnly { path: dir.to_path_buf(), mounted: false, original: dir.to_path_buf() }
+            ReadOnly {
+                path: dir.to_path_buf(),
+                mounted: false,
+                original: dir.to_path_buf(),
+            }
         }
     }
 }
@@ -108,7 +138,17 @@ fn set_mode_recursive(dir: &Path, ro: bool) {
     use std::os::unix::fs::PermissionsExt;
     for e in walk(dir) {
         let md = std::fs::metadata(&e).unwrap();
-        let mode = if md.is_dir() { if ro { 0o555 } else { 0o755 } } else if ro { 0o444 } else { 0o644 };
+        let mode = if md.is_dir() {
+            if ro {
+                0o555
+            } else {
+                0o755
+            }
+        } else if ro {
+            0o444
+        } else {
+            0o644
+        };
         std::fs::set_permissions(&e, std::fs::Permissions::from_mode(mode)).unwrap();
     }
 }
@@ -130,7 +170,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 impl Drop for ReadOnly {
     fn drop(&mut self) {
         if self.mounted {
-            let _ = std::process::Command::new("umount").arg(&self.path).status();
+            let _ = std::process::Command::new("umount")
+                .arg(&self.path)
+                .status();
         } else {
             set_mode_recursive(&self.original, false);
         }
@@ -138,5 +180,8 @@ impl Drop for ReadOnly {
 }
 
 pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
 }

@@ -13,9 +13,8 @@ use store_format::crypto::{StoreKeys, NONCE_LEN};
 use store_format::event::{BackupCompleted, GcCompleted, StoreInitialized};
 use store_format::object::{self, Codec, ObjectKind};
 use store_format::{
-    config, frame, journal, lock, ChunkRef, ChunkerParams, CompressionParams, Event,
-    Item, ItemKind, JournalRecord, KdfParams, KeyFile, LockRecord, Manifest, ObjectId,
-    StoreConfig,
+    config, frame, journal, lock, ChunkRef, ChunkerParams, CompressionParams, Event, Item,
+    ItemKind, JournalRecord, KdfParams, KeyFile, LockRecord, Manifest, ObjectId, StoreConfig,
 };
 
 /// Must match `EVENT_TYPES` in `fuzz_targets/journal_record.rs`.
@@ -460,7 +459,10 @@ fn keyfiles(root: &Path) -> usize {
     let k = sample_keyfile(sample_kdf(), FIXED_CONFIG);
     let bytes = k.encode();
     assert_eq!(KeyFile::decode(&bytes).unwrap(), k);
-    assert_eq!(k.unwrap_master(&FIXED_KEK, FIXED_CONFIG).unwrap(), FIXED_MASTER);
+    assert_eq!(
+        k.unwrap_master(&FIXED_KEK, FIXED_CONFIG).unwrap(),
+        FIXED_MASTER
+    );
     o.put_with_damage("typical", &bytes, frame::FRAME_HEADER);
     o.put("typical.body", body(&bytes));
     // Bound to another config: decodes, never opens under the fixed one.
@@ -468,10 +470,35 @@ fn keyfiles(root: &Path) -> usize {
     o.put("other_config", &other.encode());
     // Parameters at the bounds, and out of them.
     let at_bounds = [
-        ("min_params", KdfParams { memory_kib: 8, iterations: 1, parallelism: 1, salt: vec![7; 16], ..sample_kdf() }),
-        ("max_params", KdfParams { memory_kib: 4 * 1024 * 1024, iterations: 64, parallelism: 16, salt: vec![7; 64], ..sample_kdf() }),
+        (
+            "min_params",
+            KdfParams {
+                memory_kib: 8,
+                iterations: 1,
+                parallelism: 1,
+                salt: vec![7; 16],
+                ..sample_kdf()
+            },
+        ),
+        (
+            "max_params",
+            KdfParams {
+                memory_kib: 4 * 1024 * 1024,
+                iterations: 64,
+                parallelism: 16,
+                salt: vec![7; 64],
+                ..sample_kdf()
+            },
+        ),
         // Exactly Argon2's own minimum of 8 KiB per lane.
-        ("memory_at_lanes", KdfParams { memory_kib: 16, parallelism: 2, ..sample_kdf() }),
+        (
+            "memory_at_lanes",
+            KdfParams {
+                memory_kib: 16,
+                parallelism: 2,
+                ..sample_kdf()
+            },
+        ),
     ];
     for (name, kdf) in at_bounds {
         let f = sample_keyfile(kdf, FIXED_CONFIG);
@@ -479,20 +506,54 @@ fn keyfiles(root: &Path) -> usize {
         o.put(&format!("{name}.body"), body(&f.encode()));
     }
     let out_of_bounds = [
-        ("memory_too_small", KdfParams { memory_kib: 7, ..sample_kdf() }),
-        ("too_many_lanes", KdfParams { parallelism: 17, ..sample_kdf() }),
+        (
+            "memory_too_small",
+            KdfParams {
+                memory_kib: 7,
+                ..sample_kdf()
+            },
+        ),
+        (
+            "too_many_lanes",
+            KdfParams {
+                parallelism: 17,
+                ..sample_kdf()
+            },
+        ),
         // Below Argon2's own minimum of 8 KiB per lane (refused since
         // KdfParams::validate checks it).
-        ("memory_below_lanes", KdfParams { memory_kib: 8, parallelism: 2, ..sample_kdf() }),
-        ("salt_too_short", KdfParams { salt: vec![7; 15], ..sample_kdf() }),
-        ("not_argon2id", KdfParams { algorithm: "scrypt".into(), ..sample_kdf() }),
+        (
+            "memory_below_lanes",
+            KdfParams {
+                memory_kib: 8,
+                parallelism: 2,
+                ..sample_kdf()
+            },
+        ),
+        (
+            "salt_too_short",
+            KdfParams {
+                salt: vec![7; 15],
+                ..sample_kdf()
+            },
+        ),
+        (
+            "not_argon2id",
+            KdfParams {
+                algorithm: "scrypt".into(),
+                ..sample_kdf()
+            },
+        ),
     ];
     for (name, kdf) in out_of_bounds {
         let f = sample_keyfile(kdf, FIXED_CONFIG);
         assert!(KeyFile::decode(&f.encode()).is_err(), "{name}");
         o.put(&format!("{name}.body"), body(&f.encode()));
     }
-    let future = KeyFile { keyfile_version: 2, ..k.clone() };
+    let future = KeyFile {
+        keyfile_version: 2,
+        ..k.clone()
+    };
     o.put("future_version.body", body(&future.encode()));
     let mut short = k.clone();
     short.wrapped.pop();
@@ -505,9 +566,22 @@ fn keyfiles(root: &Path) -> usize {
 /// with the codec given (the encoder would store a payload that zstd does not
 /// shrink with codec none): the header's length field is zero, and the sealed
 /// message is the plaintext length (u64 LE) followed by the payload.
-fn sealed_by_hand(keys: &StoreKeys, id: &ObjectId, kind: ObjectKind, codec: u8, plaintext: &[u8], payload: &[u8], nonce: u8) -> Vec<u8> {
+fn sealed_by_hand(
+    keys: &StoreKeys,
+    id: &ObjectId,
+    kind: ObjectKind,
+    codec: u8,
+    plaintext: &[u8],
+    payload: &[u8],
+    nonce: u8,
+) -> Vec<u8> {
     let mut bytes = object::MAGIC.to_vec();
-    bytes.extend_from_slice(&[object::ENVELOPE_VERSION, kind as u8, codec, object::FLAG_ENCRYPTED]);
+    bytes.extend_from_slice(&[
+        object::ENVELOPE_VERSION,
+        kind as u8,
+        codec,
+        object::FLAG_ENCRYPTED,
+    ]);
     bytes.extend_from_slice(&0u64.to_le_bytes());
     let mut aad = bytes.clone();
     aad.extend_from_slice(&id.0);
@@ -517,7 +591,15 @@ fn sealed_by_hand(keys: &StoreKeys, id: &ObjectId, kind: ObjectKind, codec: u8, 
     let sum = JournalRecord::hash_of_encoded(&bytes);
     bytes.extend_from_slice(&sum);
     assert_eq!(
-        object::seal_payload(kind, codec, keys, id, plaintext.len(), payload, &[nonce; NONCE_LEN]),
+        object::seal_payload(
+            kind,
+            codec,
+            keys,
+            id,
+            plaintext.len(),
+            payload,
+            &[nonce; NONCE_LEN]
+        ),
         bytes,
         "the encoder's layout"
     );
@@ -548,9 +630,19 @@ fn sealed(root: &Path) -> usize {
         ("blob", ObjectKind::Blob),
         ("manifest", ObjectKind::Manifest),
     ] {
-        let bytes = object::encode_sealed(kind, Codec::Zstd(3), &keys, &fixed, FIXED_PLAINTEXT, &[0x11; NONCE_LEN]);
+        let bytes = object::encode_sealed(
+            kind,
+            Codec::Zstd(3),
+            &keys,
+            &fixed,
+            FIXED_PLAINTEXT,
+            &[0x11; NONCE_LEN],
+        );
         assert_eq!(bytes[6], 0, "the fixed plaintext does not shrink");
-        assert_eq!(object::decode_in(&bytes, &fixed, Some(&keys)).unwrap().1, FIXED_PLAINTEXT);
+        assert_eq!(
+            object::decode_in(&bytes, &fixed, Some(&keys)).unwrap().1,
+            FIXED_PLAINTEXT
+        );
         if kind == ObjectKind::Chunk {
             o.put_with_damage("obj_none_chunk", &bytes, object::HEADER_LEN + NONCE_LEN);
         } else {
@@ -558,19 +650,59 @@ fn sealed(root: &Path) -> usize {
         }
     }
     let z = zstd::bulk::compress(FIXED_PLAINTEXT, 3).unwrap();
-    let bytes = sealed_by_hand(&keys, &fixed, ObjectKind::Blob, 1, FIXED_PLAINTEXT, &z, 0x12);
-    assert_eq!(object::decode_in(&bytes, &fixed, Some(&keys)).unwrap().1, FIXED_PLAINTEXT);
+    let bytes = sealed_by_hand(
+        &keys,
+        &fixed,
+        ObjectKind::Blob,
+        1,
+        FIXED_PLAINTEXT,
+        &z,
+        0x12,
+    );
+    assert_eq!(
+        object::decode_in(&bytes, &fixed, Some(&keys)).unwrap().1,
+        FIXED_PLAINTEXT
+    );
     o.put_with_damage("obj_zstd_blob", &bytes, object::HEADER_LEN + NONCE_LEN);
     // A compressible JSON blob (another id: decodes to a hash mismatch against the fixed one).
-    let json: String = (0..40).map(|i| format!("{{\"id\":\"node{i}\",\"type\":\"n8n-nodes-base.set\"}},")).collect();
+    let json: String = (0..40)
+        .map(|i| format!("{{\"id\":\"node{i}\",\"type\":\"n8n-nodes-base.set\"}},"))
+        .collect();
     let jid = keys.object_id(json.as_bytes());
-    let bytes = object::encode_sealed(ObjectKind::Blob, Codec::Zstd(3), &keys, &jid, json.as_bytes(), &[0x13; NONCE_LEN]);
+    let bytes = object::encode_sealed(
+        ObjectKind::Blob,
+        Codec::Zstd(3),
+        &keys,
+        &jid,
+        json.as_bytes(),
+        &[0x13; NONCE_LEN],
+    );
     assert_eq!(bytes[6], 1);
     o.put("obj_json_zstd_blob", &bytes);
     // The fixed plaintext sealed under the wrong id, and an unencrypted object.
-    o.put("obj_wrong_id", &object::encode_sealed(ObjectKind::Chunk, Codec::None, &keys, &ObjectId::of(FIXED_PLAINTEXT), FIXED_PLAINTEXT, &[0x14; NONCE_LEN]));
-    o.put("obj_unencrypted", &object::encode(ObjectKind::Chunk, Codec::None, FIXED_PLAINTEXT).1);
-    let empty = object::encode_sealed(ObjectKind::Chunk, Codec::None, &keys, &keys.object_id(b""), b"", &[0x15; NONCE_LEN]);
+    o.put(
+        "obj_wrong_id",
+        &object::encode_sealed(
+            ObjectKind::Chunk,
+            Codec::None,
+            &keys,
+            &ObjectId::of(FIXED_PLAINTEXT),
+            FIXED_PLAINTEXT,
+            &[0x14; NONCE_LEN],
+        ),
+    );
+    o.put(
+        "obj_unencrypted",
+        &object::encode(ObjectKind::Chunk, Codec::None, FIXED_PLAINTEXT).1,
+    );
+    let empty = object::encode_sealed(
+        ObjectKind::Chunk,
+        Codec::None,
+        &keys,
+        &keys.object_id(b""),
+        b"",
+        &[0x15; NONCE_LEN],
+    );
     o.put("obj_empty", &empty);
     // Mode 2: kind byte, codec byte, (zstd: declared length u32 LE), payload.
     let mut m = vec![0u8, 0];
@@ -594,7 +726,12 @@ fn sealed(root: &Path) -> usize {
     for (i, (name, r)) in sample_records().into_iter().enumerate() {
         let r = JournalRecord { prev, ..r };
         let bytes = r.encode_sealed(&keys, &[0x20 + i as u8; NONCE_LEN]);
-        assert_eq!(JournalRecord::decode_in(&bytes, Some(&keys)).unwrap().encode_sealed(&keys, &[0x20 + i as u8; NONCE_LEN]), bytes);
+        assert_eq!(
+            JournalRecord::decode_in(&bytes, Some(&keys))
+                .unwrap()
+                .encode_sealed(&keys, &[0x20 + i as u8; NONCE_LEN]),
+            bytes
+        );
         prev = JournalRecord::hash_of_encoded(&bytes);
         if name == "backup_completed" {
             o.put_with_damage(&format!("rec_{name}"), &bytes, frame::FRAME_HEADER);
@@ -623,7 +760,10 @@ fn frames(root: &Path) -> usize {
     o.put_with_damage("config", &cfg, frame::FRAME_HEADER);
     o.put("lock", &sample_lock().encode());
     o.put("journal", &sample_records()[1].1.encode());
-    o.put("keyfile", &sample_keyfile(sample_kdf(), FIXED_CONFIG).encode());
+    o.put(
+        "keyfile",
+        &sample_keyfile(sample_kdf(), FIXED_CONFIG).encode(),
+    );
     let empty = frame::encode(config::MAGIC, b"");
     assert_eq!(frame::decode(config::MAGIC, "config", &empty).unwrap(), b"");
     o.put("empty_body", &empty);
