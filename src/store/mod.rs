@@ -190,18 +190,7 @@ impl Store {
             },
         };
         let config_bytes = Bytes::from(config.encode());
-        let mut store = Store {
-            backend: backend.clone(),
-            config: Arc::new(config),
-            config_bytes: config_bytes.clone(),
-            objects: ObjectCodec {
-                codec: object::Codec::None,
-                keys: None,
-            },
-            master: None,
-            key_id: None,
-        };
-        store.objects.codec = store.codec();
+        let mut store = Store::locked(backend.clone(), config, config_bytes.clone());
         if let Encryption::Passphrase(pass) = &opts.encryption {
             let master = crate::crypto::new_master_key();
             store.objects.keys = Some(Arc::new(StoreKeys::derive(&master)));
@@ -250,18 +239,7 @@ impl Store {
         };
         let config = StoreConfig::decode(&bytes)
             .map_err(|e| StoreError::format(format!("{}/config", backend.location()), e))?;
-        let mut store = Store {
-            backend,
-            config: Arc::new(config),
-            config_bytes: bytes,
-            objects: ObjectCodec {
-                codec: object::Codec::None,
-                keys: None,
-            },
-            master: None,
-            key_id: None,
-        };
-        store.objects.codec = store.codec();
+        let mut store = Store::locked(backend, config, bytes);
         match store.config.encryption.as_str() {
             "none" => {
                 // A config that says "none" beside key files is a downgrade:
@@ -288,6 +266,23 @@ impl Store {
             }
         }
         Ok(store)
+    }
+
+    /// A store whose keys (if it has any) are not loaded yet.
+    fn locked(backend: Arc<dyn Backend>, config: StoreConfig, config_bytes: Bytes) -> Store {
+        let codec = if config.compression.codec == "zstd" {
+            object::Codec::Zstd(config.compression.level)
+        } else {
+            object::Codec::None
+        };
+        Store {
+            backend,
+            config: Arc::new(config),
+            config_bytes,
+            objects: ObjectCodec { codec, keys: None },
+            master: None,
+            key_id: None,
+        }
     }
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
@@ -329,11 +324,7 @@ impl Store {
         &self.objects
     }
     pub fn codec(&self) -> object::Codec {
-        if self.config.compression.codec == "zstd" {
-            object::Codec::Zstd(self.config.compression.level)
-        } else {
-            object::Codec::None
-        }
+        self.objects.codec
     }
 
     /// The file bytes of a new object (fresh nonce when encrypted).
