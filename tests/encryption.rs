@@ -6,7 +6,7 @@ use common::*;
 use n8n_ark::store::ingest::BackupSession;
 use n8n_ark::store::local::LocalBackend;
 use n8n_ark::store::{
-    check, journal, keys, object_path, reader, Backend, Encryption, InitOptions, Store, StoreError,
+    check, journal, keys, object_path, Backend, Encryption, InitOptions, Store, StoreError,
 };
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -79,20 +79,9 @@ async fn no_plaintext_secret_can_be_found_in_the_store_files() {
         }
     }
     // And it all reads back.
-    let m = store
-        .read_manifest(&ObjectId::from_hex(&manifest).unwrap())
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    reader::write_item(&store, &m.items[0], &mut out)
-        .await
-        .unwrap();
-    assert!(out == dump_bytes);
-    let mut out = Vec::new();
-    reader::write_item(&store, &m.items[1], &mut out)
-        .await
-        .unwrap();
-    assert_eq!(out, env);
+    let back = restore_all(&store, &manifest).await;
+    assert!(back["db/n8n.dump"] == dump_bytes);
+    assert_eq!(back["config/.env"], env);
 }
 
 #[tokio::test]
@@ -380,15 +369,7 @@ async fn an_unencrypted_store_still_reads_and_every_command_says_so() {
         "unencrypted stores use plain BLAKE3 ids"
     );
     let again = open_with(dir.path(), "ignored").await.unwrap();
-    let m = again
-        .read_manifest(&ObjectId::from_hex(&manifest).unwrap())
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    reader::write_item(&again, &m.items[0], &mut out)
-        .await
-        .unwrap();
-    assert!(out == data);
+    assert!(restore_all(&again, &manifest).await["db/n8n.dump"] == data);
     let o = Command::new(bin())
         .args([
             "--store",

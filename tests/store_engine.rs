@@ -21,19 +21,16 @@ async fn backup(store: &Store, items: Vec<(&str, Vec<u8>)>) -> BackupSummary {
     s.commit(BTreeMap::new()).await.unwrap()
 }
 
-async fn restore_all(store: &Store, manifest: &str) -> BTreeMap<String, Vec<u8>> {
-    let m = store
-        .read_manifest(&ObjectId::from_hex(manifest).unwrap())
-        .await
-        .unwrap();
-    let mut out = BTreeMap::new();
-    for item in &m.items {
-        let mut buf = Vec::new();
-        let n = reader::write_item(store, item, &mut buf).await.unwrap();
-        assert_eq!(n, item.size);
-        out.insert(item.name.clone(), buf);
-    }
-    out
+async fn gc_dry_run(store: &Store) -> gc::GcReport {
+    gc::run(
+        store,
+        &GcOptions {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -321,15 +318,7 @@ async fn gc_frees_exactly_what_no_backup_references() {
         .unwrap()
         .len();
 
-    let dry = gc::run(
-        &store,
-        &GcOptions {
-            dry_run: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let dry = gc_dry_run(&store).await;
     assert_eq!(dry.objects_freed, 0, "everything is referenced");
 
     // Forget the second backup (as prune will): its unique objects become garbage.
@@ -337,15 +326,7 @@ async fn gc_frees_exactly_what_no_backup_references() {
         .forget_backup(&ObjectId::from_hex(&drop_.manifest).unwrap(), "test")
         .await
         .unwrap();
-    let dry = gc::run(
-        &store,
-        &GcOptions {
-            dry_run: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let dry = gc_dry_run(&store).await;
     assert_eq!(dry.objects_freed, drop_.new_objects);
     assert_eq!(
         n8n_ark::store::index::list_object_ids(&store)

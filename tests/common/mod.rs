@@ -185,3 +185,24 @@ pub fn init_tracing() {
         .with_test_writer()
         .try_init();
 }
+
+/// Every item of a backup, read back through the verifying reader, by name.
+pub async fn restore_all(
+    store: &Store,
+    manifest: &str,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let m = store
+        .read_manifest(&store_format::ObjectId::from_hex(manifest).unwrap())
+        .await
+        .unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for item in &m.items {
+        let mut buf = Vec::new();
+        let n = n8n_ark::store::reader::write_item(store, item, &mut buf)
+            .await
+            .unwrap();
+        assert_eq!(n, item.size);
+        out.insert(item.name.clone(), buf);
+    }
+    out
+}
