@@ -1,7 +1,8 @@
 //! The dedup index: which objects the store holds, in memory, so an ingest needs
 //! no round trip to the backend per chunk. Built from one listing of `objects/`
-//! (256 prefix listings, a few in parallel); about 40 bytes per object
-//! (a 32-byte id in a hash set with a cheap hasher: ids are already uniform).
+//! (256 prefix listings, a few in parallel); 32 bytes per listed object (a
+//! sorted array, searched by bisection), plus a small hash set of what the
+//! session itself adds.
 use super::error::Result;
 use super::{Store, OBJECTS};
 use futures::{StreamExt, TryStreamExt};
@@ -30,35 +31,50 @@ pub type IdSet = HashSet<ObjectId, BuildHasherDefault<IdHasher>>;
 
 #[derive(Debug, Default)]
 pub struct DedupIndex {
-    ids: Mutex<IdSet>,
+    /// What the store held when the session began: sorted, exactly 32 bytes
+    /// per object (a store may hold millions).
+    listed: Vec<ObjectId>,
+    /// What this session added since (few): a hash set.
+    added: Mutex<IdSet>,
 }
 
 impl DedupIndex {
     /// Lists `objects/` once.
     pub async fn load(store: &Store) -> Result<DedupIndex> {
         let ids = list_object_ids(store).await?;
-        Ok(DedupIndex {
-            ids: Mutex::new(ids.into_iter().map(|(id, _)| id).collect()),
-        })
+        Ok(Self::from_listed(
+            ids.into_iter().map(|(id, _)| id).collect(),
+        ))
+    }
+
+    /// An index of the objects in `ids` (in any order).
+    pub fn from_listed(mut ids: Vec<ObjectId>) -> DedupIndex {
+        ids.sort_unstable();
+        ids.dedup();
+        ids.shrink_to_fit();
+        DedupIndex {
+            listed: ids,
+            added: Mutex::default(),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.ids.lock().unwrap().len()
+        self.listed.len() + self.added.lock().unwrap().len()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
     pub fn contains(&self, id: &ObjectId) -> bool {
-        self.ids.lock().unwrap().contains(id)
+        self.listed.binary_search(id).is_ok() || self.added.lock().unwrap().contains(id)
     }
     /// Records `id` as present; true when it was not yet known (the caller
     /// must then write it).
     pub fn insert(&self, id: ObjectId) -> bool {
-        self.ids.lock().unwrap().insert(id)
+        self.listed.binary_search(&id).is_err() && self.added.lock().unwrap().insert(id)
     }
     /// Forgets `id` (its write failed).
     pub fn remove(&self, id: &ObjectId) {
-        self.ids.lock().unwrap().remove(id);
+        self.added.lock().unwrap().remove(id);
     }
 }
 
