@@ -331,3 +331,41 @@ fn an_s3_store_works_end_to_end() {
         .unwrap();
     assert_fails_with(&o, "is not an n8n-ark store");
 }
+
+/// Memory stays bounded by the work in flight, never by the size of the input:
+/// a 400 MiB ingest peaks far below its size (and below 256 MiB).
+#[test]
+fn ingest_memory_does_not_grow_with_the_input() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("store");
+    assert!(ark(&s, &["init"]).status.success());
+    let input = dir.path().join("big");
+    let mut f = std::fs::File::create(&input).unwrap();
+    let text = dump(21, 16, 1);
+    for i in 0..4u64 {
+        f.write_all(&text).unwrap();
+        f.write_all(&random_bytes(50 + i, 84 << 20)).unwrap();
+    }
+    drop(f);
+    let size = std::fs::metadata(&input).unwrap().len();
+    assert!(size > 380 << 20, "{size}");
+    let o = ark(
+        &s,
+        &["--json", "benchmark", "--input", input.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["bytes"].as_u64().unwrap(), size);
+    let peak = v["peak_rss_bytes"]
+        .as_u64()
+        .expect("peak memory is reported");
+    eprintln!("ingest of {} MiB peaked at {} MiB", size >> 20, peak >> 20);
+    assert!(peak < 256 << 20, "peak memory {} MiB", peak >> 20);
+    assert!(
+        peak < size / 3,
+        "peak memory {} MiB for {} MiB of input",
+        peak >> 20,
+        size >> 20
+    );
+}
