@@ -37,7 +37,7 @@ fn the_dedup_index_costs_a_few_dozen_bytes_per_object() {
     let listed = 1_000_000u64;
     let added = 20_000u64;
     let before = LIVE.load(Ordering::SeqCst);
-    let index = DedupIndex::from_listed((0..listed).map(id).collect());
+    let index = DedupIndex::from_listed((0..listed).map(|i| (id(i), 1000 + i)).collect());
     for i in listed..listed + added {
         assert!(index.insert(id(i)), "a new object is new");
     }
@@ -56,6 +56,9 @@ fn the_dedup_index_costs_a_few_dozen_bytes_per_object() {
     );
     assert!(!index.contains(&id(listed + added)));
     assert!(!index.insert(id(17)), "a listed object is not new");
+    assert_eq!(index.size_of(&id(17)), Some(1017), "listed sizes stay with their ids");
+    index.set_size(&id(listed + 3), 4321);
+    assert_eq!(index.size_of(&id(listed + 3)), Some(4321));
     index.remove(&id(listed + 5));
     assert!(!index.contains(&id(listed + 5)));
 }

@@ -26,9 +26,9 @@ use futures::StreamExt;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use store_format::event::BackupCompleted;
+use store_format::event::{BackupCompleted, BackupCounts};
 use store_format::object::{self, ObjectCodec, ObjectKind};
-use store_format::{ChunkRef, Event, Item, ItemKind, Manifest, ObjectId};
+use store_format::{ChunkRef, Contents, Event, Item, ItemKind, Manifest, ObjectId};
 use tokio::io::AsyncRead;
 
 #[derive(Debug, Default)]
@@ -53,7 +53,26 @@ pub struct BackupSummary {
     pub reused_objects: u64,
     pub chunks: u64,
     pub duration_ms: u64,
+    pub stored_bytes: u64,
+    pub counts: BackupCounts,
     pub journal_seq: u64,
+}
+
+/// What a manifest holds, counted for the `BackupCompleted` event.
+pub fn counts_of(m: &Manifest) -> BackupCounts {
+    let c = m.contents.clone().unwrap_or_default();
+    BackupCounts {
+        databases: c.databases.len() as u64,
+        tables: c.databases.iter().map(|d| d.tables.len() as u64).sum(),
+        workflows: c.workflows.len() as u64,
+        credentials: c.credentials.len() as u64,
+        config_files: c
+            .config_files
+            .iter()
+            .filter(|f| f.file_type != store_format::contents::FileType::Missing)
+            .count() as u64,
+        items: m.items.len() as u64,
+    }
 }
 
 pub struct BackupSession {
@@ -83,6 +102,11 @@ impl BackupSession {
     /// Takes a session lock, then loads the dedup index (in this order: see the
     /// GC protocol in SPEC.md).
     pub async fn begin(store: &Store, kind: &str) -> Result<BackupSession> {
+        Self::begin_as(store, kind, new_backup_id()).await
+    }
+
+    /// As [`Self::begin`], under a backup id the caller chose (see [`new_backup_id`]).
+    pub async fn begin_as(store: &Store, kind: &str, backup_id: String) -> Result<BackupSession> {
         let lock = HeldLock::session(store).await?;
         let index = Arc::new(DedupIndex::load(store).await?);
         let cores = std::thread::available_parallelism()
@@ -93,7 +117,7 @@ impl BackupSession {
             lock: Some(lock),
             index,
             kind: kind.to_string(),
-            backup_id: new_backup_id(),
+            backup_id,
             started_ms: now_ms(),
             started: std::time::Instant::now(),
             items: Vec::new(),
@@ -249,7 +273,21 @@ impl BackupSession {
     }
 
     /// Makes everything durable, writes the manifest, then the journal event.
-    pub async fn commit(mut self, labels: BTreeMap<String, String>) -> Result<BackupSummary> {
+    pub async fn commit(self, labels: BTreeMap<String, String>) -> Result<BackupSummary> {
+        self.commit_with(labels, None).await
+    }
+
+    /// The items added so far.
+    pub fn items(&self) -> &[Item] {
+        &self.items
+    }
+
+    /// Commits with a description of the contents (see `store_format::contents`).
+    pub async fn commit_with(
+        mut self,
+        labels: BTreeMap<String, String>,
+        contents: Option<Contents>,
+    ) -> Result<BackupSummary> {
         let backend = self.store.backend().clone();
         backend.sync().await?;
         let lock = self
@@ -280,7 +318,11 @@ impl BackupSession {
             finished_ms: now_ms(),
             items: std::mem::take(&mut self.items),
             labels,
+            contents,
         };
+        manifest
+            .validate()
+            .map_err(|e| StoreError::Invalid(format!("the manifest of this backup is inconsistent: {e}")))?;
         let plain = manifest.encode_plaintext();
         let (mid, bytes) = self.store.encode_object(ObjectKind::Manifest, &plain);
         backend
@@ -300,6 +342,11 @@ impl BackupSession {
             objects: referenced.len() as u64,
             reused_objects: (referenced.len() as u64).saturating_sub(new_objects),
             duration_ms: self.started.elapsed().as_millis() as u64,
+            stored_bytes: referenced
+                .iter()
+                .map(|id| self.index.size_of(id).unwrap_or(0))
+                .sum(),
+            counts: counts_of(&manifest),
         };
         let seq = super::journal::append(&self.store, Event::BackupCompleted(ev.clone())).await?;
         lock.release().await?;
@@ -314,6 +361,8 @@ impl BackupSession {
             reused_objects: ev.reused_objects,
             chunks,
             duration_ms: ev.duration_ms,
+            stored_bytes: ev.stored_bytes,
+            counts: ev.counts,
             journal_seq: seq,
         })
     }
@@ -536,6 +585,7 @@ impl Writer {
                 index.remove(&id);
                 return (n, Err(e.into()));
             }
+            index.set_size(&id, n as u64);
             counters.new_bytes.fetch_add(n as u64, Ordering::Relaxed);
             counters.new_objects.fetch_add(1, Ordering::Relaxed);
             (n, Ok(()))
@@ -609,6 +659,7 @@ async fn store_chunk(
                 index.remove(&id);
                 return Err(e.into());
             }
+            index.set_size(&id, n);
             counters.new_bytes.fetch_add(n, Ordering::Relaxed);
             counters.new_objects.fetch_add(1, Ordering::Relaxed);
         }

@@ -42,6 +42,8 @@ pub struct JournalProblem {
 pub struct Replay {
     /// The intact prefix of the journal, in order.
     pub records: Vec<JournalRecord>,
+    /// The hash of each record's file bytes, in the same order.
+    pub hashes: Vec<[u8; 32]>,
     /// The first problem after that prefix, if any. Nothing after it is trusted.
     pub problem: Option<JournalProblem>,
     /// Hash of the last intact record's bytes.
@@ -76,14 +78,28 @@ fn path_of(seq: u64) -> String {
 /// Reads the whole journal and verifies the chain. Never drops or accepts a
 /// damaged record silently: the first problem stops the replay and is reported.
 pub async fn replay(store: &Store) -> Result<Replay> {
-    let seqs = sequence_numbers(store).await?;
+    replay_after(store, 0, GENESIS).await
+}
+
+/// Reads the records after `after` (whose file hashes to `after_hash`; 0 and
+/// [`GENESIS`] for the whole journal), verifying that the first one chains to
+/// it: how a reader that already holds a prefix (the catalog) catches up. A
+/// record after `after` that does not chain is reported as
+/// [`ProblemKind::ChainBroken`]: the prefix the reader holds is not this
+/// journal's.
+pub async fn replay_after(store: &Store, after: u64, after_hash: [u8; 32]) -> Result<Replay> {
+    let seqs: Vec<_> = sequence_numbers(store)
+        .await?
+        .into_iter()
+        .filter(|s| s.0 > after)
+        .collect();
     let mut out = Replay {
-        tail_hash: GENESIS,
+        tail_hash: after_hash,
         last_seq: seqs.last().map(|s| s.0).unwrap_or(0),
         ..Default::default()
     };
     let n = seqs.len();
-    let mut expect = 1u64;
+    let mut expect = after + 1;
     for (i, (seq, size, _)) in seqs.into_iter().enumerate() {
         let is_last = i + 1 == n;
         if seq != expect {
@@ -169,6 +185,7 @@ pub async fn replay(store: &Store) -> Result<Replay> {
             return Ok(out);
         }
         out.tail_hash = JournalRecord::hash_of_encoded(&bytes);
+        out.hashes.push(out.tail_hash);
         out.records.push(rec);
         expect += 1;
     }

@@ -13,6 +13,21 @@ pub struct StoreInitialized {
     pub format_version: u32,
 }
 
+/// A backup began. Written before any of its objects; a `BackupStarted` with
+/// no `BackupCompleted` or `BackupFailed` after it is a backup that was
+/// interrupted (its process stopped): nothing of it is visible.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupStarted {
+    pub backup_id: String,
+    pub kind: String,
+    pub host: String,
+    /// What it reads, e.g. `postgres:n8n@127.0.0.1:5432`, `config:/opt/n8n/.env`.
+    #[serde(default)]
+    pub sources: Vec<String>,
+}
+
+/// A backup finished and its manifest is durable (version 2; version 1 bodies,
+/// which lack `stored_bytes` and the counts, decode with those set to zero).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackupCompleted {
     pub backup_id: String,
@@ -26,6 +41,38 @@ pub struct BackupCompleted {
     /// Objects referenced (with repetition removed).
     pub objects: u64,
     pub reused_objects: u64,
+    pub duration_ms: u64,
+    /// Encoded bytes of every object the backup references (new and reused,
+    /// each once): what the backup would occupy alone. Since version 2.
+    #[serde(default)]
+    pub stored_bytes: u64,
+    /// Since version 2.
+    #[serde(default)]
+    pub counts: BackupCounts,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BackupCounts {
+    pub databases: u64,
+    pub tables: u64,
+    pub workflows: u64,
+    pub credentials: u64,
+    pub config_files: u64,
+    pub items: u64,
+}
+
+/// A backup failed. Nothing of it is visible: no manifest names its objects
+/// (a later gc collects the ones no other backup shares).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupFailed {
+    pub backup_id: String,
+    pub kind: String,
+    /// Where it failed: `configuration`, `connect`, `snapshot`, `dump`,
+    /// `workflows`, `config_files`, `store`, `commit`, ...
+    pub stage: String,
+    /// What an operator reads to act on it.
+    pub message: String,
     pub duration_ms: u64,
 }
 
@@ -49,7 +96,9 @@ pub struct GcCompleted {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     StoreInitialized(StoreInitialized),
+    BackupStarted(BackupStarted),
     BackupCompleted(BackupCompleted),
+    BackupFailed(BackupFailed),
     BackupForgotten(BackupForgotten),
     GcCompleted(GcCompleted),
     /// A type or version this reader does not know; kept as it was.
@@ -65,7 +114,9 @@ impl Event {
     pub fn kind_version(&self) -> (&str, u16) {
         match self {
             Event::StoreInitialized(_) => ("StoreInitialized", 1),
-            Event::BackupCompleted(_) => ("BackupCompleted", 1),
+            Event::BackupStarted(_) => ("BackupStarted", 1),
+            Event::BackupCompleted(_) => ("BackupCompleted", 2),
+            Event::BackupFailed(_) => ("BackupFailed", 1),
             Event::BackupForgotten(_) => ("BackupForgotten", 1),
             Event::GcCompleted(_) => ("GcCompleted", 1),
             Event::Unknown { kind, version, .. } => (kind.as_str(), *version),
@@ -75,7 +126,9 @@ impl Event {
     pub fn encode_body(&self) -> Vec<u8> {
         match self {
             Event::StoreInitialized(e) => frame::to_msgpack(e),
+            Event::BackupStarted(e) => frame::to_msgpack(e),
             Event::BackupCompleted(e) => frame::to_msgpack(e),
+            Event::BackupFailed(e) => frame::to_msgpack(e),
             Event::BackupForgotten(e) => frame::to_msgpack(e),
             Event::GcCompleted(e) => frame::to_msgpack(e),
             Event::Unknown { body, .. } => body.clone(),
@@ -88,7 +141,11 @@ impl Event {
         }
         Ok(match (kind, version) {
             ("StoreInitialized", 1) => Event::StoreInitialized(parse(kind, body)?),
-            ("BackupCompleted", 1) => Event::BackupCompleted(parse(kind, body)?),
+            ("BackupStarted", 1) => Event::BackupStarted(parse(kind, body)?),
+            // Version 1 is version 2 without `stored_bytes` and `counts`: the
+            // fields default (an upcast); it is re-encoded as version 2.
+            ("BackupCompleted", 1 | 2) => Event::BackupCompleted(parse(kind, body)?),
+            ("BackupFailed", 1) => Event::BackupFailed(parse(kind, body)?),
             ("BackupForgotten", 1) => Event::BackupForgotten(parse(kind, body)?),
             ("GcCompleted", 1) => Event::GcCompleted(parse(kind, body)?),
             _ => Event::Unknown {

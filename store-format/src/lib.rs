@@ -6,6 +6,7 @@
 //! `fuzz/`).
 
 pub mod config;
+pub mod contents;
 pub mod crypto;
 pub mod error;
 pub mod event;
@@ -17,6 +18,7 @@ pub mod lock;
 pub mod manifest;
 pub mod object;
 
+pub use contents::Contents;
 pub use config::{ChunkerParams, CompressionParams, StoreConfig, FORMAT_VERSION};
 pub use crypto::StoreKeys;
 pub use error::FormatError;

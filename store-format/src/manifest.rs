@@ -3,6 +3,7 @@
 //! plaintext) under `manifests/`. The plaintext is a MessagePack map (field
 //! names as keys, so readers ignore fields they do not know).
 use crate::error::{FormatError, Result};
+use crate::contents::Contents;
 use crate::frame;
 use crate::id::ObjectId;
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,10 @@ pub struct Manifest {
     /// Free-form labels (string to string), e.g. the source of an ingest.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// What the backup holds, for browsing without loading it (databases,
+    /// workflows, credentials, config files). Absent in raw ingests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contents: Option<Contents>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +93,32 @@ impl Manifest {
                     it.name,
                     it.chunks.len()
                 )));
+            }
+        }
+        if let Some(c) = &self.contents {
+            let item = |name: &str| self.items.iter().find(|i| i.name == name);
+            let missing = |what: &str, name: &str| {
+                FormatError::Invalid(format!("{what} names item {name:?}, which the manifest lacks"))
+            };
+            for d in &c.databases {
+                item(&d.dump_item).ok_or_else(|| missing("database", &d.dump_item))?;
+            }
+            if let Some(g) = &c.globals_item {
+                item(g).ok_or_else(|| missing("globals", g))?;
+            }
+            for w in &c.workflows {
+                let it = item(&w.item).ok_or_else(|| missing("workflow", &w.item))?;
+                if it.chunks.first().map(|c| c.id) != Some(w.object) || it.size != w.size {
+                    return Err(FormatError::Invalid(format!(
+                        "workflow {:?}: object or size differs from item {:?}",
+                        w.id, w.item
+                    )));
+                }
+            }
+            for f in &c.config_files {
+                if let Some(name) = &f.item {
+                    item(name).ok_or_else(|| missing("config file", name))?;
+                }
             }
         }
         Ok(())

@@ -126,6 +126,7 @@ fn sample_manifest() -> Manifest {
             },
         ],
         labels,
+        contents: None,
     }
 }
 
@@ -317,6 +318,7 @@ fn manifests(root: &Path) -> usize {
     let empty = Manifest {
         items: vec![],
         labels: BTreeMap::new(),
+        contents: None,
         ..m.clone()
     };
     o.put("empty", &empty.encode_plaintext());
