@@ -1,4 +1,8 @@
 //! n8n-ark: backups for self-hosted n8n. The engine under the CLI and the service.
+pub mod backup;
+pub mod catalog;
 pub mod cli;
 pub mod crypto;
+pub mod settings;
+pub mod source;
 pub mod store;

@@ -19,6 +19,14 @@ pub struct Cli {
     /// Where the store lives: a directory (local disk or NFS mount) or s3://bucket/prefix.
     #[arg(long, global = true, env = "ARK_STORE")]
     pub store: Option<String>,
+    /// Where n8n-ark keeps its local state (the catalog). Default: /var/lib/n8n-ark
+    /// as root, else $XDG_DATA_HOME/n8n-ark (~/.local/share/n8n-ark).
+    #[arg(long, global = true, env = "ARK_DATA_DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// A configuration file (TOML; see n8n-ark.example.toml). Flags and ARK_*
+    /// variables override it.
+    #[arg(long, global = true, env = "ARK_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -72,6 +80,24 @@ impl Cli {
                 "no store given: pass --store DIR|s3://bucket/prefix or set ARK_STORE".into(),
             )
         })
+    }
+
+    /// The data directory: --data-dir, ARK_DATA_DIR, else the default.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        if let Some(d) = &self.data_dir {
+            return d.clone();
+        }
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            return "/var/lib/n8n-ark".into();
+        }
+        if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+            return std::path::PathBuf::from(x).join("n8n-ark");
+        }
+        match std::env::var_os("HOME") {
+            Some(h) => std::path::PathBuf::from(h).join(".local/share/n8n-ark"),
+            None => "/var/lib/n8n-ark".into(),
+        }
     }
 
     pub async fn open_store(&self) -> CliResult<Store> {
