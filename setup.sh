@@ -58,10 +58,16 @@ cmd_demo() {
 
 cmd_test() {
   need_cargo
-  apt_install python3 python3-venv util-linux mount
+  apt_install python3 python3-venv util-linux mount postgresql-15
+  # docker.io only where there is no Docker yet: it conflicts with docker-ce.
+  if ! command -v dockerd >/dev/null 2>&1 && [ ! -x /usr/sbin/dockerd ] && ! docker info >/dev/null 2>&1; then
+    apt_install docker.io
+  fi
   started_s3=""
+  started_dockerd=""
   cleanup() {
     if [ -n "${started_s3:-}" ]; then "$here/tests/s3/stop-server.sh" || true; fi
+    if [ -n "${started_dockerd:-}" ]; then "$here/tests/docker/stop-engine.sh" "$started_dockerd" || true; fi
   }
   trap cleanup EXIT
 
@@ -74,6 +80,15 @@ cmd_test() {
   eval "$s3env"
   started_s3=1
 
+  log "starting a Docker engine (unless one answers) and building the PostgreSQL test image"
+  local denv
+  denv=$("$here/tests/docker/start-engine.sh")
+  DOCKERD_PID=""
+  eval "$denv"
+  started_dockerd=${DOCKERD_PID:-}
+  "$here/tests/docker/build-pg-image.sh"
+  export ARK_TEST_PG_IMAGE=n8n-ark-test/postgres:15
+
   local results
   results=$(mktemp)
   log "running the tests"
@@ -83,6 +98,8 @@ cmd_test() {
 
   "$here/tests/s3/stop-server.sh" || true
   started_s3=""
+  if [ -n "$started_dockerd" ]; then "$here/tests/docker/stop-engine.sh" "$started_dockerd" || true; fi
+  started_dockerd=""
 
   log "fuzz targets (bounded time) and corpus replay"
   "$here/fuzz/run.sh"
