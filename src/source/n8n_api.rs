@@ -1,1 +1,389 @@
-//! (being written)
+//! n8n's public REST API (`/api/v1`), the read side: listing workflows with
+//! their full bodies, and checking that the API answers and accepts the key.
+//!
+//! Requests carry the API key in the `X-N8N-API-KEY` header (operators create
+//! one in n8n: Settings → n8n API). The key is never logged, never printed by
+//! `Debug`, and never sent elsewhere: redirects are not followed (a redirect is
+//! reported with where it points, so the operator can fix the URL).
+use super::{Result, SourceError};
+use reqwest::header::{HeaderValue, ACCEPT};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::time::Duration;
+use url::Url;
+
+/// The header n8n reads the API key from.
+pub const API_KEY_HEADER: &str = "X-N8N-API-KEY";
+/// Workflows per page when listing (n8n accepts up to 250).
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A client of one n8n instance's public API.
+#[derive(Clone)]
+pub struct N8nApi {
+    /// n8n's address, ending in `/` (the API is under `api/v1/`).
+    base: Url,
+    key: String,
+    client: reqwest::Client,
+    page_size: u32,
+}
+
+impl std::fmt::Debug for N8nApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("N8nApi")
+            .field("base", &self.base_url())
+            .field("key", &"<redacted>")
+            .field("page_size", &self.page_size)
+            .finish()
+    }
+}
+
+impl N8nApi {
+    /// `base_url` is n8n's address as a browser reaches it, e.g.
+    /// `http://127.0.0.1:5678` or `https://n8n.example.org/` (a trailing
+    /// `/api/v1` is accepted and ignored).
+    pub fn new(base_url: &str, api_key: String) -> Result<N8nApi> {
+        let mut base = Url::parse(base_url.trim()).map_err(|e| {
+            SourceError::Invalid(format!(
+                "{:?} is not a valid n8n URL: {e} (expected e.g. http://127.0.0.1:5678)",
+                base_url.trim()
+            ))
+        })?;
+        if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
+            return Err(SourceError::Invalid(format!(
+                "{:?} is not an http:// or https:// URL of n8n",
+                base_url.trim()
+            )));
+        }
+        base.set_query(None);
+        base.set_fragment(None);
+        let mut path = base.path().trim_end_matches('/').to_string();
+        for suffix in ["/api/v1", "/api"] {
+            if let Some(p) = path.strip_suffix(suffix) {
+                path = p.to_string();
+                break;
+            }
+        }
+        path.push('/');
+        base.set_path(&path);
+        if api_key.trim().is_empty() {
+            return Err(SourceError::Invalid(
+                "no n8n API key is configured (create one in n8n: Settings → n8n API)".into(),
+            ));
+        }
+        if HeaderValue::from_str(&api_key).is_err() {
+            return Err(SourceError::Invalid(
+                "the n8n API key holds characters an HTTP header cannot carry (a line break?)"
+                    .into(),
+            ));
+        }
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("n8n-ark/", env!("CARGO_PKG_VERSION")));
+        if is_loopback(&base) {
+            // n8n on this machine: never through a proxy from the environment.
+            builder = builder.no_proxy();
+        }
+        let client = builder.build().map_err(|e| {
+            SourceError::Api(format!("cannot set up an HTTP client: {}", chain(&e)))
+        })?;
+        Ok(N8nApi {
+            base,
+            key: api_key,
+            client,
+            page_size: DEFAULT_PAGE_SIZE,
+        })
+    }
+
+    /// Workflows per page when listing (1..=250).
+    pub fn with_page_size(mut self, n: u32) -> Self {
+        self.page_size = n.clamp(1, 250);
+        self
+    }
+
+    /// n8n's address as given, without a trailing slash and without any user
+    /// name or password, e.g. `http://127.0.0.1:5678`.
+    pub fn base_url(&self) -> String {
+        let mut u = self.base.clone();
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        u.as_str().trim_end_matches('/').to_string()
+    }
+
+    fn endpoint(&self, path: &str) -> Url {
+        let mut u = self.base.clone();
+        u.set_path(&format!("{}api/v1/{path}", self.base.path()));
+        u
+    }
+
+    /// Checks that n8n answers and accepts the key (one small request).
+    pub async fn check(&self) -> Result<()> {
+        let mut url = self.endpoint("workflows");
+        url.query_pairs_mut().append_pair("limit", "1");
+        let body = self.get_json(url).await?;
+        page(&body).map(|_| ()).map_err(|what| self.not_n8n(&what))
+    }
+
+    /// Every workflow, with the full body the list gives (nodes, connections,
+    /// settings, tags...), page by page following `nextCursor`. A workflow
+    /// seen on two pages (the list shifted while it was read) is returned
+    /// once. This is not a snapshot: workflows saved while it runs may or may
+    /// not be included.
+    pub async fn list_workflows(&self) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        let mut ids = HashSet::new();
+        let mut cursors = HashSet::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = self.endpoint("workflows");
+            {
+                let mut q = url.query_pairs_mut();
+                q.append_pair("limit", &self.page_size.to_string());
+                if let Some(c) = &cursor {
+                    q.append_pair("cursor", c);
+                }
+            }
+            let body = self.get_json(url).await?;
+            let (data, next) = page(&body).map_err(|what| self.not_n8n(&what))?;
+            for w in data {
+                let id = match w.get("id") {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                };
+                if let Some(id) = id {
+                    if !ids.insert(id) {
+                        continue;
+                    }
+                }
+                out.push(w.clone());
+            }
+            match next {
+                None => return Ok(out),
+                Some(c) => {
+                    if !cursors.insert(c.clone()) {
+                        return Err(SourceError::Api(format!(
+                            "n8n at {} gave the same page cursor twice while listing workflows \
+                             (after {} workflows): stopped rather than loop forever",
+                            self.base_url(),
+                            out.len()
+                        )));
+                    }
+                    cursor = Some(c);
+                }
+            }
+        }
+    }
+
+    /// GET `url` with the key; the JSON body of a 2xx answer.
+    async fn get_json(&self, url: Url) -> Result<Value> {
+        let mut key = HeaderValue::from_str(&self.key)
+            .map_err(|_| SourceError::Invalid("the n8n API key is not a valid header".into()))?;
+        key.set_sensitive(true);
+        let req = self
+            .client
+            .get(url)
+            .header(API_KEY_HEADER, key)
+            .header(ACCEPT, "application/json");
+        self.send_json(req).await
+    }
+
+    /// Sends a request and reads its JSON answer, mapping every failure to a
+    /// message an operator can act on.
+    async fn send_json(&self, req: reqwest::RequestBuilder) -> Result<Value> {
+        let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(String::from);
+        let body = resp.bytes().await.map_err(|e| self.unreachable(&e))?;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|e| {
+                self.not_n8n(&format!(
+                    "an answer that is not JSON ({e}): {}",
+                    snippet(&body)
+                ))
+            });
+        }
+        let base = self.base_url();
+        Err(SourceError::Api(match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => format!(
+                "n8n at {base} refused the API key (create one in n8n: Settings → n8n API){}",
+                n8n_message(&body)
+                    .map(|m| format!(": {status}, {m}"))
+                    .unwrap_or_default()
+            ),
+            s if s.is_redirection() => format!(
+                "n8n at {base} answered {s}{}: configure n8n's URL as the address it redirects to",
+                location
+                    .map(|l| format!(" redirecting to {l}"))
+                    .unwrap_or_default()
+            ),
+            StatusCode::NOT_FOUND => format!(
+                "n8n at {base} answered {status}: {} (is this n8n's address, with its public API enabled?)",
+                n8n_message(&body).unwrap_or_else(|| snippet(&body))
+            ),
+            s => format!(
+                "n8n at {base} answered {s}: {}",
+                n8n_message(&body).unwrap_or_else(|| snippet(&body))
+            ),
+        }))
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> SourceError {
+        let why = if e.is_timeout() {
+            format!(
+                "no answer within {} s ({})",
+                REQUEST_TIMEOUT.as_secs(),
+                chain(e)
+            )
+        } else {
+            chain(e)
+        };
+        SourceError::Api(format!("n8n at {} does not answer: {why}", self.base_url()))
+    }
+
+    fn not_n8n(&self, what: &str) -> SourceError {
+        SourceError::Api(format!(
+            "n8n at {} gave {what}; is that n8n's address?",
+            self.base_url()
+        ))
+    }
+}
+
+/// The `data` and `nextCursor` of a list page.
+fn page(body: &Value) -> std::result::Result<(&[Value], Option<String>), String> {
+    let data = body
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("a list without a data array: {}", short(body)))?;
+    let next = match body.get("nextCursor") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            return Err(format!(
+                "a nextCursor that is not a string: {}",
+                short(other)
+            ))
+        }
+    };
+    Ok((data, next))
+}
+
+/// n8n's error answers are `{"message": "..."}`.
+fn n8n_message(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    v.get("message")
+        .and_then(Value::as_str)
+        .map(|m| truncate(m.to_string(), 300))
+}
+
+fn snippet(body: &[u8]) -> String {
+    if body.is_empty() {
+        return "(empty body)".into();
+    }
+    truncate(String::from_utf8_lossy(body).trim().to_string(), 200)
+}
+
+fn short(v: &Value) -> String {
+    truncate(v.to_string(), 120)
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("...");
+    }
+    s
+}
+
+/// An error and its causes, as one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut src = e.source();
+    while let Some(s) = src {
+        let m = s.to_string();
+        if !parts.iter().any(|p| p.contains(&m)) {
+            parts.push(m);
+        }
+        src = s.source();
+    }
+    parts.join(": ")
+}
+
+fn is_loopback(u: &Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_normalise() {
+        let k = || "k".to_string();
+        for (given, base, endpoint) in [
+            (
+                "http://127.0.0.1:5678",
+                "http://127.0.0.1:5678",
+                "http://127.0.0.1:5678/api/v1/workflows",
+            ),
+            (
+                "http://127.0.0.1:5678/",
+                "http://127.0.0.1:5678",
+                "http://127.0.0.1:5678/api/v1/workflows",
+            ),
+            (
+                "http://127.0.0.1:5678/api/v1/",
+                "http://127.0.0.1:5678",
+                "http://127.0.0.1:5678/api/v1/workflows",
+            ),
+            (
+                "https://example.org/n8n",
+                "https://example.org/n8n",
+                "https://example.org/n8n/api/v1/workflows",
+            ),
+            (
+                "https://u:p@example.org/n8n/?x=1",
+                "https://example.org/n8n",
+                "https://u:p@example.org/n8n/api/v1/workflows",
+            ),
+        ] {
+            let api = N8nApi::new(given, k()).unwrap();
+            assert_eq!(api.base_url(), base, "{given}");
+            assert_eq!(api.endpoint("workflows").as_str(), endpoint, "{given}");
+        }
+        for bad in ["127.0.0.1:5678", "ftp://x", "not a url", ""] {
+            assert!(
+                matches!(N8nApi::new(bad, k()), Err(SourceError::Invalid(_))),
+                "{bad}"
+            );
+        }
+        assert!(N8nApi::new("http://x", "".into()).is_err());
+        assert!(N8nApi::new("http://x", "a\nb".into()).is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let api = N8nApi::new("http://127.0.0.1:5678", "n8n_api_secret_value".into()).unwrap();
+        let d = format!("{api:?}");
+        assert!(!d.contains("secret"), "{d}");
+        assert!(d.contains("127.0.0.1:5678"));
+    }
+}
