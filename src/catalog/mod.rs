@@ -1,1 +1,635 @@
-//! (being written)
+//! The catalog: SQLite projections of one store's journal, for browsing
+//! backups without loading them (`list`, `show`, `diff`, `history`).
+//!
+//! The journal is the source of truth; the catalog is a projection of it that
+//! can be deleted and rebuilt at any time (`n8n-ark catalog rebuild`). One
+//! SQLite file per store, `<data_dir>/catalogs/<store_id>.sqlite`, holding:
+//!
+//! - `catalog_state`: which store it projects, and the sequence number and file
+//!   hash of the last journal record applied;
+//! - `events`: a copy of every journal record applied;
+//! - `backup_history`: one row per backup, from the journal alone;
+//! - `backup_contents` (the original design's table: counts and JSON
+//!   documents) and the normalised `backup_workflows`, `backup_credentials`,
+//!   `backup_databases`, `backup_tables`, `backup_config_files`, from each
+//!   completed backup's manifest;
+//! - `workflow_versions`: one row per distinct version (object id) of a workflow.
+//!
+//! Each journal record is applied in one SQLite transaction, together with its
+//! copy in `events` and the move of `catalog_state`, so the catalog is always a
+//! projection of an exact prefix of the journal. Catching up reads only the
+//! records after that prefix, after checking that the prefix's last record is
+//! still the store's (a catalog of another store, or of a journal that was
+//! replaced or cut back, is rebuilt from scratch).
+mod diff;
+mod error;
+mod projection;
+mod query;
+
+pub use diff::*;
+pub use error::{CatalogError, Result};
+pub use query::*;
+
+use crate::store::journal::{self, ProblemKind};
+use crate::store::Store;
+use futures::StreamExt;
+use serde::Serialize;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Row;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use store_format::journal::GENESIS;
+use store_format::Event;
+
+/// Manifests read ahead of the record being applied.
+const MANIFESTS_AHEAD: usize = 8;
+
+/// The catalogs' folder under the data directory.
+pub const CATALOGS_DIR: &str = "catalogs";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// One store's catalog.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pool: SqlitePool,
+    path: PathBuf,
+    store_id: String,
+}
+
+/// Where the catalog stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CatalogState {
+    pub store_id: String,
+    pub store_location: String,
+    /// The last journal record applied (0: none).
+    pub last_seq: u64,
+    /// The file hash of that record, hex.
+    pub last_hash: String,
+    pub updated_ms: i64,
+}
+
+/// What a catch-up (or a rebuild) did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CatchUpReport {
+    /// Journal records applied.
+    pub applied: u64,
+    /// Whether everything was dropped and replayed from the first record.
+    pub rebuilt: bool,
+    /// Why it was rebuilt.
+    pub rebuild_reason: Option<String>,
+    /// The last journal record the catalog now holds.
+    pub last_seq: u64,
+    /// Journal damage after the intact prefix, and manifests that could not be
+    /// read: the catalog holds everything before and around them.
+    pub warnings: Vec<String>,
+}
+
+fn hex32(h: &[u8; 32]) -> String {
+    hex::encode(h)
+}
+
+fn unhex32(s: &str) -> Option<[u8; 32]> {
+    let v = hex::decode(s).ok()?;
+    v.try_into().ok()
+}
+
+/// A store id becomes a file name: refuse anything but plain characters.
+fn check_store_id(id: &str) -> Result<()> {
+    if id.is_empty()
+        || id.len() > 128
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(CatalogError::NoCatalog(format!(
+            "the store id {id:?} cannot name a catalog file"
+        )));
+    }
+    Ok(())
+}
+
+/// Creates `dir` (and missing parents) readable by its owner only: manifests
+/// name workflows, credentials and config files.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => Ok(()),
+        Err(e) => Err(CatalogError::io(dir, e)),
+    }
+}
+
+impl Catalog {
+    /// The catalog file of a store.
+    pub fn path_for(data_dir: &Path, store_id: &str) -> PathBuf {
+        data_dir
+            .join(CATALOGS_DIR)
+            .join(format!("{store_id}.sqlite"))
+    }
+
+    /// Opens (creating it if needed) the catalog of `store` and brings its
+    /// schema up to date. It does not catch up: call [`Catalog::catch_up`].
+    pub async fn open(data_dir: &Path, store: &Store) -> Result<Catalog> {
+        Self::open_file(data_dir, &store.config().id, Some(store)).await
+    }
+
+    /// Opens an existing catalog for reading when its store cannot be opened
+    /// (unreachable, or the machine is offline). Its answers are as of its last
+    /// catch-up (see [`Catalog::state`]).
+    pub async fn open_offline(data_dir: &Path, store_id: &str) -> Result<Catalog> {
+        Self::open_file(data_dir, store_id, None).await
+    }
+
+    /// The catalog whose store was last seen at `location` (as the store
+    /// reports its location), for reading offline; `None` if there is none.
+    pub async fn find_offline(data_dir: &Path, location: &str) -> Result<Option<Catalog>> {
+        let dir = data_dir.join(CATALOGS_DIR);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(CatalogError::io(&dir, e)),
+        };
+        let mut found: Vec<(i64, String)> = Vec::new();
+        for e in entries.flatten() {
+            let p = e.path();
+            let Some(id) = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".sqlite"))
+            else {
+                continue;
+            };
+            if check_store_id(id).is_err() {
+                continue;
+            }
+            let opts = SqliteConnectOptions::new()
+                .filename(&p)
+                .read_only(true)
+                .busy_timeout(Duration::from_secs(5));
+            let Ok(pool) = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts)
+                .await
+            else {
+                continue;
+            };
+            let row = sqlx::query(
+                "SELECT store_id, store_location, updated_ms FROM catalog_state WHERE id = 1",
+            )
+            .fetch_optional(&pool)
+            .await;
+            pool.close().await;
+            if let Ok(Some(row)) = row {
+                let sid: String = row.try_get("store_id").unwrap_or_default();
+                let loc: String = row.try_get("store_location").unwrap_or_default();
+                let updated: i64 = row.try_get("updated_ms").unwrap_or(0);
+                if loc == location && sid == id {
+                    found.push((updated, sid));
+                }
+            }
+        }
+        // Several stores seen at one location (it was re-initialised): the
+        // most recently updated catalog.
+        found.sort();
+        match found.pop() {
+            Some((_, id)) => Ok(Some(Self::open_offline(data_dir, &id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Opens a catalog file, bringing its schema up to date; with `store`,
+    /// creates it if needed and records the store in it.
+    async fn open_file(data_dir: &Path, store_id: &str, store: Option<&Store>) -> Result<Catalog> {
+        check_store_id(store_id)?;
+        let path = Self::path_for(data_dir, store_id);
+        if store.is_some() {
+            create_private_dir(&data_dir.join(CATALOGS_DIR))?;
+            // Created owner-only before SQLite opens it (its -wal and -shm
+            // files take the same permissions).
+            use std::os::unix::fs::OpenOptionsExt;
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(CatalogError::io(&path, e)),
+            }
+        } else if !path.exists() {
+            return Err(CatalogError::NoCatalog(format!(
+                "there is no catalog of store {store_id} in {} (it is made the first time the store is opened)",
+                data_dir.display()
+            )));
+        }
+        // Processes opening the catalog at once (the service, a command)
+        // take turns: creating the file, switching it to WAL and migrating
+        // its schema are not safe to race.
+        let _turn = open_lock(&path).await?;
+        let opts = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(false)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        if let Some(store) = store {
+            sqlx::query(
+                "INSERT INTO catalog_state (id, store_id, store_location, last_seq, last_hash, updated_ms) \
+                 VALUES (1, ?, ?, 0, ?, ?) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&store.config().id)
+            .bind(store.location())
+            .bind(hex32(&GENESIS))
+            .bind(crate::store::now_ms())
+            .execute(&pool)
+            .await?;
+            // Remember where the store is now (to find the catalog by
+            // location when the store cannot be opened).
+            sqlx::query(
+                "UPDATE catalog_state SET store_location = ? \
+                 WHERE id = 1 AND store_id = ? AND store_location <> ?",
+            )
+            .bind(store.location())
+            .bind(&store.config().id)
+            .bind(store.location())
+            .execute(&pool)
+            .await?;
+        }
+        Ok(Catalog {
+            pool,
+            path,
+            store_id: store_id.to_string(),
+        })
+    }
+
+    /// The SQLite file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The store this catalog was opened for.
+    pub fn store_id(&self) -> &str {
+        &self.store_id
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Closes the connections (the file stays).
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+
+    /// Where the catalog stands; `None` for a catalog opened offline that
+    /// never saw its store.
+    pub async fn state(&self) -> Result<Option<CatalogState>> {
+        let row = sqlx::query(
+            "SELECT store_id, store_location, last_seq, last_hash, updated_ms FROM catalog_state WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            None => None,
+            Some(r) => Some(CatalogState {
+                store_id: r.try_get("store_id")?,
+                store_location: r.try_get("store_location")?,
+                last_seq: r.try_get::<i64, _>("last_seq")? as u64,
+                last_hash: r.try_get("last_hash")?,
+                updated_ms: r.try_get("updated_ms")?,
+            }),
+        })
+    }
+
+    /// Applies the journal records the catalog does not hold yet. Rebuilds
+    /// from the whole journal when the catalog's prefix is not the store's
+    /// (another store, a journal replaced or cut back). Damage later in the
+    /// journal stops the catch-up at the intact prefix, reported as a warning.
+    pub async fn catch_up(&self, store: &Store) -> Result<CatchUpReport> {
+        let mut report = CatchUpReport::default();
+        self.catch_up_into(store, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Drops every row and replays the whole journal.
+    pub async fn rebuild(&self, store: &Store) -> Result<CatchUpReport> {
+        let mut report = CatchUpReport::default();
+        self.reset(store, "a rebuild was asked for", &mut report)
+            .await?;
+        self.catch_up_into(store, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Empties the catalog (one transaction) and points it at `store`.
+    async fn reset(&self, store: &Store, why: &str, report: &mut CatchUpReport) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for table in [
+            "DELETE FROM workflow_versions",
+            "DELETE FROM backup_config_files",
+            "DELETE FROM backup_tables",
+            "DELETE FROM backup_databases",
+            "DELETE FROM backup_credentials",
+            "DELETE FROM backup_workflows",
+            "DELETE FROM backup_contents",
+            "DELETE FROM backup_history",
+            "DELETE FROM events",
+        ] {
+            sqlx::query(table).execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO catalog_state (id, store_id, store_location, last_seq, last_hash, updated_ms) \
+             VALUES (1, ?, ?, 0, ?, ?) ON CONFLICT (id) DO UPDATE SET store_id = excluded.store_id, \
+             store_location = excluded.store_location, last_seq = 0, last_hash = excluded.last_hash, \
+             updated_ms = excluded.updated_ms",
+        )
+        .bind(&store.config().id)
+        .bind(store.location())
+        .bind(hex32(&GENESIS))
+        .bind(crate::store::now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        report.rebuilt = true;
+        if report.rebuild_reason.is_none() {
+            report.rebuild_reason = Some(why.to_string());
+        }
+        report.applied = 0;
+        Ok(())
+    }
+
+    async fn catch_up_into(&self, store: &Store, report: &mut CatchUpReport) -> Result<()> {
+        let store_id = store.config().id.clone();
+        let location = store.location();
+        // Another process (the service, another command) may be applying the
+        // same records: each record's transaction checks that the catalog is
+        // where this one expects, and on a conflict the catch-up starts over
+        // from where the catalog now is.
+        for _attempt in 0..16 {
+            let state = match self.state().await? {
+                Some(s) => s,
+                None => {
+                    self.reset(store, "the catalog had no state", report)
+                        .await?;
+                    continue;
+                }
+            };
+            if state.store_id != store_id {
+                let why = format!(
+                    "the catalog describes store {} but {} is store {}",
+                    state.store_id, location, store_id
+                );
+                tracing::warn!("rebuilding the catalog: {why}");
+                self.reset(store, &why, report).await?;
+                continue;
+            }
+            let last = state.last_seq;
+            let (replay, start) = if last == 0 {
+                (journal::replay_after(store, 0, GENESIS).await?, 0)
+            } else {
+                // Read the catalog's last record again: it must still be the
+                // store's (same file hash), or the catalog's prefix is not this
+                // journal's.
+                let Some((prev, hash)) = self.event_hashes(last).await? else {
+                    let why = format!("the catalog lacks its own last record ({last})");
+                    tracing::warn!("rebuilding the catalog: {why}");
+                    self.reset(store, &why, report).await?;
+                    continue;
+                };
+                let r = journal::replay_after(store, last - 1, prev).await?;
+                match r.records.first() {
+                    Some(first) if first.seq == last => {
+                        if r.hashes[0] != hash {
+                            let why = format!(
+                                "journal record {last} of the store is not the one the catalog applied: \
+                                 the store's journal was replaced"
+                            );
+                            tracing::warn!("rebuilding the catalog: {why}");
+                            self.reset(store, &why, report).await?;
+                            continue;
+                        }
+                        (r, 1)
+                    }
+                    _ => match &r.problem {
+                        Some(p)
+                            if matches!(
+                                p.kind,
+                                ProblemKind::ChainBroken
+                                    | ProblemKind::Tampered
+                                    | ProblemKind::Misnumbered
+                            ) =>
+                        {
+                            let why = format!(
+                                "the store's journal is not the one the catalog holds ({})",
+                                p.message
+                            );
+                            tracing::warn!("rebuilding the catalog: {why}");
+                            self.reset(store, &why, report).await?;
+                            continue;
+                        }
+                        Some(p) => {
+                            // A record the catalog already holds is now damaged in
+                            // the store: keep the catalog's copy, apply nothing after.
+                            report.warnings.push(format!(
+                                "journal record {last}, already in the catalog, can no longer be read ({}); \
+                                 the catalog keeps what it had: run `n8n-ark check`",
+                                p.message
+                            ));
+                            report.last_seq = last;
+                            return Ok(());
+                        }
+                        None => {
+                            let why = format!(
+                                "the store's journal has no record {last}, which the catalog applied: \
+                                 the store was restored from an older copy, or is another store"
+                            );
+                            tracing::warn!("rebuilding the catalog: {why}");
+                            self.reset(store, &why, report).await?;
+                            continue;
+                        }
+                    },
+                }
+            };
+            let records = &replay.records[start.min(replay.records.len())..];
+            let hashes = &replay.hashes[start.min(replay.hashes.len())..];
+            // Backups forgotten later in this batch: their manifests are gone
+            // (or going), and their contents would be dropped at once.
+            let forgotten: HashSet<&str> = records
+                .iter()
+                .filter_map(|r| match &r.event {
+                    Event::BackupForgotten(f) => Some(f.backup_id.as_str()),
+                    _ => None,
+                })
+                .collect();
+            // Manifests are read ahead of the records being applied, a few at
+            // once (an object store answers slowly), and always before the
+            // transaction that applies their record.
+            let mut manifests = futures::stream::iter(records.iter().enumerate())
+                .map(|(idx, rec)| {
+                    let forgotten = &forgotten;
+                    async move {
+                        let read = match &rec.event {
+                            Event::BackupCompleted(e)
+                                if !forgotten.contains(e.backup_id.as_str()) =>
+                            {
+                                match store.read_manifest(&e.manifest).await {
+                                    Ok(m) => projection::ManifestRead::Loaded(Box::new(m)),
+                                    Err(err) if manifest_error_is_fatal(&err) => {
+                                        return Err(CatalogError::from(err))
+                                    }
+                                    Err(err) => {
+                                        projection::ManifestRead::Unavailable(err.to_string())
+                                    }
+                                }
+                            }
+                            _ => projection::ManifestRead::NotNeeded,
+                        };
+                        Ok((idx, read))
+                    }
+                })
+                .buffered(MANIFESTS_AHEAD);
+            let mut conflict = false;
+            let mut at = last;
+            let mut i = 0;
+            while i < records.len() {
+                let (idx, manifest) = match manifests.next().await {
+                    Some(r) => r?,
+                    None => break,
+                };
+                if idx < i {
+                    continue; // applied by another process
+                }
+                let (rec, hash) = (&records[i], &hashes[i]);
+                let unavailable = match (&manifest, &rec.event) {
+                    (projection::ManifestRead::Unavailable(err), Event::BackupCompleted(e)) => {
+                        Some(format!(
+                            "backup {}: contents unavailable: {err}",
+                            e.backup_id
+                        ))
+                    }
+                    _ => None,
+                };
+                if projection::apply(&self.pool, &store_id, &location, rec, hash, manifest).await? {
+                    report.applied += 1;
+                    report.warnings.extend(unavailable);
+                    at = rec.seq;
+                    i += 1;
+                    continue;
+                }
+                // Another process applied records meanwhile: when they are
+                // the ones of this batch, go on after them; otherwise start over.
+                match self.state().await? {
+                    Some(st)
+                        if st.store_id == store_id
+                            && st.last_seq >= rec.seq
+                            && st.last_seq <= records.last().map_or(0, |r| r.seq) =>
+                    {
+                        let j = i + (st.last_seq - rec.seq) as usize;
+                        let same = self
+                            .event_hashes(st.last_seq)
+                            .await?
+                            .is_some_and(|(_, h)| h == hashes[j]);
+                        if !same {
+                            conflict = true;
+                            break;
+                        }
+                        at = st.last_seq;
+                        i = j + 1;
+                    }
+                    _ => {
+                        conflict = true;
+                        break;
+                    }
+                }
+            }
+            if conflict {
+                continue;
+            }
+            report.last_seq = at;
+            if let Some(p) = &replay.problem {
+                if p.seq > last {
+                    report.warnings.push(format!(
+                        "journal: {}; the catalog holds the records before it",
+                        p.message
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        Err(CatalogError::Busy(
+            "the catalog kept changing under this catch-up (another process rebuilding it?)".into(),
+        ))
+    }
+
+    /// `prev` and `hash` of a record the catalog holds.
+    async fn event_hashes(&self, seq: u64) -> Result<Option<([u8; 32], [u8; 32])>> {
+        let row = sqlx::query("SELECT prev, hash FROM events WHERE seq = ?")
+            .bind(seq as i64)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            None => None,
+            Some(r) => {
+                let prev: String = r.try_get("prev")?;
+                let hash: String = r.try_get("hash")?;
+                match (unhex32(&prev), unhex32(&hash)) {
+                    (Some(p), Some(h)) => Some((p, h)),
+                    _ => None,
+                }
+            }
+        })
+    }
+}
+
+/// A manifest that cannot be read because the store could not be reached
+/// fails the catch-up (the next one reads it); one that is missing or damaged
+/// is recorded as such and the catch-up goes on.
+fn manifest_error_is_fatal(e: &crate::store::StoreError) -> bool {
+    e.is_retryable() || matches!(e, crate::store::StoreError::Backend(_))
+}
+
+/// An exclusive lock on `<catalog>.lock` (flock: the data directory is local),
+/// held while the catalog is opened; released when the file is dropped.
+async fn open_lock(catalog: &Path) -> Result<std::fs::File> {
+    let path = PathBuf::from(format!("{}.lock", catalog.display()));
+    tokio::task::spawn_blocking(move || {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::io::AsRawFd;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| CatalogError::io(&path, e))?;
+        loop {
+            // SAFETY: flock on a descriptor this function owns.
+            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(f);
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(CatalogError::io(&path, e));
+            }
+        }
+    })
+    .await
+    .map_err(|e| CatalogError::Io {
+        path: format!("{}.lock", catalog.display()),
+        source: std::io::Error::other(e.to_string()),
+    })?
+}

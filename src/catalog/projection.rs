@@ -1,0 +1,555 @@
+//! Applying one journal record to the catalog, in one SQLite transaction.
+//!
+//! `backup_history` is made from the journal alone (never from a manifest), so
+//! a rebuild after manifests were deleted gives the same rows; everything read
+//! from a manifest is dropped when its backup is forgotten.
+use super::error::Result;
+use super::hex32;
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Row, SqlitePool};
+use std::collections::{BTreeMap, BTreeSet};
+use store_format::journal::JournalRecord;
+use store_format::{Event, Manifest};
+
+/// What was read of a `BackupCompleted`'s manifest before the transaction.
+pub(super) enum ManifestRead {
+    /// Not a `BackupCompleted`, or one forgotten later in the same catch-up.
+    NotNeeded,
+    Loaded(Box<Manifest>),
+    /// Missing or damaged: the error, for the backup's note.
+    Unavailable(String),
+}
+
+/// The host part of a record's writer (`host:pid`).
+fn host_of(writer: &str) -> &str {
+    writer.rsplit_once(':').map(|(h, _)| h).unwrap_or(writer)
+}
+
+fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).expect("catalog documents serialize")
+}
+
+/// Applies `rec` unless another process moved the catalog since this one
+/// looked: then nothing is written and it returns false.
+pub(super) async fn apply(
+    pool: &SqlitePool,
+    store_id: &str,
+    location: &str,
+    rec: &JournalRecord,
+    hash: &[u8; 32],
+    manifest: ManifestRead,
+) -> Result<bool> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let moved = sqlx::query(
+        "UPDATE catalog_state SET last_seq = ?, last_hash = ?, store_location = ?, updated_ms = ? \
+         WHERE id = 1 AND store_id = ? AND last_seq = ? AND last_hash = ?",
+    )
+    .bind(rec.seq as i64)
+    .bind(hex32(hash))
+    .bind(location)
+    .bind(crate::store::now_ms())
+    .bind(store_id)
+    .bind(rec.seq as i64 - 1)
+    .bind(hex32(&rec.prev))
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    let (kind, version) = rec.event.kind_version();
+    sqlx::query(
+        "INSERT INTO events (seq, hash, prev, time_ms, writer, kind, version, body) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(rec.seq as i64)
+    .bind(hex32(hash))
+    .bind(hex32(&rec.prev))
+    .bind(rec.time_ms)
+    .bind(&rec.writer)
+    .bind(kind)
+    .bind(version as i64)
+    .bind(rec.event.encode_body())
+    .execute(&mut *tx)
+    .await?;
+    let seq = rec.seq as i64;
+    let host = host_of(&rec.writer);
+    match &rec.event {
+        Event::BackupStarted(e) => {
+            sqlx::query(
+                "INSERT INTO backup_history (backup_id, kind, host, status, started_ms, sources, first_seq, last_seq) \
+                 VALUES (?, ?, ?, 'running', ?, ?, ?, ?) \
+                 ON CONFLICT (backup_id) DO UPDATE SET kind = excluded.kind, host = excluded.host, \
+                 started_ms = excluded.started_ms, sources = excluded.sources, last_seq = excluded.last_seq",
+            )
+            .bind(&e.backup_id)
+            .bind(&e.kind)
+            .bind(if e.host.is_empty() { host } else { e.host.as_str() })
+            .bind(rec.time_ms)
+            .bind(json(&e.sources))
+            .bind(seq)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Event::BackupCompleted(e) => {
+            let started = rec.time_ms - e.duration_ms as i64;
+            let note = match &manifest {
+                ManifestRead::Loaded(m) if m.backup_id != e.backup_id => Some(format!(
+                    "contents unavailable: manifest {} describes backup {}, not this one",
+                    e.manifest.short(),
+                    m.backup_id
+                )),
+                ManifestRead::Loaded(m) if m.contents.is_none() => {
+                    Some("the manifest describes no contents (a raw ingest)".to_string())
+                }
+                ManifestRead::Unavailable(err) => Some(format!("contents unavailable: {err}")),
+                _ => None,
+            };
+            let c = &e.counts;
+            sqlx::query(
+                "INSERT INTO backup_history (backup_id, kind, host, status, started_ms, finished_ms, duration_ms, \
+                 manifest, logical_bytes, stored_bytes, new_bytes, new_objects, reused_objects, objects, \
+                 database_count, table_count, workflow_count, credential_count, config_file_count, item_count, \
+                 note, first_seq, last_seq) \
+                 VALUES (?, ?, ?, 'completed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (backup_id) DO UPDATE SET kind = excluded.kind, \
+                 host = COALESCE(backup_history.host, excluded.host), status = 'completed', \
+                 started_ms = COALESCE(backup_history.started_ms, excluded.started_ms), \
+                 finished_ms = excluded.finished_ms, duration_ms = excluded.duration_ms, \
+                 manifest = excluded.manifest, logical_bytes = excluded.logical_bytes, \
+                 stored_bytes = excluded.stored_bytes, new_bytes = excluded.new_bytes, \
+                 new_objects = excluded.new_objects, reused_objects = excluded.reused_objects, \
+                 objects = excluded.objects, database_count = excluded.database_count, \
+                 table_count = excluded.table_count, workflow_count = excluded.workflow_count, \
+                 credential_count = excluded.credential_count, config_file_count = excluded.config_file_count, \
+                 item_count = excluded.item_count, note = excluded.note, last_seq = excluded.last_seq",
+            )
+            .bind(&e.backup_id)
+            .bind(&e.kind)
+            .bind(host)
+            .bind(started)
+            .bind(rec.time_ms)
+            .bind(e.duration_ms as i64)
+            .bind(e.manifest.to_hex())
+            .bind(e.logical_bytes as i64)
+            .bind(e.stored_bytes as i64)
+            .bind(e.new_bytes as i64)
+            .bind(e.new_objects as i64)
+            .bind(e.reused_objects as i64)
+            .bind(e.objects as i64)
+            .bind(c.databases as i64)
+            .bind(c.tables as i64)
+            .bind(c.workflows as i64)
+            .bind(c.credentials as i64)
+            .bind(c.config_files as i64)
+            .bind(c.items as i64)
+            .bind(note)
+            .bind(seq)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+            delete_contents(&mut tx, &e.backup_id).await?;
+            if let ManifestRead::Loaded(m) = &manifest {
+                if m.backup_id == e.backup_id {
+                    insert_contents(&mut tx, &e.backup_id, m).await?;
+                }
+            }
+        }
+        Event::BackupFailed(e) => {
+            sqlx::query(
+                "INSERT INTO backup_history (backup_id, kind, host, status, started_ms, finished_ms, duration_ms, \
+                 failed_stage, failed_message, first_seq, last_seq) \
+                 VALUES (?, ?, ?, 'failed', ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (backup_id) DO UPDATE SET \
+                 status = CASE WHEN backup_history.status IN ('completed', 'forgotten') \
+                          THEN backup_history.status ELSE 'failed' END, \
+                 finished_ms = CASE WHEN backup_history.status IN ('completed', 'forgotten') \
+                          THEN backup_history.finished_ms ELSE excluded.finished_ms END, \
+                 duration_ms = CASE WHEN backup_history.status IN ('completed', 'forgotten') \
+                          THEN backup_history.duration_ms ELSE excluded.duration_ms END, \
+                 host = COALESCE(backup_history.host, excluded.host), \
+                 started_ms = COALESCE(backup_history.started_ms, excluded.started_ms), \
+                 failed_stage = excluded.failed_stage, failed_message = excluded.failed_message, \
+                 last_seq = excluded.last_seq",
+            )
+            .bind(&e.backup_id)
+            .bind(&e.kind)
+            .bind(host)
+            .bind(rec.time_ms - e.duration_ms as i64)
+            .bind(rec.time_ms)
+            .bind(e.duration_ms as i64)
+            .bind(&e.stage)
+            .bind(&e.message)
+            .bind(seq)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Event::BackupForgotten(e) => {
+            let pairs = version_pairs(&mut tx, &e.backup_id).await?;
+            delete_contents(&mut tx, &e.backup_id).await?;
+            sqlx::query(
+                "INSERT INTO backup_history (backup_id, kind, host, status, manifest, forgotten_reason, \
+                 forgotten_ms, first_seq, last_seq) \
+                 VALUES (?, 'unknown', ?, 'forgotten', ?, ?, ?, ?, ?) \
+                 ON CONFLICT (backup_id) DO UPDATE SET status = 'forgotten', \
+                 forgotten_reason = excluded.forgotten_reason, forgotten_ms = excluded.forgotten_ms, \
+                 note = NULL, last_seq = excluded.last_seq",
+            )
+            .bind(&e.backup_id)
+            .bind(host)
+            .bind(e.manifest.to_hex())
+            .bind(&e.reason)
+            .bind(rec.time_ms)
+            .bind(seq)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+            for (wid, oid) in pairs {
+                recompute_version(&mut tx, &wid, &oid).await?;
+            }
+        }
+        Event::StoreInitialized(_) | Event::GcCompleted(_) | Event::Unknown { .. } => {}
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// The (workflow id, object id) pairs a backup holds.
+async fn version_pairs(
+    conn: &mut SqliteConnection,
+    backup_id: &str,
+) -> Result<Vec<(String, String)>> {
+    let rows =
+        sqlx::query("SELECT workflow_id, object_id FROM backup_workflows WHERE backup_id = ?")
+            .bind(backup_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("workflow_id")?, r.try_get("object_id")?)))
+        .collect()
+}
+
+async fn delete_contents(conn: &mut SqliteConnection, backup_id: &str) -> Result<()> {
+    for sql in [
+        "DELETE FROM backup_config_files WHERE backup_id = ?",
+        "DELETE FROM backup_tables WHERE backup_id = ?",
+        "DELETE FROM backup_databases WHERE backup_id = ?",
+        "DELETE FROM backup_credentials WHERE backup_id = ?",
+        "DELETE FROM backup_workflows WHERE backup_id = ?",
+        "DELETE FROM backup_contents WHERE backup_id = ?",
+    ] {
+        sqlx::query(sql).bind(backup_id).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn insert_contents(conn: &mut SqliteConnection, backup_id: &str, m: &Manifest) -> Result<()> {
+    let c = m.contents.clone().unwrap_or_default();
+    let workflows_doc: Vec<serde_json::Value> = c
+        .workflows
+        .iter()
+        .map(|w| {
+            serde_json::json!({
+                "id": w.id,
+                "name": w.name,
+                "active": w.active,
+                "archived": w.archived,
+                "tags": w.tags,
+                "created_at": w.created_at,
+                "updated_at": w.updated_at,
+                "version_id": w.version_id,
+                "node_count": w.nodes.len(),
+                "object": w.object.to_hex(),
+                "size": w.size,
+            })
+        })
+        .collect();
+    let checksums: BTreeMap<&str, String> = c
+        .workflows
+        .iter()
+        .map(|w| (w.id.as_str(), w.object.to_hex()))
+        .collect();
+    let table_count: usize = c.databases.iter().map(|d| d.tables.len()).sum();
+    let config_count = c
+        .config_files
+        .iter()
+        .filter(|f| f.file_type != store_format::contents::FileType::Missing)
+        .count();
+    sqlx::query(
+        "INSERT OR REPLACE INTO backup_contents (backup_id, workflow_count, credential_count, config_file_count, \
+         database_count, table_count, workflows_manifest, credentials_manifest, config_files_manifest, \
+         database_schema_manifest, verification_checksums, encryption_key_fingerprint, encryption_key_source, \
+         workflow_source, globals_item, manifest_host, manifest_started_ms, manifest_finished_ms, labels) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(backup_id)
+    .bind(c.workflows.len() as i64)
+    .bind(c.credentials.len() as i64)
+    .bind(config_count as i64)
+    .bind(c.databases.len() as i64)
+    .bind(table_count as i64)
+    .bind(json(&workflows_doc))
+    .bind(json(&c.credentials))
+    .bind(json(&c.config_files))
+    .bind(json(&c.databases))
+    .bind(json(&checksums))
+    .bind(&c.encryption_key_fingerprint)
+    .bind(&c.encryption_key_source)
+    .bind(&c.workflow_source)
+    .bind(&c.globals_item)
+    .bind(&m.host)
+    .bind(m.started_ms)
+    .bind(m.finished_ms)
+    .bind(json(&m.labels))
+    .execute(&mut *conn)
+    .await?;
+
+    for w in &c.workflows {
+        let types: BTreeSet<&str> = w.nodes.iter().map(|n| n.node_type.as_str()).collect();
+        sqlx::query(
+            "INSERT OR REPLACE INTO backup_workflows (backup_id, workflow_id, name, active, archived, tags, \
+             node_count, node_types, nodes, credentials, created_at, updated_at, version_id, object_id, size, item) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(backup_id)
+        .bind(&w.id)
+        .bind(&w.name)
+        .bind(w.active)
+        .bind(w.archived)
+        .bind(json(&w.tags))
+        .bind(w.nodes.len() as i64)
+        .bind(json(&types))
+        .bind(json(&w.nodes))
+        .bind(json(&w.credentials))
+        .bind(&w.created_at)
+        .bind(&w.updated_at)
+        .bind(&w.version_id)
+        .bind(w.object.to_hex())
+        .bind(w.size as i64)
+        .bind(&w.item)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for cr in &c.credentials {
+        sqlx::query(
+            "INSERT OR REPLACE INTO backup_credentials (backup_id, credential_id, name, credential_type, \
+             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(backup_id)
+        .bind(&cr.id)
+        .bind(&cr.name)
+        .bind(&cr.credential_type)
+        .bind(&cr.created_at)
+        .bind(&cr.updated_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for d in &c.databases {
+        sqlx::query(
+            "INSERT OR REPLACE INTO backup_databases (backup_id, database_name, server_version, \
+             server_version_num, pg_dump_version, is_n8n, migration_head, dump_item, snapshot) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(backup_id)
+        .bind(&d.name)
+        .bind(&d.server_version)
+        .bind(d.server_version_num as i64)
+        .bind(&d.pg_dump_version)
+        .bind(d.is_n8n)
+        .bind(&d.migration_head)
+        .bind(&d.dump_item)
+        .bind(&d.snapshot)
+        .execute(&mut *conn)
+        .await?;
+        for t in &d.tables {
+            sqlx::query(
+                "INSERT OR REPLACE INTO backup_tables (backup_id, database_name, schema_name, table_name, \
+                 row_count, columns) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(backup_id)
+            .bind(&d.name)
+            .bind(&t.schema)
+            .bind(&t.name)
+            .bind(t.rows as i64)
+            .bind(json(&t.columns))
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    for f in &c.config_files {
+        let file_type = serde_json::to_value(f.file_type)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "file".into());
+        sqlx::query(
+            "INSERT OR REPLACE INTO backup_config_files (backup_id, path, file_type, required, mode, uid, gid, \
+             mtime_ms, size, checksum, link_target, item) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(backup_id)
+        .bind(&f.path)
+        .bind(file_type)
+        .bind(f.required)
+        .bind(f.mode as i64)
+        .bind(f.uid as i64)
+        .bind(f.gid as i64)
+        .bind(f.mtime_ms)
+        .bind(f.size as i64)
+        .bind(&f.checksum)
+        .bind(&f.link_target)
+        .bind(&f.item)
+        .execute(&mut *conn)
+        .await?;
+    }
+
+    // This backup's place in time: the order every query uses.
+    let (started, _): (i64, String) = sqlx::query_as(
+        "SELECT COALESCE(started_ms, 0), backup_id FROM backup_history WHERE backup_id = ?",
+    )
+    .bind(backup_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut seen = BTreeSet::new();
+    for w in &c.workflows {
+        if !seen.insert(w.id.as_str()) {
+            continue;
+        }
+        let oid = w.object.to_hex();
+        let existing = load_version(conn, &w.id, &oid).await?;
+        let candidate = Version {
+            name: w.name.clone(),
+            version_id: w.version_id.clone(),
+            updated_at: w.updated_at.clone(),
+            first: (started, backup_id.to_string()),
+            last: (started, backup_id.to_string()),
+            count: 1,
+        };
+        let merged = match existing {
+            Some(v) => v.merge(candidate),
+            None => candidate,
+        };
+        store_version(conn, &w.id, &oid, &merged).await?;
+    }
+    Ok(())
+}
+
+/// A `workflow_versions` row: one version (object id) of one workflow.
+struct Version {
+    name: String,
+    version_id: Option<String>,
+    updated_at: Option<String>,
+    /// (started_ms, backup_id) of the first and last backups holding it.
+    first: (i64, String),
+    last: (i64, String),
+    count: i64,
+}
+
+impl Version {
+    fn merge(self, other: Version) -> Version {
+        let (name, version_id, updated_at, first) = if other.first < self.first {
+            (other.name, other.version_id, other.updated_at, other.first)
+        } else {
+            (self.name, self.version_id, self.updated_at, self.first)
+        };
+        Version {
+            name,
+            version_id,
+            updated_at,
+            first,
+            last: self.last.max(other.last),
+            count: self.count + other.count,
+        }
+    }
+}
+
+async fn load_version(
+    conn: &mut SqliteConnection,
+    wid: &str,
+    oid: &str,
+) -> Result<Option<Version>> {
+    let row = sqlx::query(
+        "SELECT name, version_id, updated_at, first_backup_id, first_seen_ms, last_backup_id, last_seen_ms, \
+         backup_count FROM workflow_versions WHERE workflow_id = ? AND object_id = ?",
+    )
+    .bind(wid)
+    .bind(oid)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        None => None,
+        Some(r) => Some(Version {
+            name: r.try_get("name")?,
+            version_id: r.try_get("version_id")?,
+            updated_at: r.try_get("updated_at")?,
+            first: (r.try_get("first_seen_ms")?, r.try_get("first_backup_id")?),
+            last: (r.try_get("last_seen_ms")?, r.try_get("last_backup_id")?),
+            count: r.try_get("backup_count")?,
+        }),
+    })
+}
+
+async fn store_version(
+    conn: &mut SqliteConnection,
+    wid: &str,
+    oid: &str,
+    v: &Version,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT OR REPLACE INTO workflow_versions (workflow_id, object_id, name, version_id, updated_at, \
+         first_backup_id, first_seen_ms, last_backup_id, last_seen_ms, backup_count) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(wid)
+    .bind(oid)
+    .bind(&v.name)
+    .bind(&v.version_id)
+    .bind(&v.updated_at)
+    .bind(&v.first.1)
+    .bind(v.first.0)
+    .bind(&v.last.1)
+    .bind(v.last.0)
+    .bind(v.count)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Recomputes one version from the completed backups that still hold it
+/// (after one of them was forgotten); removes it when none does.
+async fn recompute_version(conn: &mut SqliteConnection, wid: &str, oid: &str) -> Result<()> {
+    sqlx::query("DELETE FROM workflow_versions WHERE workflow_id = ? AND object_id = ?")
+        .bind(wid)
+        .bind(oid)
+        .execute(&mut *conn)
+        .await?;
+    let rows = sqlx::query(
+        "SELECT w.name, w.version_id, w.updated_at, w.backup_id, COALESCE(h.started_ms, 0) AS started_ms \
+         FROM backup_workflows w JOIN backup_history h ON h.backup_id = w.backup_id \
+         WHERE w.workflow_id = ? AND w.object_id = ? AND h.status = 'completed'",
+    )
+    .bind(wid)
+    .bind(oid)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut acc: Option<Version> = None;
+    for r in rows {
+        let at: (i64, String) = (r.try_get("started_ms")?, r.try_get("backup_id")?);
+        let v = Version {
+            name: r.try_get("name")?,
+            version_id: r.try_get("version_id")?,
+            updated_at: r.try_get("updated_at")?,
+            first: at.clone(),
+            last: at,
+            count: 1,
+        };
+        acc = Some(match acc {
+            Some(a) => a.merge(v),
+            None => v,
+        });
+    }
+    if let Some(v) = acc {
+        store_version(conn, wid, oid, &v).await?;
+    }
+    Ok(())
+}

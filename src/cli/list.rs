@@ -1,0 +1,125 @@
+//! `list`: the backups in the store, oldest first, failed ones included.
+use super::catalog::{catalog_err, fmt_count, fmt_duration, fmt_time, open_catalog, TextTable};
+use super::{human_bytes, print_json, Cli, CliError, CliResult};
+use crate::catalog::{BackupFilter, BackupRecord, BackupStatus};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only backups of this kind (postgres_full, postgres_n8n, n8n_config, flows, full_system).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only backups in this state.
+    #[arg(long, value_parser = ["running", "completed", "failed", "forgotten"])]
+    pub status: Option<String>,
+    /// Include forgotten backups (removed by retention or by hand).
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// What the NOTE column says about a backup.
+pub fn note_of(b: &BackupRecord) -> String {
+    match b.status {
+        BackupStatus::Failed => format!(
+            "{}: {}",
+            b.failed_stage.as_deref().unwrap_or("?"),
+            b.failed_message.as_deref().unwrap_or("")
+        ),
+        BackupStatus::Running => "not finished (running, or its process stopped)".into(),
+        BackupStatus::Forgotten => format!(
+            "forgotten {}{}",
+            fmt_time(b.forgotten_ms),
+            b.forgotten_reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ),
+        BackupStatus::Completed => b.note.clone().unwrap_or_default(),
+    }
+}
+
+pub async fn run(cli: &Cli, a: &Args) -> CliResult {
+    let status = a
+        .status
+        .as_deref()
+        .map(|s| s.parse::<BackupStatus>().map_err(CliError::Usage))
+        .transpose()?;
+    let catalog = open_catalog(cli).await?;
+    let filter = BackupFilter {
+        kind: a.kind.clone(),
+        status,
+        include_forgotten: a.all,
+    };
+    let backups = catalog.list_backups(&filter).await.map_err(catalog_err)?;
+    catalog.close().await;
+    if cli.json {
+        print_json(&backups);
+        return Ok(());
+    }
+    if backups.is_empty() {
+        println!(
+            "no backups{}",
+            match &a.kind {
+                Some(k) => format!(" of kind {k}"),
+                None => String::new(),
+            }
+        );
+        return Ok(());
+    }
+    let mut t = TextTable::new(&[
+        "BACKUP ID",
+        "KIND",
+        "STATUS",
+        "STARTED (UTC)",
+        "DURATION",
+        "SIZE",
+        "ADDED",
+        "WORKFLOWS",
+        "NOTE",
+    ])
+    .right_align(&[4, 5, 6, 7]);
+    let size = |v: Option<u64>| v.map(human_bytes).unwrap_or_else(|| "-".into());
+    for b in &backups {
+        let completed = b.status == BackupStatus::Completed;
+        t.row(vec![
+            b.backup_id.clone(),
+            b.kind.clone(),
+            b.status.to_string(),
+            fmt_time(b.started_ms),
+            fmt_duration(b.duration_ms),
+            if completed {
+                size(b.logical_bytes)
+            } else {
+                "-".into()
+            },
+            if completed {
+                size(b.new_bytes)
+            } else {
+                "-".into()
+            },
+            match (completed, b.workflow_count) {
+                (true, Some(n)) => fmt_count(n),
+                _ => "-".into(),
+            },
+            note_of(b),
+        ]);
+    }
+    t.print(0);
+    let count = |s: BackupStatus| backups.iter().filter(|b| b.status == s).count();
+    let mut parts = vec![format!("{} completed", count(BackupStatus::Completed))];
+    for s in [
+        BackupStatus::Failed,
+        BackupStatus::Running,
+        BackupStatus::Forgotten,
+    ] {
+        if count(s) > 0 {
+            parts.push(format!("{} {s}", count(s)));
+        }
+    }
+    println!(
+        "{} backup{}: {}",
+        backups.len(),
+        if backups.len() == 1 { "" } else { "s" },
+        parts.join(", ")
+    );
+    Ok(())
+}
