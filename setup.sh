@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # n8n-ark setup: build, try it, test it.
 #
-#   ./setup.sh demo    build n8n-ark and run the tour on generated data (a local store, nothing to configure)
+#   ./setup.sh demo [DIR]  build n8n-ark, back up the sample n8n database (ephemeral PostgreSQL) twice and browse it; DIR keeps the store
 #   ./setup.sh test    install what the tests need, then run every test, the fuzz targets and a demo
 #   ./setup.sh build   build the release binary (target/release/n8n-ark)
 set -euo pipefail
@@ -41,19 +41,11 @@ cmd_build() {
 }
 
 cmd_demo() {
+  # A real n8n database (the recorded sample) in an ephemeral PostgreSQL,
+  # two backups with a day's changes between them, then list/show/diff/history.
+  apt_install postgresql-15 python3
   cmd_build
-  local store=${ARK_DEMO_STORE:-$here/demo-store}
-  if [ -e "$store" ] && [ ! -f "$store/config" ]; then
-    echo "setup.sh: $store exists and is not an n8n-ark store; set ARK_DEMO_STORE to another path" >&2
-    exit 1
-  fi
-  rm -rf "$store"
-  log "demo: store in $store"
-  ./target/release/n8n-ark --store "$store" demo "$@"
-  log "check of the demo store"
-  ./target/release/n8n-ark --store "$store" check --read-data
-  log "gc of the demo store"
-  ./target/release/n8n-ark --store "$store" gc
+  "$here/tests/demo/run.sh" "$here/target/release/n8n-ark" "$@"
 }
 
 cmd_test() {
@@ -104,11 +96,12 @@ cmd_test() {
   log "fuzz targets (bounded time) and corpus replay"
   "$here/fuzz/run.sh"
 
-  log "demo smoke run"
+  log "demo smoke runs: the engine tour on generated data, and the n8n demo"
   local d
   d=$(mktemp -d)
   cargo run --locked --quiet --bin n8n-ark -- --store "$d/store" demo --size-mib 8
   rm -rf "$d"
+  "$here/tests/demo/run.sh" "$here/target/debug/n8n-ark"
   log "all tests passed"
   # One closing line for the whole run: every cargo test binary added up.
   awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }

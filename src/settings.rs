@@ -1,1 +1,142 @@
-//! (being written)
+//! The configuration file (TOML). Every setting also has a flag and an `ARK_*`
+//! variable; those override the file. Secrets (database passwords, the n8n API
+//! key) are never written in it: it names files that hold them, or they come
+//! from the environment. `n8n-ark.example.toml` at the top of the repository
+//! documents every key.
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The store: a directory or s3://bucket/prefix.
+    pub store: Option<String>,
+    /// Where the catalog lives.
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub n8n: N8nSettings,
+    #[serde(default)]
+    pub postgres: PostgresSettings,
+    #[serde(default)]
+    pub config_files: ConfigFileSettings,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct N8nSettings {
+    /// The n8n database, `postgres://user@host:port/db` (no password here).
+    pub database: Option<String>,
+    /// A file holding the n8n database user's password.
+    pub database_password_file: Option<PathBuf>,
+    /// n8n's base URL for its public API, e.g. `http://127.0.0.1:5678`.
+    pub api_url: Option<String>,
+    /// A file holding an n8n API key.
+    pub api_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSettings {
+    /// The server for `postgres_full` (any database on it); defaults to the n8n
+    /// database's server.
+    pub server: Option<String>,
+    pub server_password_file: Option<PathBuf>,
+    /// A local `pg_dump` (its `pg_dumpall` is taken from the same directory).
+    pub pg_dump: Option<PathBuf>,
+    /// Run `pg_dump` inside this container (`docker exec`) instead.
+    pub container: Option<String>,
+    /// How `pg_dump` in the container reaches the server: a socket directory
+    /// or host (default `/var/run/postgresql`) ...
+    pub container_host: Option<String>,
+    /// ... and port (default 5432).
+    pub container_port: Option<u16>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFileSettings {
+    /// Include the usual layout's paths (all optional). Default true.
+    pub defaults: Option<bool>,
+    /// Paths and globs that must exist (a missing one fails the backup).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Paths and globs recorded as missing when absent.
+    #[serde(default)]
+    pub optional: Vec<String>,
+}
+
+impl Settings {
+    /// Reads a configuration file; errors name the file and say what is wrong.
+    pub fn load(path: &Path) -> Result<Settings, String> {
+        let meta = std::fs::metadata(path)
+            .map_err(|e| format!("cannot read the config file {}: {e}", path.display()))?;
+        if meta.is_dir() {
+            return Err(format!(
+                "the config file {} is a directory; --config/ARK_CONFIG must name a TOML file \
+                 (see n8n-ark.example.toml)",
+                path.display()
+            ));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the config file {}: {e}", path.display()))?;
+        toml::from_str(&text)
+            .map_err(|e| format!("the config file {} is not valid: {e}", path.display()))
+    }
+}
+
+/// A secret from the first of: an environment variable, a file named by an
+/// environment variable, a file named in the config. Trailing newlines are cut.
+pub fn secret(
+    env_var: &str,
+    file_env_var: &str,
+    config_file: Option<&Path>,
+) -> Result<Option<Zeroizing<String>>, String> {
+    if let Ok(v) = std::env::var(env_var) {
+        if !v.is_empty() {
+            return Ok(Some(Zeroizing::new(v)));
+        }
+    }
+    let file = std::env::var_os(file_env_var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| config_file.map(Path::to_path_buf));
+    match file {
+        None => Ok(None),
+        Some(f) => {
+            let s = std::fs::read_to_string(&f).map_err(|e| {
+                format!(
+                    "cannot read the secret file {} ({file_env_var}): {e}",
+                    f.display()
+                )
+            })?;
+            Ok(Some(Zeroizing::new(
+                s.trim_end_matches(['\n', '\r']).to_string(),
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_parses() {
+        let text = include_str!("../n8n-ark.example.toml");
+        let s: Settings = toml::from_str(text).unwrap();
+        assert_eq!(
+            s.n8n.database.as_deref(),
+            Some("postgres://n8n@127.0.0.1:5432/n8n")
+        );
+        assert!(s.config_files.defaults.unwrap_or(true));
+    }
+
+    #[test]
+    fn unknown_keys_and_directories_are_refused() {
+        assert!(toml::from_str::<Settings>("[n8n]\ndatabse = 'x'").is_err());
+        let d = std::env::temp_dir();
+        let e = Settings::load(&d).unwrap_err();
+        assert!(e.contains("is a directory"), "{e}");
+    }
+}

@@ -56,7 +56,11 @@ fn the_dedup_index_costs_a_few_dozen_bytes_per_object() {
     );
     assert!(!index.contains(&id(listed + added)));
     assert!(!index.insert(id(17)), "a listed object is not new");
-    assert_eq!(index.size_of(&id(17)), Some(1017), "listed sizes stay with their ids");
+    assert_eq!(
+        index.size_of(&id(17)),
+        Some(1017),
+        "listed sizes stay with their ids"
+    );
     index.set_size(&id(listed + 3), 4321);
     assert_eq!(index.size_of(&id(listed + 3)), Some(4321));
     index.remove(&id(listed + 5));

@@ -1,1 +1,622 @@
-//! (being written)
+//! One backup of one kind: sources → store → event.
+//!
+//! Every backup is recorded in the store's journal: `BackupStarted` first,
+//! then either `BackupCompleted` (written by the session after its manifest is
+//! durable) or `BackupFailed` (stage and message). A failed backup leaves no
+//! manifest, so nothing of it is visible; the objects it wrote are garbage for
+//! the next gc unless a later backup shares them.
+//!
+//! | kind | reads |
+//! |---|---|
+//! | `postgres_n8n` | the n8n database: one snapshot, its description, workflows (as objects), credential names, `pg_dump -Fc -Z0` |
+//! | `postgres_full` | every database of the server (each its own snapshot) and `pg_dumpall --globals-only` |
+//! | `n8n_config` | config files (defaults and configured paths), the n8n encryption key's fingerprint |
+//! | `flows` | workflows only: from the n8n database in one snapshot, else through n8n's public API |
+//! | `full_system` | `postgres_full` and `n8n_config` together |
+use crate::source::config_files::{self, ConfigPath};
+use crate::source::n8n_api::N8nApi;
+use crate::source::postgres::{self, DumpInfo, DumpRunner, PgTarget, Snapshot};
+use crate::source::workflow::{self, CanonicalWorkflow};
+use crate::source::SourceError;
+use crate::store::ingest::{new_backup_id, BackupSession, BackupSummary, BlobWriter};
+use crate::store::{journal, Store, StoreError};
+use futures::{StreamExt, TryStreamExt};
+use std::collections::BTreeMap;
+use store_format::contents::{self, Contents};
+use store_format::event::{BackupFailed, BackupStarted};
+use store_format::Event;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum BackupKind {
+    /// Every database of the PostgreSQL server, and its roles.
+    PostgresFull,
+    /// The n8n database.
+    PostgresN8n,
+    /// Config files: .env, compose file, nginx, certificates, extra paths.
+    N8nConfig,
+    /// Workflows only (from the database, or n8n's API), no dump.
+    Flows,
+    /// All of the above: enough to rebuild a dead server.
+    FullSystem,
+}
+
+impl BackupKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BackupKind::PostgresFull => "postgres_full",
+            BackupKind::PostgresN8n => "postgres_n8n",
+            BackupKind::N8nConfig => "n8n_config",
+            BackupKind::Flows => "flows",
+            BackupKind::FullSystem => "full_system",
+        }
+    }
+}
+
+impl std::fmt::Display for BackupKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a backup reads from.
+pub struct Sources {
+    /// The n8n database.
+    pub n8n_db: Option<PgTarget>,
+    /// The server for `postgres_full` (any database on it to connect to, for
+    /// listing the others); defaults to the n8n database's server.
+    pub pg_server: Option<PgTarget>,
+    pub dump: DumpRunner,
+    pub config_paths: Vec<ConfigPath>,
+    /// n8n's public API, for `flows` when no database is configured.
+    pub n8n_api: Option<N8nApi>,
+}
+
+/// Where a backup failed, and what to tell the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("backup {backup_id} failed at {stage}: {message}")]
+pub struct BackupError {
+    pub backup_id: String,
+    pub stage: &'static str,
+    pub message: String,
+    pub retryable: bool,
+    /// The `BackupFailed` event could not be appended (the store itself failed).
+    pub unrecorded: Option<String>,
+}
+
+impl BackupError {
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+}
+
+/// A failure inside a run, before it is recorded.
+struct Failure {
+    stage: &'static str,
+    message: String,
+    retryable: bool,
+}
+
+impl Failure {
+    fn new(stage: &'static str, message: impl Into<String>) -> Failure {
+        Failure {
+            stage,
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+impl From<SourceError> for Failure {
+    fn from(e: SourceError) -> Failure {
+        let stage = match &e {
+            SourceError::Connect(_) => "connect",
+            SourceError::Database(_) => "snapshot",
+            SourceError::Dump(_) | SourceError::Docker(_) => "dump",
+            SourceError::File(_) => "config_files",
+            SourceError::Api(_) => "n8n_api",
+            SourceError::Invalid(_) => "workflows",
+            SourceError::Store(_) => "store",
+        };
+        let retryable = e.is_retryable();
+        let message = match e {
+            SourceError::Store(s) => store_message(&s),
+            other => other.to_string(),
+        };
+        Failure {
+            stage,
+            message,
+            retryable,
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        Failure {
+            stage: "store",
+            retryable: e.is_retryable(),
+            message: store_message(&e),
+        }
+    }
+}
+
+/// A store error, with the advice a full disk needs.
+fn store_message(e: &StoreError) -> String {
+    let m = e.to_string();
+    let full = matches!(
+        e,
+        StoreError::Backend(crate::store::BackendError::NoSpace { .. })
+    ) || m.contains("No space left on device")
+        || m.contains("Disk quota exceeded");
+    if full {
+        format!(
+            "the store is full: {m}. Free space on the store's disk (or prune old backups and run gc), \
+             then run the backup again; nothing of this backup is visible"
+        )
+    } else {
+        m
+    }
+}
+
+/// Takes one backup. `progress` is called once the session exists (to show
+/// a progress bar fed from its counters).
+pub async fn run(
+    store: &Store,
+    kind: BackupKind,
+    sources: &Sources,
+    progress: &(dyn Fn(&BackupSession) -> Option<Box<dyn std::any::Any + Send>> + Sync),
+) -> Result<BackupSummary, BackupError> {
+    let backup_id = new_backup_id();
+    let started = std::time::Instant::now();
+    let fail = |f: Failure, unrecorded: Option<String>| BackupError {
+        backup_id: backup_id.clone(),
+        stage: f.stage,
+        message: f.message,
+        retryable: f.retryable,
+        unrecorded,
+    };
+    let started_event = Event::BackupStarted(BackupStarted {
+        backup_id: backup_id.clone(),
+        kind: kind.as_str().into(),
+        host: crate::store::host_name(),
+        sources: describe_sources(kind, sources),
+    });
+    if let Err(e) = journal::append(store, started_event).await {
+        let f = Failure::from(e);
+        let why = f.message.clone();
+        return Err(fail(f, Some(why)));
+    }
+    tracing::info!(backup = %backup_id, %kind, "backup started");
+    let result = async {
+        check_sources(kind, sources)?;
+        let mut session = BackupSession::begin_as(store, kind.as_str(), backup_id.clone()).await?;
+        let _bar = progress(&session);
+        let mut contents = Contents::default();
+        let r = take(store, kind, sources, &mut session, &mut contents).await;
+        match r {
+            Ok(()) => {
+                let labels = BTreeMap::from([(
+                    "n8n_ark_version".to_string(),
+                    env!("CARGO_PKG_VERSION").to_string(),
+                )]);
+                session
+                    .commit_with(labels, Some(contents))
+                    .await
+                    .map_err(|e| {
+                        let mut f = Failure::from(e);
+                        f.stage = "commit";
+                        f
+                    })
+            }
+            Err(f) => {
+                session.abort().await;
+                Err(f)
+            }
+        }
+    }
+    .await;
+    match result {
+        Ok(summary) => {
+            tracing::info!(backup = %backup_id, "backup completed");
+            Ok(summary)
+        }
+        Err(f) => {
+            tracing::warn!(backup = %backup_id, stage = f.stage, "backup failed: {}", f.message);
+            let ev = Event::BackupFailed(BackupFailed {
+                backup_id: backup_id.clone(),
+                kind: kind.as_str().into(),
+                stage: f.stage.into(),
+                message: f.message.clone(),
+                duration_ms: started.elapsed().as_millis() as u64,
+            });
+            let unrecorded = journal::append(store, ev)
+                .await
+                .err()
+                .map(|e| e.to_string());
+            Err(fail(f, unrecorded))
+        }
+    }
+}
+
+/// Records a backup refused before it began (its settings could not be
+/// resolved: a config file that is a directory, a secret file that cannot be
+/// read, ...): `BackupStarted` and `BackupFailed` at stage `configuration`.
+pub async fn record_rejected(store: &Store, kind: BackupKind, message: &str) -> BackupError {
+    let backup_id = new_backup_id();
+    let events = [
+        Event::BackupStarted(BackupStarted {
+            backup_id: backup_id.clone(),
+            kind: kind.as_str().into(),
+            host: crate::store::host_name(),
+            sources: vec![],
+        }),
+        Event::BackupFailed(BackupFailed {
+            backup_id: backup_id.clone(),
+            kind: kind.as_str().into(),
+            stage: "configuration".into(),
+            message: message.into(),
+            duration_ms: 0,
+        }),
+    ];
+    let mut unrecorded = None;
+    for ev in events {
+        if let Err(e) = journal::append(store, ev).await {
+            unrecorded = Some(e.to_string());
+            break;
+        }
+    }
+    BackupError {
+        backup_id,
+        stage: "configuration",
+        message: message.into(),
+        retryable: false,
+        unrecorded,
+    }
+}
+
+fn describe_sources(kind: BackupKind, s: &Sources) -> Vec<String> {
+    let mut out = vec![];
+    let db = matches!(kind, BackupKind::PostgresN8n | BackupKind::Flows);
+    let server = matches!(kind, BackupKind::PostgresFull | BackupKind::FullSystem);
+    if db || server {
+        if let Some(t) = &s.n8n_db {
+            out.push(format!("postgres:{}", t.display()));
+        }
+    }
+    if server {
+        if let Some(t) = &s.pg_server {
+            out.push(format!("postgres-server:{}", t.display()));
+        }
+    }
+    if kind == BackupKind::Flows && s.n8n_db.is_none() {
+        if let Some(a) = &s.n8n_api {
+            out.push(format!("n8n-api:{}", a.base_url()));
+        }
+    }
+    if matches!(kind, BackupKind::N8nConfig | BackupKind::FullSystem) {
+        out.extend(
+            s.config_paths
+                .iter()
+                .map(|p| format!("config:{}", p.pattern)),
+        );
+    }
+    if matches!(
+        kind,
+        BackupKind::PostgresN8n | BackupKind::PostgresFull | BackupKind::FullSystem
+    ) {
+        out.push(format!("pg_dump:{}", s.dump.describe()));
+    }
+    out
+}
+
+fn check_sources(kind: BackupKind, s: &Sources) -> Result<(), Failure> {
+    let need_db = || {
+        Failure::new(
+            "configuration",
+            format!(
+                "a {kind} backup needs the n8n database: pass --n8n-db postgres://user@host:port/db \
+                 or set ARK_N8N_DB (or [n8n] database in the config file)"
+            ),
+        )
+    };
+    match kind {
+        BackupKind::PostgresN8n => {
+            s.n8n_db.as_ref().ok_or_else(need_db)?;
+        }
+        BackupKind::PostgresFull | BackupKind::FullSystem => {
+            if s.pg_server.is_none() && s.n8n_db.is_none() {
+                return Err(Failure::new(
+                    "configuration",
+                    format!(
+                        "a {kind} backup needs the PostgreSQL server: pass --pg-server URL or --n8n-db URL \
+                         (or set ARK_PG_SERVER / ARK_N8N_DB)"
+                    ),
+                ));
+            }
+        }
+        BackupKind::Flows => {
+            if s.n8n_db.is_none() && s.n8n_api.is_none() {
+                return Err(Failure::new(
+                    "configuration",
+                    "a flows backup reads workflows from the n8n database (--n8n-db / ARK_N8N_DB) or, \
+                     without one, from n8n's public API (--n8n-url / ARK_N8N_URL with ARK_N8N_API_KEY or \
+                     ARK_N8N_API_KEY_FILE): neither is configured",
+                ));
+            }
+        }
+        BackupKind::N8nConfig => {
+            if s.config_paths.is_empty() {
+                return Err(Failure::new(
+                    "configuration",
+                    "no config paths to back up: pass --config-path PATH (or ARK_CONFIG_PATHS) or keep the defaults",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn take(
+    store: &Store,
+    kind: BackupKind,
+    s: &Sources,
+    session: &mut BackupSession,
+    contents: &mut Contents,
+) -> Result<(), Failure> {
+    match kind {
+        BackupKind::PostgresN8n => {
+            let db = s.n8n_db.as_ref().expect("checked");
+            dump_database(session, contents, &s.dump, db, true).await
+        }
+        BackupKind::PostgresFull => dump_server(session, contents, s).await,
+        BackupKind::N8nConfig => back_up_config(store, session, contents, s).await,
+        BackupKind::Flows => flows(session, contents, s).await,
+        BackupKind::FullSystem => {
+            dump_server(session, contents, s).await?;
+            back_up_config(store, session, contents, s).await
+        }
+    }
+}
+
+async fn back_up_config(
+    store: &Store,
+    session: &mut BackupSession,
+    contents: &mut Contents,
+    s: &Sources,
+) -> Result<(), Failure> {
+    let key = config_files::fingerprint_key(store);
+    let c = config_files::back_up(session, &s.config_paths, &key).await?;
+    contents.config_files = c.files;
+    contents.encryption_key_fingerprint = c.encryption_key_fingerprint;
+    contents.encryption_key_source = c.encryption_key_source;
+    Ok(())
+}
+
+/// The server for `postgres_full`: --pg-server, else the n8n database's server.
+fn server_of(s: &Sources) -> PgTarget {
+    match (&s.pg_server, &s.n8n_db) {
+        (Some(t), _) => t.clone(),
+        (None, Some(db)) => db.clone(),
+        (None, None) => unreachable!("checked"),
+    }
+}
+
+fn is_n8n_database(s: &Sources, server: &PgTarget, name: &str) -> bool {
+    match &s.n8n_db {
+        Some(db) => db.database == name && db.host == server.host && db.port == server.port,
+        None => false,
+    }
+}
+
+async fn dump_server(
+    session: &mut BackupSession,
+    contents: &mut Contents,
+    s: &Sources,
+) -> Result<(), Failure> {
+    let server = server_of(s);
+    let names = postgres::list_databases(&server).await?;
+    tracing::info!(
+        "databases on {}:{}: {}",
+        server.host,
+        server.port,
+        names.join(", ")
+    );
+    for name in &names {
+        // The n8n database with the n8n credentials (when they differ from the server's).
+        let target = match &s.n8n_db {
+            Some(db) if is_n8n_database(s, &server, name) => db.clone(),
+            _ => server.with_database(name),
+        };
+        dump_database(
+            session,
+            contents,
+            &s.dump,
+            &target,
+            is_n8n_database(s, &server, name),
+        )
+        .await?;
+    }
+    let snapshot_major = contents
+        .databases
+        .first()
+        .map(|d| d.server_version_num / 10000)
+        .unwrap_or(0);
+    s.dump.check_version("pg_dumpall", snapshot_major).await?;
+    let (globals, without_passwords) = s.dump.dump_globals(&server).await?;
+    if without_passwords {
+        tracing::warn!("roles were dumped without their passwords (the user may not read them)");
+    }
+    let item = "db/globals.sql";
+    session.add_blob(item, globals).await?;
+    contents.globals_item = Some(item.into());
+    Ok(())
+}
+
+/// An item name part from a database name or workflow id.
+fn item_part(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// One database: snapshot, description (and workflows and credentials for the
+/// n8n database) while `pg_dump` of the same snapshot streams into the store.
+async fn dump_database(
+    session: &mut BackupSession,
+    contents: &mut Contents,
+    runner: &DumpRunner,
+    target: &PgTarget,
+    is_n8n: bool,
+) -> Result<(), Failure> {
+    let mut snap = Snapshot::open(target).await?;
+    let version_line = runner.check_version("pg_dump", snap.server_major()).await?;
+    let info = DumpInfo {
+        version_line,
+        runner: runner.describe(),
+    };
+    let dump = runner.start_dump(target, &snap.id).await?;
+    let (stdout, exit) = dump.split();
+    let item = format!("db/{}.dump", item_part(&target.database));
+    tracing::info!(database = %target.database, snapshot = %snap.id, "dumping");
+    let blobs = session.blob_writer();
+    let describe = async {
+        let (tables, head) = snap.describe(true).await?;
+        let (workflows, credentials) = if is_n8n {
+            let w = store_workflows(
+                &blobs,
+                snap.workflow_rows(&tables).map(|r| {
+                    let r = r?;
+                    workflow::canonical_from_db_row(r.row, r.tags, &r.timestamp_columns)
+                }),
+            )
+            .await?;
+            (w, snap.credentials(&tables).await?)
+        } else {
+            (vec![], vec![])
+        };
+        Ok::<_, Failure>((tables, head, workflows, credentials))
+    };
+    let stream = async {
+        session
+            .add_stream(&item, stdout)
+            .await
+            .map_err(Failure::from)?;
+        Ok::<_, Failure>(())
+    };
+    let ((tables, head, workflows, credentials), ()) = tokio::try_join!(describe, stream)?;
+    // The output ended: did the dump end well?
+    exit.wait().await?;
+    let entry = snap.database_entry(&info, &item, is_n8n, tables, head);
+    snap.close().await;
+    if is_n8n {
+        add_workflows(session, contents, workflows)?;
+        contents.workflow_source = Some(format!("postgres:{}", target.database));
+        contents.credentials = credentials;
+    }
+    contents.databases.push(entry);
+    Ok(())
+}
+
+/// A workflow stored, waiting for its item to be named.
+struct StoredWorkflow {
+    canonical: CanonicalWorkflow,
+    chunk: Option<store_format::ChunkRef>,
+}
+
+/// Stores canonical workflows (several at once), in order.
+async fn store_workflows(
+    blobs: &BlobWriter,
+    rows: impl futures::Stream<Item = crate::source::Result<CanonicalWorkflow>> + Send,
+) -> Result<Vec<StoredWorkflow>, Failure> {
+    rows.map_err(Failure::from)
+        .map_ok(|mut canonical| {
+            let blobs = blobs.clone();
+            async move {
+                // The bytes go to the store; only the summary stays in memory.
+                let json = std::mem::take(&mut canonical.json);
+                let chunk = blobs.write(json).await.map_err(Failure::from)?;
+                Ok::<_, Failure>(StoredWorkflow { canonical, chunk })
+            }
+        })
+        .try_buffered(8)
+        .try_collect()
+        .await
+}
+
+fn add_workflows(
+    session: &mut BackupSession,
+    contents: &mut Contents,
+    workflows: Vec<StoredWorkflow>,
+) -> Result<(), Failure> {
+    for w in workflows {
+        let sum = w.canonical.summary;
+        let item = format!("workflows/{}.json", item_part(&sum.id));
+        let size = w.chunk.map(|c| c.len as u64).unwrap_or(0);
+        session.add_blob_item(&item, size, w.chunk)?;
+        contents.workflows.push(contents::Workflow {
+            id: sum.id,
+            name: sum.name,
+            active: sum.active,
+            archived: sum.archived,
+            tags: sum.tags,
+            nodes: sum.nodes,
+            credentials: sum.credentials,
+            created_at: sum.created_at,
+            updated_at: sum.updated_at,
+            version_id: sum.version_id,
+            item,
+            object: w.chunk.map(|c| c.id).unwrap_or_default(),
+            size,
+        });
+    }
+    Ok(())
+}
+
+/// Workflows only: from the database in one snapshot, else from n8n's API.
+async fn flows(
+    session: &mut BackupSession,
+    contents: &mut Contents,
+    s: &Sources,
+) -> Result<(), Failure> {
+    let blobs = session.blob_writer();
+    let stored = if let Some(db) = &s.n8n_db {
+        let mut snap = Snapshot::open(db).await?;
+        let (tables, _) = snap.describe(false).await?;
+        if !tables.iter().any(|t| t.name == "workflow_entity") {
+            return Err(Failure::new(
+                "workflows",
+                format!(
+                    "database {} has no workflow_entity table: is it n8n's database?",
+                    db.display()
+                ),
+            ));
+        }
+        let stored = store_workflows(
+            &blobs,
+            snap.workflow_rows(&tables).map(|r| {
+                let r = r?;
+                workflow::canonical_from_db_row(r.row, r.tags, &r.timestamp_columns)
+            }),
+        )
+        .await?;
+        snap.close().await;
+        contents.workflow_source = Some(format!("postgres:{}", db.database));
+        stored
+    } else {
+        let api = s.n8n_api.as_ref().expect("checked");
+        api.check().await?;
+        let bodies = api.list_workflows().await?;
+        let canon = bodies.into_iter().map(workflow::canonical_from_api);
+        contents.workflow_source = Some(format!("n8n-api:{}", api.base_url()));
+        store_workflows(&blobs, futures::stream::iter(canon)).await?
+    };
+    add_workflows(session, contents, stored)
+}

@@ -1,10 +1,16 @@
 //! The command line: one file per command; `main.rs` only wires.
+pub mod backup;
 pub mod benchmark;
+pub mod catalog;
 pub mod check;
 pub mod demo;
+pub mod diff;
 pub mod gc;
+pub mod history;
 pub mod init;
 pub mod key;
+pub mod list;
+pub mod show;
 
 use crate::store::{backend_for, Store, StoreError};
 use clap::{Parser, Subcommand};
@@ -38,6 +44,18 @@ pub struct Cli {
 pub enum Command {
     /// Create a new, empty store.
     Init(init::Args),
+    /// Take a backup: postgres_full, postgres_n8n, n8n_config, flows or full_system.
+    Backup(backup::Args),
+    /// List the backups (failed ones too), oldest first.
+    List(list::Args),
+    /// Show what a backup holds: workflows, credential names, config files, tables.
+    Show(show::Args),
+    /// Show what changed between two backups.
+    Diff(diff::Args),
+    /// Show every version of one workflow across the backups.
+    History(history::Args),
+    /// The local catalog of the store's backups: rebuild it, or see its state.
+    Catalog(catalog::Args),
     /// Check the store's structure, and with --read-data every object's content.
     Check(check::Args),
     /// Delete objects that no backup references (safe while backups run).
@@ -75,6 +93,12 @@ pub type CliResult<T = ()> = Result<T, CliError>;
 
 impl Cli {
     pub fn store_location(&self) -> CliResult<String> {
+        if let Some(s) = &self.store {
+            return Ok(s.clone());
+        }
+        if let Ok(Some(s)) = self.settings().map(|s| s.store) {
+            return Ok(s);
+        }
         self.store.clone().ok_or_else(|| {
             CliError::Usage(
                 "no store given: pass --store DIR|s3://bucket/prefix or set ARK_STORE".into(),
@@ -82,10 +106,21 @@ impl Cli {
         })
     }
 
+    /// The configuration file's settings (empty without --config/ARK_CONFIG).
+    pub fn settings(&self) -> Result<crate::settings::Settings, String> {
+        match &self.config {
+            Some(p) => crate::settings::Settings::load(p),
+            None => Ok(Default::default()),
+        }
+    }
+
     /// The data directory: --data-dir, ARK_DATA_DIR, else the default.
     pub fn data_dir(&self) -> std::path::PathBuf {
         if let Some(d) = &self.data_dir {
             return d.clone();
+        }
+        if let Ok(Some(d)) = self.settings().map(|s| s.data_dir) {
+            return d;
         }
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
@@ -111,6 +146,12 @@ impl Cli {
 pub async fn run(cli: Cli) -> CliResult {
     match &cli.command {
         Command::Init(a) => init::run(&cli, a).await,
+        Command::Backup(a) => backup::run(&cli, a).await,
+        Command::List(a) => list::run(&cli, a).await,
+        Command::Show(a) => show::run(&cli, a).await,
+        Command::Diff(a) => diff::run(&cli, a).await,
+        Command::History(a) => history::run(&cli, a).await,
+        Command::Catalog(a) => catalog::run(&cli, a).await,
         Command::Check(a) => check::run(&cli, a).await,
         Command::Gc(a) => gc::run(&cli, a).await,
         Command::Benchmark(a) => benchmark::run(&cli, a).await,

@@ -272,6 +272,35 @@ impl BackupSession {
         Ok(self.items.last().unwrap())
     }
 
+    /// A handle that stores blobs while this session is busy with a stream
+    /// (workflows read while their database's dump streams in). Name them
+    /// with [`Self::add_blob_item`].
+    pub fn blob_writer(&self) -> BlobWriter {
+        BlobWriter {
+            store: self.store.clone(),
+            index: self.index.clone(),
+            counters: self.counters.clone(),
+        }
+    }
+
+    /// Adds an item for a blob stored through a [`BlobWriter`].
+    pub fn add_blob_item(&mut self, name: &str, size: u64, chunk: Option<ChunkRef>) -> Result<()> {
+        self.check_name(name)?;
+        let chunks: Vec<ChunkRef> = chunk.into_iter().collect();
+        if chunks.iter().map(|c| c.len as u64).sum::<u64>() != size {
+            return Err(StoreError::Invalid(format!(
+                "{name}: size {size} differs from its chunk"
+            )));
+        }
+        self.items.push(Item {
+            name: name.to_string(),
+            kind: ItemKind::Blob,
+            size,
+            chunks,
+        });
+        Ok(())
+    }
+
     /// Makes everything durable, writes the manifest, then the journal event.
     pub async fn commit(self, labels: BTreeMap<String, String>) -> Result<BackupSummary> {
         self.commit_with(labels, None).await
@@ -320,9 +349,9 @@ impl BackupSession {
             labels,
             contents,
         };
-        manifest
-            .validate()
-            .map_err(|e| StoreError::Invalid(format!("the manifest of this backup is inconsistent: {e}")))?;
+        manifest.validate().map_err(|e| {
+            StoreError::Invalid(format!("the manifest of this backup is inconsistent: {e}"))
+        })?;
         let plain = manifest.encode_plaintext();
         let (mid, bytes) = self.store.encode_object(ObjectKind::Manifest, &plain);
         backend
@@ -373,6 +402,39 @@ impl BackupSession {
         if let Some(l) = self.lock.take() {
             let _ = l.release().await;
         }
+    }
+}
+
+/// Stores blobs of a session from another task (see [`BackupSession::blob_writer`]).
+#[derive(Clone)]
+pub struct BlobWriter {
+    store: Store,
+    index: Arc<DedupIndex>,
+    counters: Arc<Counters>,
+}
+
+impl BlobWriter {
+    /// Stores `data` whole as one object (none for empty data).
+    pub async fn write(&self, data: Vec<u8>) -> Result<Option<ChunkRef>> {
+        if data.is_empty() {
+            return Ok(None);
+        }
+        if data.len() as u64 > store_format::object::MAX_PLAINTEXT {
+            return Err(StoreError::Invalid(format!(
+                "a blob of {} bytes is larger than an object may be",
+                data.len()
+            )));
+        }
+        Ok(Some(
+            store_chunk(
+                &self.store,
+                &self.index,
+                &self.counters,
+                ObjectKind::Blob,
+                data,
+            )
+            .await?,
+        ))
     }
 }
 

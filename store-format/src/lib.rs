@@ -18,8 +18,8 @@ pub mod lock;
 pub mod manifest;
 pub mod object;
 
-pub use contents::Contents;
 pub use config::{ChunkerParams, CompressionParams, StoreConfig, FORMAT_VERSION};
+pub use contents::Contents;
 pub use crypto::StoreKeys;
 pub use error::FormatError;
 pub use event::Event;

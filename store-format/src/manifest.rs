@@ -2,8 +2,8 @@
 //! Stored as an object of kind `manifest` (so its id is the BLAKE3 of its
 //! plaintext) under `manifests/`. The plaintext is a MessagePack map (field
 //! names as keys, so readers ignore fields they do not know).
-use crate::error::{FormatError, Result};
 use crate::contents::Contents;
+use crate::error::{FormatError, Result};
 use crate::frame;
 use crate::id::ObjectId;
 use serde::{Deserialize, Serialize};
@@ -98,7 +98,9 @@ impl Manifest {
         if let Some(c) = &self.contents {
             let item = |name: &str| self.items.iter().find(|i| i.name == name);
             let missing = |what: &str, name: &str| {
-                FormatError::Invalid(format!("{what} names item {name:?}, which the manifest lacks"))
+                FormatError::Invalid(format!(
+                    "{what} names item {name:?}, which the manifest lacks"
+                ))
             };
             for d in &c.databases {
                 item(&d.dump_item).ok_or_else(|| missing("database", &d.dump_item))?;

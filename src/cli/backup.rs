@@ -1,0 +1,247 @@
+//! `n8n-ark backup --type KIND`: one backup, its sources from flags, `ARK_*`
+//! variables and the config file (in that order of precedence).
+use super::{human_bytes, print_json, Cli, CliError, CliResult};
+use crate::backup::{self, BackupKind, Sources};
+use crate::settings::{secret, Settings};
+use crate::source::config_files::{default_paths, ConfigPath};
+use crate::source::n8n_api::N8nApi;
+use crate::source::postgres::{DumpRunner, PgTarget};
+use crate::store::Store;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// What to back up.
+    #[arg(long = "type", value_enum)]
+    pub kind: BackupKind,
+    /// The n8n database: postgres://user@host:port/db. Its password comes from
+    /// ARK_N8N_DB_PASSWORD or the file named by ARK_N8N_DB_PASSWORD_FILE, never
+    /// from the command line.
+    #[arg(long, env = "ARK_N8N_DB")]
+    pub n8n_db: Option<String>,
+    /// The PostgreSQL server for postgres_full/full_system (default: the n8n
+    /// database's server). Password: ARK_PG_SERVER_PASSWORD(_FILE).
+    #[arg(long, env = "ARK_PG_SERVER")]
+    pub pg_server: Option<String>,
+    /// A config file or directory (or glob) to back up; required to exist.
+    /// Repeatable; ARK_CONFIG_PATHS takes a colon-separated list.
+    #[arg(long = "config-path", env = "ARK_CONFIG_PATHS", value_delimiter = ':')]
+    pub config_paths: Vec<String>,
+    /// Leave out the usual layout's paths (.env, compose file, nginx, Let's Encrypt).
+    #[arg(long)]
+    pub no_default_config_paths: bool,
+    /// The local pg_dump to run (no older than the server).
+    #[arg(long, env = "ARK_PG_DUMP")]
+    pub pg_dump: Option<PathBuf>,
+    /// Run pg_dump inside this running container (docker exec) instead.
+    #[arg(long, env = "ARK_PG_CONTAINER")]
+    pub pg_container: Option<String>,
+    /// The socket directory or host pg_dump uses inside the container.
+    #[arg(long, env = "ARK_PG_CONTAINER_HOST")]
+    pub pg_container_host: Option<String>,
+    /// The port pg_dump uses inside the container.
+    #[arg(long, env = "ARK_PG_CONTAINER_PORT")]
+    pub pg_container_port: Option<u16>,
+    /// n8n's base URL (for flows without a database). API key:
+    /// ARK_N8N_API_KEY or the file named by ARK_N8N_API_KEY_FILE.
+    #[arg(long, env = "ARK_N8N_URL")]
+    pub n8n_url: Option<String>,
+}
+
+/// Resolves the sources; an error is the operator's to fix (a usage error).
+fn sources(a: &Args, s: &Settings) -> Result<Sources, String> {
+    let n8n_db = match a.n8n_db.as_ref().or(s.n8n.database.as_ref()) {
+        Some(url) => {
+            let pw = secret(
+                "ARK_N8N_DB_PASSWORD",
+                "ARK_N8N_DB_PASSWORD_FILE",
+                s.n8n.database_password_file.as_deref(),
+            )?;
+            Some(PgTarget::parse(url, pw).map_err(|e| format!("--n8n-db: {e}"))?)
+        }
+        None => None,
+    };
+    let pg_server = match a.pg_server.as_ref().or(s.postgres.server.as_ref()) {
+        Some(url) => {
+            let pw = secret(
+                "ARK_PG_SERVER_PASSWORD",
+                "ARK_PG_SERVER_PASSWORD_FILE",
+                s.postgres.server_password_file.as_deref(),
+            )?;
+            // The same server as n8n's and no password of its own: n8n's.
+            let mut t = PgTarget::parse(url, pw).map_err(|e| format!("--pg-server: {e}"))?;
+            if t.password.is_none() {
+                if let Some(db) = &n8n_db {
+                    if db.host == t.host && db.port == t.port && db.user == t.user {
+                        t.password = db.password.clone();
+                    }
+                }
+            }
+            Some(t)
+        }
+        None => None,
+    };
+    let container = a.pg_container.clone().or(s.postgres.container.clone());
+    let dump = match container {
+        Some(container) => DumpRunner::Docker {
+            container,
+            host: a
+                .pg_container_host
+                .clone()
+                .or(s.postgres.container_host.clone())
+                .unwrap_or_else(|| "/var/run/postgresql".into()),
+            port: a
+                .pg_container_port
+                .or(s.postgres.container_port)
+                .unwrap_or(5432),
+        },
+        None => match a.pg_dump.clone().or(s.postgres.pg_dump.clone()) {
+            Some(p) => DumpRunner::Local { pg_dump: p },
+            None => DumpRunner::local_default(),
+        },
+    };
+    let mut config_paths = Vec::new();
+    let defaults = !a.no_default_config_paths && s.config_files.defaults.unwrap_or(true);
+    if defaults {
+        config_paths.extend(default_paths());
+    }
+    for p in s.config_files.optional.iter() {
+        config_paths.push(ConfigPath {
+            pattern: p.clone(),
+            required: false,
+        });
+    }
+    for p in s.config_files.paths.iter().chain(a.config_paths.iter()) {
+        if p.is_empty() {
+            continue;
+        }
+        if !p.starts_with('/') {
+            return Err(format!("config path {p:?} is not absolute"));
+        }
+        // A path given explicitly is required, also when a default names it.
+        config_paths.retain(|c| c.pattern != *p);
+        config_paths.push(ConfigPath {
+            pattern: p.clone(),
+            required: true,
+        });
+    }
+    let n8n_api = match a.n8n_url.as_ref().or(s.n8n.api_url.as_ref()) {
+        Some(url) if a.kind == BackupKind::Flows && n8n_db.is_none() => {
+            let key = secret(
+                "ARK_N8N_API_KEY",
+                "ARK_N8N_API_KEY_FILE",
+                s.n8n.api_key_file.as_deref(),
+            )?
+            .ok_or_else(|| {
+                "n8n's API needs a key: set ARK_N8N_API_KEY or ARK_N8N_API_KEY_FILE \
+                     (create one in n8n: Settings → n8n API)"
+                    .to_string()
+            })?;
+            Some(N8nApi::new(url, key.to_string()).map_err(|e| e.to_string())?)
+        }
+        _ => None,
+    };
+    Ok(Sources {
+        n8n_db,
+        pg_server,
+        dump,
+        config_paths,
+        n8n_api,
+    })
+}
+
+pub async fn run(cli: &Cli, a: &Args) -> CliResult {
+    let store = cli.open_store().await?;
+    let settings = cli.settings();
+    let resolved = settings
+        .as_ref()
+        .map_err(|e| e.clone())
+        .and_then(|s| sources(a, s));
+    let result = match resolved {
+        Ok(sources) => {
+            let progress = |session: &crate::store::ingest::BackupSession| {
+                super::progress_for(session, None)
+                    .map(|g| Box::new(g) as Box<dyn std::any::Any + Send>)
+            };
+            backup::run(&store, a.kind, &sources, &progress).await
+        }
+        Err(message) => Err(backup::record_rejected(&store, a.kind, &message).await),
+    };
+    // The catalog follows the journal (also after a failure, which it shows).
+    catch_up_catalog(cli, &store).await;
+    report(cli, &store, result)
+}
+
+fn report(
+    cli: &Cli,
+    store: &Store,
+    result: Result<crate::store::ingest::BackupSummary, backup::BackupError>,
+) -> CliResult {
+    match result {
+        Ok(s) => {
+            if cli.json {
+                print_json(&s);
+            } else {
+                let c = &s.counts;
+                println!(
+                    "backup {} ({}) completed in {:.1} s",
+                    s.backup_id,
+                    s.kind,
+                    s.duration_ms as f64 / 1000.0
+                );
+                println!(
+                    "  read {}, stored {} ({} new in {} new objects, {} objects reused)",
+                    human_bytes(s.logical_bytes),
+                    human_bytes(s.stored_bytes),
+                    human_bytes(s.new_bytes),
+                    s.new_objects,
+                    s.reused_objects
+                );
+                let mut parts = vec![];
+                if c.databases > 0 {
+                    parts.push(format!("{} database(s), {} tables", c.databases, c.tables));
+                }
+                if c.workflows > 0 || s.kind == "flows" {
+                    parts.push(format!("{} workflows", c.workflows));
+                }
+                if c.credentials > 0 {
+                    parts.push(format!("{} credentials (names only)", c.credentials));
+                }
+                if c.config_files > 0 {
+                    parts.push(format!("{} config files", c.config_files));
+                }
+                if !parts.is_empty() {
+                    println!("  {}", parts.join(", "));
+                }
+                println!("  in store {}", store.location());
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let mut msg = e.to_string();
+            match &e.unrecorded {
+                Some(why) => msg.push_str(&format!(
+                    " (the failure could not be recorded in the store either: {why})"
+                )),
+                None => msg.push_str(" (recorded in the store's journal)"),
+            }
+            Err(CliError::Failed(msg))
+        }
+    }
+}
+
+/// Brings the catalog up to date after a backup; a catalog problem is a
+/// warning here (the backup itself is in the store either way).
+async fn catch_up_catalog(cli: &Cli, store: &Store) {
+    let r = async {
+        let catalog = crate::catalog::Catalog::open(&cli.data_dir(), store).await?;
+        catalog.catch_up(store).await
+    }
+    .await;
+    if let Err(e) = r {
+        eprintln!(
+            "warning: the catalog in {} was not updated ({e}); it catches up on the next command",
+            cli.data_dir().display()
+        );
+    }
+}

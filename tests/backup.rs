@@ -1,0 +1,862 @@
+//! Backups of every kind against real PostgreSQL clusters loaded with the n8n
+//! fixture (tests/fixtures), through the `n8n-ark` binary: what a user runs.
+mod common;
+
+use common::pg::PgCluster;
+use common::{bin, PASSPHRASE};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use store_format::{Event, Manifest, ObjectId};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A store (16 KiB chunks, so that the fixture's 2 MB dump has enough of them
+/// to show what a second backup reuses) and a data directory for its catalog.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Env { dir };
+        let o = e.ark(&["init", "--chunk-avg-kib", "16"]);
+        assert!(o.status.success(), "init: {}", stderr(&o));
+        e
+    }
+    fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(bin());
+        c.env_remove("ARK_STORE")
+            .env_remove("ARK_N8N_DB")
+            .env_remove("ARK_PG_SERVER")
+            .env_remove("ARK_CONFIG_PATHS")
+            .env_remove("ARK_PG_DUMP")
+            .env_remove("ARK_CONFIG")
+            .env("ARK_PASSWORD", PASSPHRASE)
+            .env("ARK_KDF_TARGET_MS", "20")
+            .arg("--store")
+            .arg(self.store())
+            .arg("--data-dir")
+            .arg(self.data());
+        c
+    }
+    fn ark(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+    /// `backup --type KIND --json` with the given extra arguments; the summary.
+    fn backup(&self, kind: &str, args: &[&str]) -> Value {
+        let o = self.backup_output(kind, args);
+        assert!(o.status.success(), "backup {kind} failed: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+    fn backup_output(&self, kind: &str, args: &[&str]) -> Output {
+        self.cmd()
+            .args([
+                "--json",
+                "backup",
+                "--type",
+                kind,
+                "--no-default-config-paths",
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+    fn manifest(&self, summary: &Value) -> Manifest {
+        let id = ObjectId::from_hex(summary["manifest"].as_str().unwrap()).unwrap();
+        rt().block_on(async {
+            common::open_store(&self.store())
+                .await
+                .read_manifest(&id)
+                .await
+                .unwrap()
+        })
+    }
+    fn items(&self, summary: &Value) -> BTreeMap<String, Vec<u8>> {
+        rt().block_on(async {
+            let store = common::open_store(&self.store()).await;
+            common::restore_all(&store, summary["manifest"].as_str().unwrap()).await
+        })
+    }
+    fn events(&self) -> Vec<Event> {
+        rt().block_on(async {
+            let store = common::open_store(&self.store()).await;
+            let r = n8n_ark::store::journal::replay(&store).await.unwrap();
+            assert!(r.problem.is_none(), "{:?}", r.problem);
+            r.records.into_iter().map(|r| r.event).collect()
+        })
+    }
+    fn manifest_count(&self) -> usize {
+        std::fs::read_dir(self.store().join("manifests"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Restores a dump item into a new database of `pg` with pg_restore.
+fn pg_restore(pg: &PgCluster, db: &str, dump: &[u8]) {
+    pg.create_db(db);
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), dump).unwrap();
+    let o = pg
+        .client("pg_restore")
+        .args(["--no-owner", "--exit-on-error", "-d", db])
+        .arg(f.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "pg_restore: {}", stderr(&o));
+}
+
+fn manifest_counts(m: &Manifest, db: &str) -> BTreeMap<String, u64> {
+    let c = m.contents.as_ref().expect("contents");
+    let d = c
+        .databases
+        .iter()
+        .find(|d| d.name == db)
+        .expect("database in manifest");
+    d.tables
+        .iter()
+        .map(|t| (format!("{}.{}", t.schema, t.name), t.rows))
+        .collect()
+}
+
+/// The n8n fixture's rows of workflow_entity, as row_to_json with UTC times.
+fn workflow_rows(pg: &PgCluster, db: &str) -> BTreeMap<String, Value> {
+    pg.psql(
+        db,
+        "SET TimeZone = 'UTC'; SELECT row_to_json(w)::text FROM workflow_entity w ORDER BY id",
+    )
+    .lines()
+    .map(|l| {
+        let v: Value = serde_json::from_str(l).unwrap();
+        (v["id"].as_str().unwrap().to_string(), v)
+    })
+    .collect()
+}
+
+#[test]
+fn postgres_n8n_round_trips_and_the_second_backup_stores_only_changes() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let url = pg.url("n8n");
+    let s1 = env.backup("postgres_n8n", &["--n8n-db", &url]);
+    let m1 = env.manifest(&s1);
+    let c1 = m1.contents.clone().unwrap();
+
+    // The description: every table with its exact count, the migration head.
+    assert_eq!(manifest_counts(&m1, "n8n"), pg.table_counts("n8n"));
+    assert_eq!(c1.databases.len(), 1);
+    let d = &c1.databases[0];
+    assert!(
+        d.is_n8n && d.tables.len() >= 50,
+        "{} tables",
+        d.tables.len()
+    );
+    assert_eq!(
+        d.migration_head.as_deref(),
+        Some(
+            pg.psql(
+                "n8n",
+                "SELECT name FROM migrations ORDER BY timestamp DESC LIMIT 1"
+            )
+            .as_str()
+        )
+    );
+    let wf = d
+        .tables
+        .iter()
+        .find(|t| t.name == "workflow_entity")
+        .unwrap();
+    assert!(wf
+        .columns
+        .iter()
+        .any(|c| c.name == "nodes" && c.data_type == "json"));
+    assert!(d.server_version_num >= 150000 && d.pg_dump_version.contains("pg_dump"));
+
+    // Workflows and credentials (names only).
+    let rows = workflow_rows(&pg, "n8n");
+    assert_eq!(c1.workflows.len(), rows.len());
+    assert_eq!(s1["counts"]["workflows"], rows.len());
+    let creds: u64 = pg
+        .psql("n8n", "SELECT count(*) FROM credentials_entity")
+        .parse()
+        .unwrap();
+    assert_eq!(c1.credentials.len() as u64, creds);
+    let secret = pg.psql("n8n", "SELECT data FROM credentials_entity LIMIT 1");
+
+    // The dump restores to the same rows, table by table.
+    let items = env.items(&s1);
+    pg_restore(&pg, "n8n_restored", &items["db/n8n.dump"]);
+    assert_eq!(pg.table_counts("n8n_restored"), pg.table_counts("n8n"));
+    assert_eq!(
+        pg.table_checksums("n8n_restored"),
+        pg.table_checksums("n8n")
+    );
+
+    // Every workflow object equals its row.
+    for w in &c1.workflows {
+        let obj: Value = serde_json::from_slice(&items[&w.item]).unwrap();
+        let row = &rows[&w.id];
+        for field in [
+            "id",
+            "name",
+            "active",
+            "nodes",
+            "connections",
+            "settings",
+            "staticData",
+            "versionId",
+        ] {
+            assert_eq!(obj[field], row[field], "workflow {} field {field}", w.id);
+        }
+        assert_eq!(w.nodes.len(), row["nodes"].as_array().unwrap().len());
+        assert_eq!(w.name, row["name"].as_str().unwrap());
+        // Canonical: rebuilt from the restored database's row, the same bytes.
+        let restored: Value = serde_json::from_str(&pg.psql(
+            "n8n_restored",
+            &format!("SET TimeZone = 'UTC'; SELECT row_to_json(w)::text FROM workflow_entity w WHERE id = '{}'", w.id),
+        ))
+        .unwrap();
+        let tags: Vec<(String, String)> = serde_json::from_str(&pg.psql(
+            "n8n_restored",
+            &format!(
+                "SELECT coalesce(json_agg(json_build_array(t.id, t.name) ORDER BY t.name, t.id), '[]') \
+                 FROM workflows_tags wt JOIN tag_entity t ON t.id = wt.\"tagId\" WHERE wt.\"workflowId\" = '{}'",
+                w.id
+            ),
+        ))
+        .unwrap();
+        let Value::Object(restored) = restored else {
+            panic!()
+        };
+        let again = n8n_ark::source::workflow::canonical_from_db_row(
+            restored,
+            tags,
+            &["createdAt".to_string(), "updatedAt".to_string()],
+        )
+        .unwrap();
+        assert_eq!(
+            again.json, items[&w.item],
+            "workflow {} rebuilds to its object",
+            w.id
+        );
+    }
+    // Names and types of credentials only, never their data.
+    let plain = m1.encode_plaintext();
+    assert!(!plain.windows(secret.len()).any(|w| w == secret.as_bytes()));
+
+    // A day later: two workflows edited.
+    let edited: Vec<String> = pg
+        .psql("n8n", "SELECT id FROM workflow_entity ORDER BY id LIMIT 2")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for id in &edited {
+        pg.psql(
+            "n8n",
+            &format!(
+                "UPDATE workflow_entity SET name = name || ' (edited)', \"updatedAt\" = now() WHERE id = '{id}'"
+            ),
+        );
+    }
+    let s2 = env.backup("postgres_n8n", &["--n8n-db", &url]);
+    let m2 = env.manifest(&s2);
+    let c2 = m2.contents.clone().unwrap();
+    let old: BTreeMap<&str, ObjectId> = c1
+        .workflows
+        .iter()
+        .map(|w| (w.id.as_str(), w.object))
+        .collect();
+    let changed: Vec<&str> = c2
+        .workflows
+        .iter()
+        .filter(|w| old[w.id.as_str()] != w.object)
+        .map(|w| w.id.as_str())
+        .collect();
+    assert_eq!(
+        changed,
+        edited.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    // Only the changed workflows' objects and a small part of the dump are new.
+    let dump1: std::collections::HashSet<ObjectId> = m1
+        .items
+        .iter()
+        .flat_map(|i| i.chunks.iter().map(|c| c.id))
+        .collect();
+    let dump_item = m2.items.iter().find(|i| i.name == "db/n8n.dump").unwrap();
+    let new_dump: u64 = dump_item
+        .chunks
+        .iter()
+        .filter(|c| !dump1.contains(&c.id))
+        .map(|c| c.len as u64)
+        .sum();
+    assert!(
+        new_dump * 6 < dump_item.size,
+        "{new_dump} of {} dump bytes are new",
+        dump_item.size
+    );
+    let new_workflow_objects = m2
+        .items
+        .iter()
+        .filter(|i| i.name.starts_with("workflows/"))
+        .filter(|i| i.chunks.iter().any(|c| !dump1.contains(&c.id)))
+        .count();
+    assert_eq!(new_workflow_objects, 2);
+    assert!(s2["new_bytes"].as_u64().unwrap() * 4 < s1["new_bytes"].as_u64().unwrap());
+
+    // The journal: started and completed, twice, in order.
+    let kinds: Vec<&str> = env
+        .events()
+        .iter()
+        .map(|e| e.kind_version().0)
+        .filter(|k| k.starts_with("Backup"))
+        .map(|k| match k {
+            "BackupStarted" => "S",
+            "BackupCompleted" => "C",
+            _ => "?",
+        })
+        .collect();
+    assert_eq!(kinds, ["S", "C", "S", "C"]);
+}
+
+#[test]
+fn counts_stay_exact_while_the_database_is_written() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    pg.psql(
+        "n8n",
+        "CREATE TABLE ark_load (id bigserial PRIMARY KEY, v text NOT NULL)",
+    );
+    let env = Env::new();
+    // A writer that commits a row (and touches n8n's own tables) every millisecond or so.
+    let mut writer = pg
+        .client("psql")
+        .args(["-X", "-q", "-d", "n8n", "-c"])
+        .arg(
+            "DO $$ BEGIN FOR i IN 1..200000 LOOP
+                 INSERT INTO ark_load (v) VALUES (repeat(md5(i::text), 8));
+                 INSERT INTO tag_entity (id, name) VALUES ('load' || i, 'load ' || i);
+                 IF i % 3 = 0 THEN DELETE FROM tag_entity WHERE id = 'load' || (i - 1); END IF;
+                 COMMIT;
+               END LOOP; END $$",
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let count = || -> u64 {
+        pg.psql("n8n", "SELECT count(*) FROM ark_load")
+            .parse()
+            .unwrap()
+    };
+    while count() < 200 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let before = count();
+    let s = env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n")]);
+    let after = count();
+    let _ = writer.kill();
+    let _ = writer.wait();
+    assert!(after > before, "the writer kept writing during the backup");
+    let m = env.manifest(&s);
+    let counts = manifest_counts(&m, "n8n");
+    let in_manifest = counts["public.ark_load"];
+    assert!(before <= in_manifest && in_manifest <= after);
+    // What the dump holds is exactly what the manifest says, for every table.
+    pg_restore(&pg, "restored", &env.items(&s)["db/n8n.dump"]);
+    assert_eq!(pg.table_counts("restored"), counts);
+}
+
+#[test]
+fn postgres_full_takes_every_database_and_the_roles() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    pg.create_db("management");
+    pg.psql(
+        "management",
+        "CREATE ROLE ark_reader LOGIN PASSWORD 'reader-pw'; \
+         CREATE TABLE jobs (id int PRIMARY KEY, what text); \
+         INSERT INTO jobs SELECT g, 'job ' || g FROM generate_series(1, 500) g; \
+         GRANT SELECT ON jobs TO ark_reader;",
+    );
+    let env = Env::new();
+    let s = env.backup(
+        "postgres_full",
+        &[
+            "--n8n-db",
+            &pg.url("n8n"),
+            "--pg-server",
+            &pg.url("postgres"),
+        ],
+    );
+    let m = env.manifest(&s);
+    let c = m.contents.clone().unwrap();
+    let mut names: Vec<&str> = c.databases.iter().map(|d| d.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["management", "n8n", "postgres"]);
+    assert!(c.databases.iter().find(|d| d.name == "n8n").unwrap().is_n8n);
+    assert!(
+        !c.databases
+            .iter()
+            .find(|d| d.name == "management")
+            .unwrap()
+            .is_n8n
+    );
+    // Each database its own snapshot.
+    let snaps: std::collections::HashSet<&str> =
+        c.databases.iter().map(|d| d.snapshot.as_str()).collect();
+    assert_eq!(snaps.len(), 3);
+    assert!(!c.workflows.is_empty());
+    let items = env.items(&s);
+    let globals = String::from_utf8(items[c.globals_item.as_deref().unwrap()].clone()).unwrap();
+    assert!(globals.contains("CREATE ROLE ark_reader"), "{globals}");
+
+    // A fresh server receives the roles, then the databases.
+    let fresh = PgCluster::start();
+    fresh.psql("postgres", &globals.replace("CREATE ROLE postgres;", ""));
+    for db in ["n8n", "management"] {
+        pg_restore(&fresh, db, &items[&format!("db/{db}.dump")]);
+        assert_eq!(fresh.table_counts(db), pg.table_counts(db), "{db}");
+        assert_eq!(fresh.table_checksums(db), pg.table_checksums(db), "{db}");
+        assert_eq!(manifest_counts(&m, db), pg.table_counts(db), "{db}");
+    }
+    // The grant travelled with the dump, the role with the globals.
+    assert_eq!(
+        fresh.psql(
+            "management",
+            "SELECT has_table_privilege('ark_reader', 'jobs', 'SELECT')"
+        ),
+        "t"
+    );
+}
+
+#[test]
+fn flows_and_config_and_full_system() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    // flows: workflows from the database, no dump.
+    let s = env.backup("flows", &["--n8n-db", &pg.url("n8n")]);
+    let m = env.manifest(&s);
+    let c = m.contents.clone().unwrap();
+    let rows = workflow_rows(&pg, "n8n");
+    assert_eq!(c.workflows.len(), rows.len());
+    assert!(c.databases.is_empty() && !m.items.iter().any(|i| i.name.starts_with("db/")));
+    assert_eq!(c.workflow_source.as_deref(), Some("postgres:n8n"));
+    let items = env.items(&s);
+    for w in &c.workflows {
+        let obj: Value = serde_json::from_slice(&items[&w.item]).unwrap();
+        assert_eq!(obj["nodes"], rows[&w.id]["nodes"]);
+    }
+
+    // n8n_config: a tree like a real server's.
+    let root = env.dir.path().join("srv");
+    std::fs::create_dir_all(root.join("nginx/conf.d")).unwrap();
+    std::fs::write(
+        root.join(".env"),
+        "N8N_ENCRYPTION_KEY=acc-n8n-fixed-encryption-key-0123456789\nDB_TYPE=postgresdb\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("docker-compose.yaml"),
+        "services:\n  n8n:\n    image: n8nio/n8n\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("nginx/conf.d/n8n.conf"),
+        "server { listen 443 ssl; }\n",
+    )
+    .unwrap();
+    let env_path = root.join(".env");
+    let conf = root.join("nginx");
+    let compose = root.join("docker-compose.yaml");
+    let paths = format!(
+        "{}:{}:{}",
+        env_path.display(),
+        compose.display(),
+        conf.display()
+    );
+    let o = env
+        .cmd()
+        .env("ARK_CONFIG_PATHS", &paths)
+        .args([
+            "--json",
+            "backup",
+            "--type",
+            "n8n_config",
+            "--no-default-config-paths",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let m = env.manifest(&s);
+    let c = m.contents.clone().unwrap();
+    let files: Vec<&str> = c.config_files.iter().map(|f| f.path.as_str()).collect();
+    assert!(
+        files.contains(&root.join("nginx/conf.d/n8n.conf").to_str().unwrap()),
+        "{files:?}"
+    );
+    let fp = c.encryption_key_fingerprint.clone().expect("fingerprint");
+    assert!(!fp.contains("acc-n8n"));
+    let items = env.items(&s);
+    let item = c
+        .config_files
+        .iter()
+        .find(|f| f.path.ends_with("/.env"))
+        .unwrap()
+        .item
+        .clone()
+        .unwrap();
+    assert_eq!(items[&item], std::fs::read(&env_path).unwrap());
+
+    // full_system: the server and the config in one backup.
+    let s = env.backup(
+        "full_system",
+        &[
+            "--n8n-db",
+            &pg.url("n8n"),
+            "--config-path",
+            env_path.to_str().unwrap(),
+        ],
+    );
+    let c = env.manifest(&s).contents.unwrap();
+    assert!(c.databases.iter().any(|d| d.name == "n8n" && d.is_n8n));
+    assert!(c.globals_item.is_some() && !c.workflows.is_empty());
+    assert_eq!(c.config_files.len(), 1);
+    assert_eq!(c.encryption_key_fingerprint.as_deref(), Some(fp.as_str()));
+}
+
+/// What every refused or failed backup must leave: a clear message, a
+/// `BackupFailed` event at `stage`, no new manifest; and the next backup works.
+fn assert_failed_cleanly(env: &Env, o: &Output, stage: &str, needle: &str) {
+    assert!(
+        !o.status.success(),
+        "expected a failure: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let err = stderr(o);
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    assert_eq!(
+        err.trim()
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .count(),
+        1,
+        "{err}"
+    );
+    let events = env.events();
+    let Some(Event::BackupFailed(f)) = events.last() else {
+        panic!("the last event is {:?}", events.last())
+    };
+    assert_eq!(f.stage, stage, "{f:?}");
+    assert!(f.message.contains(needle), "{f:?}");
+    // Started, then failed, for the same backup.
+    let started = events.iter().rev().find_map(|e| match e {
+        Event::BackupStarted(s) => Some(s.backup_id.clone()),
+        _ => None,
+    });
+    assert_eq!(started.as_deref(), Some(f.backup_id.as_str()));
+}
+
+#[test]
+fn bad_input_fails_clearly_records_the_failure_and_changes_nothing() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let good = pg.url("n8n");
+    let scratch = env.dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+
+    // Unreachable database.
+    let closed = format!(
+        "postgres://postgres@127.0.0.1:{}/n8n",
+        common::pg::free_port()
+    );
+    let o = env.backup_output("postgres_n8n", &["--n8n-db", &closed]);
+    assert_failed_cleanly(&env, &o, "connect", "cannot reach PostgreSQL at 127.0.0.1");
+
+    // Missing pg_dump.
+    let o = env.backup_output(
+        "postgres_n8n",
+        &["--n8n-db", &good, "--pg-dump", "/nonexistent/bin/pg_dump"],
+    );
+    assert_failed_cleanly(
+        &env,
+        &o,
+        "dump",
+        "pg_dump not found at /nonexistent/bin/pg_dump",
+    );
+
+    // An older pg_dump than the server.
+    let old = scratch.join("old-pg_dump");
+    std::fs::write(&old, "#!/bin/sh\necho 'pg_dump (PostgreSQL) 12.19'\n").unwrap();
+    chmod_x(&old);
+    let o = env.backup_output(
+        "postgres_n8n",
+        &["--n8n-db", &good, "--pg-dump", old.to_str().unwrap()],
+    );
+    assert_failed_cleanly(
+        &env,
+        &o,
+        "dump",
+        "is version 12, older than the server (version 15)",
+    );
+
+    // A dump process that dies midway: real pg_dump, cut after 300 kB.
+    let real = common::pg::bin_dir().join("pg_dump");
+    let dying = scratch.join("dying-pg_dump");
+    std::fs::write(
+        &dying,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then exec {real} --version; fi\n\
+             {real} \"$@\" | head -c 300000\necho 'pg_dump: error: connection to server lost' >&2\nexit 1\n",
+            real = real.display()
+        ),
+    )
+    .unwrap();
+    chmod_x(&dying);
+    let o = env.backup_output(
+        "postgres_n8n",
+        &["--n8n-db", &good, "--pg-dump", dying.to_str().unwrap()],
+    );
+    assert_failed_cleanly(&env, &o, "dump", "connection to server lost");
+
+    // A config file that is a directory.
+    let o = env
+        .cmd()
+        .arg("--config")
+        .arg(&scratch)
+        .args(["backup", "--type", "postgres_n8n", "--n8n-db", &good])
+        .output()
+        .unwrap();
+    assert_failed_cleanly(&env, &o, "configuration", "is a directory");
+
+    // A required config path that does not exist.
+    let o = env.backup_output("n8n_config", &["--config-path", "/nonexistent/n8n/.env"]);
+    assert_failed_cleanly(&env, &o, "config_files", "/nonexistent/n8n/.env");
+
+    assert_eq!(env.manifest_count(), 0, "no failed backup left a manifest");
+    // The next backup works, and gc removes what the dying dump left.
+    env.backup("postgres_n8n", &["--n8n-db", &good]);
+    assert_eq!(env.manifest_count(), 1);
+    let o = env.ark(&["check", "--read-data"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn a_wrong_password_is_refused_and_recorded() {
+    let pg = PgCluster::start_with_password("right-password");
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let url = pg.url("n8n");
+    assert!(!url.contains("password"));
+    let o = env
+        .cmd()
+        .env("ARK_N8N_DB_PASSWORD", "wrong-password")
+        .args([
+            "backup",
+            "--type",
+            "postgres_n8n",
+            "--no-default-config-paths",
+            "--n8n-db",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert_failed_cleanly(
+        &env,
+        &o,
+        "connect",
+        "refused the login of user \"postgres\"",
+    );
+    assert!(!stderr(&o).contains("wrong-password"));
+    // From a file, the right one: works (pg_dump gets it too, not on its command line).
+    let pwfile = env.dir.path().join("pw");
+    std::fs::write(&pwfile, "right-password\n").unwrap();
+    let o = env
+        .cmd()
+        .env("ARK_N8N_DB_PASSWORD_FILE", &pwfile)
+        .args([
+            "--json",
+            "backup",
+            "--type",
+            "postgres_n8n",
+            "--no-default-config-paths",
+            "--n8n-db",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plain_events = std::fs::read_dir(env.store().join("journal"))
+        .unwrap()
+        .count();
+    assert!(plain_events >= 4);
+}
+
+#[test]
+fn a_full_store_fails_the_backup_and_the_next_one_works() {
+    // A store on a small tmpfs, filled up so the dump does not fit.
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let mnt = env.dir.path().join("small");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount tmpfs (tests need root)");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _u = Unmount(mnt.clone());
+    let store = mnt.join("store");
+    let ark = |args: &[&str]| -> Output {
+        Command::new(bin())
+            .env("ARK_PASSWORD", PASSPHRASE)
+            .env("ARK_KDF_TARGET_MS", "20")
+            .arg("--store")
+            .arg(&store)
+            .arg("--data-dir")
+            .arg(env.data())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(ark(&["init", "--chunk-avg-kib", "64"]).status.success());
+    // Leave ~300 kB free: the journal fits, the dump (~2 MB, ~0.5 MB compressed) does not.
+    let filler = mnt.join("filler");
+    let free = fs_free(&mnt);
+    std::fs::write(&filler, vec![1u8; (free - 300 * 1024) as usize]).unwrap();
+    let o = ark(&[
+        "backup",
+        "--type",
+        "postgres_n8n",
+        "--no-default-config-paths",
+        "--n8n-db",
+        &pg.url("n8n"),
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("the store is full"), "{err}");
+    assert!(err.contains("recorded in the store's journal"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(store.join("manifests"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+    let events = rt().block_on(async {
+        let s = common::open_store(&store).await;
+        n8n_ark::store::journal::replay(&s).await.unwrap().records
+    });
+    assert!(matches!(&events.last().unwrap().event, Event::BackupFailed(f) if f.stage == "store"));
+    // Room again: the next backup works, gc clears the leftovers, check is clean.
+    std::fs::remove_file(&filler).unwrap();
+    let o = ark(&[
+        "backup",
+        "--type",
+        "postgres_n8n",
+        "--no-default-config-paths",
+        "--n8n-db",
+        &pg.url("n8n"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(ark(&["gc"]).status.success());
+    let o = ark(&["check", "--read-data"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+fn fs_free(p: &Path) -> u64 {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut s) }, 0);
+    s.f_bavail as u64 * s.f_frsize as u64
+}
+
+fn chmod_x(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn pg_dump_runs_inside_the_database_container() {
+    // The server in a container (network host, 127.0.0.1 only); pg_dump runs
+    // in it through docker exec, so its version is the server's.
+    let c = common::docker::PgContainer::start();
+    c.load_fixture("n8n");
+    let env = Env::new();
+    let port = c.port().to_string();
+    let s = env.backup(
+        "postgres_n8n",
+        &[
+            "--n8n-db",
+            &c.url("n8n"),
+            "--pg-container",
+            c.name(),
+            "--pg-container-host",
+            "/tmp",
+            "--pg-container-port",
+            &port,
+            // Never used: the container's own pg_dump runs.
+            "--pg-dump",
+            "/nonexistent/pg_dump",
+        ],
+    );
+    let m = env.manifest(&s);
+    let contents = m.contents.clone().unwrap();
+    let d = &contents.databases[0];
+    assert_eq!(d.pg_dump_runner, format!("docker:{}", c.name()));
+    assert!(d.pg_dump_version.contains("15."), "{}", d.pg_dump_version);
+    let workflows: usize = c
+        .exec_psql("n8n", "SELECT count(*) FROM workflow_entity")
+        .parse()
+        .unwrap();
+    assert_eq!(contents.workflows.len(), workflows);
+    // The dump restores (with the host's pg_restore) to what the manifest says.
+    let local = PgCluster::start();
+    pg_restore(&local, "n8n", &env.items(&s)["db/n8n.dump"]);
+    assert_eq!(local.table_counts("n8n"), manifest_counts(&m, "n8n"));
+
+    // A container that is not there: a clear failure, recorded.
+    let o = env.backup_output(
+        "postgres_n8n",
+        &[
+            "--n8n-db",
+            &c.url("n8n"),
+            "--pg-container",
+            "n8n-ark-test-no-such-container",
+        ],
+    );
+    assert_failed_cleanly(
+        &env,
+        &o,
+        "dump",
+        "no running container \"n8n-ark-test-no-such-container\"",
+    );
+}
