@@ -651,6 +651,13 @@ fn bad_input_fails_clearly_records_the_failure_and_changes_nothing() {
         .unwrap();
     assert_failed_cleanly(&env, &o, "configuration", "is a directory");
 
+    // A password on the command line (ps shows it): refused, and not recorded.
+    let with_pw = good.replace("postgres@", "postgres:hunter2@");
+    let o = env.backup_output("postgres_n8n", &["--n8n-db", &with_pw]);
+    assert_failed_cleanly(&env, &o, "configuration", "holds a password");
+    assert!(!stderr(&o).contains("hunter2"));
+    assert!(!format!("{:?}", env.events()).contains("hunter2"));
+
     // A required config path that does not exist.
     let o = env.backup_output("n8n_config", &["--config-path", "/nonexistent/n8n/.env"]);
     assert_failed_cleanly(&env, &o, "config_files", "/nonexistent/n8n/.env");

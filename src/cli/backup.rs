@@ -48,8 +48,32 @@ pub struct Args {
     pub n8n_url: Option<String>,
 }
 
+/// A URL with a password, given as a flag, would show in `ps` to every user
+/// of the machine (and in shell history): refused. From the environment or
+/// the config file it is accepted.
+fn no_password_on_the_command_line(
+    flag: &str,
+    env: &str,
+    value: Option<&String>,
+) -> Result<(), String> {
+    let Some(url) = value else { return Ok(()) };
+    let from_env = std::env::var(env).ok().as_ref() == Some(url);
+    let has_password = url::Url::parse(url)
+        .map(|u| u.password().is_some())
+        .unwrap_or(false);
+    if has_password && !from_env {
+        return Err(format!(
+            "{flag} holds a password, which every user of this machine can read in the process list: \
+             give the URL without it and the password in {env}_PASSWORD or {env}_PASSWORD_FILE"
+        ));
+    }
+    Ok(())
+}
+
 /// Resolves the sources; an error is the operator's to fix (a usage error).
 fn sources(a: &Args, s: &Settings) -> Result<Sources, String> {
+    no_password_on_the_command_line("--n8n-db", "ARK_N8N_DB", a.n8n_db.as_ref())?;
+    no_password_on_the_command_line("--pg-server", "ARK_PG_SERVER", a.pg_server.as_ref())?;
     let n8n_db = match a.n8n_db.as_ref().or(s.n8n.database.as_ref()) {
         Some(url) => {
             let pw = secret(
@@ -152,23 +176,36 @@ fn sources(a: &Args, s: &Settings) -> Result<Sources, String> {
 
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     let store = cli.open_store().await?;
+    // The catalog opens and catches up with earlier events while the backup
+    // runs; afterwards only this backup's events remain to apply.
+    let data_dir = cli.data_dir();
+    let early_catalog = async {
+        let catalog = crate::catalog::Catalog::open(&data_dir, &store)
+            .await
+            .ok()?;
+        catalog.catch_up(&store).await.ok()?;
+        Some(catalog)
+    };
     let settings = cli.settings();
     let resolved = settings
         .as_ref()
         .map_err(|e| e.clone())
         .and_then(|s| sources(a, s));
-    let result = match resolved {
-        Ok(sources) => {
-            let progress = |session: &crate::store::ingest::BackupSession| {
-                super::progress_for(session, None)
-                    .map(|g| Box::new(g) as Box<dyn std::any::Any + Send>)
-            };
-            backup::run(&store, a.kind, &sources, &progress).await
+    let work = async {
+        match resolved {
+            Ok(sources) => {
+                let progress = |session: &crate::store::ingest::BackupSession| {
+                    super::progress_for(session, None)
+                        .map(|g| Box::new(g) as Box<dyn std::any::Any + Send>)
+                };
+                backup::run(&store, a.kind, &sources, &progress).await
+            }
+            Err(message) => Err(backup::record_rejected(&store, a.kind, &message).await),
         }
-        Err(message) => Err(backup::record_rejected(&store, a.kind, &message).await),
     };
+    let (result, catalog) = tokio::join!(work, early_catalog);
     // The catalog follows the journal (also after a failure, which it shows).
-    catch_up_catalog(cli, &store).await;
+    catch_up_catalog(cli, &store, catalog).await;
     report(cli, &store, result)
 }
 
@@ -232,9 +269,12 @@ fn report(
 
 /// Brings the catalog up to date after a backup; a catalog problem is a
 /// warning here (the backup itself is in the store either way).
-async fn catch_up_catalog(cli: &Cli, store: &Store) {
+async fn catch_up_catalog(cli: &Cli, store: &Store, opened: Option<crate::catalog::Catalog>) {
     let r = async {
-        let catalog = crate::catalog::Catalog::open(&cli.data_dir(), store).await?;
+        let catalog = match opened {
+            Some(c) => c,
+            None => crate::catalog::Catalog::open(&cli.data_dir(), store).await?,
+        };
         catalog.catch_up(store).await
     }
     .await;

@@ -682,6 +682,7 @@ impl DumpRunner {
                     })
                 })?;
                 let stdout = child.stdout.take().expect("piped");
+                widen_pipe(&stdout);
                 let mut stderr = child.stderr.take().expect("piped");
                 let err_task = tokio::spawn(async move {
                     let mut buf = Vec::new();
@@ -723,6 +724,21 @@ impl DumpRunner {
                 })
             }
         }
+    }
+}
+
+/// Asks for a 1 MiB pipe (Linux's default is 64 KiB): the dump then writes,
+/// and the ingest reads, in pieces sixteen times larger, with as many fewer
+/// wake-ups and copies through the scheduler. A refusal (a non-root user over
+/// its pipe quota) only costs that speed.
+fn widen_pipe(pipe: &impl std::os::fd::AsRawFd) {
+    // SAFETY: fcntl on a file descriptor we own; F_SETPIPE_SZ takes an int.
+    let r = unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+    if r < 0 {
+        tracing::debug!(
+            "could not widen the dump pipe: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 
