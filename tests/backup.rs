@@ -867,3 +867,22 @@ fn pg_dump_runs_inside_the_database_container() {
         "no running container \"n8n-ark-test-no-such-container\"",
     );
 }
+
+#[test]
+fn a_unix_socket_url_reaches_a_local_server() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let dir: String = pg
+        .socket_dir()
+        .to_str()
+        .unwrap()
+        .replace('%', "%25")
+        .replace('/', "%2F");
+    let url = format!("postgres://postgres@{dir}:{}/n8n", pg.port());
+    let s = env.backup("postgres_n8n", &["--n8n-db", &url]);
+    let m = env.manifest(&s);
+    assert_eq!(manifest_counts(&m, "n8n"), pg.table_counts("n8n"));
+    pg_restore(&pg, "again", &env.items(&s)["db/n8n.dump"]);
+    assert_eq!(pg.table_checksums("again"), pg.table_checksums("n8n"));
+}

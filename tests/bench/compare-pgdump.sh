@@ -7,7 +7,9 @@
 #
 # BENCH_DIR holds make-db.sh (and its gen.py, schema.sql, day2-mutate.sql).
 # The database server is the one libpq's PGHOST/PGPORT/PGUSER name (a local
-# PostgreSQL whose pg_dump is in PATH or ARK_PG_DUMP). The script:
+# PostgreSQL whose pg_dump is in PATH or ARK_PG_DUMP); every tool uses that same
+# connection (a socket directory in PGHOST is cheaper than TCP for all of
+# them: compare like with like). The script:
 #   1. builds database n8n_bench as of day 1 (make-db.sh day1; minutes),
 #   2. times `pg_dump -Fc -Z0 > /dev/null` and the naive `pg_dump -Fc > FILE`
 #      (the original design's approach: gzip inside pg_dump),
@@ -39,7 +41,9 @@ if [ -n "${ARK_BIN:-}" ]; then ARK=$ARK_BIN; else
 fi
 WORK=${WORK_DIR:-$(mktemp -d)}
 [ -n "${WORK_DIR:-}" ] || trap 'rm -rf "$WORK"' EXIT
-URL="postgres://${PGUSER:-postgres}@${PGHOST:-127.0.0.1}:${PGPORT:-5432}/$DB"
+# PGHOST may be a socket directory (percent-encoded in the URL, as libpq reads it).
+HOST_ENC=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "${PGHOST:-127.0.0.1}")
+URL="postgres://${PGUSER:-postgres}@$HOST_ENC:${PGPORT:-5432}/$DB"
 
 secs() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
 dump_devnull() { "$PG_DUMP" -Fc -Z0 -d "$DB" > /dev/null; }
