@@ -677,19 +677,22 @@ fn a_wrong_password_is_refused_and_recorded() {
     let env = Env::new();
     let url = pg.url("n8n");
     assert!(!url.contains("password"));
-    let o = env
-        .cmd()
-        .env("ARK_N8N_DB_PASSWORD", "wrong-password")
-        .args([
-            "backup",
-            "--type",
-            "postgres_n8n",
-            "--no-default-config-paths",
-            "--n8n-db",
-            &url,
-        ])
-        .output()
-        .unwrap();
+    let backup_with = |var: &str, value: &std::ffi::OsStr| {
+        env.cmd()
+            .env(var, value)
+            .args([
+                "--json",
+                "backup",
+                "--type",
+                "postgres_n8n",
+                "--no-default-config-paths",
+                "--n8n-db",
+                &url,
+            ])
+            .output()
+            .unwrap()
+    };
+    let o = backup_with("ARK_N8N_DB_PASSWORD", "wrong-password".as_ref());
     assert_failed_cleanly(
         &env,
         &o,
@@ -700,20 +703,7 @@ fn a_wrong_password_is_refused_and_recorded() {
     // From a file, the right one: works (pg_dump gets it too, not on its command line).
     let pwfile = env.dir.path().join("pw");
     std::fs::write(&pwfile, "right-password\n").unwrap();
-    let o = env
-        .cmd()
-        .env("ARK_N8N_DB_PASSWORD_FILE", &pwfile)
-        .args([
-            "--json",
-            "backup",
-            "--type",
-            "postgres_n8n",
-            "--no-default-config-paths",
-            "--n8n-db",
-            &url,
-        ])
-        .output()
-        .unwrap();
+    let o = backup_with("ARK_N8N_DB_PASSWORD_FILE", pwfile.as_os_str());
     assert!(o.status.success(), "{}", stderr(&o));
     let plain_events = std::fs::read_dir(env.store().join("journal"))
         .unwrap()

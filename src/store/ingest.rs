@@ -243,32 +243,13 @@ impl BackupSession {
     pub async fn add_blob(&mut self, name: &str, data: Vec<u8>) -> Result<&Item> {
         self.check_name(name)?;
         let size = data.len() as u64;
-        if size > store_format::object::MAX_PLAINTEXT {
-            return Err(StoreError::Invalid(format!(
-                "{name}: {size} bytes is larger than an object may be ({} bytes); store it as a stream",
-                store_format::object::MAX_PLAINTEXT
-            )));
-        }
-        let chunks = if data.is_empty() {
-            vec![]
-        } else {
-            vec![
-                store_chunk(
-                    &self.store,
-                    &self.index,
-                    &self.counters,
-                    ObjectKind::Blob,
-                    data,
-                )
-                .await?,
-            ]
-        };
-        self.items.push(Item {
-            name: name.to_string(),
-            kind: ItemKind::Blob,
-            size,
-            chunks,
-        });
+        let chunk = self.blob_writer().write(data).await.map_err(|e| match e {
+            StoreError::Invalid(m) => {
+                StoreError::Invalid(format!("{name}: {m}; store it as a stream"))
+            }
+            other => other,
+        })?;
+        self.add_blob_item(name, size, chunk)?;
         Ok(self.items.last().unwrap())
     }
 
