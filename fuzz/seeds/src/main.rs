@@ -9,8 +9,11 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use store_format::contents::{self, Contents};
 use store_format::crypto::{StoreKeys, NONCE_LEN};
-use store_format::event::{BackupCompleted, GcCompleted, StoreInitialized};
+use store_format::event::{
+    BackupCompleted, BackupCounts, BackupFailed, BackupStarted, GcCompleted, StoreInitialized,
+};
 use store_format::object::{self, Codec, ObjectKind};
 use store_format::{
     config, frame, journal, lock, ChunkRef, ChunkerParams, CompressionParams, Event, Item,
@@ -18,12 +21,14 @@ use store_format::{
 };
 
 /// Must match `EVENT_TYPES` in `fuzz_targets/journal_record.rs`.
-const EVENT_TYPES: [&str; 5] = [
+const EVENT_TYPES: [&str; 7] = [
     "StoreInitialized",
     "BackupCompleted",
     "GcCompleted",
     "BackupForgotten",
     "SomeFutureEvent",
+    "BackupStarted",
+    "BackupFailed",
 ];
 
 /// Must match `FIXED_PLAINTEXT` in `fuzz_targets/object.rs`.
@@ -126,7 +131,72 @@ fn sample_manifest() -> Manifest {
             },
         ],
         labels,
-        contents: None,
+        contents: Some(sample_contents()),
+    }
+}
+
+/// What a postgres_n8n backup describes: one database, one workflow, one
+/// credential, one config file (each naming an item of the sample manifest).
+fn sample_contents() -> Contents {
+    Contents {
+        databases: vec![contents::Database {
+            name: "n8n".into(),
+            server_version: "15.8".into(),
+            server_version_num: 150008,
+            pg_dump_version: "pg_dump (PostgreSQL) 15.8".into(),
+            pg_dump_runner: "local:/usr/bin/pg_dump".into(),
+            dump_item: "db/n8n.dump".into(),
+            dump_format: "custom".into(),
+            snapshot: "00000003-0000001B-1".into(),
+            is_n8n: true,
+            migration_head: Some("AddWorkflowVersionCounter1760000000000".into()),
+            tables: vec![contents::Table {
+                schema: "public".into(),
+                name: "workflow_entity".into(),
+                rows: 1,
+                columns: vec![contents::Column {
+                    name: "nodes".into(),
+                    data_type: "json".into(),
+                    nullable: false,
+                }],
+            }],
+        }],
+        workflows: vec![contents::Workflow {
+            id: "Xy7kQ2".into(),
+            name: "Invoice sync".into(),
+            active: true,
+            tags: vec!["production".into()],
+            nodes: vec![contents::Node {
+                name: "Schedule Trigger".into(),
+                node_type: "n8n-nodes-base.scheduleTrigger".into(),
+                hash: "00112233445566778899aabbccddeeff".into(),
+            }],
+            credentials: vec![contents::CredentialRef {
+                credential_type: "slackApi".into(),
+                id: Some("cred1".into()),
+                name: Some("Slack".into()),
+            }],
+            created_at: Some("2026-11-26T07:25:06.173Z".into()),
+            item: "workflows/Xy7kQ2.json".into(),
+            object: id(4),
+            size: 2048,
+            ..Default::default()
+        }],
+        workflow_source: Some("postgres:n8n".into()),
+        credentials: vec![contents::Credential {
+            id: "cred1".into(),
+            name: "Slack".into(),
+            credential_type: "slackApi".into(),
+            ..Default::default()
+        }],
+        config_files: vec![contents::ConfigFile {
+            path: "/opt/n8n/empty.env".into(),
+            mode: 0o600,
+            item: Some("config/empty.env".into()),
+            ..Default::default()
+        }],
+        encryption_key_fingerprint: Some("ab".repeat(32)),
+        ..Default::default()
     }
 }
 
@@ -177,6 +247,34 @@ fn sample_records() -> Vec<(&'static str, JournalRecord)> {
                 objects: 4,
                 reused_objects: 2,
                 duration_ms: 42_000,
+                stored_bytes: 1_200_000,
+                counts: BackupCounts {
+                    databases: 1,
+                    tables: 52,
+                    workflows: 40,
+                    credentials: 5,
+                    config_files: 0,
+                    items: 41,
+                },
+            }),
+        ),
+        (
+            "backup_started",
+            Event::BackupStarted(BackupStarted {
+                backup_id: "20261126T080000Z-0a1b2c3d".into(),
+                kind: "postgres_n8n".into(),
+                host: "n8n-host".into(),
+                sources: vec!["postgres:n8n@127.0.0.1:5432/n8n".into()],
+            }),
+        ),
+        (
+            "backup_failed",
+            Event::BackupFailed(BackupFailed {
+                backup_id: "20261126T090000Z-0a1b2c3e".into(),
+                kind: "postgres_n8n".into(),
+                stage: "dump".into(),
+                message: "pg_dump exited with status 1: connection to server lost".into(),
+                duration_ms: 1_500,
             }),
         ),
         (
@@ -367,7 +465,8 @@ fn journal_records(root: &Path) -> usize {
         let type_byte = EVENT_TYPES
             .iter()
             .position(|t| *t == kind)
-            .unwrap_or(EVENT_TYPES.len() - 1) as u8;
+            .or_else(|| EVENT_TYPES.iter().position(|t| *t == "SomeFutureEvent"))
+            .expect("SomeFutureEvent is listed") as u8;
         let mut ev = vec![type_byte, version as u8];
         ev.extend_from_slice(&r.event.encode_body());
         o.put(&format!("{name}.event"), &ev);
