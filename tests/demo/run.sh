@@ -18,7 +18,12 @@ work=$(mktemp -d /tmp/n8n-ark-demo.XXXXXX)
 chmod 755 "$work"
 pg_pid=""
 cleanup() {
-  if [ -n "$pg_pid" ]; then kill -QUIT "$pg_pid" 2>/dev/null || true; wait "$pg_pid" 2>/dev/null || true; fi
+  # Stop the server this script started: by the pid in its data directory
+  # (the background job is a shell, which ignores SIGQUIT), immediate mode.
+  if [ -n "$pg_pid" ]; then
+    as_pg "$PGBIN/pg_ctl" -D "$work/pg/data" stop -m immediate >/dev/null 2>&1 || true
+    wait "$pg_pid" 2>/dev/null || true
+  fi
   if [ -z "$keep" ]; then rm -rf "$work"; fi
 }
 trap cleanup EXIT
