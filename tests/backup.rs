@@ -876,3 +876,162 @@ fn a_unix_socket_url_reaches_a_local_server() {
     pg_restore(&pg, "again", &env.items(&s)["db/n8n.dump"]);
     assert_eq!(pg.table_checksums("again"), pg.table_checksums("n8n"));
 }
+
+/// Real backups, configured by a TOML file, browsed through the catalog:
+/// show, diff and history answer what the database says, and the same again
+/// after the catalog is deleted.
+#[test]
+fn real_backups_browse_through_the_catalog_and_a_config_file() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let config = env.dir.path().join("n8n-ark.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = {:?}\ndata_dir = {:?}\n[n8n]\ndatabase = {:?}\n[config_files]\ndefaults = false\n",
+            env.store(),
+            env.data(),
+            pg.url("n8n")
+        ),
+    )
+    .unwrap();
+    let ark = |args: &[&str]| -> Value {
+        let o = Command::new(bin())
+            .env("ARK_PASSWORD", PASSPHRASE)
+            .env("ARK_KDF_TARGET_MS", "20")
+            .env_remove("ARK_STORE")
+            .env_remove("ARK_DATA_DIR")
+            .env_remove("ARK_N8N_DB")
+            .arg("--config")
+            .arg(&config)
+            .arg("--json")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let first = ark(&["backup", "--type", "postgres_n8n"]);
+    let q = |sql: &str| pg.psql("n8n", sql);
+    let ids: Vec<String> = q("SELECT id FROM workflow_entity ORDER BY id")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let (renamed, edited, deleted) = (&ids[0], &ids[1], &ids[2]);
+    q(&format!(
+        "UPDATE workflow_entity SET name = name || ' v2' WHERE id = '{renamed}'"
+    ));
+    q(&format!(
+        "UPDATE workflow_entity SET nodes = jsonb_set(nodes::jsonb, '{{0,parameters,ark}}', '1')::json WHERE id = '{edited}'"
+    ));
+    q(&format!(
+        "DELETE FROM workflow_entity WHERE id = '{deleted}'"
+    ));
+    q("DELETE FROM execution_entity WHERE id = (SELECT min(id) FROM execution_entity)");
+    ark(&["backup", "--type", "postgres_n8n"]);
+
+    // show: the database's workflows (with their tags and node counts) and tables.
+    let show = ark(&["show", "latest"]);
+    assert_eq!(show["workflow_count"], ids.len() - 1);
+    let tables: BTreeMap<String, u64> = show["databases"][0]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                format!(
+                    "{}.{}",
+                    t["schema"].as_str().unwrap(),
+                    t["name"].as_str().unwrap()
+                ),
+                t["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(tables, pg.table_counts("n8n"));
+    for w in show["workflows"].as_array().unwrap() {
+        let id = w["id"].as_str().unwrap();
+        let tags = q(&format!(
+            "SELECT coalesce(string_agg(t.name, ',' ORDER BY t.name), '') FROM workflows_tags wt \
+             JOIN tag_entity t ON t.id = wt.\"tagId\" WHERE wt.\"workflowId\" = '{id}'"
+        ));
+        let shown: Vec<&str> = w["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert_eq!(shown.join(","), tags, "tags of {id}");
+        let nodes: u64 = q(&format!(
+            "SELECT json_array_length(nodes) FROM workflow_entity WHERE id = '{id}'"
+        ))
+        .parse()
+        .unwrap();
+        assert_eq!(w["node_count"], nodes, "nodes of {id}");
+        assert_eq!(
+            w["active"].as_bool().unwrap(),
+            q(&format!(
+                "SELECT active FROM workflow_entity WHERE id = '{id}'"
+            )) == "t"
+        );
+    }
+
+    // diff: removed, renamed, changed (with the node), row counts moved.
+    let diff = ark(&["diff", first["backup_id"].as_str().unwrap(), "latest"]);
+    let w = &diff["workflows"];
+    let ids_of = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids_of(&w["removed"]), [deleted.clone()]);
+    assert!(ids_of(&w["renamed"]).contains(renamed), "{w}");
+    let changed = w["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == edited.as_str())
+        .expect("edited workflow changed");
+    assert_eq!(
+        changed["nodes_changed"].as_array().unwrap().len(),
+        1,
+        "{changed}"
+    );
+    let moved: Vec<&str> = diff["databases"][0]["rows_changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        moved.contains(&"execution_entity") && moved.contains(&"workflow_entity"),
+        "{moved:?}"
+    );
+
+    // history: two versions of the edited workflow, one of an untouched one.
+    assert_eq!(
+        ark(&["history", edited])["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        ark(&["history", &ids[3]])["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The store alone is enough: without the catalog, the same answers.
+    std::fs::remove_dir_all(env.data()).unwrap();
+    assert_eq!(ark(&["show", "latest"]), show);
+    assert_eq!(
+        ark(&["diff", first["backup_id"].as_str().unwrap(), "latest"]),
+        diff
+    );
+}
