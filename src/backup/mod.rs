@@ -16,13 +16,13 @@
 use crate::source::config_files::{self, ConfigPath};
 use crate::source::n8n_api::N8nApi;
 use crate::source::postgres::{self, DumpInfo, DumpRunner, PgTarget, Snapshot};
-use crate::source::workflow::{self, CanonicalWorkflow};
+use crate::source::workflow::{self, CanonicalWorkflow, WorkflowSummary};
 use crate::source::SourceError;
 use crate::store::ingest::{new_backup_id, BackupSession, BackupSummary, BlobWriter};
 use crate::store::{journal, Store, StoreError};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::BTreeMap;
-use store_format::contents::{self, Contents};
+use store_format::contents::Contents;
 use store_format::event::{BackupFailed, BackupStarted};
 use store_format::Event;
 
@@ -525,11 +525,9 @@ async fn dump_database(
     Ok(())
 }
 
-/// A workflow stored, waiting for its item to be named.
-struct StoredWorkflow {
-    canonical: CanonicalWorkflow,
-    chunk: Option<store_format::ChunkRef>,
-}
+/// A workflow stored, waiting for its item to be named: its summary and its
+/// one chunk (the bytes are in the store, not in memory).
+type StoredWorkflow = (WorkflowSummary, Option<store_format::ChunkRef>);
 
 /// Stores canonical workflows (several at once), in order.
 async fn store_workflows(
@@ -537,13 +535,11 @@ async fn store_workflows(
     rows: impl futures::Stream<Item = crate::source::Result<CanonicalWorkflow>> + Send,
 ) -> Result<Vec<StoredWorkflow>, Failure> {
     rows.map_err(Failure::from)
-        .map_ok(|mut canonical| {
+        .map_ok(|canonical| {
             let blobs = blobs.clone();
             async move {
-                // The bytes go to the store; only the summary stays in memory.
-                let json = std::mem::take(&mut canonical.json);
-                let chunk = blobs.write(json).await.map_err(Failure::from)?;
-                Ok::<_, Failure>(StoredWorkflow { canonical, chunk })
+                let chunk = blobs.write(canonical.json).await.map_err(Failure::from)?;
+                Ok::<_, Failure>((canonical.summary, chunk))
             }
         })
         .try_buffered(8)
@@ -556,26 +552,14 @@ fn add_workflows(
     contents: &mut Contents,
     workflows: Vec<StoredWorkflow>,
 ) -> Result<(), Failure> {
-    for w in workflows {
-        let sum = w.canonical.summary;
-        let item = format!("workflows/{}.json", item_part(&sum.id));
-        let size = w.chunk.map(|c| c.len as u64).unwrap_or(0);
-        session.add_blob_item(&item, size, w.chunk)?;
-        contents.workflows.push(contents::Workflow {
-            id: sum.id,
-            name: sum.name,
-            active: sum.active,
-            archived: sum.archived,
-            tags: sum.tags,
-            nodes: sum.nodes,
-            credentials: sum.credentials,
-            created_at: sum.created_at,
-            updated_at: sum.updated_at,
-            version_id: sum.version_id,
-            item,
-            object: w.chunk.map(|c| c.id).unwrap_or_default(),
-            size,
-        });
+    for (summary, chunk) in workflows {
+        let item = format!("workflows/{}.json", item_part(&summary.id));
+        let size = chunk.map(|c| c.len as u64).unwrap_or(0);
+        session.add_blob_item(&item, size, chunk)?;
+        let object = chunk.map(|c| c.id).unwrap_or_default();
+        contents
+            .workflows
+            .push(summary.into_manifest_entry(item, object, size));
     }
     Ok(())
 }

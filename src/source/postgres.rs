@@ -536,8 +536,11 @@ impl DumpRunner {
         }
     }
 
-    fn sibling(&self, tool: &str) -> String {
+    /// The program to run for `tool`: the configured `pg_dump` itself, its
+    /// siblings (`pg_dumpall`) from the same directory; in a container, by name.
+    fn tool_path(&self, tool: &str) -> String {
         match self {
+            DumpRunner::Local { pg_dump } if tool == "pg_dump" => pg_dump.display().to_string(),
             DumpRunner::Local { pg_dump } => match pg_dump.parent() {
                 Some(dir) if !dir.as_os_str().is_empty() => dir.join(tool).display().to_string(),
                 _ => tool.to_string(),
@@ -551,14 +554,7 @@ impl DumpRunner {
     pub async fn check_version(&self, tool: &str, server_major: u32) -> Result<String> {
         let line = match self {
             DumpRunner::Local { .. } => {
-                let path = if tool == "pg_dump" {
-                    match self {
-                        DumpRunner::Local { pg_dump } => pg_dump.display().to_string(),
-                        _ => unreachable!(),
-                    }
-                } else {
-                    self.sibling(tool)
-                };
+                let path = self.tool_path(tool);
                 let out = tokio::process::Command::new(&path)
                     .arg("--version")
                     .stdin(std::process::Stdio::null())
@@ -663,10 +659,7 @@ impl DumpRunner {
     ) -> Result<DumpProcess> {
         match self {
             DumpRunner::Local { .. } => {
-                let path = match (self, tool) {
-                    (DumpRunner::Local { pg_dump }, "pg_dump") => pg_dump.display().to_string(),
-                    _ => self.sibling(tool),
-                };
+                let path = self.tool_path(tool);
                 if tool == "pg_dumpall" {
                     args.push(format!("--database={}", target.database));
                 } else {
