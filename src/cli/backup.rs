@@ -186,11 +186,7 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         catalog.catch_up(&store).await.ok()?;
         Some(catalog)
     };
-    let settings = cli.settings();
-    let resolved = settings
-        .as_ref()
-        .map_err(|e| e.clone())
-        .and_then(|s| sources(a, s));
+    let resolved = cli.settings().and_then(|s| sources(a, s));
     let work = async {
         match resolved {
             Ok(sources) => {

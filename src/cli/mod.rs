@@ -36,6 +36,8 @@ pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    #[arg(skip)]
+    settings_read: std::sync::OnceLock<Result<crate::settings::Settings, String>>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -96,7 +98,7 @@ impl Cli {
         if let Some(s) = &self.store {
             return Ok(s.clone());
         }
-        if let Ok(Some(s)) = self.settings().map(|s| s.store) {
+        if let Ok(Some(s)) = self.settings().map(|s| s.store.clone()) {
             return Ok(s);
         }
         self.store.clone().ok_or_else(|| {
@@ -107,11 +109,16 @@ impl Cli {
     }
 
     /// The configuration file's settings (empty without --config/ARK_CONFIG).
-    pub fn settings(&self) -> Result<crate::settings::Settings, String> {
-        match &self.config {
-            Some(p) => crate::settings::Settings::load(p),
-            None => Ok(Default::default()),
-        }
+    /// Read once per command (the store location, the data directory and
+    /// a backup's sources all ask).
+    pub fn settings(&self) -> Result<&crate::settings::Settings, String> {
+        self.settings_read
+            .get_or_init(|| match &self.config {
+                Some(p) => crate::settings::Settings::load(p),
+                None => Ok(Default::default()),
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// The data directory: --data-dir, ARK_DATA_DIR, else the default.
@@ -119,7 +126,7 @@ impl Cli {
         if let Some(d) = &self.data_dir {
             return d.clone();
         }
-        if let Ok(Some(d)) = self.settings().map(|s| s.data_dir) {
+        if let Ok(Some(d)) = self.settings().map(|s| s.data_dir.clone()) {
             return d;
         }
         // SAFETY: geteuid has no preconditions.
