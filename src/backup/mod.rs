@@ -168,6 +168,22 @@ pub async fn run(
     sources: &Sources,
     progress: &(dyn Fn(&BackupSession) -> Option<Box<dyn std::any::Any + Send>> + Sync),
 ) -> Result<BackupSummary, BackupError> {
+    run_labelled(store, kind, sources, progress, BTreeMap::new()).await
+}
+
+/// The manifest label that pins a backup: retention never removes a backup
+/// that carries it (its value says why, e.g. the restore it protects).
+pub const PINNED_LABEL: &str = "pinned";
+
+/// [`run`], with extra manifest labels (e.g. [`PINNED_LABEL`] for the safety
+/// backup a restore takes before it overwrites anything).
+pub async fn run_labelled(
+    store: &Store,
+    kind: BackupKind,
+    sources: &Sources,
+    progress: &(dyn Fn(&BackupSession) -> Option<Box<dyn std::any::Any + Send>> + Sync),
+    extra_labels: BTreeMap<String, String>,
+) -> Result<BackupSummary, BackupError> {
     let backup_id = new_backup_id();
     let started = std::time::Instant::now();
     let fail = |f: Failure, unrecorded: Option<String>| BackupError {
@@ -197,10 +213,11 @@ pub async fn run(
         let r = take(store, kind, sources, &mut session, &mut contents).await;
         match r {
             Ok(()) => {
-                let labels = BTreeMap::from([(
+                let mut labels = extra_labels;
+                labels.insert(
                     "n8n_ark_version".to_string(),
                     env!("CARGO_PKG_VERSION").to_string(),
-                )]);
+                );
                 session
                     .commit_with(labels, Some(contents))
                     .await

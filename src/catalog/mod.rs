@@ -338,6 +338,7 @@ impl Catalog {
     async fn reset(&self, store: &Store, why: &str, report: &mut CatchUpReport) -> Result<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for table in [
+            "DELETE FROM restore_history",
             "DELETE FROM workflow_versions",
             "DELETE FROM backup_config_files",
             "DELETE FROM backup_tables",

@@ -210,10 +210,97 @@ pub(super) async fn apply(
                 recompute_version(&mut tx, &wid, &oid).await?;
             }
         }
+        Event::RestorePerformed(e) => {
+            let result = if e.items.iter().any(|i| i.outcome == "failed") {
+                "partial"
+            } else {
+                "ok"
+            };
+            insert_restore(
+                &mut tx,
+                RestoreRow {
+                    restore_id: &e.restore_id,
+                    backup_id: &e.backup_id,
+                    what: &e.what,
+                    target: &e.target,
+                    result,
+                    stage: None,
+                    message: None,
+                    safety_backup: e.safety_backup.as_deref(),
+                    items: &e.items,
+                    finished_ms: rec.time_ms,
+                    duration_ms: e.duration_ms,
+                    seq,
+                },
+            )
+            .await?;
+        }
+        Event::RestoreFailed(e) => {
+            insert_restore(
+                &mut tx,
+                RestoreRow {
+                    restore_id: &e.restore_id,
+                    backup_id: &e.backup_id,
+                    what: &e.what,
+                    target: &e.target,
+                    result: "failed",
+                    stage: Some(&e.stage),
+                    message: Some(&e.message),
+                    safety_backup: e.safety_backup.as_deref(),
+                    items: &e.items,
+                    finished_ms: rec.time_ms,
+                    duration_ms: e.duration_ms,
+                    seq,
+                },
+            )
+            .await?;
+        }
         Event::StoreInitialized(_) | Event::GcCompleted(_) | Event::Unknown { .. } => {}
     }
     tx.commit().await?;
     Ok(true)
+}
+
+struct RestoreRow<'a> {
+    restore_id: &'a str,
+    backup_id: &'a str,
+    what: &'a str,
+    target: &'a str,
+    result: &'a str,
+    stage: Option<&'a str>,
+    message: Option<&'a str>,
+    safety_backup: Option<&'a str>,
+    items: &'a [store_format::event::RestoredItem],
+    finished_ms: i64,
+    duration_ms: u64,
+    seq: i64,
+}
+
+async fn insert_restore(conn: &mut SqliteConnection, r: RestoreRow<'_>) -> Result<()> {
+    let count = |outcome: &str| r.items.iter().filter(|i| i.outcome == outcome).count() as i64;
+    sqlx::query(
+        "INSERT OR REPLACE INTO restore_history (restore_id, backup_id, what, target, result, failed_stage, \
+         message, safety_backup, restored, skipped, failed, items, finished_ms, duration_ms, seq) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(r.restore_id)
+    .bind(r.backup_id)
+    .bind(r.what)
+    .bind(r.target)
+    .bind(r.result)
+    .bind(r.stage)
+    .bind(r.message)
+    .bind(r.safety_backup)
+    .bind(count("restored"))
+    .bind(count("skipped"))
+    .bind(count("failed"))
+    .bind(json(r.items))
+    .bind(r.finished_ms)
+    .bind(r.duration_ms as i64)
+    .bind(r.seq)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The (workflow id, object id) pairs a backup holds.

@@ -778,3 +778,60 @@ impl Catalog {
         })
     }
 }
+
+/// One restore as the journal tells it (`restore_history`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RestoreRecord {
+    pub restore_id: String,
+    pub backup_id: String,
+    pub what: String,
+    pub target: String,
+    /// `ok`, `partial` (some items failed) or `failed` (stopped).
+    pub result: String,
+    pub failed_stage: Option<String>,
+    pub message: Option<String>,
+    pub safety_backup: Option<String>,
+    pub restored: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub items: Vec<store_format::event::RestoredItem>,
+    pub finished_ms: i64,
+    pub duration_ms: u64,
+}
+
+impl Catalog {
+    /// Restores in the order they finished, optionally only those from one backup.
+    pub async fn list_restores(&self, backup_id: Option<&str>) -> Result<Vec<RestoreRecord>> {
+        let rows = sqlx::query(
+            "SELECT restore_id, backup_id, what, target, result, failed_stage, message, safety_backup, \
+             restored, skipped, failed, items, finished_ms, duration_ms FROM restore_history \
+             WHERE (?1 IS NULL OR backup_id = ?1) ORDER BY seq",
+        )
+        .bind(backup_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let items: String = r.try_get("items")?;
+                Ok(RestoreRecord {
+                    restore_id: r.try_get("restore_id")?,
+                    backup_id: r.try_get("backup_id")?,
+                    what: r.try_get("what")?,
+                    target: r.try_get("target")?,
+                    result: r.try_get("result")?,
+                    failed_stage: r.try_get("failed_stage")?,
+                    message: r.try_get("message")?,
+                    safety_backup: r.try_get("safety_backup")?,
+                    restored: r.try_get::<i64, _>("restored")? as u64,
+                    skipped: r.try_get::<i64, _>("skipped")? as u64,
+                    failed: r.try_get::<i64, _>("failed")? as u64,
+                    items: serde_json::from_str(&items).map_err(|e| {
+                        CatalogError::Damaged(format!("restore_history.items: {e}"))
+                    })?,
+                    finished_ms: r.try_get("finished_ms")?,
+                    duration_ms: r.try_get::<i64, _>("duration_ms")? as u64,
+                })
+            })
+            .collect()
+    }
+}

@@ -93,6 +93,60 @@ pub struct GcCompleted {
     pub duration_ms: u64,
 }
 
+/// One thing a restore handled: a workflow, a database, a config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoredItem {
+    /// What it is, e.g. `workflow:0iNcgnwjC0dZ9IRp`, `database:n8n`, `file:/opt/n8n/.env`.
+    pub name: String,
+    /// `restored`, `skipped` or `failed`.
+    pub outcome: String,
+    /// Where it went or why not (e.g. the new workflow's id, n8n's message,
+    /// `credentials missing on the target: …`).
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// A restore ran to its end (some items may have been skipped or failed:
+/// `result` is `ok` when none failed, else `partial`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestorePerformed {
+    /// Unique, sortable by time, like a backup id.
+    pub restore_id: String,
+    pub backup_id: String,
+    /// `workflow`, `database`, `config` or `full`.
+    pub what: String,
+    /// Where to, e.g. `dir:/tmp/out`, `n8n:https://n8n.example.com`,
+    /// `postgres:n8n_restored@db:5432`, `root:/`.
+    pub target: String,
+    pub result: String,
+    #[serde(default)]
+    pub items: Vec<RestoredItem>,
+    /// The pinned backup taken of the target before it was overwritten.
+    #[serde(default)]
+    pub safety_backup: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// A restore stopped before its end. `message` says what failed and how to
+/// go back (e.g. restore the safety backup).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreFailed {
+    pub restore_id: String,
+    pub backup_id: String,
+    pub what: String,
+    pub target: String,
+    /// Where it stopped: `configuration`, `check`, `safety_backup`, `stop`,
+    /// `database`, `config`, `start`, `health`, `verify`, ...
+    pub stage: String,
+    pub message: String,
+    /// What was handled before it stopped.
+    #[serde(default)]
+    pub items: Vec<RestoredItem>,
+    #[serde(default)]
+    pub safety_backup: Option<String>,
+    pub duration_ms: u64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     StoreInitialized(StoreInitialized),
@@ -101,6 +155,8 @@ pub enum Event {
     BackupFailed(BackupFailed),
     BackupForgotten(BackupForgotten),
     GcCompleted(GcCompleted),
+    RestorePerformed(RestorePerformed),
+    RestoreFailed(RestoreFailed),
     /// A type or version this reader does not know; kept as it was.
     Unknown {
         kind: String,
@@ -119,6 +175,8 @@ impl Event {
             Event::BackupFailed(_) => ("BackupFailed", 1),
             Event::BackupForgotten(_) => ("BackupForgotten", 1),
             Event::GcCompleted(_) => ("GcCompleted", 1),
+            Event::RestorePerformed(_) => ("RestorePerformed", 1),
+            Event::RestoreFailed(_) => ("RestoreFailed", 1),
             Event::Unknown { kind, version, .. } => (kind.as_str(), *version),
         }
     }
@@ -131,6 +189,8 @@ impl Event {
             Event::BackupFailed(e) => frame::to_msgpack(e),
             Event::BackupForgotten(e) => frame::to_msgpack(e),
             Event::GcCompleted(e) => frame::to_msgpack(e),
+            Event::RestorePerformed(e) => frame::to_msgpack(e),
+            Event::RestoreFailed(e) => frame::to_msgpack(e),
             Event::Unknown { body, .. } => body.clone(),
         }
     }
@@ -148,6 +208,8 @@ impl Event {
             ("BackupFailed", 1) => Event::BackupFailed(parse(kind, body)?),
             ("BackupForgotten", 1) => Event::BackupForgotten(parse(kind, body)?),
             ("GcCompleted", 1) => Event::GcCompleted(parse(kind, body)?),
+            ("RestorePerformed", 1) => Event::RestorePerformed(parse(kind, body)?),
+            ("RestoreFailed", 1) => Event::RestoreFailed(parse(kind, body)?),
             _ => Event::Unknown {
                 kind: kind.to_string(),
                 version,

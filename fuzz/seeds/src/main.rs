@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use store_format::contents::{self, Contents};
 use store_format::crypto::{StoreKeys, NONCE_LEN};
 use store_format::event::{
-    BackupCompleted, BackupCounts, BackupFailed, BackupStarted, GcCompleted, StoreInitialized,
+    BackupCompleted, BackupCounts, BackupFailed, BackupStarted, GcCompleted, RestoreFailed,
+    RestorePerformed, RestoredItem, StoreInitialized,
 };
 use store_format::object::{self, Codec, ObjectKind};
 use store_format::{
@@ -21,7 +22,7 @@ use store_format::{
 };
 
 /// Must match `EVENT_TYPES` in `fuzz_targets/journal_record.rs`.
-const EVENT_TYPES: [&str; 7] = [
+const EVENT_TYPES: [&str; 9] = [
     "StoreInitialized",
     "BackupCompleted",
     "GcCompleted",
@@ -29,6 +30,8 @@ const EVENT_TYPES: [&str; 7] = [
     "SomeFutureEvent",
     "BackupStarted",
     "BackupFailed",
+    "RestorePerformed",
+    "RestoreFailed",
 ];
 
 /// Must match `FIXED_PLAINTEXT` in `fuzz_targets/object.rs`.
@@ -275,6 +278,44 @@ fn sample_records() -> Vec<(&'static str, JournalRecord)> {
                 stage: "dump".into(),
                 message: "pg_dump exited with status 1: connection to server lost".into(),
                 duration_ms: 1_500,
+            }),
+        ),
+        (
+            "restore_performed",
+            Event::RestorePerformed(RestorePerformed {
+                restore_id: "20261126T100000Z-0a1b2c3f".into(),
+                backup_id: "20261126T080000Z-0a1b2c3d".into(),
+                what: "workflow".into(),
+                target: "n8n:http://127.0.0.1:5678".into(),
+                result: "partial".into(),
+                items: vec![
+                    RestoredItem {
+                        name: "workflow:0iNcgnwjC0dZ9IRp".into(),
+                        outcome: "restored".into(),
+                        detail: "new id KJUcAK8ySKfGsdoF".into(),
+                    },
+                    RestoredItem {
+                        name: "workflow:ggi9BlSlvU26MEbZ".into(),
+                        outcome: "failed".into(),
+                        detail: "request/body/settings must NOT have additional properties".into(),
+                    },
+                ],
+                safety_backup: None,
+                duration_ms: 420,
+            }),
+        ),
+        (
+            "restore_failed",
+            Event::RestoreFailed(RestoreFailed {
+                restore_id: "20261126T110000Z-0a1b2c40".into(),
+                backup_id: "20261126T080000Z-0a1b2c3d".into(),
+                what: "full".into(),
+                target: "root:/".into(),
+                stage: "database".into(),
+                message: "the database refused connections; to go back: n8n-ark restore full 20261126T105900Z-0a1b2c41 --yes".into(),
+                items: vec![],
+                safety_backup: Some("20261126T105900Z-0a1b2c41".into()),
+                duration_ms: 9_000,
             }),
         ),
         (
