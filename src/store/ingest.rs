@@ -534,33 +534,40 @@ fn encode_chunk(codec: object::Codec, plaintext: &[u8]) -> Vec<u8> {
     out
 }
 
-/// As [`ObjectCodec::encode`] for a chunk of an encrypted store, compressing
-/// with this thread's zstd context.
+/// As [`ObjectCodec::encode`] for a chunk of an encrypted store (the same
+/// layout), compressing with this thread's zstd context straight into the
+/// object buffer and encrypting it in place: no intermediate copies.
 fn seal_chunk(
     codec: object::Codec,
     keys: &store_format::StoreKeys,
     id: &ObjectId,
     plaintext: &[u8],
 ) -> Vec<u8> {
-    let compressed = match codec {
-        object::Codec::Zstd(level) => with_zstd(level, |z| z.compress(plaintext).ok())
-            .flatten()
-            .filter(|c| c.len() < plaintext.len()),
-        object::Codec::None => None,
-    };
-    let (codec_byte, payload) = match &compressed {
-        Some(c) => (1, c.as_slice()),
-        None => (0, plaintext),
-    };
-    object::seal_payload(
+    let nonce = crate::crypto::random_nonce();
+    if let object::Codec::Zstd(level) = codec {
+        let bound = zstd::zstd_safe::compress_bound(plaintext.len());
+        let mut buf = object::begin_sealed(ObjectKind::Chunk, 1, plaintext.len(), bound, &nonce);
+        let start = buf.len();
+        let shrunk = with_zstd(level, |z| {
+            let mut dst = std::io::Cursor::new(&mut buf);
+            dst.set_position(start as u64);
+            matches!(z.compress_to_buffer(plaintext, &mut dst), Ok(n) if n < plaintext.len())
+        })
+        .unwrap_or(false);
+        if shrunk {
+            return object::finish_sealed(buf, keys, id);
+        }
+    }
+    // Stored as it is (no compression, or a payload that does not shrink).
+    let mut buf = object::begin_sealed(
         ObjectKind::Chunk,
-        codec_byte,
-        keys,
-        id,
+        0,
         plaintext.len(),
-        payload,
-        &crate::crypto::random_nonce(),
-    )
+        plaintext.len(),
+        &nonce,
+    );
+    buf.extend_from_slice(plaintext);
+    object::finish_sealed(buf, keys, id)
 }
 
 /// A zstd compressor for chunks at `level`. The default level (3) runs with
@@ -735,9 +742,7 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
-    /// The pipeline's encoder writes exactly what the format's encoder writes.
-    #[test]
-    fn encode_chunk_is_encode_with_id() {
+    fn inputs() -> Vec<Vec<u8>> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let mut inputs: Vec<Vec<u8>> = vec![vec![], vec![0], vec![0; 100_000], b"abc".repeat(1000)];
         for len in [1usize, 15, 16, 17, 4096, 200_000, 1 << 20] {
@@ -748,17 +753,37 @@ mod tests {
             inputs.push(random);
             inputs.push(text);
         }
+        inputs
+    }
+
+    /// The pipeline's encoder writes what the format's encoder writes: the
+    /// same bytes at every level but the default one (whose match finder is
+    /// tuned, see [`chunk_compressor`]); there the same header and, decoded,
+    /// the same plaintext, no larger than the format's encoder makes it.
+    #[test]
+    fn encode_chunk_is_encode_with_id() {
+        let inputs = inputs();
         for level in [-3, 1, 2, 3, 7] {
             // Twice: a fresh context, then this thread's reused one.
             for _ in 0..2 {
                 for data in &inputs {
                     let codec = object::Codec::Zstd(level);
+                    let ours = encode_chunk(codec, data);
+                    let format = object::encode_with_id(ObjectKind::Chunk, codec, data);
+                    let what = format!("level {level}, {} bytes", data.len());
+                    if level != crate::store::DEFAULT_ZSTD_LEVEL {
+                        assert_eq!(ours, format, "{what}");
+                        continue;
+                    }
                     assert_eq!(
-                        encode_chunk(codec, data),
-                        object::encode_with_id(ObjectKind::Chunk, codec, data),
-                        "level {level}, {} bytes",
-                        data.len()
+                        ours[..object::HEADER_LEN],
+                        format[..object::HEADER_LEN],
+                        "{what}"
                     );
+                    let id = ObjectId::of(data);
+                    let (kind, plain) = object::decode(&ours, &id).unwrap();
+                    assert_eq!((kind, &plain), (ObjectKind::Chunk, data), "{what}");
+                    assert!(ours.len() <= format.len() + 64, "{what}");
                 }
             }
         }
@@ -767,6 +792,61 @@ mod tests {
                 encode_chunk(object::Codec::None, data),
                 object::encode_with_id(ObjectKind::Chunk, object::Codec::None, data)
             );
+        }
+    }
+
+    /// Sealing in place gives the format's sealed layout: byte for byte what
+    /// `seal_payload` gives for the same payload and nonce, and what the
+    /// format's decoder opens.
+    #[test]
+    fn seal_chunk_is_the_formats_sealed_object() {
+        let keys = store_format::StoreKeys::derive(&[9u8; 32]);
+        let codec = object::ObjectCodec {
+            codec: object::Codec::Zstd(3),
+            keys: Some(Arc::new(keys.clone())),
+        };
+        let nonce = [5u8; store_format::crypto::NONCE_LEN];
+        for data in &inputs() {
+            let id = keys.object_id(data);
+            for (codec_byte, payload) in [
+                (0u8, data.clone()),
+                (1, zstd::bulk::compress(data, 3).unwrap()),
+            ] {
+                let mut buf = object::begin_sealed(
+                    ObjectKind::Chunk,
+                    codec_byte,
+                    data.len(),
+                    payload.len(),
+                    &nonce,
+                );
+                buf.extend_from_slice(&payload);
+                assert_eq!(
+                    object::finish_sealed(buf, &keys, &id),
+                    object::seal_payload(
+                        ObjectKind::Chunk,
+                        codec_byte,
+                        &keys,
+                        &id,
+                        data.len(),
+                        &payload,
+                        &nonce
+                    ),
+                    "{} bytes, codec {codec_byte}",
+                    data.len()
+                );
+            }
+            for level in [1, 3] {
+                let sealed = seal_chunk(object::Codec::Zstd(level), &keys, &id, data);
+                let (kind, plain) = codec.decode(&sealed, &id).unwrap();
+                assert_eq!(
+                    (kind, &plain),
+                    (ObjectKind::Chunk, data),
+                    "{} bytes",
+                    data.len()
+                );
+            }
+            let sealed = seal_chunk(object::Codec::None, &keys, &id, data);
+            assert_eq!(codec.decode(&sealed, &id).unwrap().1, *data);
         }
     }
 }

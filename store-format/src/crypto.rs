@@ -72,6 +72,24 @@ impl StoreKeys {
         seal_with(&self.enc_key, nonce, aad, msg)
     }
 
+    /// [`StoreKeys::seal`] without copies: `buf[start..]` is the message on
+    /// entry; on return it is the ciphertext followed by the tag (the caller
+    /// has already written the nonce before `start`).
+    pub fn seal_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+        start: usize,
+    ) {
+        use chacha20poly1305::aead::AeadInPlace;
+        let cipher = XChaCha20Poly1305::new(Key::from_slice(&self.enc_key));
+        let tag = cipher
+            .encrypt_in_place_detached(XNonce::from_slice(nonce), aad, &mut buf[start..])
+            .expect("XChaCha20-Poly1305 encrypts any message below 256 GiB");
+        buf.extend_from_slice(&tag);
+    }
+
     /// Inverse of [`StoreKeys::seal`].
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
         open_with(&self.enc_key, aad, sealed)

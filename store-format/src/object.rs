@@ -196,6 +196,45 @@ pub fn seal_payload(
     out
 }
 
+/// The start of a sealed object whose payload the caller writes straight into
+/// the buffer (no intermediate copies): header ‖ nonce ‖ the plaintext length
+/// (u64 LE). Append the payload (at most `payload_capacity` bytes, which are
+/// reserved), then call [`finish_sealed`]. The result is byte for byte what
+/// [`seal_payload`] gives for the same inputs.
+pub fn begin_sealed(
+    kind: ObjectKind,
+    codec_byte: u8,
+    plaintext_len: usize,
+    payload_capacity: usize,
+    nonce: &[u8; NONCE_LEN],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + 8 + payload_capacity + SEALED_OVERHEAD);
+    out.extend_from_slice(MAGIC);
+    out.push(ENVELOPE_VERSION);
+    out.push(kind as u8);
+    out.push(codec_byte);
+    out.push(FLAG_ENCRYPTED);
+    out.extend_from_slice(&0u64.to_le_bytes());
+    out.extend_from_slice(nonce);
+    out.extend_from_slice(&(plaintext_len as u64).to_le_bytes());
+    out
+}
+
+/// Completes an object begun with [`begin_sealed`]: encrypts the length and
+/// payload in place, binding the header and `id`, and appends the tag and
+/// the checksum.
+pub fn finish_sealed(mut buf: Vec<u8>, keys: &StoreKeys, id: &ObjectId) -> Vec<u8> {
+    let mut aad = [0u8; HEADER_LEN + 32];
+    aad[..HEADER_LEN].copy_from_slice(&buf[..HEADER_LEN]);
+    aad[HEADER_LEN..].copy_from_slice(&id.0);
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce.copy_from_slice(&buf[HEADER_LEN..HEADER_LEN + NONCE_LEN]);
+    keys.seal_in_place(&nonce, &aad, &mut buf, HEADER_LEN + NONCE_LEN);
+    let sum = blake3::hash(&buf);
+    buf.extend_from_slice(sum.as_bytes());
+    buf
+}
+
 fn compress(codec: Codec, plaintext: &[u8]) -> (u8, Option<Vec<u8>>) {
     let compressed = match codec {
         Codec::Zstd(level) => zstd::bulk::compress(plaintext, level)
