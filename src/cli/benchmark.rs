@@ -115,7 +115,7 @@ fn micro(data: &[u8]) -> Vec<Rate> {
                 .map(|v| v.len() as u64)
                 .unwrap_or(c.len() as u64);
         }
-        let mut r = rate(
+        let r = rate(
             &format!(
                 "compress (zstd -{level}, 1 core; ratio {:.2})",
                 n as f64 / stored as f64
@@ -123,7 +123,6 @@ fn micro(data: &[u8]) -> Vec<Rate> {
             n,
             t,
         );
-        r.what = r.what.replace("ratio", "ratio");
         out.push(r);
     }
     let keys = store_format::StoreKeys::derive(&[7u8; 32]);
