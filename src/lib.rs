@@ -3,6 +3,7 @@ pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod crypto;
+pub mod restore;
 pub mod settings;
 pub mod source;
 pub mod store;

@@ -20,6 +20,8 @@ pub struct Settings {
     pub postgres: PostgresSettings,
     #[serde(default)]
     pub config_files: ConfigFileSettings,
+    #[serde(default)]
+    pub restore: RestoreSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +66,26 @@ pub struct ConfigFileSettings {
     /// Paths and globs recorded as missing when absent.
     #[serde(default)]
     pub optional: Vec<String>,
+}
+
+/// How `restore full` stops and starts n8n and checks it afterwards.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreSettings {
+    /// The docker compose project whose containers are stopped and started
+    /// (default: derived from the backed-up compose file).
+    pub compose_project: Option<String>,
+    /// Compose services left running besides the database ones.
+    #[serde(default)]
+    pub keep_running: Vec<String>,
+    /// A shell command that stops n8n (instead of Docker), with `start_command`.
+    pub stop_command: Option<String>,
+    /// A shell command that starts n8n again.
+    pub start_command: Option<String>,
+    /// n8n's health endpoint (default: `/healthz` of `[n8n] api_url`).
+    pub health_url: Option<String>,
+    /// How long to wait for it and for the row counts, in seconds (default 300).
+    pub health_timeout_secs: Option<u64>,
 }
 
 impl Settings {

@@ -51,7 +51,7 @@ pub struct Args {
 /// A URL with a password, given as a flag, would show in `ps` to every user
 /// of the machine (and in shell history): refused. From the environment or
 /// the config file it is accepted.
-fn no_password_on_the_command_line(
+pub fn no_password_on_the_command_line(
     flag: &str,
     env: &str,
     value: Option<&String>,

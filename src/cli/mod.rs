@@ -10,6 +10,7 @@ pub mod history;
 pub mod init;
 pub mod key;
 pub mod list;
+pub mod restore;
 pub mod show;
 
 use crate::store::{backend_for, Store, StoreError};
@@ -56,6 +57,9 @@ pub enum Command {
     Diff(diff::Args),
     /// Show every version of one workflow across the backups.
     History(history::Args),
+    /// Restore workflows, a database, config files or the whole system from a backup.
+    #[command(subcommand)]
+    Restore(restore::RestoreCommand),
     /// The local catalog of the store's backups: rebuild it, or see its state.
     Catalog(catalog::Args),
     /// Check the store's structure, and with --read-data every object's content.
@@ -158,6 +162,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Show(a) => show::run(&cli, a).await,
         Command::Diff(a) => diff::run(&cli, a).await,
         Command::History(a) => history::run(&cli, a).await,
+        Command::Restore(r) => restore::run(&cli, r).await,
         Command::Catalog(a) => catalog::run(&cli, a).await,
         Command::Check(a) => check::run(&cli, a).await,
         Command::Gc(a) => gc::run(&cli, a).await,

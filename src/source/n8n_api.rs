@@ -331,6 +331,103 @@ fn is_loopback(u: &Url) -> bool {
     }
 }
 
+// ---------------------------------------------------------------------------
+// The write side (restores): creating a workflow, reading one back.
+
+/// Why n8n did not create a workflow ([`N8nApi::create_workflow`]).
+#[derive(Debug)]
+pub enum CreateFailure {
+    /// n8n answered with a client error (400 for a body its schema
+    /// refuses, 409, 422, ...) other than refusing the key: nothing was
+    /// created. `message` is n8n's own (`{"message": ...}`), or the start of
+    /// the body when it had none.
+    Refused { status: u16, message: String },
+    /// Nothing was created: n8n could not be reached (the connection failed
+    /// before the request went out), refused the key, redirected, or
+    /// answered with a server error.
+    Failed(SourceError),
+    /// The request went out but no complete answer came back: the workflow
+    /// may or may not exist now.
+    NoAnswer(SourceError),
+}
+
+impl N8nApi {
+    /// `POST /api/v1/workflows` with `body`: the created workflow as n8n
+    /// answers it (its new `id`, `active: false`, node credentials as n8n
+    /// resolved them). The request carries `body` and the key, nothing else.
+    pub async fn create_workflow(&self, body: &Value) -> std::result::Result<Value, CreateFailure> {
+        let mut key = HeaderValue::from_str(&self.key).map_err(|_| {
+            CreateFailure::Failed(SourceError::Invalid(
+                "the n8n API key is not a valid header".into(),
+            ))
+        })?;
+        key.set_sensitive(true);
+        let req = self
+            .client
+            .post(self.endpoint("workflows"))
+            .header(API_KEY_HEADER, key)
+            .header(ACCEPT, "application/json")
+            .json(body);
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_connect() || e.is_builder() => {
+                return Err(CreateFailure::Failed(self.unreachable(&e)))
+            }
+            Err(e) => return Err(CreateFailure::NoAnswer(self.unreachable(&e))),
+        };
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(String::from);
+        let answer = resp
+            .bytes()
+            .await
+            .map_err(|e| CreateFailure::NoAnswer(self.unreachable(&e)))?;
+        let base = self.base_url();
+        if status.is_success() {
+            return serde_json::from_slice(&answer).map_err(|e| {
+                CreateFailure::NoAnswer(self.not_n8n(&format!(
+                    "an answer to creating a workflow that is not JSON ({e}): {}",
+                    snippet(&answer)
+                )))
+            });
+        }
+        let message = n8n_message(&answer).unwrap_or_else(|| snippet(&answer));
+        Err(match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                CreateFailure::Failed(SourceError::Api(format!(
+                    "n8n at {base} refused the API key (create one in n8n: Settings → n8n API): \
+                     {status}, {message}"
+                )))
+            }
+            s if s.is_redirection() => CreateFailure::Failed(SourceError::Api(format!(
+                "n8n at {base} answered {s}{}: configure n8n's URL as the address it redirects to",
+                location
+                    .map(|l| format!(" redirecting to {l}"))
+                    .unwrap_or_default()
+            ))),
+            s if s.is_client_error() => CreateFailure::Refused {
+                status: s.as_u16(),
+                message,
+            },
+            s => CreateFailure::Failed(SourceError::Api(format!(
+                "n8n at {base} answered {s}: {message}"
+            ))),
+        })
+    }
+
+    /// `GET /api/v1/workflows/{id}`: one workflow's full body.
+    pub async fn get_workflow(&self, id: &str) -> Result<Value> {
+        let mut url = self.endpoint("workflows");
+        url.path_segments_mut()
+            .map_err(|_| SourceError::Invalid(format!("{} cannot take a path", self.base_url())))?
+            .push(id);
+        self.get_json(url).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 pub mod docker;
+pub mod fake_n8n;
 pub mod pg;
 use n8n_ark::store::local::LocalBackend;
 use n8n_ark::store::{Backend, Encryption, InitOptions, Store};

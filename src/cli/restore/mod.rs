@@ -1,0 +1,62 @@
+//! `n8n-ark restore …`: one file per kind of restore.
+pub mod config;
+pub mod database;
+pub mod full;
+pub mod history;
+pub mod workflow;
+
+use super::{Cli, CliResult};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RestoreCommand {
+    /// Restore workflows to files (--out DIR) or into a running n8n (--to-n8n),
+    /// as new inactive workflows; the originals are never touched.
+    Workflow(workflow::Args),
+    /// Restore a database dump with pg_restore, into a new database (--as) or
+    /// over the existing one (--replace --yes, after a pinned safety backup).
+    Database(database::Args),
+    /// Restore config files (modes, owners, symlinks) under a root directory.
+    Config(config::Args),
+    /// Restore the whole system: stop n8n, restore databases and config, start
+    /// it again and prove it answers.
+    Full(full::Args),
+    /// The restores made from this store, oldest first.
+    History(history::Args),
+}
+
+pub async fn run(cli: &Cli, cmd: &RestoreCommand) -> CliResult {
+    match cmd {
+        RestoreCommand::Workflow(a) => workflow::run(cli, a).await,
+        RestoreCommand::Database(a) => database::run(cli, a).await,
+        RestoreCommand::Config(a) => config::run(cli, a).await,
+        RestoreCommand::Full(a) => full::run(cli, a).await,
+        RestoreCommand::History(a) => history::run(cli, a).await,
+    }
+}
+
+/// The store (a restore reads objects from it and appends its event) and its
+/// catalog, caught up (to resolve `latest` and names).
+pub async fn open_store_and_catalog(
+    cli: &Cli,
+) -> CliResult<(crate::store::Store, crate::catalog::Catalog)> {
+    let store = cli.open_store().await?;
+    let catalog = crate::catalog::Catalog::open(&cli.data_dir(), &store)
+        .await
+        .map_err(super::catalog::catalog_err)?;
+    let report = catalog
+        .catch_up(&store)
+        .await
+        .map_err(super::catalog::catalog_err)?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok((store, catalog))
+}
+
+/// A restore error for the operator.
+pub fn restore_err(e: crate::restore::RestoreError) -> super::CliError {
+    match e {
+        crate::restore::RestoreError::Invalid(m) => super::CliError::Usage(m),
+        e => super::CliError::Failed(e.to_string()),
+    }
+}

@@ -1,0 +1,967 @@
+//! Restore of config files: the files, directories and symlinks a backup
+//! recorded (`contents.config_files`), written under a root directory
+//! (`/` by default: where they were; a scratch directory to look first).
+//!
+//! Safety first: [`plan_config`] checks every recorded path before anything is
+//! written, and refuses the whole restore ([`RestoreError::Unsafe`], naming the
+//! path) when a crafted or damaged manifest would write outside the root:
+//! - a path that is not absolute, or holds `.`, `..` or empty components, or
+//!   is recorded twice;
+//! - a path below a recorded symlink (it would be written through the link);
+//! - a symlink whose target leaves the root: a relative target with more `..`
+//!   than it has room for (resolved through the backup's own symlinks), an
+//!   absolute target outside the restored tree when the root is not `/`
+//!   (absolute targets inside the tree are re-rooted: `/etc/x` becomes
+//!   `<root>/etc/x`);
+//! - a directory on the target, on the way to a path, that is a symlink
+//!   pointing outside the root.
+//!
+//! [`restore_config`] then writes each entry in the order the backup recorded
+//! it (a directory before what it holds):
+//! - a file: its content streamed from the store into a temporary file in
+//!   the same directory, checked against the size and BLAKE3 checksum of the
+//!   manifest, given its mode, owner and group (when running as root) and
+//!   mtime, fsynced, renamed into place, and the directory fsynced: a crash
+//!   leaves the old file or the new one, never a mix;
+//! - a symlink: created under a temporary name and renamed into place;
+//! - a directory: created (or kept), its mode, owner and mtime set (mtimes
+//!   last, once everything in it is written).
+//!
+//! An existing file (or link) that differs is first kept as
+//! `<file>.ark-before-restore` (`.ark-before-restore.N` when that exists),
+//! a hard link to the old content, so the replacement stays one atomic
+//! rename; unless [`ConfigOptions::keep_before`] is false. Identical files are
+//! left alone. A file whose content does not match its checksum is not
+//! written and is reported as failed; the others are still restored.
+use super::{item, ChosenBackup, Outcome, RestoreError, Result};
+use crate::store::{reader, Store};
+use futures::StreamExt;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+use store_format::contents::{ConfigFile, FileType};
+use store_format::event::RestoredItem;
+
+/// What to restore, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigOptions {
+    /// The directory the recorded absolute paths are re-rooted under.
+    pub root: PathBuf,
+    /// Only these recorded paths and what is below them (all when empty).
+    pub only: Vec<PathBuf>,
+    /// Keep a differing existing file as `<file>.ark-before-restore`.
+    pub keep_before: bool,
+}
+
+impl Default for ConfigOptions {
+    fn default() -> Self {
+        ConfigOptions {
+            root: PathBuf::from("/"),
+            only: vec![],
+            keep_before: true,
+        }
+    }
+}
+
+/// One entry of a config restore's plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PlannedFile {
+    /// As recorded in the backup.
+    pub path: String,
+    /// Where it goes (re-rooted).
+    pub target: PathBuf,
+    /// `create`, `replace` or `unchanged` (files), `symlink`, `dir`, or
+    /// `missing-in-backup` (the path was absent when the backup ran: nothing
+    /// is done to it).
+    pub action: String,
+    /// `file`, `directory`, `symlink` or `missing`.
+    pub file_type: String,
+    /// For a symlink: the target it is written with (re-rooted when absolute).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_target: Option<String>,
+    /// Bytes (files).
+    pub size: u64,
+    /// Permission bits as recorded.
+    pub mode: u32,
+}
+
+fn file_type_name(t: FileType) -> &'static str {
+    match t {
+        FileType::File => "file",
+        FileType::Directory => "directory",
+        FileType::Symlink => "symlink",
+        FileType::Missing => "missing",
+    }
+}
+
+fn is_root_user() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The components of a recorded absolute path, or why it is unsafe.
+fn components(path: &str) -> std::result::Result<Vec<&str>, String> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err("it is not absolute".into());
+    };
+    if path.contains('\0') {
+        return Err("it holds a NUL byte".into());
+    }
+    if rest.is_empty() {
+        return Err("it is the root itself".into());
+    }
+    let parts: Vec<&str> = rest.split('/').collect();
+    for p in &parts {
+        match *p {
+            "" => return Err("it has an empty component (`//` or a trailing `/`)".into()),
+            "." => return Err("it has a `.` component".into()),
+            ".." => return Err("it has a `..` component".into()),
+            _ => {}
+        }
+    }
+    Ok(parts)
+}
+
+/// `root` joined with the relative form of a checked absolute path.
+fn rerooted(root: &Path, path: &str) -> PathBuf {
+    root.join(path.trim_start_matches('/'))
+}
+
+/// Why a symlink target is refused.
+enum Escape {
+    /// More `..` than there is room for.
+    AboveRoot,
+    /// Too many links followed.
+    Loop,
+}
+
+/// Resolves `target` (a symlink's, relative to `dir`, the components of its
+/// directory) through the backup's own symlinks (`links`, by recorded path),
+/// treating the recorded namespace as rooted at `/`. Returns the resolved
+/// components.
+fn resolve(
+    dir: &[String],
+    target: &str,
+    links: &BTreeMap<&str, &str>,
+    depth: usize,
+) -> std::result::Result<Vec<String>, Escape> {
+    if depth > 40 {
+        return Err(Escape::Loop);
+    }
+    let mut stack: Vec<String> = if target.starts_with('/') {
+        vec![]
+    } else {
+        dir.to_vec()
+    };
+    for comp in target.split('/') {
+        match comp {
+            "" | "." => {}
+            ".." => {
+                if stack.pop().is_none() {
+                    return Err(Escape::AboveRoot);
+                }
+            }
+            name => {
+                stack.push(name.to_string());
+                let here = format!("/{}", stack.join("/"));
+                if let Some(t) = links.get(here.as_str()) {
+                    stack.pop();
+                    stack = resolve(&stack, t, links, depth + 1)?;
+                }
+            }
+        }
+    }
+    Ok(stack)
+}
+
+/// Whether `path` (components) is a recorded path or below a recorded directory.
+fn in_recorded_tree(path: &[String], recorded: &BTreeMap<&str, &ConfigFile>) -> bool {
+    (1..=path.len()).rev().any(|n| {
+        let p = format!("/{}", path[..n].join("/"));
+        match recorded.get(p.as_str()) {
+            Some(f) if n == path.len() => f.file_type != FileType::Missing,
+            Some(f) => f.file_type == FileType::Directory,
+            None => false,
+        }
+    })
+}
+
+/// Checks the directories on the way from `root` to `target` (exclusive) as
+/// they are on disk: a symlink must resolve inside `canon_root`; anything else
+/// than a directory (or nothing yet) is a conflict.
+fn check_ancestors(root: &Path, canon_root: &Path, target: &Path, recorded: &str) -> Result<()> {
+    let rel = target.strip_prefix(root).unwrap_or(target);
+    let mut p = root.to_path_buf();
+    let parts: Vec<Component> = rel.components().collect();
+    for c in parts.iter().take(parts.len().saturating_sub(1)) {
+        p.push(c.as_os_str());
+        let md = match std::fs::symlink_metadata(&p) {
+            Ok(md) => md,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(RestoreError::target(format!(
+                    "cannot read {} (on the way to {recorded}): {e}",
+                    p.display()
+                )))
+            }
+        };
+        if md.file_type().is_symlink() {
+            let resolved = std::fs::canonicalize(&p).map_err(|e| {
+                RestoreError::Unsafe(format!(
+                    "{} (on the way to {recorded}) is a symlink that does not resolve ({e}): refusing to write through it",
+                    p.display()
+                ))
+            })?;
+            if !resolved.starts_with(canon_root) {
+                return Err(RestoreError::Unsafe(format!(
+                    "{} (on the way to {recorded}) is a symlink to {}, outside the root {}: refusing to write through it",
+                    p.display(),
+                    resolved.display(),
+                    canon_root.display()
+                )));
+            }
+            if !resolved.is_dir() {
+                return Err(RestoreError::target(format!(
+                    "{} (on the way to {recorded}) is a symlink to {}, which is not a directory",
+                    p.display(),
+                    resolved.display()
+                )));
+            }
+        } else if !md.is_dir() {
+            return Err(RestoreError::target(format!(
+                "{} is in the way of {recorded}: it is not a directory on the target; move it away first",
+                p.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// BLAKE3 of a file's content, hex.
+fn hash_file(p: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(p)?;
+    let mut h = blake3::Hasher::new();
+    std::io::copy(&mut f, &mut h)?;
+    Ok(h.finalize().to_hex().to_string())
+}
+
+/// Checks every path of the backup's config files before anything is written
+/// (see the module documentation) and returns the plan of the entries
+/// selected by `opts.only`, in the backup's order.
+pub fn plan_config(backup: &ChosenBackup, opts: &ConfigOptions) -> Result<Vec<PlannedFile>> {
+    let files = backup
+        .manifest
+        .contents
+        .as_ref()
+        .map(|c| c.config_files.as_slice())
+        .unwrap_or_default();
+    if files.is_empty() {
+        return Err(RestoreError::NotFound(format!(
+            "backup {} ({}) holds no config files (n8n_config and full_system backups do)",
+            backup.backup_id, backup.manifest.kind
+        )));
+    }
+    if !opts.root.is_absolute() {
+        return Err(RestoreError::Invalid(format!(
+            "--root {} is not an absolute path",
+            opts.root.display()
+        )));
+    }
+    let root = opts.root.clone();
+    let canon_root = match std::fs::canonicalize(&root) {
+        Ok(c) => {
+            if !c.is_dir() {
+                return Err(RestoreError::Invalid(format!(
+                    "--root {} is not a directory",
+                    root.display()
+                )));
+            }
+            c
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => root.clone(),
+        Err(e) => {
+            return Err(RestoreError::target(format!(
+                "cannot read the root {}: {e}",
+                root.display()
+            )))
+        }
+    };
+    let slash = root == Path::new("/");
+
+    // Every recorded path: well formed, once.
+    let mut recorded: BTreeMap<&str, &ConfigFile> = BTreeMap::new();
+    for f in files {
+        components(&f.path).map_err(|why| {
+            RestoreError::Unsafe(format!(
+                "the backup records the path {:?}, which is refused: {why}",
+                f.path
+            ))
+        })?;
+        if recorded.insert(f.path.as_str(), f).is_some() {
+            return Err(RestoreError::Unsafe(format!(
+                "the backup records the path {:?} twice",
+                f.path
+            )));
+        }
+    }
+    let links: BTreeMap<&str, &str> = files
+        .iter()
+        .filter(|f| f.file_type == FileType::Symlink)
+        .map(|f| (f.path.as_str(), f.link_target.as_deref().unwrap_or("")))
+        .collect();
+
+    // Nothing below a recorded symlink; every symlink's target inside the root.
+    let mut written_targets: BTreeMap<&str, String> = BTreeMap::new();
+    for f in files {
+        let parts = components(&f.path).expect("checked");
+        for n in 1..parts.len() {
+            let up = format!("/{}", parts[..n].join("/"));
+            if links.contains_key(up.as_str()) {
+                return Err(RestoreError::Unsafe(format!(
+                    "the backup records {:?} below the symlink {up:?}: it would be written through the link",
+                    f.path
+                )));
+            }
+        }
+        if f.file_type != FileType::Symlink {
+            continue;
+        }
+        let t = f.link_target.as_deref().unwrap_or("");
+        if t.is_empty() || t.contains('\0') {
+            return Err(RestoreError::Unsafe(format!(
+                "the symlink {:?} has an empty or invalid target",
+                f.path
+            )));
+        }
+        let dir: Vec<String> = parts[..parts.len() - 1]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let resolved = resolve(&dir, t, &links, 0).map_err(|e| {
+            RestoreError::Unsafe(match e {
+                Escape::AboveRoot => format!(
+                    "the symlink {:?} points to {t:?}, which leaves the root: refused",
+                    f.path
+                ),
+                Escape::Loop => format!(
+                    "the symlink {:?} points to {t:?} through a loop of symlinks: refused",
+                    f.path
+                ),
+            })
+        })?;
+        let written = if t.starts_with('/') {
+            if in_recorded_tree(&resolved, &recorded) {
+                if slash {
+                    t.to_string()
+                } else {
+                    rerooted(&root, t).display().to_string()
+                }
+            } else if slash {
+                t.to_string()
+            } else {
+                return Err(RestoreError::Unsafe(format!(
+                    "the symlink {:?} points to {t:?}, outside the restored files and the root {}: refused",
+                    f.path,
+                    root.display()
+                )));
+            }
+        } else {
+            t.to_string()
+        };
+        written_targets.insert(f.path.as_str(), written);
+    }
+
+    // The selection.
+    let mut only: Vec<String> = Vec::new();
+    for o in &opts.only {
+        let s = o
+            .to_str()
+            .ok_or_else(|| RestoreError::Invalid(format!("--only {}: not UTF-8", o.display())))?;
+        let s = s.trim_end_matches('/');
+        components(s).map_err(|why| RestoreError::Invalid(format!("--only {s:?}: {why}")))?;
+        if !files
+            .iter()
+            .any(|f| f.path == s || f.path.starts_with(&format!("{s}/")))
+        {
+            return Err(RestoreError::Invalid(format!(
+                "--only {s}: backup {} records nothing there (see `n8n-ark show {}`)",
+                backup.backup_id, backup.backup_id
+            )));
+        }
+        only.push(s.to_string());
+    }
+    let selected = |p: &str| {
+        only.is_empty()
+            || only
+                .iter()
+                .any(|o| p == o || p.starts_with(&format!("{o}/")))
+    };
+
+    let root_user = is_root_user();
+    let mut plan = Vec::new();
+    for f in files.iter().filter(|f| selected(&f.path)) {
+        let target = rerooted(&root, &f.path);
+        let link_target = written_targets.get(f.path.as_str()).cloned();
+        let mut p = PlannedFile {
+            path: f.path.clone(),
+            target: target.clone(),
+            action: String::new(),
+            file_type: file_type_name(f.file_type).into(),
+            link_target,
+            size: f.size,
+            mode: f.mode,
+        };
+        if f.file_type == FileType::Missing {
+            p.action = "missing-in-backup".into();
+            plan.push(p);
+            continue;
+        }
+        check_ancestors(&root, &canon_root, &target, &f.path)?;
+        let existing = match std::fs::symlink_metadata(&target) {
+            Ok(md) => Some(md),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => None,
+            Err(e) => {
+                return Err(RestoreError::target(format!(
+                    "cannot read {}: {e}",
+                    target.display()
+                )))
+            }
+        };
+        p.action = match (f.file_type, &existing) {
+            (FileType::Directory, None) => "dir".into(),
+            (FileType::Directory, Some(md)) if md.is_dir() => "dir".into(),
+            (FileType::Directory, Some(md)) if md.file_type().is_symlink() => {
+                // Written through: it must lead to a directory inside the root.
+                let r = std::fs::canonicalize(&target).map_err(|e| {
+                    RestoreError::Unsafe(format!(
+                        "{} (for the directory {}) is a symlink that does not resolve ({e})",
+                        target.display(),
+                        f.path
+                    ))
+                })?;
+                if !r.starts_with(&canon_root) {
+                    return Err(RestoreError::Unsafe(format!(
+                        "{} (for the directory {}) is a symlink to {}, outside the root {}: refusing to write through it",
+                        target.display(),
+                        f.path,
+                        r.display(),
+                        canon_root.display()
+                    )));
+                }
+                if !r.is_dir() {
+                    return Err(RestoreError::target(format!(
+                        "{} is a symlink to a non-directory where the backup has the directory {}: move it away first",
+                        target.display(),
+                        f.path
+                    )));
+                }
+                "dir".into()
+            }
+            (FileType::Directory, Some(_)) => {
+                return Err(RestoreError::target(format!(
+                    "{} is a file on the target where the backup has the directory {}: move it away first",
+                    target.display(),
+                    f.path
+                )))
+            }
+            (_, Some(md)) if md.is_dir() => {
+                return Err(RestoreError::target(format!(
+                    "{} is a directory on the target where the backup has the {} {}: move it away first",
+                    target.display(),
+                    file_type_name(f.file_type),
+                    f.path
+                )))
+            }
+            (FileType::Symlink, Some(md)) if md.file_type().is_symlink() => {
+                let now = std::fs::read_link(&target).ok();
+                if now.as_deref().and_then(Path::to_str) == p.link_target.as_deref() {
+                    "unchanged".into()
+                } else {
+                    "symlink".into()
+                }
+            }
+            (FileType::Symlink, _) => "symlink".into(),
+            (FileType::File, None) => "create".into(),
+            (FileType::File, Some(md)) => {
+                let same = md.is_file()
+                    && md.len() == f.size
+                    && md.mode() & 0o7777 == f.mode
+                    && (!root_user || (md.uid() == f.uid && md.gid() == f.gid))
+                    && f.checksum.as_deref().is_some_and(|c| {
+                        hash_file(&target).map(|h| h == c).unwrap_or(false)
+                    });
+                if same {
+                    "unchanged".into()
+                } else {
+                    "replace".into()
+                }
+            }
+            (FileType::Missing, _) => unreachable!("handled above"),
+        };
+        plan.push(p);
+    }
+    Ok(plan)
+}
+
+/// Restores the backup's config files (see the module documentation).
+/// Returns one item per recorded entry: `file:<recorded path>`. An unsafe
+/// manifest or a conflict on the target is an error before anything is
+/// written; a file that fails (content not matching its checksum, a write
+/// error) is a failed item and the others are still restored.
+pub async fn restore_config(
+    store: &Store,
+    backup: &ChosenBackup,
+    opts: &ConfigOptions,
+) -> Result<Vec<RestoredItem>> {
+    let plan = plan_config(backup, opts)?;
+    let files: BTreeMap<&str, &ConfigFile> = backup
+        .manifest
+        .contents
+        .as_ref()
+        .map(|c| {
+            c.config_files
+                .iter()
+                .map(|f| (f.path.as_str(), f))
+                .collect()
+        })
+        .unwrap_or_default();
+    let root = opts.root.clone();
+    std::fs::create_dir_all(&root).map_err(|e| {
+        RestoreError::target(format!("cannot create the root {}: {e}", root.display()))
+    })?;
+    let canon_root = std::fs::canonicalize(&root).map_err(|e| {
+        RestoreError::target(format!("cannot read the root {}: {e}", root.display()))
+    })?;
+    let w = Writer {
+        root: root.clone(),
+        canon_root,
+        files: &files,
+        chown: is_root_user(),
+        keep_before: opts.keep_before,
+    };
+    let mut items = Vec::with_capacity(plan.len());
+    let mut dirs: Vec<(PathBuf, i64)> = Vec::new();
+    for p in &plan {
+        let f = files[p.path.as_str()];
+        let name = format!("file:{}", p.path);
+        let r = match p.action.as_str() {
+            "missing-in-backup" => {
+                items.push(item(
+                    name,
+                    Outcome::Skipped,
+                    "it was missing when the backup ran",
+                ));
+                continue;
+            }
+            "unchanged" => {
+                items.push(item(name, Outcome::Skipped, "unchanged"));
+                continue;
+            }
+            "dir" => w
+                .directory(p, f)
+                .inspect(|_| dirs.push((p.target.clone(), f.mtime_ms))),
+            "symlink" => w.symlink(p, f),
+            _ => w.file(store, backup, p, f).await,
+        };
+        items.push(match r {
+            Ok(detail) => item(name, Outcome::Restored, detail),
+            Err(e) => {
+                tracing::warn!("config restore of {}: {e}", p.path);
+                item(name, Outcome::Failed, e.to_string())
+            }
+        });
+    }
+    // Directory mtimes last (writing into them changed them), deepest first.
+    for (d, mtime) in dirs.iter().rev() {
+        if let Err(e) = set_mtime(d, *mtime, false) {
+            tracing::warn!("cannot set the mtime of {}: {e}", d.display());
+        }
+    }
+    Ok(items)
+}
+
+struct Writer<'a> {
+    root: PathBuf,
+    canon_root: PathBuf,
+    files: &'a BTreeMap<&'a str, &'a ConfigFile>,
+    chown: bool,
+    keep_before: bool,
+}
+
+fn io_err(what: String) -> impl FnOnce(std::io::Error) -> RestoreError {
+    move |e| RestoreError::target(format!("{what}: {e}"))
+}
+
+fn system_time(ms: i64) -> std::time::SystemTime {
+    if ms >= 0 {
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms as u64)
+    } else {
+        std::time::UNIX_EPOCH - std::time::Duration::from_millis(ms.unsigned_abs())
+    }
+}
+
+/// Sets the mtime of `p` (of the link itself when `nofollow`), keeping atime now.
+fn set_mtime(p: &Path, ms: i64, nofollow: bool) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::other("NUL in path"))?;
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        },
+        libc::timespec {
+            tv_sec: ms.div_euclid(1000) as libc::time_t,
+            tv_nsec: (ms.rem_euclid(1000) * 1_000_000) as libc::c_long,
+        },
+    ];
+    let flags = if nofollow {
+        libc::AT_SYMLINK_NOFOLLOW
+    } else {
+        0
+    };
+    // SAFETY: a valid C string and an array of two timespecs.
+    let r = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), flags) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+impl Writer<'_> {
+    /// Creates the directories on the way to `target` (recorded ones with
+    /// their mode and owner, others 0755), checking again that none is a
+    /// symlink leading out of the root.
+    fn parents(&self, target: &Path, recorded: &str) -> Result<()> {
+        check_ancestors(&self.root, &self.canon_root, target, recorded)?;
+        let rel = target.strip_prefix(&self.root).unwrap_or(target);
+        let parts: Vec<Component> = rel.components().collect();
+        let mut p = self.root.clone();
+        let mut rec = String::new();
+        for c in parts.iter().take(parts.len().saturating_sub(1)) {
+            p.push(c.as_os_str());
+            rec.push('/');
+            rec.push_str(&c.as_os_str().to_string_lossy());
+            if std::fs::symlink_metadata(&p).is_ok() {
+                continue;
+            }
+            let f = self
+                .files
+                .get(rec.as_str())
+                .filter(|f| f.file_type == FileType::Directory);
+            std::fs::create_dir(&p).map_err(io_err(format!("creating {}", p.display())))?;
+            self.dir_meta(&p, f.copied())?;
+            if let Some(up) = p.parent() {
+                let _ = fsync_dir(up);
+            }
+        }
+        Ok(())
+    }
+
+    fn dir_meta(&self, p: &Path, f: Option<&ConfigFile>) -> Result<()> {
+        let (mode, owner) = match f {
+            Some(f) => (f.mode, Some((f.uid, f.gid))),
+            None => (0o755, None),
+        };
+        if self.chown {
+            if let Some((uid, gid)) = owner {
+                std::os::unix::fs::chown(p, Some(uid), Some(gid))
+                    .map_err(io_err(format!("setting the owner of {}", p.display())))?;
+            }
+        }
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+            .map_err(io_err(format!("setting the mode of {}", p.display())))
+    }
+
+    fn directory(&self, p: &PlannedFile, f: &ConfigFile) -> Result<String> {
+        self.parents(&p.target, &p.path)?;
+        let existed = std::fs::symlink_metadata(&p.target).is_ok();
+        if !existed {
+            std::fs::create_dir(&p.target)
+                .map_err(io_err(format!("creating {}", p.target.display())))?;
+        }
+        self.dir_meta(&p.target, Some(f))?;
+        if let Some(up) = p.target.parent() {
+            let _ = fsync_dir(up);
+        }
+        Ok(if existed {
+            format!("directory {} (mode {:o})", p.target.display(), f.mode)
+        } else {
+            format!(
+                "directory {} created (mode {:o})",
+                p.target.display(),
+                f.mode
+            )
+        })
+    }
+
+    /// A free `<target>.ark-before-restore[.N]`.
+    fn keep_path(target: &Path) -> Result<PathBuf> {
+        let base = format!("{}.ark-before-restore", target.display());
+        for n in 0..1000 {
+            let p = if n == 0 {
+                PathBuf::from(&base)
+            } else {
+                PathBuf::from(format!("{base}.{n}"))
+            };
+            if std::fs::symlink_metadata(&p).is_err() {
+                return Ok(p);
+            }
+        }
+        Err(RestoreError::target(format!(
+            "too many {base}.N copies already: clean them up"
+        )))
+    }
+
+    /// Before `target` is replaced: keeps what is there as a hard link (the
+    /// replacement stays one rename). Returns where it was kept.
+    fn keep(&self, target: &Path) -> Result<Option<PathBuf>> {
+        if !self.keep_before {
+            return Ok(None);
+        }
+        let md = match std::fs::symlink_metadata(target) {
+            Ok(md) => md,
+            Err(_) => return Ok(None),
+        };
+        if md.is_dir() {
+            return Ok(None);
+        }
+        let kept = Self::keep_path(target)?;
+        if let Err(e) = std::fs::hard_link(target, &kept) {
+            // A file system without hard links: a copy (a link is re-created).
+            if md.file_type().is_symlink() {
+                let t = std::fs::read_link(target)
+                    .map_err(io_err(format!("reading {}", target.display())))?;
+                std::os::unix::fs::symlink(t, &kept)
+                    .map_err(io_err(format!("keeping {}", target.display())))?;
+            } else {
+                tracing::debug!("hard link of {} refused ({e}): copying", target.display());
+                std::fs::copy(target, &kept)
+                    .map_err(io_err(format!("keeping {}", target.display())))?;
+                std::fs::File::open(&kept)
+                    .and_then(|f| f.sync_all())
+                    .map_err(io_err(format!("keeping {}", target.display())))?;
+            }
+        }
+        Ok(Some(kept))
+    }
+
+    fn tmp_name(target: &Path) -> PathBuf {
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let short: String = name.chars().take(100).collect();
+        target.with_file_name(format!(".{short}.ark-tmp-{:08x}", rand::random::<u32>()))
+    }
+
+    fn symlink(&self, p: &PlannedFile, f: &ConfigFile) -> Result<String> {
+        self.parents(&p.target, &p.path)?;
+        let link = p
+            .link_target
+            .as_deref()
+            .ok_or_else(|| RestoreError::Unsafe(format!("the symlink {} has no target", p.path)))?;
+        let tmp = Self::tmp_name(&p.target);
+        std::os::unix::fs::symlink(link, &tmp)
+            .map_err(io_err(format!("creating the symlink {}", tmp.display())))?;
+        let done = (|| {
+            if self.chown {
+                std::os::unix::fs::lchown(&tmp, Some(f.uid), Some(f.gid))
+                    .map_err(io_err(format!("setting the owner of {}", tmp.display())))?;
+            }
+            let _ = set_mtime(&tmp, f.mtime_ms, true);
+            let kept = self.keep(&p.target)?;
+            std::fs::rename(&tmp, &p.target)
+                .map_err(io_err(format!("renaming into {}", p.target.display())))?;
+            Ok::<_, RestoreError>(kept)
+        })();
+        let kept = match done {
+            Ok(k) => k,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        if let Some(up) = p.target.parent() {
+            fsync_dir(up).map_err(io_err(format!("syncing {}", up.display())))?;
+        }
+        Ok(match kept {
+            Some(k) => format!(
+                "symlink -> {link} (the previous one kept as {})",
+                k.display()
+            ),
+            None => format!("symlink -> {link}"),
+        })
+    }
+
+    async fn file(
+        &self,
+        store: &Store,
+        backup: &ChosenBackup,
+        p: &PlannedFile,
+        f: &ConfigFile,
+    ) -> Result<String> {
+        let expected = f.checksum.as_deref().ok_or_else(|| {
+            RestoreError::Invalid(format!("the backup records no checksum for {}", p.path))
+        })?;
+        let item = match &f.item {
+            Some(name) => Some(
+                backup
+                    .manifest
+                    .items
+                    .iter()
+                    .find(|i| &i.name == name)
+                    .ok_or_else(|| {
+                        RestoreError::NotFound(format!(
+                            "the content of {} (item {name:?}) is missing from the manifest",
+                            p.path
+                        ))
+                    })?,
+            ),
+            None if f.size == 0 => None,
+            None => {
+                return Err(RestoreError::NotFound(format!(
+                    "the backup records no content for {} ({} bytes)",
+                    p.path, f.size
+                )))
+            }
+        };
+        self.parents(&p.target, &p.path)?;
+        let tmp = Self::tmp_name(&p.target);
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+            .map_err(io_err(format!("creating {}", tmp.display())))?;
+        let written = async {
+            let mut hasher = blake3::Hasher::new();
+            let mut size = 0u64;
+            if let Some(item) = item {
+                let s = reader::item_stream(store, item);
+                futures::pin_mut!(s);
+                while let Some(chunk) = s.next().await {
+                    let chunk = chunk?;
+                    hasher.update(&chunk);
+                    size += chunk.len() as u64;
+                    out.write_all(&chunk)
+                        .map_err(io_err(format!("writing {}", tmp.display())))?;
+                }
+            }
+            let got = hasher.finalize().to_hex().to_string();
+            if size != f.size || got != expected {
+                return Err(RestoreError::Store(crate::store::StoreError::Invalid(format!(
+                    "the content of {} read from the store ({size} bytes, BLAKE3 {}) does not match the \
+                     backup's record ({} bytes, BLAKE3 {}): not written",
+                    p.path,
+                    &got[..16],
+                    f.size,
+                    expected.get(..16).unwrap_or(expected)
+                ))));
+            }
+            if self.chown {
+                std::os::unix::fs::fchown(&out, Some(f.uid), Some(f.gid))
+                    .map_err(io_err(format!("setting the owner of {}", tmp.display())))?;
+            }
+            out.set_permissions(std::fs::Permissions::from_mode(f.mode))
+                .map_err(io_err(format!("setting the mode of {}", tmp.display())))?;
+            out.set_times(std::fs::FileTimes::new().set_modified(system_time(f.mtime_ms)))
+                .map_err(io_err(format!("setting the mtime of {}", tmp.display())))?;
+            out.sync_all()
+                .map_err(io_err(format!("syncing {}", tmp.display())))?;
+            let kept = self.keep(&p.target)?;
+            std::fs::rename(&tmp, &p.target)
+                .map_err(io_err(format!("renaming into {}", p.target.display())))?;
+            Ok::<_, RestoreError>((size, kept))
+        }
+        .await;
+        let (size, kept) = match written {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        if let Some(up) = p.target.parent() {
+            fsync_dir(up).map_err(io_err(format!("syncing {}", up.display())))?;
+        }
+        let verb = if p.action == "create" {
+            "created"
+        } else {
+            "replaced"
+        };
+        Ok(match kept {
+            Some(k) => format!(
+                "{verb}, {size} bytes, mode {:o} (the previous file kept as {})",
+                f.mode,
+                k.display()
+            ),
+            None => format!("{verb}, {size} bytes, mode {:o}", f.mode),
+        })
+    }
+}
+
+/// The recorded paths a plan leaves out because of `--only` (for messages).
+pub fn left_out(backup: &ChosenBackup, plan: &[PlannedFile]) -> usize {
+    let planned: BTreeSet<&str> = plan.iter().map(|p| p.path.as_str()).collect();
+    backup
+        .manifest
+        .contents
+        .as_ref()
+        .map(|c| {
+            c.config_files
+                .iter()
+                .filter(|f| !planned.contains(f.path.as_str()))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_paths_must_be_clean_and_absolute() {
+        assert!(components("/etc/nginx/nginx.conf").is_ok());
+        for bad in [
+            "etc/passwd",
+            "/../../etc/passwd",
+            "/etc/../passwd",
+            "/etc/./x",
+            "/etc//x",
+            "/etc/x/",
+            "/",
+            "",
+            "/etc/\0x",
+        ] {
+            assert!(components(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn symlink_targets_resolve_through_recorded_links() {
+        let links: BTreeMap<&str, &str> =
+            [("/etc/x/s", "../.."), ("/etc/x/deep", "/a/b/c/d")].into();
+        let dir = vec!["etc".to_string(), "x".to_string()];
+        let ok = |t: &str| resolve(&dir, t, &links, 0).ok();
+        assert_eq!(
+            ok("../../etc/le/archive/cert1.pem").unwrap().join("/"),
+            "etc/le/archive/cert1.pem"
+        );
+        assert!(ok("../../..").is_none());
+        // Lexically inside, but `s` leads to / first: escapes.
+        assert!(ok("s/../..").is_none());
+        assert_eq!(ok("deep/../..").unwrap().join("/"), "a/b");
+        let looping: BTreeMap<&str, &str> = [("/a", "/b"), ("/b", "/a")].into();
+        assert!(matches!(resolve(&[], "/a", &looping, 0), Err(Escape::Loop)));
+    }
+}

@@ -1,0 +1,268 @@
+//! Restores: one workflow (to a file, or into a running n8n through its
+//! public API), a database (`pg_restore` streaming from the store), config
+//! files (re-rooted, with modes, owners and symlinks), or the whole system.
+//!
+//! Every restore ends with one journal event: `RestorePerformed` (it ran to
+//! its end; items that were skipped or failed are listed) or `RestoreFailed`
+//! (it stopped; the message says what failed and how to go back). A restore
+//! that overwrites anything first takes a safety backup of what it replaces,
+//! pinned (manifest label [`crate::backup::PINNED_LABEL`]) so retention never
+//! removes it.
+pub mod config;
+pub mod database;
+pub mod full;
+pub mod workflow;
+
+use crate::store::{journal, Store, StoreError};
+use std::time::Instant;
+use store_format::event::{RestoreFailed, RestorePerformed, RestoredItem};
+use store_format::{Event, Manifest};
+
+/// What a restore restores (the `what` of its event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreWhat {
+    Workflow,
+    Database,
+    Config,
+    Full,
+}
+
+impl RestoreWhat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestoreWhat::Workflow => "workflow",
+            RestoreWhat::Database => "database",
+            RestoreWhat::Config => "config",
+            RestoreWhat::Full => "full",
+        }
+    }
+}
+
+/// Errors of the restore layer. Messages say what failed and what the
+/// operator can do; they never hold a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The request itself is wrong (unknown workflow, bad path, missing flag).
+    #[error("{0}")]
+    Invalid(String),
+    /// The backup or an item of it does not exist, or holds nothing to restore.
+    #[error("{0}")]
+    NotFound(String),
+    /// The backup's data is unreadable or damaged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The target (n8n's API, a PostgreSQL server, a directory, Docker)
+    /// refused or failed.
+    #[error("{message}")]
+    Target { message: String, retryable: bool },
+    /// A crafted or damaged manifest asks for something unsafe (a path that
+    /// escapes the root, a symlink pointing outside it).
+    #[error("{0}")]
+    Unsafe(String),
+    /// The restore would do harm unless forced (e.g. credentials the target
+    /// could not decrypt).
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
+}
+
+impl RestoreError {
+    pub fn target(message: impl Into<String>) -> RestoreError {
+        RestoreError::Target {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RestoreError::Store(e) => e.is_retryable(),
+            RestoreError::Target { retryable, .. } => *retryable,
+            RestoreError::Source(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = RestoreError> = std::result::Result<T, E>;
+
+/// The outcome of one item of a restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Restored,
+    Skipped,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Restored => "restored",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+pub fn item(name: impl Into<String>, outcome: Outcome, detail: impl Into<String>) -> RestoredItem {
+    RestoredItem {
+        name: name.into(),
+        outcome: outcome.as_str().into(),
+        detail: detail.into(),
+    }
+}
+
+/// Records a restore's end in the journal. Create it when the restore begins
+/// (it keeps the clock), then call [`Recorder::performed`] or
+/// [`Recorder::failed`] exactly once.
+pub struct Recorder {
+    pub restore_id: String,
+    pub backup_id: String,
+    pub what: RestoreWhat,
+    pub target: String,
+    started: Instant,
+}
+
+impl Recorder {
+    pub fn new(backup_id: &str, what: RestoreWhat, target: impl Into<String>) -> Recorder {
+        Recorder {
+            restore_id: crate::store::ingest::new_backup_id(),
+            backup_id: backup_id.to_string(),
+            what,
+            target: target.into(),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn elapsed_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Appends `RestorePerformed`; returns the event as recorded.
+    pub async fn performed(
+        &self,
+        store: &Store,
+        items: Vec<RestoredItem>,
+        safety_backup: Option<String>,
+    ) -> Result<RestorePerformed> {
+        let result = if items.iter().any(|i| i.outcome == Outcome::Failed.as_str()) {
+            "partial"
+        } else {
+            "ok"
+        };
+        let ev = RestorePerformed {
+            restore_id: self.restore_id.clone(),
+            backup_id: self.backup_id.clone(),
+            what: self.what.as_str().into(),
+            target: self.target.clone(),
+            result: result.into(),
+            items,
+            safety_backup,
+            duration_ms: self.elapsed_ms(),
+        };
+        journal::append(store, Event::RestorePerformed(ev.clone())).await?;
+        Ok(ev)
+    }
+
+    /// Appends `RestoreFailed`. An error appending it is returned as a
+    /// message to add to the operator's (the restore's own error comes first).
+    pub async fn failed(
+        &self,
+        store: &Store,
+        stage: &str,
+        message: &str,
+        items: Vec<RestoredItem>,
+        safety_backup: Option<String>,
+    ) -> Option<String> {
+        let ev = RestoreFailed {
+            restore_id: self.restore_id.clone(),
+            backup_id: self.backup_id.clone(),
+            what: self.what.as_str().into(),
+            target: self.target.clone(),
+            stage: stage.into(),
+            message: message.into(),
+            items,
+            safety_backup,
+            duration_ms: self.elapsed_ms(),
+        };
+        tracing::info!(restore = %self.restore_id, stage, "restore failed: {message}");
+        journal::append(store, Event::RestoreFailed(ev))
+            .await
+            .err()
+            .map(|e| format!("the RestoreFailed event could not be recorded: {e}"))
+    }
+}
+
+/// A backup chosen for a restore: its id and its manifest, read from the store.
+pub struct ChosenBackup {
+    pub backup_id: String,
+    /// When it finished (ms since the epoch), for names like `{name} (restored {date})`.
+    pub finished_ms: i64,
+    pub manifest: Manifest,
+}
+
+/// Resolves a reference (`latest`, `latest:KIND`, an id or a unique prefix)
+/// through the catalog and reads the backup's manifest from the store.
+pub async fn choose_backup(
+    catalog: &crate::catalog::Catalog,
+    store: &Store,
+    reference: &str,
+) -> Result<ChosenBackup> {
+    let backup_id = catalog
+        .resolve(reference)
+        .await
+        .map_err(|e| RestoreError::NotFound(e.to_string()))?;
+    let record = catalog
+        .backup(&backup_id)
+        .await
+        .map_err(|e| RestoreError::NotFound(e.to_string()))?
+        .ok_or_else(|| RestoreError::NotFound(format!("no backup {backup_id}")))?;
+    let manifest_hex = record.manifest.ok_or_else(|| {
+        RestoreError::NotFound(format!(
+            "backup {backup_id} has no manifest (it did not complete)"
+        ))
+    })?;
+    let manifest_id = store_format::ObjectId::from_hex(&manifest_hex).map_err(|e| {
+        RestoreError::NotFound(format!(
+            "backup {backup_id}: manifest id {manifest_hex:?}: {e}"
+        ))
+    })?;
+    let manifest = store.read_manifest(&manifest_id).await?;
+    if manifest.backup_id != backup_id {
+        return Err(RestoreError::Unsafe(format!(
+            "manifest {} describes backup {}, not {backup_id}; run `n8n-ark check`",
+            manifest_id.short(),
+            manifest.backup_id
+        )));
+    }
+    Ok(ChosenBackup {
+        backup_id,
+        finished_ms: record.finished_ms.unwrap_or(manifest.finished_ms),
+        manifest,
+    })
+}
+
+/// Takes the safety backup a restore needs before it overwrites anything:
+/// a normal backup of `kind` from `sources`, pinned (manifest label
+/// [`crate::backup::PINNED_LABEL`]) so that retention never removes it.
+/// Returns its backup id.
+pub async fn take_safety_backup(
+    store: &Store,
+    kind: crate::backup::BackupKind,
+    sources: &crate::backup::Sources,
+    restore_id: &str,
+) -> Result<String> {
+    let labels = std::collections::BTreeMap::from([(
+        crate::backup::PINNED_LABEL.to_string(),
+        format!("safety backup before restore {restore_id}"),
+    )]);
+    let summary = crate::backup::run_labelled(store, kind, sources, &|_| None, labels)
+        .await
+        .map_err(|e| RestoreError::Target {
+            message: format!("the safety backup failed, so nothing was changed: {e}"),
+            retryable: e.is_retryable(),
+        })?;
+    Ok(summary.backup_id)
+}

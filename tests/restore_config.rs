@@ -1,0 +1,676 @@
+//! `n8n-ark restore config`: a real n8n_config backup of a tree shaped like a
+//! server's (.env, compose file, nginx with its sites-enabled links, Let's
+//! Encrypt with its live/ links into archive/), restored by the binary under
+//! a scratch root and compared entry by entry; and manifests written by hand
+//! that try to write outside the root, refused before anything is written.
+mod common;
+
+use common::{bin, PASSPHRASE};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use store_format::contents::{ConfigFile, Contents, FileType};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let e = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let o = e.ark(&["init", "--chunk-avg-kib", "64"]);
+        assert!(o.status.success(), "init: {}", stderr(&o));
+        e
+    }
+    fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(bin());
+        for v in ["ARK_STORE", "ARK_CONFIG_PATHS", "ARK_CONFIG", "ARK_N8N_DB"] {
+            c.env_remove(v);
+        }
+        c.env("ARK_PASSWORD", PASSPHRASE)
+            .env("ARK_KDF_TARGET_MS", "20")
+            .arg("--store")
+            .arg(self.store())
+            .arg("--data-dir")
+            .arg(self.dir.path().join("data"));
+        c
+    }
+    fn ark(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+    fn restore(&self, args: &[&str]) -> Output {
+        self.cmd()
+            .args(["--json", "restore", "config"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+    fn history(&self) -> Vec<Value> {
+        let o = self.ark(&["--json", "restore", "history"]);
+        assert!(o.status.success(), "history: {}", stderr(&o));
+        serde_json::from_slice::<Value>(&o.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    assert!(
+        o.status.success(),
+        "expected success: {}\n{}",
+        stderr(o),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn write(p: &Path, content: &[u8], mode: u32) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, content).unwrap();
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn set_mtime(p: &Path, secs: u64) {
+    let f = std::fs::File::options().write(true).open(p).unwrap();
+    f.set_times(
+        std::fs::FileTimes::new().set_modified(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(secs * 1000 + 250),
+        ),
+    )
+    .unwrap();
+}
+
+/// A server's config files under `base`: returns the paths to back up.
+fn server_tree(base: &Path) -> Vec<PathBuf> {
+    let n8n = base.join("opt/n8n");
+    write(
+        &n8n.join(".env"),
+        b"N8N_HOST=n8n.example.org\nN8N_ENCRYPTION_KEY=acc-n8n-fixed-encryption-key-0123456789\nPOSTGRES_PASSWORD=pw\n",
+        0o600,
+    );
+    write(
+        &n8n.join("docker-compose.yaml"),
+        b"services:\n  n8n:\n    image: n8nio/n8n:1.123.0\n    env_file: .env\n",
+        0o644,
+    );
+    write(&n8n.join("data/.keep"), b"", 0o640);
+    // Larger than a blob: stored as a chunked stream.
+    write(
+        &n8n.join("data/backup-key.bin"),
+        &common::random_bytes(7, 5 << 20),
+        0o400,
+    );
+    std::fs::set_permissions(n8n.join("data"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    let nginx = base.join("etc/nginx");
+    write(
+        &nginx.join("nginx.conf"),
+        b"user www-data;\nhttp { include /etc/nginx/sites-enabled/*; }\n",
+        0o644,
+    );
+    write(
+        &nginx.join("sites-available/n8n"),
+        b"server { listen 443 ssl; server_name n8n.example.org; location / { proxy_pass http://127.0.0.1:5678; } }\n",
+        0o644,
+    );
+    std::fs::create_dir_all(nginx.join("sites-enabled")).unwrap();
+    // Debian's layout: an absolute link into sites-available.
+    std::os::unix::fs::symlink(
+        nginx.join("sites-available/n8n"),
+        nginx.join("sites-enabled/n8n"),
+    )
+    .unwrap();
+    let le = base.join("etc/letsencrypt");
+    write(
+        &le.join("archive/n8n.example.org/cert1.pem"),
+        b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        0o644,
+    );
+    write(
+        &le.join("archive/n8n.example.org/privkey1.pem"),
+        b"-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+        0o600,
+    );
+    std::fs::create_dir_all(le.join("live/n8n.example.org")).unwrap();
+    // certbot's layout: relative links from live/ into archive/.
+    for name in ["cert", "privkey"] {
+        std::os::unix::fs::symlink(
+            format!("../../archive/n8n.example.org/{name}1.pem"),
+            le.join(format!("live/n8n.example.org/{name}.pem")),
+        )
+        .unwrap();
+    }
+    std::fs::set_permissions(le.join("archive"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    set_mtime(&n8n.join(".env"), 1_700_000_000);
+    set_mtime(&nginx.join("nginx.conf"), 1_600_000_000);
+    if is_root() {
+        std::os::unix::fs::chown(n8n.join(".env"), Some(1000), Some(1000)).unwrap();
+        std::os::unix::fs::chown(le.join("archive"), Some(0), Some(4321)).unwrap();
+        std::os::unix::fs::lchown(nginx.join("sites-enabled/n8n"), Some(33), Some(33)).unwrap();
+    }
+    for d in ["opt", "etc"] {
+        std::fs::set_permissions(base.join(d), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    vec![n8n, nginx, le]
+}
+
+/// Every entry under `dir` (not following links): relative path → (kind,
+/// mode, uid, gid, mtime in ms, content or link target).
+fn tree(dir: &Path) -> BTreeMap<String, (char, u32, u32, u32, i64, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            let mtime = md.mtime() * 1000 + md.mtime_nsec() / 1_000_000;
+            let (kind, data, mtime) = if md.file_type().is_symlink() {
+                let t = std::fs::read_link(&p).unwrap();
+                ('l', t.into_os_string().into_encoded_bytes(), 0)
+            } else if md.is_dir() {
+                stack.push(p.clone());
+                ('d', vec![], 0)
+            } else {
+                ('f', std::fs::read(&p).unwrap(), mtime)
+            };
+            let mode = if kind == 'l' { 0 } else { md.mode() & 0o7777 };
+            out.insert(rel, (kind, mode, md.uid(), md.gid(), mtime, data));
+        }
+    }
+    out
+}
+
+/// `n8n_config` backup of `paths`; its id.
+fn back_up(env: &Env, paths: &[PathBuf]) -> String {
+    let mut c = env.cmd();
+    c.args([
+        "--json",
+        "backup",
+        "--type",
+        "n8n_config",
+        "--no-default-config-paths",
+    ]);
+    for p in paths {
+        c.arg("--config-path").arg(p);
+    }
+    let o = c.output().unwrap();
+    json(&o)["backup_id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn files_modes_owners_links_and_directories_come_back_under_a_root() {
+    let env = Env::new();
+    let src = env.dir.path().join("server");
+    let paths = server_tree(&src);
+    let backup = back_up(&env, &paths);
+    let root = env.dir.path().join("scratch");
+
+    let r = json(&env.restore(&[&backup, "--root", s(&root)]));
+    assert_eq!(r["result"], "ok");
+    assert_eq!(r["failed"], 0);
+    // Under the root, the server's tree as it was: same bytes, modes, owners
+    // (as root), mtimes, links and directories.
+    let restored_base = root.join(src.strip_prefix("/").unwrap());
+    let want = tree(&src);
+    let got = tree(&restored_base);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    for (rel, w) in &want {
+        let g = &got[rel];
+        if w.0 == 'l' {
+            assert_eq!(g.0, 'l', "{rel}");
+            continue;
+        }
+        assert_eq!((g.0, g.1), (w.0, w.1), "kind and mode of {rel}");
+        if w.0 == 'f' {
+            assert!(g.5 == w.5, "content of {rel}");
+            assert_eq!(g.4, w.4, "mtime of {rel}");
+        }
+        if is_root() {
+            assert_eq!((g.2, g.3), (w.2, w.3), "owner of {rel}");
+        }
+    }
+    // Relative links as written; the absolute one re-rooted, so it stays
+    // inside the root (and leads to the restored file).
+    let cert = "etc/letsencrypt/live/n8n.example.org/cert.pem";
+    assert_eq!(got[cert].5, want[cert].5);
+    assert_eq!(
+        std::fs::read(restored_base.join(cert)).unwrap(),
+        std::fs::read(src.join(cert)).unwrap()
+    );
+    let site = "etc/nginx/sites-enabled/n8n";
+    let link = std::fs::read_link(restored_base.join(site)).unwrap();
+    assert_eq!(
+        link,
+        restored_base.join("etc/nginx/sites-available/n8n"),
+        "re-rooted"
+    );
+    if is_root() {
+        assert_eq!((got[site].2, got[site].3), (33, 33));
+    }
+    // No temporary file is left anywhere.
+    assert!(got.keys().all(|k| !k.contains(".ark-tmp-")));
+
+    // One item per entry, and the event.
+    let items = r["items"].as_array().unwrap();
+    // Every entry but `opt` and `etc`, which were not configured.
+    assert_eq!(items.len(), want.len() - 2);
+    assert!(
+        items.iter().all(|i| i["outcome"] == "restored"),
+        "{items:?}"
+    );
+    assert!(items
+        .iter()
+        .any(|i| i["name"] == format!("file:{}", src.join("opt/n8n/.env").display())));
+    let h = env.history();
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0]["what"], "config");
+    assert_eq!(h[0]["result"], "ok");
+    assert_eq!(h[0]["target"], format!("root:{}", root.display()));
+    assert_eq!(h[0]["restored"].as_u64(), Some(items.len() as u64));
+    assert_eq!(h[0]["restore_id"], r["restore_id"]);
+}
+
+#[test]
+fn differing_files_are_kept_unless_no_keep_and_only_limits_what_is_written() {
+    let env = Env::new();
+    let src = env.dir.path().join("server");
+    let paths = server_tree(&src);
+    let backup = back_up(&env, &paths);
+    let root = env.dir.path().join("scratch");
+    json(&env.restore(&[&backup, "--root", s(&root)]));
+    let base = root.join(src.strip_prefix("/").unwrap());
+    let env_file = base.join("opt/n8n/.env");
+    let compose = base.join("opt/n8n/docker-compose.yaml");
+    let nginx = base.join("etc/nginx/nginx.conf");
+    std::fs::write(&env_file, b"N8N_HOST=edited\n").unwrap();
+    std::fs::write(&nginx, b"# edited too\n").unwrap();
+
+    // A dry run writes nothing and says what would happen.
+    let before = common::snapshot(&root);
+    let plan = json(&env.restore(&[&backup, "--root", s(&root), "--dry-run"]));
+    assert_eq!(common::snapshot(&root), before);
+    let action = |p: &Path| {
+        plan["plan"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["target"] == s(p))
+            .unwrap_or_else(|| panic!("{} not in the plan", p.display()))["action"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(action(&env_file), "replace");
+    assert_eq!(action(&nginx), "replace");
+    assert_eq!(action(&compose), "unchanged");
+    let text = env
+        .cmd()
+        .args([
+            "restore",
+            "config",
+            &backup,
+            "--root",
+            s(&root),
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    assert!(text.status.success());
+    assert!(String::from_utf8_lossy(&text.stdout).contains("nothing is written"));
+    assert_eq!(common::snapshot(&root), before);
+    assert!(env.history().len() == 1, "a dry run is not a restore");
+
+    // --only the n8n directory: .env comes back, its edit kept beside it;
+    // nginx.conf (not asked for) keeps its edit.
+    let only = src.join("opt/n8n");
+    let r = json(&env.restore(&[&backup, "--root", s(&root), "--only", s(&only)]));
+    assert_eq!(
+        std::fs::read(&env_file).unwrap(),
+        std::fs::read(src.join("opt/n8n/.env")).unwrap()
+    );
+    let kept = base.join("opt/n8n/.env.ark-before-restore");
+    assert_eq!(std::fs::read(&kept).unwrap(), b"N8N_HOST=edited\n");
+    assert_eq!(std::fs::read(&nginx).unwrap(), b"# edited too\n");
+    let items = r["items"].as_array().unwrap();
+    assert!(items.iter().all(|i| i["name"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("file:{}", only.display()))));
+    let outcome = |name: &Path| {
+        items
+            .iter()
+            .find(|i| i["name"] == format!("file:{}", name.display()))
+            .unwrap()["outcome"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(outcome(&src.join("opt/n8n/.env")), "restored");
+    assert_eq!(outcome(&src.join("opt/n8n/docker-compose.yaml")), "skipped");
+
+    // --no-keep: replaced with no copy (the earlier copy stays as it was).
+    std::fs::write(&env_file, b"N8N_HOST=edited again\n").unwrap();
+    json(&env.restore(&[
+        &backup,
+        "--root",
+        s(&root),
+        "--only",
+        s(&src.join("opt/n8n/.env")),
+        "--no-keep",
+    ]));
+    assert_eq!(
+        std::fs::read(&env_file).unwrap(),
+        std::fs::read(src.join("opt/n8n/.env")).unwrap()
+    );
+    assert_eq!(std::fs::read(&kept).unwrap(), b"N8N_HOST=edited\n");
+    let copies = std::fs::read_dir(base.join("opt/n8n"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("ark-before-restore")
+        })
+        .count();
+    assert_eq!(copies, 1);
+
+    // A second restore keeps the previous copy and adds the next one.
+    std::fs::write(&env_file, b"third edit\n").unwrap();
+    json(&env.restore(&[
+        &backup,
+        "--root",
+        s(&root),
+        "--only",
+        s(&src.join("opt/n8n/.env")),
+    ]));
+    assert_eq!(
+        std::fs::read(base.join("opt/n8n/.env.ark-before-restore.1")).unwrap(),
+        b"third edit\n"
+    );
+
+    // --only naming nothing the backup holds; a relative --root: usage errors.
+    let before = common::snapshot(&root);
+    let o = env.restore(&[&backup, "--root", s(&root), "--only", "/etc/shadow"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("records nothing there"),
+        "{}",
+        stderr(&o)
+    );
+    let o = env.restore(&[&backup, "--root", "relative/dir"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not an absolute path"));
+    assert_eq!(common::snapshot(&root), before);
+}
+
+/// A backup written by hand through the session API, as a real one is:
+/// `entries` are config file records, with their content when they are files
+/// (the checksum recorded is the content's unless `wrong_checksum`).
+fn crafted(
+    env: &Env,
+    entries: &[(&str, FileType, Option<&str>)],
+    wrong_checksum: &[&str],
+) -> String {
+    rt().block_on(async {
+        let store = common::open_store(&env.store()).await;
+        let mut session = n8n_ark::store::ingest::BackupSession::begin(&store, "n8n_config")
+            .await
+            .unwrap();
+        let mut files = Vec::new();
+        for (path, kind, data) in entries {
+            let mut f = ConfigFile {
+                path: path.to_string(),
+                file_type: *kind,
+                mode: if *kind == FileType::Directory {
+                    0o755
+                } else {
+                    0o644
+                },
+                uid: 0,
+                gid: 0,
+                mtime_ms: 1_700_000_000_000,
+                ..Default::default()
+            };
+            match kind {
+                FileType::File => {
+                    let bytes = data.unwrap().as_bytes().to_vec();
+                    let item = format!("config/crafted/{}", files.len());
+                    f.size = bytes.len() as u64;
+                    f.checksum = Some(if wrong_checksum.contains(path) {
+                        blake3::hash(b"something else").to_hex().to_string()
+                    } else {
+                        blake3::hash(&bytes).to_hex().to_string()
+                    });
+                    session.add_blob(&item, bytes).await.unwrap();
+                    f.item = Some(item);
+                }
+                FileType::Symlink => f.link_target = data.map(String::from),
+                _ => {}
+            }
+            files.push(f);
+        }
+        let contents = Contents {
+            config_files: files,
+            ..Default::default()
+        };
+        session
+            .commit_with(BTreeMap::new(), Some(contents))
+            .await
+            .unwrap()
+            .backup_id
+    })
+}
+
+#[test]
+fn crafted_manifests_that_escape_the_root_are_refused_and_nothing_is_written() {
+    use FileType::*;
+    let env = Env::new();
+    let root = env.dir.path().join("scratch");
+    std::fs::create_dir_all(&root).unwrap();
+    let outside = env.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let benign: (&str, FileType, Option<&str>) = ("/srv/app/settings.json", File, Some("{}\n"));
+    let cases: Vec<(&str, Vec<(&str, FileType, Option<&str>)>)> = vec![
+        (
+            "/../../etc/passwd",
+            vec![
+                benign,
+                (
+                    "/../../etc/passwd",
+                    File,
+                    Some("root::0:0::/root:/bin/sh\n"),
+                ),
+            ],
+        ),
+        (
+            "/srv/app/../../../etc/passwd",
+            vec![
+                benign,
+                (
+                    "/srv/app/../../../etc/passwd",
+                    File,
+                    Some("root::0:0::/root:/bin/sh\n"),
+                ),
+            ],
+        ),
+        (
+            "etc/cron.d/evil",
+            vec![
+                benign,
+                ("etc/cron.d/evil", File, Some("* * * * * root sh\n")),
+            ],
+        ),
+        // An absolute target outside the restored files.
+        (
+            "/srv/app/passwd",
+            vec![benign, ("/srv/app/passwd", Symlink, Some("/etc/passwd"))],
+        ),
+        // A relative target climbing out of the root.
+        (
+            "/srv/app/up",
+            vec![
+                benign,
+                ("/srv/app/up", Symlink, Some("../../../../../../etc")),
+            ],
+        ),
+        // Lexically inside, but through the backup's own link it climbs out.
+        (
+            "/srv/app/t",
+            vec![
+                benign,
+                ("/srv/app/s", Symlink, Some("../..")),
+                ("/srv/app/t", Symlink, Some("s/../../etc")),
+            ],
+        ),
+        // A file written through a link of the same backup.
+        (
+            "/srv/app/conf/evil",
+            vec![
+                benign,
+                ("/srv/other", Directory, None),
+                ("/srv/app/conf", Symlink, Some("/srv/other")),
+                ("/srv/app/conf/evil", File, Some("x\n")),
+            ],
+        ),
+        ("/srv/app/settings.json", vec![benign, benign]),
+    ];
+    let mut refused = Vec::new();
+    for (needle, entries) in &cases {
+        let id = crafted(&env, entries, &[]);
+        for dry in [true, false] {
+            let mut args = vec![id.as_str(), "--root", s(&root)];
+            if dry {
+                args.push("--dry-run");
+            }
+            let o = env.restore(&args);
+            assert!(
+                !o.status.success(),
+                "{needle}: {}",
+                String::from_utf8_lossy(&o.stdout)
+            );
+            let err = stderr(&o);
+            assert!(err.contains(&format!("{needle:?}")), "{needle}: {err}");
+            assert_eq!(
+                err.lines().filter(|l| l.starts_with("error:")).count(),
+                1,
+                "{err}"
+            );
+            assert_eq!(
+                std::fs::read_dir(&root).unwrap().count(),
+                0,
+                "{needle}: something was written"
+            );
+        }
+        refused.push((id, *needle));
+    }
+
+    // A directory of the target on the way, a symlink leading out of the root.
+    std::os::unix::fs::symlink(&outside, root.join("srv")).unwrap();
+    let id = crafted(&env, &[benign], &[]);
+    let o = env.restore(&[&id, "--root", s(&root)]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("is a symlink to") && err.contains("outside the root"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    std::fs::remove_file(root.join("srv")).unwrap();
+    refused.push((id, "outside the root"));
+
+    // Every refusal is recorded, naming the path.
+    let h = env.history();
+    assert_eq!(h.len(), refused.len());
+    for (r, (id, needle)) in h.iter().zip(&refused) {
+        assert_eq!(r["backup_id"], id.as_str());
+        assert_eq!(r["result"], "failed");
+        assert_eq!(r["failed_stage"], "check");
+        let m = r["message"].as_str().unwrap();
+        assert!(
+            m.contains(needle) && m.contains("nothing was written"),
+            "{m}"
+        );
+    }
+
+    // With the root `/`, an absolute link outside the backup's files is where
+    // it pointed when backed up: planned as is (dry run only).
+    let id = crafted(
+        &env,
+        &[("/srv/app/passwd", Symlink, Some("/etc/passwd"))],
+        &[],
+    );
+    let plan = json(&env.restore(&[&id, "--root", "/", "--dry-run"]));
+    assert_eq!(plan["plan"][0]["link_target"], "/etc/passwd");
+
+    // Content that does not match its checksum: not written, the rest is.
+    let id = crafted(
+        &env,
+        &[
+            ("/srv/app", Directory, None),
+            ("/srv/app/settings.json", File, Some("{}\n")),
+            ("/srv/app/tampered.json", File, Some("{\"evil\": true}\n")),
+        ],
+        &["/srv/app/tampered.json"],
+    );
+    let o = env.restore(&[&id, "--root", s(&root)]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("1 config file(s) could not be restored: /srv/app/tampered.json"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(root.join("srv/app/settings.json")).unwrap(),
+        b"{}\n"
+    );
+    let names: Vec<String> = std::fs::read_dir(root.join("srv/app"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["settings.json"]);
+    let last = env.history().pop().unwrap();
+    assert_eq!(last["result"], "partial");
+    assert_eq!(last["failed"], 1);
+    let bad = last["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["outcome"] == "failed")
+        .unwrap()
+        .clone();
+    assert_eq!(bad["name"], "file:/srv/app/tampered.json");
+    assert!(bad["detail"].as_str().unwrap().contains("does not match"));
+}

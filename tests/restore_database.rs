@@ -1,0 +1,963 @@
+//! `n8n-ark restore database`: real backups of the n8n fixture (tests/fixtures)
+//! restored by the binary into ephemeral PostgreSQL clusters, checked the way
+//! an operator would check them: row counts and per-table content checksums
+//! against the source at backup time, the safety backup of `--replace`, what
+//! refusals leave behind, and the restore history.
+mod common;
+
+use common::pg::PgCluster;
+use common::{bin, PASSPHRASE};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use store_format::Manifest;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A store and a data directory for its catalog, driven through the binary.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Self::with_init(&["init", "--chunk-avg-kib", "64"])
+    }
+    fn with_init(args: &[&str]) -> Env {
+        let e = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let o = e.ark(args);
+        assert!(o.status.success(), "init: {}", stderr(&o));
+        e
+    }
+    fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(bin());
+        for v in [
+            "ARK_STORE",
+            "ARK_N8N_DB",
+            "ARK_PG_SERVER",
+            "ARK_CONFIG_PATHS",
+            "ARK_PG_DUMP",
+            "ARK_PG_RESTORE",
+            "ARK_PG_CONTAINER",
+            "ARK_CONFIG",
+            "ARK_TARGET_DB",
+            "ARK_TARGET_DB_PASSWORD",
+            "ARK_TARGET_DB_PASSWORD_FILE",
+            "ARK_N8N_DB_PASSWORD",
+            "ARK_N8N_DB_PASSWORD_FILE",
+        ] {
+            c.env_remove(v);
+        }
+        c.env("ARK_PASSWORD", PASSPHRASE)
+            .env("ARK_KDF_TARGET_MS", "20")
+            .arg("--store")
+            .arg(self.store())
+            .arg("--data-dir")
+            .arg(self.dir.path().join("data"));
+        c
+    }
+    fn ark(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+    /// `backup --type KIND --json`; the summary.
+    fn backup(&self, kind: &str, args: &[&str]) -> Value {
+        let o = self
+            .cmd()
+            .args([
+                "--json",
+                "backup",
+                "--type",
+                kind,
+                "--no-default-config-paths",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "backup {kind}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+    /// `restore database …` (with `--json` first).
+    fn restore(&self, args: &[&str]) -> Output {
+        self.cmd()
+            .args(["--json", "restore", "database"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+    fn history(&self) -> Vec<Value> {
+        let o = self.ark(&["--json", "restore", "history"]);
+        assert!(o.status.success(), "history: {}", stderr(&o));
+        serde_json::from_slice::<Value>(&o.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+    /// The manifest of a backup, by id (read from the store itself).
+    fn manifest_of(&self, backup_id: &str) -> Manifest {
+        rt().block_on(async {
+            let store = common::open_store(&self.store()).await;
+            for id in store.list_manifest_ids().await.unwrap() {
+                let m = store.read_manifest(&id).await.unwrap();
+                if m.backup_id == backup_id {
+                    return m;
+                }
+            }
+            panic!("no manifest of backup {backup_id}")
+        })
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    assert!(
+        o.status.success(),
+        "expected success: {}\n{}",
+        stderr(o),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// A failure with one clear `error:` line holding `needle`.
+fn assert_refused(o: &Output, needle: &str) -> String {
+    assert!(
+        !o.status.success(),
+        "expected a refusal: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let err = stderr(o);
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    err
+}
+
+fn id(summary: &Value) -> String {
+    summary["backup_id"].as_str().unwrap().to_string()
+}
+
+fn databases(pg: &PgCluster) -> Vec<String> {
+    pg.psql(
+        "postgres",
+        "SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1",
+    )
+    .lines()
+    .map(String::from)
+    .collect()
+}
+
+/// A role owning one of the fixture's tables, so that restores must deal with
+/// roles as on a real server (n8n's tables belong to n8n's user).
+fn give_a_table_to_a_role(pg: &PgCluster, db: &str) {
+    pg.psql(
+        db,
+        "CREATE ROLE ark_n8n_owner LOGIN; ALTER TABLE public.tag_entity OWNER TO ark_n8n_owner",
+    );
+}
+
+#[test]
+fn restored_as_a_new_database_it_equals_the_source_at_backup_time() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    give_a_table_to_a_role(&pg, "n8n");
+    let counts = pg.table_counts("n8n");
+    let sums = pg.table_checksums("n8n");
+    assert!(counts.values().sum::<u64>() > 100, "{counts:?}");
+    let env = Env::new();
+    let n8n_backup = id(&env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n")]));
+    let full_backup = id(&env.backup(
+        "postgres_full",
+        &[
+            "--n8n-db",
+            &pg.url("n8n"),
+            "--pg-server",
+            &pg.url("postgres"),
+        ],
+    ));
+    // The source moves on after the backups.
+    pg.psql(
+        "n8n",
+        "DELETE FROM execution_data; UPDATE workflow_entity SET name = name || ' (edited)'",
+    );
+    assert_ne!(pg.table_checksums("n8n"), sums);
+
+    let target = PgCluster::start();
+    let before = databases(&target);
+    let to = target.url("postgres");
+
+    // A fresh server lacks the role owning tag_entity: refused, nothing created.
+    let o = env.restore(&[&n8n_backup, "n8n", "--target-url", &to, "--as", "n8n_copy"]);
+    assert_refused(&o, "ark_n8n_owner");
+    assert_eq!(databases(&target), before);
+    // A postgres_n8n backup holds no roles to restore.
+    let o = env.restore(&[
+        &n8n_backup,
+        "n8n",
+        "--target-url",
+        &to,
+        "--as",
+        "n8n_copy",
+        "--with-roles",
+    ]);
+    assert_refused(&o, "holds no roles");
+    assert_eq!(databases(&target), before);
+
+    // From the postgres_full backup with its roles: the role is created, the
+    // database equals the source at backup time, table by table.
+    let r = json(&env.restore(&[
+        &full_backup,
+        "n8n",
+        "--target-url",
+        &to,
+        "--as",
+        "n8n_full",
+        "--with-roles",
+    ]));
+    assert_eq!(r["roles"]["created"], serde_json::json!(["ark_n8n_owner"]));
+    assert!(r["roles"]["existing"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("postgres")));
+    assert_eq!(target.table_counts("n8n_full"), counts);
+    assert_eq!(target.table_checksums("n8n_full"), sums);
+    assert_eq!(
+        target.psql(
+            "n8n_full",
+            "SELECT tableowner FROM pg_tables WHERE tablename = 'tag_entity'"
+        ),
+        "ark_n8n_owner"
+    );
+    let d = &r["database"];
+    assert_eq!(d["mismatches"], 0);
+    assert_eq!(d["tables"].as_array().unwrap().len(), counts.len());
+    for t in d["tables"].as_array().unwrap() {
+        let name = t["table"].as_str().unwrap();
+        assert_eq!(t["expected"], t["found"], "{t}");
+        assert_eq!(t["found"].as_u64(), counts.get(name).copied(), "{name}");
+    }
+    let full_manifest = env.manifest_of(&full_backup);
+    let dump = full_manifest
+        .items
+        .iter()
+        .find(|i| i.name == "db/n8n.dump")
+        .unwrap();
+    assert_eq!(d["dump_bytes"].as_u64(), Some(dump.size));
+
+    // Now the role exists: the postgres_n8n backup restores too (text output).
+    let o = env
+        .cmd()
+        .args([
+            "restore",
+            "database",
+            &n8n_backup,
+            "n8n",
+            "--target-url",
+            &to,
+        ])
+        .args(["--as", "n8n_copy"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("public.workflow_entity")
+            && text.contains("every row count equals the backup's"),
+        "{text}"
+    );
+    assert_eq!(target.table_checksums("n8n_copy"), sums);
+    // The database belongs to the role owning most of the dump (the fixture
+    // was loaded as postgres).
+    assert_eq!(
+        target.psql(
+            "postgres",
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'n8n_copy'"
+        ),
+        "postgres"
+    );
+
+    // --no-owner: everything belongs to the connecting user.
+    let fresh = PgCluster::start();
+    json(&env.restore(&[
+        &n8n_backup,
+        "n8n",
+        "--target-url",
+        &fresh.url("postgres"),
+        "--as",
+        "plain",
+        "--no-owner",
+    ]));
+    assert_eq!(fresh.table_checksums("plain"), sums);
+    assert_eq!(
+        fresh.psql(
+            "plain",
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner <> 'postgres'"
+        ),
+        "0"
+    );
+
+    // Every restore is in the history: the two refused ones too.
+    let h = env.history();
+    let results: Vec<(&str, &str)> = h
+        .iter()
+        .map(|r| (r["result"].as_str().unwrap(), r["what"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        results,
+        vec![
+            ("failed", "database"),
+            ("failed", "database"),
+            ("ok", "database"),
+            ("ok", "database"),
+            ("ok", "database"),
+        ]
+    );
+    assert_eq!(h[0]["failed_stage"], "check");
+    assert!(h[0]["message"].as_str().unwrap().contains("ark_n8n_owner"));
+    assert_eq!(h[2]["backup_id"], full_backup.as_str());
+    assert_eq!(
+        h[2]["target"],
+        format!("postgres:n8n_full@127.0.0.1:{}", target.port())
+    );
+    assert_eq!(h[2]["items"][0]["name"], "database:n8n");
+}
+
+#[test]
+fn replace_takes_a_pinned_safety_backup_that_brings_the_old_state_back() {
+    let pg = PgCluster::start_with_password("s3cret-pw");
+    pg.load_fixture("n8n");
+    let at_backup = pg.table_checksums("n8n");
+    let env = Env::new();
+    let backup = {
+        let o = env
+            .cmd()
+            .env("ARK_N8N_DB_PASSWORD", "s3cret-pw")
+            .args(["--json", "backup", "--type", "postgres_n8n"])
+            .args(["--no-default-config-paths", "--n8n-db", &pg.url("n8n")])
+            .output()
+            .unwrap();
+        id(&json(&o))
+    };
+    // What the operator has now, and wants back if the restore was a mistake.
+    pg.psql(
+        "n8n",
+        "INSERT INTO tag_entity (id, name) VALUES ('tagAfterBackup1', 'after the backup');
+         DELETE FROM execution_entity WHERE id IN (SELECT id FROM execution_entity ORDER BY id LIMIT 3)",
+    );
+    let now = pg.table_checksums("n8n");
+    assert_ne!(now, at_backup);
+    let to = pg.url("postgres");
+
+    // Without --yes: a usage error, nothing happens, nothing is recorded.
+    let o = env
+        .cmd()
+        .env("ARK_TARGET_DB_PASSWORD", "s3cret-pw")
+        .args([
+            "restore",
+            "database",
+            &backup,
+            "n8n",
+            "--target-url",
+            &to,
+            "--replace",
+        ])
+        .output()
+        .unwrap();
+    assert_refused(&o, "add --yes");
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(pg.table_checksums("n8n"), now);
+    assert!(env.history().is_empty());
+
+    // Without the password: the server refuses, nothing happens.
+    let o = env.restore(&[&backup, "n8n", "--target-url", &to, "--replace", "--yes"]);
+    let err = assert_refused(&o, "password");
+    assert!(!err.contains("s3cret-pw"));
+    assert_eq!(pg.table_checksums("n8n"), now);
+
+    // A session of n8n stays connected: the replace ends it.
+    let mut session = pg
+        .client("psql")
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPASSWORD", "s3cret-pw")
+        .args(["-X", "-d", "n8n", "-c", "SELECT pg_sleep(120)"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pg.psql(
+        "postgres",
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'n8n' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()",
+    ) != "1"
+    {
+        assert!(Instant::now() < deadline, "the session did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let o = env
+        .cmd()
+        .env("ARK_TARGET_DB_PASSWORD", "s3cret-pw")
+        .args(["--json", "restore", "database", &backup, "n8n"])
+        .args(["--target-url", &to, "--replace", "--yes"])
+        .output()
+        .unwrap();
+    let r = json(&o);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("s3cret-pw"));
+    assert_eq!(pg.table_checksums("n8n"), at_backup);
+    assert_eq!(r["database"]["replaced"], true);
+    assert_eq!(r["database"]["target_database"], "n8n");
+    let status = session.wait().unwrap();
+    assert!(!status.success(), "the old session should have been ended");
+    // No restore copy is left beside it.
+    assert_eq!(databases(&pg), vec!["n8n", "postgres"]);
+
+    // The safety backup: pinned, naming the restore, holding the state before.
+    let safety = r["safety_backup"].as_str().unwrap().to_string();
+    let m = env.manifest_of(&safety);
+    assert_eq!(m.kind, "postgres_n8n");
+    let restore_id = r["restore_id"].as_str().unwrap();
+    assert_eq!(
+        m.labels.get("pinned").map(String::as_str),
+        Some(format!("safety backup before restore {restore_id}").as_str())
+    );
+    let h = env.history();
+    let last = h.last().unwrap();
+    assert_eq!(last["result"], "ok");
+    assert_eq!(last["safety_backup"], safety.as_str());
+    assert_eq!(last["restore_id"], restore_id);
+
+    // Going back: the safety backup restores what there was before.
+    let o = env
+        .cmd()
+        .env("ARK_TARGET_DB_PASSWORD", "s3cret-pw")
+        .args(["--json", "restore", "database", &safety, "n8n"])
+        .args(["--target-url", &to, "--replace", "--yes"])
+        .output()
+        .unwrap();
+    json(&o);
+    assert_eq!(pg.table_checksums("n8n"), now);
+}
+
+#[test]
+fn refusals_are_clear_recorded_and_change_nothing() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let backup = id(&env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n")]));
+    let flows = id(&env.backup("flows", &["--n8n-db", &pg.url("n8n")]));
+    let sums = pg.table_checksums("n8n");
+    let dbs = databases(&pg);
+    let to = pg.url("postgres");
+    let unchanged = || {
+        assert_eq!(databases(&pg), dbs);
+        assert_eq!(pg.table_checksums("n8n"), sums);
+    };
+
+    // Neither --as nor --replace: the suggestion, with the backup's date.
+    let o = env.restore(&[&backup, "n8n", "--target-url", &to]);
+    let date = chrono_date(&env, &backup);
+    assert_refused(&o, &format!("--as n8n_restored_{date}"));
+    assert_eq!(o.status.code(), Some(2));
+    // A password on the command line.
+    let o = env.restore(&[
+        &backup,
+        "n8n",
+        "--target-url",
+        &format!(
+            "postgres://postgres:hunter2@127.0.0.1:{}/postgres",
+            pg.port()
+        ),
+        "--as",
+        "x",
+    ]);
+    let err = assert_refused(&o, "ARK_TARGET_DB_PASSWORD");
+    assert!(!err.contains("hunter2"), "{err}");
+    // An unknown backup.
+    let o = env.restore(&[
+        "20990101T000000Z-nope",
+        "n8n",
+        "--target-url",
+        &to,
+        "--as",
+        "x",
+    ]);
+    assert_refused(&o, "20990101T000000Z-nope");
+    unchanged();
+    assert!(env.history().is_empty(), "usage errors record nothing");
+
+    // An existing name for --as.
+    let o = env.restore(&[&backup, "n8n", "--target-url", &to, "--as", "n8n"]);
+    assert_refused(&o, "the database \"n8n\" already exists");
+    unchanged();
+    // A database the backup does not hold.
+    let o = env.restore(&[&backup, "nope", "--target-url", &to, "--as", "x"]);
+    assert_refused(&o, "has no database \"nope\"; it has: n8n");
+    // A backup without any dump.
+    let o = env.restore(&[&flows, "n8n", "--target-url", &to, "--as", "x"]);
+    assert_refused(&o, "holds no database dump");
+    // A pg_restore older than the server the dump came from.
+    let old = env.dir.path().join("old-bin");
+    std::fs::create_dir_all(&old).unwrap();
+    let fake = old.join("pg_restore");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'pg_restore (PostgreSQL) 12.22'; exit 0; fi\nexit 3\n",
+    )
+    .unwrap();
+    chmod_x(&fake);
+    let o = env.restore(&[
+        &backup,
+        "n8n",
+        "--target-url",
+        &to,
+        "--as",
+        "x",
+        "--pg-restore",
+        fake.to_str().unwrap(),
+    ]);
+    assert_refused(
+        &o,
+        "is version 12, older than the server the dump came from (version 15)",
+    );
+    // A pg_restore that does not exist.
+    let o = env.restore(&[
+        &backup,
+        "n8n",
+        "--target-url",
+        &to,
+        "--as",
+        "x",
+        "--pg-restore",
+        "/nonexistent/pg_restore",
+    ]);
+    assert_refused(&o, "pg_restore not found at /nonexistent/pg_restore");
+    // A server that does not answer.
+    let closed = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres",
+        common::pg::free_port()
+    );
+    let o = env.restore(&[&backup, "n8n", "--target-url", &closed, "--as", "x"]);
+    assert_refused(&o, "cannot reach PostgreSQL at 127.0.0.1");
+    // A name PostgreSQL cannot take.
+    let long = "x".repeat(64);
+    let o = env.restore(&[&backup, "n8n", "--target-url", &to, "--as", &long]);
+    assert_refused(&o, "is not a usable database name");
+    assert_eq!(o.status.code(), Some(2));
+    unchanged();
+
+    // Each refusal after the backup was found is recorded, with its reason
+    // (not bad input, as the name: nothing began).
+    let h = env.history();
+    let messages: Vec<&str> = h.iter().map(|r| r["message"].as_str().unwrap()).collect();
+    assert_eq!(h.len(), 6, "{messages:#?}");
+    assert!(h
+        .iter()
+        .all(|r| r["result"] == "failed" && r["what"] == "database"));
+    for (r, needle) in h.iter().zip([
+        "already exists",
+        "has no database",
+        "holds no database dump",
+        "is version 12",
+        "not found",
+        "cannot reach",
+    ]) {
+        assert!(r["message"].as_str().unwrap().contains(needle), "{r}");
+    }
+}
+
+/// `YYYYMMDD` of a backup's end (UTC), as `restore database` suggests it.
+fn chrono_date(env: &Env, backup: &str) -> String {
+    let m = env.manifest_of(backup);
+    let secs = m.finished_ms / 1000;
+    let o = Command::new("date")
+        .args(["-u", "-d", &format!("@{secs}"), "+%Y%m%d"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn chmod_x(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Writes a backup by hand whose manifest claims one more row in
+/// workflow_entity than its (real) dump holds: a dump that does not hold what
+/// its manifest says. Returns its id.
+fn backup_with_a_wrong_count(env: &Env, real: &str) -> String {
+    let m = env.manifest_of(real);
+    rt().block_on(async {
+        let store = common::open_store(&env.store()).await;
+        let dump = m.items.iter().find(|i| i.name == "db/n8n.dump").unwrap();
+        let mut bytes = Vec::new();
+        n8n_ark::store::reader::write_item(&store, dump, &mut bytes)
+            .await
+            .unwrap();
+        let mut session = n8n_ark::store::ingest::BackupSession::begin(&store, "postgres_n8n")
+            .await
+            .unwrap();
+        session
+            .add_stream("db/n8n.dump", std::io::Cursor::new(bytes))
+            .await
+            .unwrap();
+        let mut contents = m.contents.clone().unwrap();
+        contents.workflows.clear();
+        let t = contents.databases[0]
+            .tables
+            .iter_mut()
+            .find(|t| t.name == "workflow_entity")
+            .unwrap();
+        t.rows += 1;
+        let s = session
+            .commit_with(BTreeMap::new(), Some(contents))
+            .await
+            .unwrap();
+        s.backup_id
+    })
+}
+
+#[test]
+fn a_restore_whose_row_counts_differ_from_the_backup_is_an_error() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let real = id(&env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n")]));
+    let wrong = backup_with_a_wrong_count(&env, &real);
+    let workflows: u64 = pg
+        .psql("n8n", "SELECT count(*) FROM workflow_entity")
+        .parse()
+        .unwrap();
+    let to = pg.url("postgres");
+    let sums = pg.table_checksums("n8n");
+
+    // Into a new database: an error naming the table, the copy left to look at.
+    let o = env.restore(&[&wrong, "n8n", "--target-url", &to, "--as", "checked"]);
+    assert_refused(
+        &o,
+        &format!(
+            "public.workflow_entity (expected {}, found {workflows})",
+            workflows + 1
+        ),
+    );
+    assert!(stderr(&o).contains("left in place for inspection"));
+    assert!(databases(&pg).contains(&"checked".to_string()));
+
+    // Over the existing one: the copy is dropped, the database untouched, and
+    // the message says how to go back to the safety backup anyway.
+    let o = env.restore(&[&wrong, "n8n", "--target-url", &to, "--replace", "--yes"]);
+    let err = assert_refused(&o, "1 table(s) differ");
+    assert!(
+        err.contains("the database \"n8n\" was not touched"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "--target-url postgres://postgres@127.0.0.1:{}/postgres --replace --yes",
+            pg.port()
+        )),
+        "{err}"
+    );
+    assert_eq!(pg.table_checksums("n8n"), sums);
+    assert_eq!(databases(&pg), vec!["checked", "n8n", "postgres"]);
+
+    let h = env.history();
+    assert_eq!(h.len(), 2);
+    for r in &h {
+        assert_eq!(r["result"], "failed");
+        assert_eq!(r["failed_stage"], "verify");
+        assert_eq!(r["backup_id"], wrong.as_str());
+    }
+    assert!(h[0]["safety_backup"].is_null());
+    let safety = h[1]["safety_backup"].as_str().unwrap();
+    assert!(err.contains(&format!("n8n-ark restore database {safety} n8n")));
+    // The real backup restores cleanly.
+    json(&env.restore(&[&real, "n8n", "--target-url", &to, "--as", "good"]));
+    assert_eq!(pg.table_checksums("good"), sums);
+}
+
+#[test]
+fn a_restore_that_breaks_midway_leaves_the_target_as_it_was() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let backup = id(&env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n")]));
+    pg.psql("n8n", "DELETE FROM execution_data");
+    let sums = pg.table_checksums("n8n");
+    let dbs = databases(&pg);
+    let to = pg.url("postgres");
+    // The real pg_restore, whose input breaks off after 600 kB (of about
+    // 1.9 MB): it creates the schema and part of the data, then fails.
+    let dir = env.dir.path().join("broken-bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let wrapper = dir.join("pg_restore");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in --version|--list) exec {real} \"$@\";; esac\n\
+             head -c 600000 | {real} \"$@\"\n",
+            real = common::pg::bin_dir().join("pg_restore").display()
+        ),
+    )
+    .unwrap();
+    chmod_x(&wrapper);
+    let broken = ["--pg-restore", wrapper.to_str().unwrap()];
+
+    // Into a new database: pg_restore's own message; the part restored dropped.
+    let mut args = vec![
+        backup.as_str(),
+        "n8n",
+        "--target-url",
+        &to,
+        "--as",
+        "partial",
+    ];
+    args.extend(broken);
+    let err = assert_refused(&env.restore(&args), "pg_restore (local:");
+    assert!(err.contains("pg_restore: error:"), "{err}");
+    assert!(
+        err.contains("the partly restored database \"partial\" was dropped"),
+        "{err}"
+    );
+    assert_eq!(databases(&pg), dbs);
+
+    // Over the existing one: the safety backup is taken, the existing
+    // database is untouched, and the message says how to go back.
+    let mut args = vec![
+        backup.as_str(),
+        "n8n",
+        "--target-url",
+        &to,
+        "--replace",
+        "--yes",
+    ];
+    args.extend(broken);
+    let err = assert_refused(&env.restore(&args), "pg_restore: error:");
+    assert!(
+        err.contains("the database \"n8n\" was not touched"),
+        "{err}"
+    );
+    assert_eq!(pg.table_checksums("n8n"), sums);
+    assert_eq!(databases(&pg), dbs);
+    let h = env.history();
+    assert_eq!(h.len(), 2);
+    assert!(h.iter().all(|r| r["failed_stage"] == "database"));
+    let safety = h[1]["safety_backup"].as_str().unwrap();
+    assert!(
+        err.contains(&format!(
+            "to go back: n8n-ark restore database {safety} n8n --target-url {to} --replace --yes"
+        )),
+        "{err}"
+    );
+    // Following that advice works (and here changes nothing).
+    json(&env.restore(&[safety, "n8n", "--target-url", &to, "--replace", "--yes"]));
+    assert_eq!(pg.table_checksums("n8n"), sums);
+}
+
+/// Peak resident memory (VmHWM, KiB) of a running process, polled until it exits.
+fn run_measuring_memory(mut cmd: Command) -> (Output, u64) {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let p = peak.clone();
+    let poller = std::thread::spawn(move || {
+        while let Ok(s) = std::fs::read_to_string(&status) {
+            if let Some(kib) = s
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                p.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
+            }
+            if s.lines()
+                .any(|l| l.starts_with("State:") && l.contains("zombie"))
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    poller.join().unwrap();
+    (out, peak.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+#[test]
+fn the_dump_streams_from_the_store_into_pg_restore_without_being_staged() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let target = PgCluster::start();
+    // A store as `init` makes it by default.
+    let env = Env::with_init(&["init"]);
+    // Nothing may be staged in the temporary directory either.
+    let tmp = env.dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let restore = |backup: &str, name: &str| {
+        let mut cmd = env.cmd();
+        // One malloc arena: the peak then shows what the process holds, not
+        // what glibc's per-thread arenas keep cached after it was freed.
+        cmd.env("TMPDIR", &tmp).env("MALLOC_ARENA_MAX", "1").args([
+            "--json",
+            "restore",
+            "database",
+            backup,
+            "n8n",
+            "--target-url",
+            &target.url("postgres"),
+            "--as",
+            name,
+        ]);
+        let (o, peak_kib) = run_measuring_memory(cmd);
+        (json(&o), peak_kib * 1024)
+    };
+    let dump_size = |backup: &str| {
+        env.manifest_of(backup)
+            .items
+            .iter()
+            .find(|i| i.name == "db/n8n.dump")
+            .unwrap()
+            .size
+    };
+
+    // The fixture alone (2 MB): the process's own footprint.
+    let small = id(&env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n")]));
+    let (_, base) = restore(&small, "small");
+
+    // About 64 MiB more of execution data (as n8n keeps it), in the dump.
+    pg.psql(
+        "n8n",
+        "CREATE TABLE public.big_history (id int PRIMARY KEY, payload text);
+         INSERT INTO public.big_history
+              SELECT i, repeat(md5(i::text), 64) FROM generate_series(1, 32000) i",
+    );
+    let big = id(&env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n")]));
+    let size = dump_size(&big);
+    assert!(size > 60 << 20, "dump of {size} bytes");
+    let (r, peak) = restore(&big, "streamed");
+    assert_eq!(r["database"]["dump_bytes"].as_u64(), Some(size));
+    assert_eq!(target.table_counts("streamed"), pg.table_counts("n8n"));
+    let digest = "SELECT md5(string_agg(md5(payload), '' ORDER BY id)) FROM public.big_history";
+    assert_eq!(target.psql("streamed", digest), pg.psql("n8n", digest));
+    eprintln!(
+        "peak RSS: {} MiB restoring a {} MiB dump, {} MiB restoring a {} MiB one",
+        peak >> 20,
+        size >> 20,
+        base >> 20,
+        dump_size(&small) >> 20
+    );
+    // Thirty times the data, about the same memory: a few chunks (up to
+    // 2 MiB each) in flight, never the dump (which would add all its size).
+    assert!(base > 0 && peak > 0);
+    assert!(
+        peak < base + size / 2,
+        "peak RSS {peak} bytes for a dump of {size} (base {base}): the dump was held in memory"
+    );
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+}
+
+/// [`PgCluster::table_checksums`] of a database in a container.
+fn container_checksums(c: &common::docker::PgContainer, db: &str) -> BTreeMap<String, String> {
+    let sql = "SELECT format('SELECT %L, md5(coalesce(string_agg(md5(ROW(t.*)::text), '''' ORDER BY md5(ROW(t.*)::text)), '''')) FROM %I.%I t', n.nspname || '.' || c.relname, n.nspname, c.relname)
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+                ORDER BY 1
+               \\gexec";
+    c.exec_psql(db, &format!("\\pset fieldsep '\\t'\n{sql}"))
+        .lines()
+        .filter(|l| l.contains('\t'))
+        .map(|l| {
+            let (k, v) = l.rsplit_once('\t').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn pg_restore_runs_inside_the_database_container() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let sums = pg.table_checksums("n8n");
+    let env = Env::new();
+    let backup = id(&env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n")]));
+    // The target server in a container (network host, 127.0.0.1 only); its own
+    // pg_restore reads the dump streamed through docker exec's standard input.
+    let c = common::docker::PgContainer::start();
+    let port = c.port().to_string();
+    let in_container = [
+        "--pg-container",
+        c.name(),
+        "--pg-container-host",
+        "/tmp",
+        "--pg-container-port",
+        &port,
+        // Never used: the container's tools run.
+        "--pg-restore",
+        "/nonexistent/pg_restore",
+        "--pg-dump",
+        "/nonexistent/pg_dump",
+    ];
+    let to = c.url("postgres");
+    let mut args = vec![backup.as_str(), "n8n", "--target-url", &to, "--as", "copy"];
+    args.extend(in_container);
+    let r = json(&env.restore(&args));
+    let tool = r["database"]["pg_restore"].as_str().unwrap();
+    assert!(
+        tool.contains("pg_restore (PostgreSQL) 15.")
+            && tool.contains(&format!("docker:{}", c.name())),
+        "{tool}"
+    );
+    assert_eq!(container_checksums(&c, "copy"), sums);
+
+    // --replace there: the safety backup's pg_dump runs in the container too.
+    c.load_fixture("n8n");
+    c.exec_psql("n8n", "DELETE FROM execution_entity");
+    let before = container_checksums(&c, "n8n");
+    let mut args = vec![
+        backup.as_str(),
+        "n8n",
+        "--target-url",
+        &to,
+        "--replace",
+        "--yes",
+    ];
+    args.extend(in_container);
+    let r = json(&env.restore(&args));
+    assert_eq!(container_checksums(&c, "n8n"), sums);
+    let safety = env.manifest_of(r["safety_backup"].as_str().unwrap());
+    let d = &safety.contents.as_ref().unwrap().databases[0];
+    assert_eq!(d.pg_dump_runner, format!("docker:{}", c.name()));
+    assert!(safety.labels.contains_key("pinned"));
+    // Restored from the safety backup, the container's database is as it was.
+    let mut args = vec![
+        r["safety_backup"].as_str().unwrap(),
+        "n8n",
+        "--target-url",
+        &to,
+        "--replace",
+        "--yes",
+    ];
+    args.extend(in_container);
+    json(&env.restore(&args));
+    assert_eq!(container_checksums(&c, "n8n"), before);
+}
