@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: a real n8n database (the sample recorded from n8n 1.123, in
 # tests/fixtures) in an ephemeral PostgreSQL, backed up twice with changes in
-# between, then browsed: list, show, diff, history. Nothing outside a temporary
+# between, then browsed: list, show, diff, history; then restored from: one
+# workflow to a file, a database beside the live one, the config (a dry run
+# under a scratch root), and the restore history. Nothing outside a temporary
 # directory is touched; the PostgreSQL started here is stopped at the end.
 #
 #   tests/demo/run.sh ARK_BINARY [KEEP_DIR]
@@ -89,6 +91,14 @@ show list
 show show latest --workflow "${edited_name:0:12}"
 [ -n "$first" ] && show diff "$first" latest
 show history "$edited"
+
+step "restores: the edited workflow as it was yesterday, to a file; yesterday's database beside today's; the config under a scratch root"
+show restore workflow "$first" "$edited" --out "$work/restored"
+ls -l "$work/restored"
+show restore database "$first" n8n --as n8n_yesterday
+show restore config "$first" --root "$work/scratch" --dry-run
+show restore history
+
 step "the store checks clean"
 show check
 
