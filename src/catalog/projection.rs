@@ -255,6 +255,9 @@ pub(super) async fn apply(
             )
             .await?;
         }
+        Event::VerificationCompleted(_)
+        | Event::VerificationFailed(_)
+        | Event::VerificationPolicySet(_) => {}
         Event::StoreInitialized(_) | Event::GcCompleted(_) | Event::Unknown { .. } => {}
     }
     tx.commit().await?;

@@ -147,6 +147,77 @@ pub struct RestoreFailed {
     pub duration_ms: u64,
 }
 
+/// One check of a verification that did not hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerificationCheck {
+    /// What was checked: `object_present`, `object_hash`, `table_present`,
+    /// `columns`, `row_count`, `workflow_object`, `config_file`,
+    /// `migration_head`, `credential_decrypt`, ...
+    pub check: String,
+    /// What it was about: an object id, `n8n.public.execution_entity`, a
+    /// workflow id and name, a config path.
+    pub subject: String,
+    pub expected: String,
+    pub found: String,
+}
+
+/// A verification ran to its end: `passed` when every check held, else the
+/// checks that did not (`failures`, each with what was expected and found).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerificationCompleted {
+    /// Unique, sortable by time (the form of a backup id).
+    pub verification_id: String,
+    pub backup_id: String,
+    /// `exists`, `data` or `restore`.
+    pub level: String,
+    pub passed: bool,
+    pub checks_run: u64,
+    #[serde(default)]
+    pub failures: Vec<VerificationCheck>,
+    /// The sandbox a `restore` verification used, for people.
+    #[serde(default)]
+    pub sandbox: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// A verification could not run to its end (no sandbox could be made, the
+/// store could not be read, ...): the backup is neither proven nor disproven.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerificationFailed {
+    pub verification_id: String,
+    pub backup_id: String,
+    pub level: String,
+    /// Where it stopped: `sandbox`, `store`, `load`, `query`, ...
+    pub stage: String,
+    pub message: String,
+    pub duration_ms: u64,
+}
+
+/// One rule of the verification policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerificationRule {
+    /// `exists`, `data` or `restore`.
+    pub level: String,
+    /// `after_backup` (each new backup), `every_n_backups` (every `n`th),
+    /// `percent` (each new backup with probability `percent`/100),
+    /// `daily`, `weekly` (the newest backup, when the last such verification
+    /// is older than a day / a week), `manual` (never by itself).
+    pub schedule: String,
+    #[serde(default)]
+    pub n: Option<u32>,
+    #[serde(default)]
+    pub percent: Option<u8>,
+}
+
+/// The verification policy was set (it replaces the previous one whole).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerificationPolicySet {
+    pub rules: Vec<VerificationRule>,
+    /// Who set it, for people (`user@host`).
+    #[serde(default)]
+    pub set_by: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     StoreInitialized(StoreInitialized),
@@ -157,6 +228,9 @@ pub enum Event {
     GcCompleted(GcCompleted),
     RestorePerformed(RestorePerformed),
     RestoreFailed(RestoreFailed),
+    VerificationCompleted(VerificationCompleted),
+    VerificationFailed(VerificationFailed),
+    VerificationPolicySet(VerificationPolicySet),
     /// A type or version this reader does not know; kept as it was.
     Unknown {
         kind: String,
@@ -177,6 +251,9 @@ impl Event {
             Event::GcCompleted(_) => ("GcCompleted", 1),
             Event::RestorePerformed(_) => ("RestorePerformed", 1),
             Event::RestoreFailed(_) => ("RestoreFailed", 1),
+            Event::VerificationCompleted(_) => ("VerificationCompleted", 1),
+            Event::VerificationFailed(_) => ("VerificationFailed", 1),
+            Event::VerificationPolicySet(_) => ("VerificationPolicySet", 1),
             Event::Unknown { kind, version, .. } => (kind.as_str(), *version),
         }
     }
@@ -191,6 +268,9 @@ impl Event {
             Event::GcCompleted(e) => frame::to_msgpack(e),
             Event::RestorePerformed(e) => frame::to_msgpack(e),
             Event::RestoreFailed(e) => frame::to_msgpack(e),
+            Event::VerificationCompleted(e) => frame::to_msgpack(e),
+            Event::VerificationFailed(e) => frame::to_msgpack(e),
+            Event::VerificationPolicySet(e) => frame::to_msgpack(e),
             Event::Unknown { body, .. } => body.clone(),
         }
     }
@@ -210,6 +290,9 @@ impl Event {
             ("GcCompleted", 1) => Event::GcCompleted(parse(kind, body)?),
             ("RestorePerformed", 1) => Event::RestorePerformed(parse(kind, body)?),
             ("RestoreFailed", 1) => Event::RestoreFailed(parse(kind, body)?),
+            ("VerificationCompleted", 1) => Event::VerificationCompleted(parse(kind, body)?),
+            ("VerificationFailed", 1) => Event::VerificationFailed(parse(kind, body)?),
+            ("VerificationPolicySet", 1) => Event::VerificationPolicySet(parse(kind, body)?),
             _ => Event::Unknown {
                 kind: kind.to_string(),
                 version,
