@@ -4,6 +4,8 @@ pub mod catalog;
 pub mod cli;
 pub mod crypto;
 pub mod restore;
+pub mod sandbox;
 pub mod settings;
 pub mod source;
 pub mod store;
+pub mod verify;

@@ -23,7 +23,7 @@ use store_format::Event;
 /// Event types for mode 3: every type store-format knows (add new ones here and
 /// in `seeds/`), and one it does not. A name this store-format does not know
 /// decodes as `Event::Unknown`, which is checked too.
-const EVENT_TYPES: [&str; 9] = [
+const EVENT_TYPES: [&str; 12] = [
     "StoreInitialized",
     "BackupCompleted",
     "GcCompleted",
@@ -33,6 +33,9 @@ const EVENT_TYPES: [&str; 9] = [
     "BackupFailed",
     "RestorePerformed",
     "RestoreFailed",
+    "VerificationCompleted",
+    "VerificationFailed",
+    "VerificationPolicySet",
 ];
 
 fn check_record(bytes: &[u8]) {

@@ -339,6 +339,8 @@ impl Catalog {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for table in [
             "DELETE FROM restore_history",
+            "DELETE FROM verification_history",
+            "DELETE FROM verification_policy",
             "DELETE FROM workflow_versions",
             "DELETE FROM backup_config_files",
             "DELETE FROM backup_tables",

@@ -255,9 +255,59 @@ pub(super) async fn apply(
             )
             .await?;
         }
-        Event::VerificationCompleted(_)
-        | Event::VerificationFailed(_)
-        | Event::VerificationPolicySet(_) => {}
+        Event::VerificationCompleted(e) => {
+            insert_verification(
+                &mut tx,
+                VerificationRow {
+                    verification_id: &e.verification_id,
+                    backup_id: &e.backup_id,
+                    level: &e.level,
+                    result: if e.passed { "passed" } else { "failed" },
+                    checks_run: e.checks_run,
+                    failures: &e.failures,
+                    sandbox: e.sandbox.as_deref(),
+                    stage: None,
+                    message: None,
+                    finished_ms: rec.time_ms,
+                    duration_ms: e.duration_ms,
+                    seq,
+                },
+            )
+            .await?;
+        }
+        Event::VerificationFailed(e) => {
+            insert_verification(
+                &mut tx,
+                VerificationRow {
+                    verification_id: &e.verification_id,
+                    backup_id: &e.backup_id,
+                    level: &e.level,
+                    result: "error",
+                    checks_run: 0,
+                    failures: &[],
+                    sandbox: None,
+                    stage: Some(&e.stage),
+                    message: Some(&e.message),
+                    finished_ms: rec.time_ms,
+                    duration_ms: e.duration_ms,
+                    seq,
+                },
+            )
+            .await?;
+        }
+        Event::VerificationPolicySet(e) => {
+            sqlx::query(
+                "INSERT OR REPLACE INTO verification_policy (seq, set_ms, set_by, writer, rules) \
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(seq)
+            .bind(rec.time_ms)
+            .bind(&e.set_by)
+            .bind(&rec.writer)
+            .bind(json(&e.rules))
+            .execute(&mut *tx)
+            .await?;
+        }
         Event::StoreInitialized(_) | Event::GcCompleted(_) | Event::Unknown { .. } => {}
     }
     tx.commit().await?;
@@ -277,6 +327,45 @@ struct RestoreRow<'a> {
     finished_ms: i64,
     duration_ms: u64,
     seq: i64,
+}
+
+struct VerificationRow<'a> {
+    verification_id: &'a str,
+    backup_id: &'a str,
+    level: &'a str,
+    result: &'a str,
+    checks_run: u64,
+    failures: &'a [store_format::event::VerificationCheck],
+    sandbox: Option<&'a str>,
+    stage: Option<&'a str>,
+    message: Option<&'a str>,
+    finished_ms: i64,
+    duration_ms: u64,
+    seq: i64,
+}
+
+async fn insert_verification(conn: &mut SqliteConnection, v: VerificationRow<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT OR REPLACE INTO verification_history (verification_id, backup_id, level, result, checks_run, \
+         failure_count, failures, sandbox, failed_stage, message, finished_ms, duration_ms, seq) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(v.verification_id)
+    .bind(v.backup_id)
+    .bind(v.level)
+    .bind(v.result)
+    .bind(v.checks_run.min(i64::MAX as u64) as i64)
+    .bind(v.failures.len() as i64)
+    .bind(json(v.failures))
+    .bind(v.sandbox)
+    .bind(v.stage)
+    .bind(v.message)
+    .bind(v.finished_ms)
+    .bind(v.duration_ms.min(i64::MAX as u64) as i64)
+    .bind(v.seq)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn insert_restore(conn: &mut SqliteConnection, r: RestoreRow<'_>) -> Result<()> {

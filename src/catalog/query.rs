@@ -89,6 +89,28 @@ pub struct BackupRecord {
     pub sources: Vec<String>,
     /// Why a completed backup's contents are not in the catalog.
     pub note: Option<String>,
+    /// The newest verification of this backup, at any level.
+    pub last_verification: Option<VerificationSummary>,
+    /// When a `restore`-level verification of this backup last passed (ms
+    /// since the epoch): the last time it was proven restorable.
+    pub last_proven_restorable_ms: Option<i64>,
+}
+
+/// A backup's newest verification, as `list` and `show` give it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerificationSummary {
+    pub verification_id: String,
+    /// `exists`, `data` or `restore`.
+    pub level: String,
+    /// `passed`, `failed` (a check did not hold) or `error` (it could not run).
+    pub result: String,
+    pub checks_run: u64,
+    pub failure_count: u64,
+    /// The first check that did not hold.
+    pub first_failure: Option<store_format::event::VerificationCheck>,
+    /// Why it could not run (`error`).
+    pub message: Option<String>,
+    pub finished_ms: i64,
 }
 
 /// Which backups [`Catalog::list_backups`] returns.
@@ -259,7 +281,14 @@ pub struct WorkflowHistory {
 const HISTORY_COLUMNS: &str = "backup_id, kind, host, status, started_ms, finished_ms, duration_ms, manifest, \
     logical_bytes, stored_bytes, new_bytes, new_objects, reused_objects, objects, database_count, table_count, \
     workflow_count, credential_count, config_file_count, item_count, failed_stage, failed_message, \
-    forgotten_reason, forgotten_ms, sources, note";
+    forgotten_reason, forgotten_ms, sources, note, \
+    (SELECT json_object('verification_id', v.verification_id, 'level', v.level, 'result', v.result, \
+        'checks_run', v.checks_run, 'failure_count', v.failure_count, \
+        'first_failure', json(json_extract(v.failures, '$[0]')), 'message', v.message, 'finished_ms', v.finished_ms) \
+       FROM verification_history v WHERE v.backup_id = backup_history.backup_id \
+      ORDER BY v.seq DESC LIMIT 1) AS last_verification, \
+    (SELECT max(v.finished_ms) FROM verification_history v WHERE v.backup_id = backup_history.backup_id \
+        AND v.level = 'restore' AND v.result = 'passed') AS last_proven_restorable_ms";
 
 fn opt_u64(r: &SqliteRow, col: &str) -> Result<Option<u64>> {
     Ok(r.try_get::<Option<i64>, _>(col)?.map(|v| v.max(0) as u64))
@@ -299,6 +328,11 @@ fn record_from_row(r: &SqliteRow) -> Result<BackupRecord> {
         forgotten_ms: r.try_get("forgotten_ms")?,
         sources: from_json("backup_history.sources", &sources)?,
         note: r.try_get("note")?,
+        last_verification: r
+            .try_get::<Option<String>, _>("last_verification")?
+            .map(|j| from_json("verification_history", &j))
+            .transpose()?,
+        last_proven_restorable_ms: r.try_get("last_proven_restorable_ms")?,
     })
 }
 
@@ -833,5 +867,85 @@ impl Catalog {
                 })
             })
             .collect()
+    }
+}
+
+/// One verification as the journal tells it (`verification_history`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VerificationRecord {
+    pub verification_id: String,
+    pub backup_id: String,
+    /// `exists`, `data` or `restore`.
+    pub level: String,
+    /// `passed`, `failed` (a check did not hold) or `error` (it could not run).
+    pub result: String,
+    pub checks_run: u64,
+    pub failures: Vec<store_format::event::VerificationCheck>,
+    pub sandbox: Option<String>,
+    pub failed_stage: Option<String>,
+    pub message: Option<String>,
+    pub finished_ms: i64,
+    pub duration_ms: u64,
+}
+
+impl Catalog {
+    /// Verifications in the order they finished, optionally only those of one backup.
+    pub async fn list_verifications(
+        &self,
+        backup_id: Option<&str>,
+    ) -> Result<Vec<VerificationRecord>> {
+        let rows = sqlx::query(
+            "SELECT verification_id, backup_id, level, result, checks_run, failures, sandbox, failed_stage, \
+             message, finished_ms, duration_ms FROM verification_history \
+             WHERE (?1 IS NULL OR backup_id = ?1) ORDER BY seq",
+        )
+        .bind(backup_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let failures: String = r.try_get("failures")?;
+                Ok(VerificationRecord {
+                    verification_id: r.try_get("verification_id")?,
+                    backup_id: r.try_get("backup_id")?,
+                    level: r.try_get("level")?,
+                    result: r.try_get("result")?,
+                    checks_run: r.try_get::<i64, _>("checks_run")?.max(0) as u64,
+                    failures: from_json("verification_history.failures", &failures)?,
+                    sandbox: r.try_get("sandbox")?,
+                    failed_stage: r.try_get("failed_stage")?,
+                    message: r.try_get("message")?,
+                    finished_ms: r.try_get("finished_ms")?,
+                    duration_ms: r.try_get::<i64, _>("duration_ms")?.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// The newest verification of `level` that ran to its end on any
+    /// backup (passed or failed), or of any level when `level` is None.
+    pub async fn last_verification(
+        &self,
+        level: Option<&str>,
+    ) -> Result<Option<VerificationRecord>> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT verification_id FROM verification_history \
+             WHERE (?1 IS NULL OR level = ?1) AND result <> 'error' ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(level)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(id) = id else { return Ok(None) };
+        let backup: String = sqlx::query_scalar(
+            "SELECT backup_id FROM verification_history WHERE verification_id = ?",
+        )
+        .bind(&id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(self
+            .list_verifications(Some(&backup))
+            .await?
+            .into_iter()
+            .find(|v| v.verification_id == id))
     }
 }

@@ -46,6 +46,13 @@ pub struct Args {
     /// ARK_N8N_API_KEY or the file named by ARK_N8N_API_KEY_FILE.
     #[arg(long, env = "ARK_N8N_URL")]
     pub n8n_url: Option<String>,
+    /// Do not run the verifications the policy asks for after a backup
+    /// (default policy: `data` after every backup; see `verify policy show`).
+    #[arg(long)]
+    pub no_verify: bool,
+    /// The sandbox of a `restore`-level verification after the backup.
+    #[command(flatten)]
+    pub sandbox: crate::sandbox::SandboxArgs,
 }
 
 /// A URL with a password, given as a flag, would show in `ps` to every user
@@ -202,7 +209,31 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     let (result, catalog) = tokio::join!(work, early_catalog);
     // The catalog follows the journal (also after a failure, which it shows).
     catch_up_catalog(cli, &store, catalog).await;
-    report(cli, &store, result)
+    // The verifications the policy asks for after a completed backup. A
+    // failed one leaves the backup completed; the command then exits non-zero.
+    let summary = match (&result, a.no_verify) {
+        (Ok(s), false) => Some(s.clone()),
+        _ => None,
+    };
+    let Some(summary) = summary else {
+        return report(cli, &store, result);
+    };
+    if cli.json {
+        let (runs, err) =
+            super::policy::after_backup(cli, &store, &summary.backup_id, &a.sandbox).await;
+        let mut v = serde_json::to_value(&summary).expect("report types serialize");
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "verifications".into(),
+                serde_json::to_value(&runs).expect("report types serialize"),
+            );
+        }
+        print_json(&v);
+        return err.map_or(Ok(()), Err);
+    }
+    report(cli, &store, result)?;
+    let (_, err) = super::policy::after_backup(cli, &store, &summary.backup_id, &a.sandbox).await;
+    err.map_or(Ok(()), Err)
 }
 
 fn report(

@@ -37,6 +37,23 @@ pub fn note_of(b: &BackupRecord) -> String {
     }
 }
 
+/// What the VERIFIED column says: the newest verification's level and
+/// result (`data passed`, `restore FAILED`, `exists error`), or `-`.
+pub fn verified_of(b: &BackupRecord) -> String {
+    match &b.last_verification {
+        None => "-".into(),
+        Some(v) => format!(
+            "{} {}",
+            v.level,
+            match v.result.as_str() {
+                "passed" => "passed",
+                "failed" => "FAILED",
+                _ => "error",
+            }
+        ),
+    }
+}
+
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     let status = a
         .status
@@ -74,6 +91,8 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         "SIZE",
         "ADDED",
         "WORKFLOWS",
+        "VERIFIED",
+        "PROVEN RESTORABLE",
         "NOTE",
     ])
     .right_align(&[4, 5, 6, 7]);
@@ -99,6 +118,12 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             match (completed, b.workflow_count) {
                 (true, Some(n)) => fmt_count(n),
                 _ => "-".into(),
+            },
+            verified_of(b),
+            match (completed, b.last_proven_restorable_ms) {
+                (_, Some(ms)) => fmt_time(Some(ms)),
+                (true, None) => "never".into(),
+                (false, None) => "-".into(),
             },
             note_of(b),
         ]);

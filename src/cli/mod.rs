@@ -10,8 +10,11 @@ pub mod history;
 pub mod init;
 pub mod key;
 pub mod list;
+pub mod policy;
 pub mod restore;
+pub mod sandbox;
 pub mod show;
+pub mod verify;
 
 use crate::store::{backend_for, Store, StoreError};
 use clap::{Parser, Subcommand};
@@ -64,6 +67,9 @@ pub enum Command {
     Catalog(catalog::Args),
     /// Check the store's structure, and with --read-data every object's content.
     Check(check::Args),
+    /// Prove that backups restore: every object present (exists), read and
+    /// hashed (data), or restored into a sandbox and compared (restore).
+    Verify(verify::Args),
     /// Delete objects that no backup references (safe while backups run).
     Gc(gc::Args),
     /// Measure chunking, hashing and compression speed, or a real ingest.
@@ -73,6 +79,9 @@ pub enum Command {
     /// Manage the passphrases (key files) that open an encrypted store.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// The temporary PostgreSQL sandboxes on this machine: list, remove, reap.
+    #[command(subcommand)]
+    Sandbox(sandbox::SandboxCommand),
 }
 
 /// An error for the operator: one clear line, non-zero exit.
@@ -165,10 +174,12 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Restore(r) => restore::run(&cli, r).await,
         Command::Catalog(a) => catalog::run(&cli, a).await,
         Command::Check(a) => check::run(&cli, a).await,
+        Command::Verify(a) => verify::run(&cli, a).await,
         Command::Gc(a) => gc::run(&cli, a).await,
         Command::Benchmark(a) => benchmark::run(&cli, a).await,
         Command::Demo(a) => demo::run(&cli, a).await,
         Command::Key(k) => key::run(&cli, k).await,
+        Command::Sandbox(c) => sandbox::run(&cli, c).await,
     }
 }
 

@@ -20,9 +20,39 @@ pub struct Args {
     /// Only workflows with this tag.
     #[arg(long)]
     pub tag: Option<String>,
+    /// Rows of this table (`name` or `schema.name`) of a database of the
+    /// backup, read from a sandbox the dump is loaded into (kept up for
+    /// --sandbox-idle, so the next request is fast). Secret columns are masked.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["workflow", "active", "inactive", "tag"])]
+    pub table: Option<String>,
+    /// With --table: the database (default: the n8n database).
+    #[arg(long, value_name = "DB", requires = "table")]
+    pub database: Option<String>,
+    /// With --table: how many rows (1 to 10000).
+    #[arg(long, default_value_t = 20, requires = "table", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub limit: u32,
+    /// With --table: skip this many rows first.
+    #[arg(long, default_value_t = 0, requires = "table")]
+    pub offset: u64,
+    /// With --table: highest primary key first (e.g. the newest executions).
+    #[arg(long, requires = "table")]
+    pub desc: bool,
+    /// With --table: show secret columns (credential data, API keys, password
+    /// hashes, tokens) instead of masking them.
+    #[arg(long, requires = "table")]
+    pub show_secrets: bool,
+    /// With --table: how long the browse sandbox stays up after its last use,
+    /// in seconds (default 600).
+    #[arg(long, env = "ARK_SANDBOX_IDLE", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub sandbox_idle: Option<u64>,
+    #[command(flatten)]
+    pub sandbox: crate::sandbox::SandboxArgs,
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
+    if let Some(table) = &a.table {
+        return show_table(cli, a, table).await;
+    }
     let catalog = open_catalog(cli).await?;
     let id = catalog.resolve(&a.backup).await.map_err(catalog_err)?;
     let filter = WorkflowFilter {
@@ -87,6 +117,7 @@ fn print_view(v: &BackupView) {
     if let Some(n) = &b.note {
         println!("note      {n}");
     }
+    print_verification(b);
     if !v.contents_available {
         println!("\nthe catalog holds no contents for this backup");
         return;
@@ -210,5 +241,149 @@ fn print_view(v: &BackupView) {
             }
             t.print(2);
         }
+    }
+}
+
+/// The backup's newest verification and when it was last proven restorable.
+fn print_verification(b: &crate::catalog::BackupRecord) {
+    match &b.last_verification {
+        None => println!("verified  never"),
+        Some(v) => {
+            let what = match v.result.as_str() {
+                "passed" => format!("passed ({} checks)", v.checks_run),
+                "failed" => format!(
+                    "FAILED ({} of {} checks did not hold)",
+                    v.failure_count, v.checks_run
+                ),
+                _ => format!(
+                    "could not run{}",
+                    v.message
+                        .as_deref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                ),
+            };
+            println!(
+                "verified  {} {what}, {} UTC ({})",
+                v.level,
+                fmt_time(Some(v.finished_ms)),
+                v.verification_id
+            );
+            if let Some(f) = &v.first_failure {
+                println!(
+                    "          first: {} {}: expected {}, found {}",
+                    f.check, f.subject, f.expected, f.found
+                );
+            }
+        }
+    }
+    match b.last_proven_restorable_ms {
+        Some(ms) => println!(
+            "proven    restorable {} UTC (last passed restore verification)",
+            fmt_time(Some(ms))
+        ),
+        None => {
+            println!("proven    never proven restorable (no passed restore-level verification)")
+        }
+    }
+}
+
+/// `show BACKUP --table NAME`: rows read from a browse sandbox.
+async fn show_table(cli: &Cli, a: &Args, table: &str) -> CliResult {
+    use crate::restore::table::{read_table, TableRequest};
+    let (store, catalog) = super::restore::open_store_and_catalog(cli).await?;
+    let chosen = crate::restore::choose_backup(&catalog, &store, &a.backup).await;
+    catalog.close().await;
+    let chosen = chosen.map_err(super::restore::restore_err)?;
+    let req = TableRequest {
+        database: a.database.clone(),
+        table: table.to_string(),
+        limit: a.limit,
+        offset: a.offset,
+        descending: a.desc,
+        show_secrets: a.show_secrets,
+    };
+    // The table is checked against the manifest before any sandbox is made.
+    let db = crate::restore::table::find_database(&chosen, req.database.as_deref())
+        .map_err(super::restore::restore_err)?;
+    crate::restore::table::find_table(db, &req.table).map_err(super::restore::restore_err)?;
+    let idle = a
+        .sandbox_idle
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(crate::sandbox::BROWSE_IDLE);
+    let rows = read_table(&store, &chosen, &req, &a.sandbox, idle)
+        .await
+        .map_err(super::restore::restore_err)?;
+    let secret: Vec<&str> = rows
+        .columns
+        .iter()
+        .filter(|c| c.secret)
+        .map(|c| c.name.as_str())
+        .collect();
+    if a.show_secrets && !secret.is_empty() {
+        eprintln!(
+            "warning: --show-secrets: the secret column(s) {} of {}.{} are shown unmasked",
+            secret.join(", "),
+            rows.schema,
+            rows.table
+        );
+    }
+    if cli.json {
+        print_json(&rows);
+        return Ok(());
+    }
+    let first = rows.offset + if rows.rows.is_empty() { 0 } else { 1 };
+    println!(
+        "{}.{}.{} of backup {}: rows {}-{} of {} (by {}{}); {} in {}",
+        rows.database,
+        rows.schema,
+        rows.table,
+        rows.backup_id,
+        first,
+        rows.offset + rows.rows.len() as u64,
+        fmt_count(rows.total_rows),
+        rows.order_by.join(", "),
+        if rows.descending { ", descending" } else { "" },
+        if rows.loaded {
+            format!("dump loaded in {}", fmt_duration(Some(rows.load_ms)))
+        } else {
+            "dump already loaded".to_string()
+        },
+        rows.sandbox
+    );
+    let masked: Vec<&str> = rows
+        .columns
+        .iter()
+        .filter(|c| c.masked)
+        .map(|c| c.name.as_str())
+        .collect();
+    if !masked.is_empty() {
+        println!("masked: {} (--show-secrets to see them)", masked.join(", "));
+    }
+    let names: Vec<&str> = rows.columns.iter().map(|c| c.name.as_str()).collect();
+    let mut t = TextTable::new(&names);
+    for r in &rows.rows {
+        t.row(rows.columns.iter().map(|c| cell(r.get(&c.name))).collect());
+    }
+    t.print(0);
+    Ok(())
+}
+
+/// A value in one line of at most 60 characters.
+fn cell(v: Option<&serde_json::Value>) -> String {
+    let s = match v {
+        None | Some(serde_json::Value::Null) => "NULL".to_string(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    };
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().count() > 60 {
+        let cut: String = s.chars().take(59).collect();
+        format!("{cut}…")
+    } else {
+        s
     }
 }

@@ -11,6 +11,7 @@
 pub mod config;
 pub mod database;
 pub mod full;
+pub mod table;
 pub mod workflow;
 
 use crate::store::{journal, Store, StoreError};

@@ -49,7 +49,7 @@ secs() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); ech
 dump_devnull() { "$PG_DUMP" -Fc -Z0 -d "$DB" > /dev/null; }
 dump_naive() { "$PG_DUMP" -Fc -d "$DB" > "$WORK/naive.dump"; }
 ark_backup() { "$ARK" --store "$STORE" --data-dir "$STORE.data" backup --type postgres_n8n \
-                 --no-default-config-paths --n8n-db "$URL" --pg-dump "$PG_DUMP"; }
+                 --no-default-config-paths --no-verify --n8n-db "$URL" --pg-dump "$PG_DUMP"; }
 
 if [ -z "${SKIP_DAY1:-}" ]; then
     echo "building $DB as of day 1 (make-db.sh day1)..." >&2

@@ -13,7 +13,8 @@ use store_format::contents::{self, Contents};
 use store_format::crypto::{StoreKeys, NONCE_LEN};
 use store_format::event::{
     BackupCompleted, BackupCounts, BackupFailed, BackupStarted, GcCompleted, RestoreFailed,
-    RestorePerformed, RestoredItem, StoreInitialized,
+    RestorePerformed, RestoredItem, StoreInitialized, VerificationCheck, VerificationCompleted,
+    VerificationFailed, VerificationPolicySet, VerificationRule,
 };
 use store_format::object::{self, Codec, ObjectKind};
 use store_format::{
@@ -22,7 +23,7 @@ use store_format::{
 };
 
 /// Must match `EVENT_TYPES` in `fuzz_targets/journal_record.rs`.
-const EVENT_TYPES: [&str; 9] = [
+const EVENT_TYPES: [&str; 12] = [
     "StoreInitialized",
     "BackupCompleted",
     "GcCompleted",
@@ -32,6 +33,9 @@ const EVENT_TYPES: [&str; 9] = [
     "BackupFailed",
     "RestorePerformed",
     "RestoreFailed",
+    "VerificationCompleted",
+    "VerificationFailed",
+    "VerificationPolicySet",
 ];
 
 /// Must match `FIXED_PLAINTEXT` in `fuzz_targets/object.rs`.
@@ -316,6 +320,61 @@ fn sample_records() -> Vec<(&'static str, JournalRecord)> {
                 items: vec![],
                 safety_backup: Some("20261126T105900Z-0a1b2c41".into()),
                 duration_ms: 9_000,
+            }),
+        ),
+        (
+            "verification_completed",
+            Event::VerificationCompleted(VerificationCompleted {
+                verification_id: "20261126T120000Z-0a1b2c42".into(),
+                backup_id: "20261126T080000Z-0a1b2c3d".into(),
+                level: "restore".into(),
+                passed: false,
+                checks_run: 212,
+                failures: vec![VerificationCheck {
+                    check: "row_count".into(),
+                    subject: "n8n.public.execution_entity".into(),
+                    expected: "1200 rows".into(),
+                    found: "1193 rows".into(),
+                }],
+                sandbox: Some("local:/tmp/n8n-ark-sandbox-verify-1a2b3c4d (PostgreSQL 15.8)".into()),
+                duration_ms: 31_000,
+            }),
+        ),
+        (
+            "verification_failed",
+            Event::VerificationFailed(VerificationFailed {
+                verification_id: "20261126T120500Z-0a1b2c43".into(),
+                backup_id: "20261126T080000Z-0a1b2c3d".into(),
+                level: "restore".into(),
+                stage: "sandbox".into(),
+                message: "the Docker engine does not answer and no initdb 15 was found".into(),
+                duration_ms: 40,
+            }),
+        ),
+        (
+            "verification_policy_set",
+            Event::VerificationPolicySet(VerificationPolicySet {
+                rules: vec![
+                    VerificationRule {
+                        level: "data".into(),
+                        schedule: "after_backup".into(),
+                        n: None,
+                        percent: None,
+                    },
+                    VerificationRule {
+                        level: "restore".into(),
+                        schedule: "every_n_backups".into(),
+                        n: Some(7),
+                        percent: None,
+                    },
+                    VerificationRule {
+                        level: "exists".into(),
+                        schedule: "percent".into(),
+                        n: None,
+                        percent: Some(25),
+                    },
+                ],
+                set_by: "root@n8n-host".into(),
             }),
         ),
         (
