@@ -597,3 +597,50 @@ fn local_is_removed_when_its_owner_panics() {
     let name = rx.recv().unwrap();
     assert!(!Path::new(&name).exists(), "{name} is left after a panic");
 }
+
+/// With no image given, the Docker sandbox takes the image of the running
+/// n8n postgres container (`ARK_PG_CONTAINER`, here through the spec), so the
+/// version matches the server's; a container that does not exist is a clear
+/// refusal.
+#[test]
+fn docker_takes_the_image_of_the_n8n_postgres_container() {
+    let Some(image) = docker_image() else {
+        return;
+    };
+    let container = format!("n8n_ark_test_pg_{}", std::process::id());
+    let o = common::docker::docker()
+        .args([
+            "create",
+            "--name",
+            &container,
+            "--network",
+            "none",
+            &image,
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let result = rt().block_on(async {
+        let mut s = SandboxSpec::new(Purpose::Verify, MAJOR);
+        s.image = None;
+        s.image_from_container = Some(container.clone());
+        let sb = provision(Some(SandboxKind::Docker), &s).await?;
+        let d = sb.describe();
+        sb.teardown().await?;
+        let mut missing = SandboxSpec::new(Purpose::Verify, MAJOR);
+        missing.image = None;
+        missing.image_from_container = Some(format!("{container}_absent"));
+        let e = provision(Some(SandboxKind::Docker), &missing)
+            .await
+            .map(|sb| sb.describe());
+        Ok::<_, sandbox::SandboxError>((d, e))
+    });
+    let _ = common::docker::docker()
+        .args(["rm", "-f", &container])
+        .output();
+    let (described, missing) = result.unwrap();
+    assert!(described.contains(&image), "{described}");
+    let e = missing.unwrap_err().to_string();
+    assert!(e.contains(&format!("{container}_absent")), "{e}");
+}

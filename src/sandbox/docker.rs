@@ -79,19 +79,32 @@ pub async fn image_of_container(container: &str) -> Result<String> {
         })
 }
 
-fn image_of(spec: &SandboxSpec) -> Option<String> {
-    spec.image
+/// The sandbox's image: the spec's, else `ARK_SANDBOX_IMAGE`, else the image
+/// of the running n8n postgres container (`spec.image_from_container`), so
+/// that the sandbox runs the server's own version.
+async fn image_of(spec: &SandboxSpec) -> Result<Option<String>> {
+    let given = spec
+        .image
         .clone()
         .or_else(|| std::env::var("ARK_SANDBOX_IMAGE").ok())
-        .filter(|s| !s.trim().is_empty())
+        .filter(|s| !s.trim().is_empty());
+    if given.is_some() {
+        return Ok(given);
+    }
+    match &spec.image_from_container {
+        Some(c) => image_of_container(c).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Whether a docker sandbox can be made for `spec` (an engine answers and
 /// the image is on this machine); the image, or why not.
 pub async fn usable_image(spec: &SandboxSpec) -> std::result::Result<String, String> {
     let d = connect().await.map_err(|e| e.to_string())?;
-    let image = image_of(spec).ok_or_else(|| {
-        "no sandbox image is configured (--sandbox-image or ARK_SANDBOX_IMAGE)".to_string()
+    let image = image_of(spec).await.map_err(|e| e.to_string())?.ok_or_else(|| {
+        "no sandbox image is configured (--sandbox-image, ARK_SANDBOX_IMAGE, or the n8n postgres \
+         container in ARK_PG_CONTAINER)"
+            .to_string()
     })?;
     check_image(&d, &image).await.map_err(|e| e.to_string())?;
     Ok(image)
@@ -143,10 +156,11 @@ impl DockerSandbox {
         keep: bool,
     ) -> Result<DockerSandbox> {
         let docker = connect().await?;
-        let image = image_of(spec).ok_or_else(|| {
+        let image = image_of(spec).await?.ok_or_else(|| {
             SandboxError::Unavailable(
-                "the docker sandbox needs an image: pass --sandbox-image or set ARK_SANDBOX_IMAGE \
-                 (e.g. the image of the n8n postgres container), or use --sandbox local"
+                "the docker sandbox needs an image: pass --sandbox-image or set ARK_SANDBOX_IMAGE, \
+                 or name the n8n postgres container in ARK_PG_CONTAINER (its image is used), \
+                 or use --sandbox local"
                     .into(),
             )
         })?;

@@ -81,6 +81,10 @@ pub struct SandboxSpec {
     /// Docker only: limits (bytes, and CPUs as a fraction, e.g. 1.5).
     pub memory_bytes: Option<i64>,
     pub cpus: Option<f64>,
+    /// Docker only: the running n8n postgres container whose image the
+    /// sandbox uses when no image is given (so the version matches):
+    /// `ARK_PG_CONTAINER`, the variable backups use for `--pg-container`.
+    pub image_from_container: Option<String>,
 }
 
 /// A temporary PostgreSQL holding restored databases.
@@ -136,7 +140,7 @@ pub struct SandboxArgs {
     #[arg(long = "sandbox", env = "ARK_SANDBOX", value_enum)]
     pub sandbox: Option<SandboxKind>,
     /// Docker: the PostgreSQL image of the sandbox (default: the image of the
-    /// running n8n postgres container).
+    /// running n8n postgres container named by ARK_PG_CONTAINER).
     #[arg(long = "sandbox-image", env = "ARK_SANDBOX_IMAGE")]
     pub sandbox_image: Option<String>,
     /// Docker: memory limit of the sandbox, e.g. 2g, 512m (bytes without a suffix).
@@ -156,6 +160,7 @@ impl SandboxArgs {
             image: self.sandbox_image.clone(),
             memory_bytes: self.sandbox_memory,
             cpus: self.sandbox_cpus,
+            image_from_container: pg_container_from_env(),
         }
     }
 }
@@ -169,8 +174,16 @@ impl SandboxSpec {
             image: None,
             memory_bytes: None,
             cpus: None,
+            image_from_container: pg_container_from_env(),
         }
     }
+}
+
+/// The n8n postgres container named by `ARK_PG_CONTAINER`, if any.
+pub fn pg_container_from_env() -> Option<String> {
+    std::env::var("ARK_PG_CONTAINER")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
 }
 
 /// `512m`, `2g`, `1.5G`, `1048576` -> bytes.

@@ -641,6 +641,7 @@ pub(super) async fn verify_restore(
         image: opts.sandbox_image.clone(),
         memory_bytes: opts.sandbox_memory,
         cpus: opts.sandbox_cpus,
+        image_from_container: crate::sandbox::pg_container_from_env(),
     };
     let sb = crate::sandbox::provision(opts.sandbox, &spec).await?;
     checks.sandbox = Some(sb.describe());
