@@ -75,22 +75,8 @@ impl RestoreTool {
                 pg_restore: dir.join("pg_restore"),
             };
         }
-        let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                let v: u32 = e.file_name().to_str()?.parse().ok()?;
-                let p = e.path().join("bin/pg_restore");
-                p.exists().then_some((v, p))
-            })
-            .collect();
-        found.sort();
         RestoreTool::Local {
-            pg_restore: found
-                .pop()
-                .map(|(_, p)| p)
-                .unwrap_or_else(|| PathBuf::from("pg_restore")),
+            pg_restore: crate::source::postgres::newest_pg_tool("pg_restore"),
         }
     }
 

@@ -506,26 +506,32 @@ pub enum DumpRunner {
     },
 }
 
+/// A PostgreSQL client tool of the newest version Debian installed
+/// (`/usr/lib/postgresql/<major>/bin/<tool>`), else `<tool>` on the PATH.
+pub fn newest_pg_tool(tool: &str) -> PathBuf {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v: u32 = e.file_name().to_str()?.parse().ok()?;
+            let p = e.path().join("bin").join(tool);
+            p.exists().then_some((v, p))
+        })
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| PathBuf::from(tool))
+}
+
 impl DumpRunner {
     /// The local `pg_dump`: `ARK_PG_DUMP`/`--pg-dump`, else the newest
     /// `/usr/lib/postgresql/*/bin/pg_dump`, else `pg_dump` on the PATH.
     pub fn local_default() -> DumpRunner {
-        let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                let v: u32 = e.file_name().to_str()?.parse().ok()?;
-                let p = e.path().join("bin/pg_dump");
-                p.exists().then_some((v, p))
-            })
-            .collect();
-        found.sort();
         DumpRunner::Local {
-            pg_dump: found
-                .pop()
-                .map(|(_, p)| p)
-                .unwrap_or_else(|| PathBuf::from("pg_dump")),
+            pg_dump: newest_pg_tool("pg_dump"),
         }
     }
 
