@@ -32,44 +32,16 @@ pub enum DecryptError {
 /// Standard base64 (with or without padding; whitespace ignored). Errors on
 /// any other byte, never panics.
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    fn val(c: u8) -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => (c - b'A') as u32,
-            b'a'..=b'z' => (c - b'a' + 26) as u32,
-            b'0'..=b'9' => (c - b'0' + 52) as u32,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        })
-    }
-    let bytes: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    let trimmed = {
-        let mut end = bytes.len();
-        let mut pads = 0;
-        while end > 0 && bytes[end - 1] == b'=' && pads < 2 {
-            end -= 1;
-            pads += 1;
-        }
-        if pads > 0 && bytes.len() % 4 != 0 {
-            return None;
-        }
-        &bytes[..end]
+    use base64::engine::{
+        general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig,
     };
-    if trimmed.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
-    for group in trimmed.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in group.iter().enumerate() {
-            acc |= val(c)? << (18 - 6 * i as u32);
-        }
-        let n = group.len() - 1;
-        for i in 0..n {
-            out.push((acc >> (16 - 8 * i as u32)) as u8);
-        }
-    }
-    Some(out)
+    use base64::Engine;
+    const ENGINE: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    ENGINE.decode(compact).ok()
 }
 
 /// OpenSSL's `EVP_BytesToKey` with MD5 and one iteration: 32 key bytes and
@@ -133,20 +105,8 @@ mod tests {
     type Enc = cbc::Encryptor<aes::Aes256>;
 
     fn b64(bytes: &[u8]) -> String {
-        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut s = String::new();
-        for g in bytes.chunks(3) {
-            let v = (g[0] as u32) << 16
-                | (*g.get(1).unwrap_or(&0) as u32) << 8
-                | *g.get(2).unwrap_or(&0) as u32;
-            for i in 0..=g.len() {
-                s.push(A[(v >> (18 - 6 * i)) as usize & 63] as char);
-            }
-            for _ in g.len()..3 {
-                s.push('=');
-            }
-        }
-        s
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
     }
 
     fn encrypt(plain: &[u8], key: &str, salt: [u8; 8]) -> String {
