@@ -571,19 +571,21 @@ fn seal_chunk(
 }
 
 /// A zstd compressor for chunks at `level`. The default level (3) runs with
-/// its match-finder tables resized: chainLog 13 (level 3 has 16) and hashLog
-/// 19 (17). On n8n dumps cut into 512 KiB chunks (800 MB of the benchmark
-/// dump, 1,600 chunks, best of 5 runs) this spends 15% less CPU and stores
-/// 0.17% less than level 3's own tables: a smaller short-match table misses
-/// the cache less, a larger long-match table finds more long matches. Only
-/// the writer's choice: any zstd decoder reads the frames, and object ids
-/// (hashes of the plaintext) do not depend on it.
+/// a smaller short-match table: chainLog 14 (level 3 has 16; hashLog stays
+/// 17). Measured where it matters, in a whole `postgres_n8n` backup of the
+/// benchmark database (the compressors share the two cores and their caches
+/// with PostgreSQL, pg_dump and the reader): 0.5-0.7 CPU-s less than level 3's
+/// own tables, and 0.3 MB (0.03%) smaller. Larger tables look faster in
+/// `zstd -b` alone on an idle core but lose in the pipeline: hashLog 19 (a
+/// 2 MiB table, the size of a core's L2 cache) cost 2-2.5 CPU-s more per
+/// backup. Only the writer's choice: any zstd decoder reads the frames, and
+/// object ids (hashes of the plaintext) do not depend on it.
 fn chunk_compressor(level: i32) -> Option<zstd::bulk::Compressor<'static>> {
     use zstd::zstd_safe::CParameter;
     let mut c = zstd::bulk::Compressor::new(level).ok()?;
     if level == super::DEFAULT_ZSTD_LEVEL {
-        c.set_parameter(CParameter::ChainLog(13)).ok()?;
-        c.set_parameter(CParameter::HashLog(19)).ok()?;
+        c.set_parameter(CParameter::ChainLog(14)).ok()?;
+        c.set_parameter(CParameter::HashLog(17)).ok()?;
     }
     Some(c)
 }
