@@ -711,6 +711,75 @@ fn a_wrong_password_is_refused_and_recorded() {
     assert!(plain_events >= 4);
 }
 
+/// The pg_dump processes now running against the cluster on `port` (they
+/// carry the server's address in their environment, never on the command line).
+fn pg_dumps_of(port: u16) -> Vec<u32> {
+    let want = format!("PGPORT={port}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            comm.trim() == "pg_dump" && environ.split(|b| *b == 0).any(|v| v == want.as_bytes())
+        })
+        .collect()
+}
+
+#[test]
+fn a_dump_started_while_the_store_opens_is_stopped_when_it_cannot_be_opened() {
+    // `backup --type postgres_n8n` starts the dump while the passphrase's key
+    // is derived. A wrong passphrase must leave nothing behind: no pg_dump, no
+    // session on the server, nothing in the store; the right one then works.
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let journal = || {
+        std::fs::read_dir(env.store().join("journal"))
+            .unwrap()
+            .count()
+    };
+    let before = journal();
+    let o = env
+        .cmd()
+        .env("ARK_PASSWORD", "not the passphrase")
+        .args([
+            "backup",
+            "--type",
+            "postgres_n8n",
+            "--no-default-config-paths",
+            "--n8n-db",
+        ])
+        .arg(pg.url("n8n"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("passphrase"), "{}", stderr(&o));
+    assert_eq!(
+        pg_dumps_of(pg.port()),
+        Vec::<u32>::new(),
+        "a pg_dump outlived the command"
+    );
+    let sessions = || {
+        pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = 'n8n' AND pid <> pg_backend_pid()",
+        )
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sessions().trim() != "0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sessions on the n8n database remain: {}",
+            sessions()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(journal(), before, "the store changed");
+    let summary = env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n")]);
+    assert_eq!(summary["kind"], "postgres_n8n");
+}
+
 #[test]
 fn a_full_store_fails_the_backup_and_the_next_one_works() {
     // A store on a small tmpfs, filled up so the dump does not fit.

@@ -15,7 +15,7 @@
 //! | `full_system` | `postgres_full` and `n8n_config` together |
 use crate::source::config_files::{self, ConfigPath};
 use crate::source::n8n_api::N8nApi;
-use crate::source::postgres::{self, DumpInfo, DumpRunner, PgTarget, Snapshot};
+use crate::source::postgres::{self, DumpInfo, DumpProcess, DumpRunner, PgTarget, Snapshot};
 use crate::source::workflow::{self, CanonicalWorkflow, WorkflowSummary};
 use crate::source::SourceError;
 use crate::store::ingest::{new_backup_id, BackupSession, BackupSummary, BlobWriter};
@@ -168,7 +168,7 @@ pub async fn run(
     sources: &Sources,
     progress: &(dyn Fn(&BackupSession) -> Option<Box<dyn std::any::Any + Send>> + Sync),
 ) -> Result<BackupSummary, BackupError> {
-    run_labelled(store, kind, sources, progress, BTreeMap::new()).await
+    run_labelled(store, kind, sources, progress, BTreeMap::new(), None).await
 }
 
 /// The manifest label that pins a backup: retention never removes a backup
@@ -183,6 +183,7 @@ pub async fn run_labelled(
     sources: &Sources,
     progress: &(dyn Fn(&BackupSession) -> Option<Box<dyn std::any::Any + Send>> + Sync),
     extra_labels: BTreeMap<String, String>,
+    head_start: Option<HeadStart>,
 ) -> Result<BackupSummary, BackupError> {
     let backup_id = new_backup_id();
     let started = std::time::Instant::now();
@@ -210,7 +211,15 @@ pub async fn run_labelled(
         let mut session = BackupSession::begin_as(store, kind.as_str(), backup_id.clone()).await?;
         let _bar = progress(&session);
         let mut contents = Contents::default();
-        let r = take(store, kind, sources, &mut session, &mut contents).await;
+        let r = take(
+            store,
+            kind,
+            sources,
+            &mut session,
+            &mut contents,
+            head_start,
+        )
+        .await;
         match r {
             Ok(()) => {
                 let mut labels = extra_labels;
@@ -381,11 +390,12 @@ async fn take(
     s: &Sources,
     session: &mut BackupSession,
     contents: &mut Contents,
+    head_start: Option<HeadStart>,
 ) -> Result<(), Failure> {
     match kind {
         BackupKind::PostgresN8n => {
             let db = s.n8n_db.as_ref().expect("checked");
-            dump_database(session, contents, &s.dump, db, true).await
+            dump_database(session, contents, &s.dump, db, true, head_start).await
         }
         BackupKind::PostgresFull => dump_server(session, contents, s).await,
         BackupKind::N8nConfig => back_up_config(store, session, contents, s).await,
@@ -452,6 +462,7 @@ async fn dump_server(
             &s.dump,
             &target,
             is_n8n_database(s, &server, name),
+            None,
         )
         .await?;
     }
@@ -486,20 +497,66 @@ fn item_part(s: &str) -> String {
 
 /// One database: snapshot, description (and workflows and credentials for the
 /// n8n database) while `pg_dump` of the same snapshot streams into the store.
-async fn dump_database(
-    session: &mut BackupSession,
-    contents: &mut Contents,
-    runner: &DumpRunner,
-    target: &PgTarget,
-    is_n8n: bool,
-) -> Result<(), Failure> {
-    let mut snap = Snapshot::open(target).await?;
+/// A database dump under way: its snapshot is open and pg_dump runs (blocked
+/// on its pipe until the store takes its output).
+struct StartedDump {
+    snap: Snapshot,
+    info: DumpInfo,
+    dump: DumpProcess,
+}
+
+/// Opens `target`'s snapshot and starts its dump.
+async fn start_dump(runner: &DumpRunner, target: &PgTarget) -> Result<StartedDump, Failure> {
+    let snap = Snapshot::open(target).await?;
     let version_line = runner.check_version("pg_dump", snap.server_major()).await?;
     let info = DumpInfo {
         version_line,
         runner: runner.describe(),
     };
     let dump = runner.start_dump(target, &snap.id).await?;
+    Ok(StartedDump { snap, info, dump })
+}
+
+/// The n8n database's dump of a `postgres_n8n` backup, started before the
+/// store is open: connecting, taking the snapshot and starting pg_dump then
+/// overlap the passphrase's key derivation (a few tenths of a second of one
+/// core) instead of following it. Its failure is reported by the backup that
+/// takes it, at the stage where it happened, as if the backup had started it.
+/// Dropped unused (the store could not be opened), the dump is killed and its
+/// snapshot's connection closed.
+pub struct HeadStart(Result<StartedDump, Failure>);
+
+impl HeadStart {
+    /// For the kinds that begin with one database's dump (`postgres_n8n`);
+    /// `None` for the others.
+    pub async fn start(kind: BackupKind, sources: &Sources) -> Option<HeadStart> {
+        match (kind, &sources.n8n_db) {
+            (BackupKind::PostgresN8n, Some(db)) => {
+                Some(HeadStart(start_dump(&sources.dump, db).await))
+            }
+            _ => None,
+        }
+    }
+}
+
+async fn dump_database(
+    session: &mut BackupSession,
+    contents: &mut Contents,
+    runner: &DumpRunner,
+    target: &PgTarget,
+    is_n8n: bool,
+    head_start: Option<HeadStart>,
+) -> Result<(), Failure> {
+    let started = match head_start {
+        // Started for this database (the n8n one, of a `postgres_n8n` backup).
+        Some(HeadStart(started)) => started?,
+        None => start_dump(runner, target).await?,
+    };
+    let StartedDump {
+        mut snap,
+        info,
+        dump,
+    } = started;
     let (stdout, exit) = dump.split();
     let item = format!("db/{}.dump", item_part(&target.database));
     tracing::info!(database = %target.database, snapshot = %snap.id, "dumping");

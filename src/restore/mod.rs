@@ -259,7 +259,7 @@ pub async fn take_safety_backup(
         crate::backup::PINNED_LABEL.to_string(),
         format!("safety backup before restore {restore_id}"),
     )]);
-    let summary = crate::backup::run_labelled(store, kind, sources, &|_| None, labels)
+    let summary = crate::backup::run_labelled(store, kind, sources, &|_| None, labels, None)
         .await
         .map_err(|e| RestoreError::Target {
             message: format!("the safety backup failed, so nothing was changed: {e}"),
