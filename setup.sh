@@ -50,7 +50,7 @@ cmd_demo() {
 
 cmd_test() {
   need_cargo
-  apt_install python3 python3-venv util-linux mount postgresql-15
+  apt_install python3 python3-venv util-linux bsdutils mount postgresql-15
   # docker.io only where there is no Docker yet: it conflicts with docker-ce.
   if ! command -v dockerd >/dev/null 2>&1 && [ ! -x /usr/sbin/dockerd ] && ! docker info >/dev/null 2>&1; then
     apt_install docker.io

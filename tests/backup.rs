@@ -26,9 +26,15 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
+        Env::with_init(&["--chunk-avg-kib", "16"])
+    }
+    /// A store made by `init` with these arguments.
+    fn with_init(args: &[&str]) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let e = Env { dir };
-        let o = e.ark(&["init", "--chunk-avg-kib", "16"]);
+        let mut init = vec!["init"];
+        init.extend_from_slice(args);
+        let o = e.ark(&init);
         assert!(o.status.success(), "init: {}", stderr(&o));
         e
     }
@@ -1103,4 +1109,222 @@ fn real_backups_browse_through_the_catalog_and_a_config_file() {
         ark(&["diff", first["backup_id"].as_str().unwrap(), "latest"]),
         diff
     );
+}
+
+/// Runs `cmd` with its output in files, no file it writes allowed past
+/// `max_file` bytes (RLIMIT_FSIZE: a write past it fails), and returns its
+/// output and its peak resident memory (wait4's ru_maxrss) in bytes.
+fn run_limited(mut cmd: Command, dir: &Path, max_file: u64) -> (Output, u64) {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let out = dir.join("stdout");
+    let err = dir.join("stderr");
+    cmd.stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap());
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: max_file,
+                rlim_max: max_file,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4");
+    let output = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: std::fs::read(&out).unwrap(),
+        stderr: std::fs::read(&err).unwrap(),
+    };
+    (output, usage.ru_maxrss as u64 * 1024)
+}
+
+#[test]
+fn a_large_dump_streams_through_without_being_held_in_memory_or_a_file() {
+    // A 400 MB dump, through a process that may not write any file past
+    // 32 MiB (RLIMIT_FSIZE) and whose memory is measured: the dump cannot be
+    // staged on disk anywhere, nor whole in memory.
+    let pg = PgCluster::start();
+    pg.psql("postgres", "CREATE DATABASE big");
+    pg.psql(
+        "big",
+        "CREATE TABLE execution_data (id int PRIMARY KEY, data text); \
+         ALTER TABLE execution_data ALTER data SET STORAGE EXTERNAL; \
+         INSERT INTO execution_data SELECT i, repeat(md5(i::text), 64) FROM generate_series(1, 200000) i",
+    );
+    let env = Env::with_init(&[]);
+    let mut cmd = env.cmd();
+    cmd.args([
+        "--json",
+        "backup",
+        "--type",
+        "postgres_n8n",
+        "--no-default-config-paths",
+        "--no-verify",
+        "--n8n-db",
+        &pg.url("big"),
+    ]);
+    let (o, peak) = run_limited(cmd, env.dir.path(), 32 << 20);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let read = summary["logical_bytes"].as_u64().unwrap();
+    assert!(read > 400_000_000, "the dump was {read} bytes");
+    eprintln!(
+        "a {} MB dump: peak memory {} MiB",
+        read / 1_000_000,
+        peak >> 20
+    );
+    assert!(peak < 200 << 20, "peak memory {} MiB", peak >> 20);
+    assert!(
+        peak < read / 2,
+        "peak memory {} MiB for {read} bytes",
+        peak >> 20
+    );
+    // Not on a terminal: one structured log line per stage, in order.
+    let log = stderr(&o);
+    let stages = ["backup started", "dumping", "backup completed"];
+    let at: Vec<usize> = stages
+        .iter()
+        .map(|s| {
+            log.find(s)
+                .unwrap_or_else(|| panic!("no {s:?} line in:\n{log}"))
+        })
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{log}");
+    assert!(log.contains("database=big"), "{log}");
+}
+
+#[test]
+fn a_terminal_gets_a_progress_bar_instead_of_log_lines() {
+    // `script` gives the backup a pseudo-terminal and records what it draws.
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let line = [
+        bin().to_str().unwrap(),
+        "--store",
+        env.store().to_str().unwrap(),
+        "--data-dir",
+        env.data().to_str().unwrap(),
+        "backup",
+        "--type",
+        "postgres_n8n",
+        "--no-default-config-paths",
+        "--no-verify",
+        "--n8n-db",
+        &pg.url("n8n"),
+    ]
+    .iter()
+    .map(|a| quote(a))
+    .collect::<Vec<_>>()
+    .join(" ");
+    let o = Command::new("script")
+        .args(["-q", "-e", "-f", "-c", &line, "/dev/null"])
+        .env_remove("ARK_STORE")
+        .env_remove("ARK_LOG")
+        .env("ARK_PASSWORD", PASSPHRASE)
+        .env("ARK_KDF_TARGET_MS", "20")
+        .env("TERM", "xterm")
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{screen}{}", stderr(&o));
+    // The bar: bytes read so far, a rate, then cleared; the summary stays.
+    assert!(screen.contains("B/s"), "no progress bar drawn:\n{screen:?}");
+    assert!(screen.contains("completed in"), "{screen:?}");
+    assert!(
+        !screen.contains("backup started") && !screen.contains("dumping"),
+        "log lines on a terminal:\n{screen:?}"
+    );
+}
+
+#[test]
+fn the_catalog_lives_in_the_default_data_dir_for_root_and_for_a_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let init = Command::new(bin())
+        .env("ARK_PASSWORD", PASSPHRASE)
+        .env("ARK_KDF_TARGET_MS", "20")
+        .args(["--store", store.to_str().unwrap(), "init"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", stderr(&init));
+    // Root: /var/lib/n8n-ark, seen in a private mount namespace whose /var/lib
+    // is an empty tmpfs (the machine's own /var/lib is not touched).
+    let script = r#"mount -t tmpfs tmpfs /var/lib && "$0" --store "$1" list >/dev/null && ls /var/lib/n8n-ark/catalogs"#;
+    let o = Command::new("unshare")
+        .args(["-m", "sh", "-c", script])
+        .arg(bin())
+        .arg(&store)
+        .env_remove("ARK_DATA_DIR")
+        .env_remove("ARK_CONFIG")
+        .env("ARK_PASSWORD", PASSPHRASE)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listed = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        listed.lines().filter(|l| l.ends_with(".sqlite")).count() == 1,
+        "{listed:?}"
+    );
+    // A user (nobody): ~/.local/share/n8n-ark, or $XDG_DATA_HOME/n8n-ark.
+    let user_dir = dir.path().join("user");
+    std::fs::create_dir(&user_dir).unwrap();
+    for p in [dir.path(), &user_dir] {
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: plain syscalls on paths we created.
+        unsafe {
+            assert_eq!(libc::chmod(c.as_ptr(), 0o755), 0);
+        }
+    }
+    let c = std::ffi::CString::new(user_dir.to_str().unwrap()).unwrap();
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(libc::chown(c.as_ptr(), 65534, 65534), 0);
+    }
+    let as_nobody = |args: &[&str], xdg: Option<&Path>| {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(bin())
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", user_dir.join("home"))
+            .env("ARK_PASSWORD", PASSPHRASE)
+            .env("ARK_KDF_TARGET_MS", "20");
+        if let Some(x) = xdg {
+            c.env("XDG_DATA_HOME", x);
+        }
+        c.output().unwrap()
+    };
+    let user_store = user_dir.join("store");
+    let user_store = user_store.to_str().unwrap();
+    let o = as_nobody(&["--store", user_store, "init"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = as_nobody(&["--store", user_store, "list"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let catalogs = |d: &Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .map(|r| {
+                r.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter(|n| n.ends_with(".sqlite"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let home = user_dir.join("home/.local/share/n8n-ark/catalogs");
+    assert_eq!(catalogs(&home).len(), 1, "{}", home.display());
+    let xdg = user_dir.join("xdg");
+    let o = as_nobody(&["--store", user_store, "list"], Some(&xdg));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(catalogs(&xdg.join("n8n-ark/catalogs")).len(), 1);
 }
