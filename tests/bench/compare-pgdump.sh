@@ -45,7 +45,10 @@ WORK=${WORK_DIR:-$(mktemp -d)}
 HOST_ENC=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "${PGHOST:-127.0.0.1}")
 URL="postgres://${PGUSER:-postgres}@$HOST_ENC:${PGPORT:-5432}/$DB"
 
-secs() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
+# Each timed command starts with nothing left to write back (`sync`): the
+# naive dump's 1 GB file, or the previous run's store, would otherwise be
+# flushed during the next measurement and charged to it.
+secs() { local t0 t1; sync; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
 dump_devnull() { "$PG_DUMP" -Fc -Z0 -d "$DB" > /dev/null; }
 dump_naive() { "$PG_DUMP" -Fc -d "$DB" > "$WORK/naive.dump"; }
 ark_backup() { "$ARK" --store "$STORE" --data-dir "$STORE.data" backup --type postgres_n8n \
