@@ -574,7 +574,7 @@ fn seal_chunk(
 /// a smaller short-match table: chainLog 14 (level 3 has 16; hashLog stays
 /// 17). Measured where it matters, in a whole `postgres_n8n` backup of the
 /// benchmark database (the compressors share the two cores and their caches
-/// with PostgreSQL, pg_dump and the reader): 0.5-0.7 CPU-s less than level 3's
+/// with PostgreSQL, pg_dump and the reader): 0.5-1 CPU-s less than level 3's
 /// own tables, and 0.3 MB (0.03%) smaller. Larger tables look faster in
 /// `zstd -b` alone on an idle core but lose in the pipeline: hashLog 19 (a
 /// 2 MiB table, the size of a core's L2 cache) cost 2-2.5 CPU-s more per
