@@ -1114,6 +1114,8 @@ fn real_backups_browse_through_the_catalog_and_a_config_file() {
 /// Runs `cmd` with its output in files, no file it writes allowed past
 /// `max_file` bytes (RLIMIT_FSIZE: a write past it fails), and returns its
 /// output and its peak resident memory (wait4's ru_maxrss) in bytes.
+// The child is reaped by wait4 (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn run_limited(mut cmd: Command, dir: &Path, max_file: u64) -> (Output, u64) {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     let out = dir.join("stdout");
