@@ -3,6 +3,7 @@ pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod crypto;
+pub mod docker_exec;
 pub mod restore;
 pub mod sandbox;
 pub mod settings;

@@ -1225,24 +1225,17 @@ async fn feed(
 }
 
 fn docker_error(container: &str, e: bollard::errors::Error) -> RestoreError {
-    match &e {
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        } => RestoreError::target(format!(
-            "there is no running container {container:?} (docker exec)"
-        )),
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 409, ..
-        } => RestoreError::target(format!("container {container:?} is not running")),
-        _ => RestoreError::Target {
-            message: format!("docker exec in {container:?}: {e}"),
-            retryable: true,
-        },
+    exec_failure(crate::docker_exec::exec_error(container, &e))
+}
+
+fn exec_failure(e: crate::docker_exec::ExecError) -> RestoreError {
+    RestoreError::Target {
+        message: e.message,
+        retryable: e.retryable,
     }
 }
 
 /// Runs `cmd` in `container` through `docker exec`, standard input attached.
-#[allow(deprecated)]
 async fn docker_run(
     container: &str,
     tool: &str,
@@ -1251,43 +1244,15 @@ async fn docker_run(
     input: Input,
 ) -> Result<ToolRun> {
     use bollard::container::LogOutput;
-    use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
-    let d = bollard::Docker::connect_with_local_defaults()
-        .map_err(|e| RestoreError::target(format!("cannot reach the Docker engine: {e}")))?;
+    let d = crate::docker_exec::connect().map_err(RestoreError::target)?;
     let with_input = !matches!(input, Input::None);
-    let exec = d
-        .create_exec(
-            container,
-            CreateExecOptions {
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                attach_stdin: Some(with_input),
-                tty: Some(false),
-                cmd: Some(cmd),
-                env: Some(env),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| docker_error(container, e))?;
-    let started = d
-        .start_exec(
-            &exec.id,
-            Some(StartExecOptions {
-                detach: false,
-                tty: false,
-                output_capacity: Some(1 << 20),
-            }),
-        )
-        .await
-        .map_err(|e| docker_error(container, e))?;
-    let StartExecResults::Attached {
+    let crate::docker_exec::Attached {
+        id,
         mut output,
         input: stdin,
-    } = started
-    else {
-        return Err(RestoreError::target("docker exec did not attach"));
-    };
+    } = crate::docker_exec::start(&d, container, cmd, env, with_input)
+        .await
+        .map_err(exec_failure)?;
     let name = container.to_string();
     let reading = tokio::spawn(async move {
         let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -1331,7 +1296,7 @@ async fn docker_run(
     let mut code = -1;
     for _ in 0..200 {
         let info = d
-            .inspect_exec(&exec.id)
+            .inspect_exec(&id)
             .await
             .map_err(|e| docker_error(container, e))?;
         if info.running != Some(true) {

@@ -626,8 +626,7 @@ async fn derive_project(
 }
 
 fn docker() -> Result<bollard::Docker> {
-    bollard::Docker::connect_with_local_defaults()
-        .map_err(|e| RestoreError::target(format!("cannot reach the Docker engine: {e}")))
+    crate::docker_exec::connect().map_err(RestoreError::target)
 }
 
 /// Every container of a compose project (running or not).

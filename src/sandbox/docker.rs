@@ -36,8 +36,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The Docker engine, if it answers within a few seconds.
 pub async fn connect() -> Result<Docker> {
-    let d = Docker::connect_with_local_defaults()
-        .map_err(|e| SandboxError::Unavailable(format!("cannot reach the Docker engine: {e}")))?
+    let d = crate::docker_exec::connect()
+        .map_err(SandboxError::Unavailable)?
         .with_timeout(Duration::from_secs(600));
     match tokio::time::timeout(Duration::from_secs(3), d.ping()).await {
         Ok(Ok(_)) => Ok(d),
@@ -330,7 +330,6 @@ impl DockerSandbox {
 
     /// Runs `cmd` in the container; with `input`, streams it to the
     /// command's standard input.
-    #[allow(deprecated)]
     async fn exec(
         &self,
         cmd: Vec<String>,
@@ -338,44 +337,15 @@ impl DockerSandbox {
         input: Option<Pin<Box<dyn AsyncRead + Send>>>,
     ) -> Result<ExecRun> {
         use bollard::container::LogOutput;
-        use bollard::exec::{StartExecOptions, StartExecResults};
         let tool = cmd.first().cloned().unwrap_or_default();
         let what = format!("docker exec {tool} in {}", self.name);
-        let exec = self
-            .docker
-            .create_exec(
-                &self.name,
-                bollard::models::ExecConfig {
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    attach_stdin: Some(input.is_some()),
-                    tty: Some(false),
-                    cmd: Some(cmd),
-                    env: Some(env),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| docker_err(&what, e))?;
-        let started = self
-            .docker
-            .start_exec(
-                &exec.id,
-                Some(StartExecOptions {
-                    detach: false,
-                    tty: false,
-                    output_capacity: Some(1 << 20),
-                }),
-            )
-            .await
-            .map_err(|e| docker_err(&what, e))?;
-        let StartExecResults::Attached {
+        let crate::docker_exec::Attached {
+            id,
             mut output,
             input: mut stdin,
-        } = started
-        else {
-            return Err(SandboxError::Failed(format!("{what}: did not attach")));
-        };
+        } = crate::docker_exec::start(&self.docker, &self.name, cmd, env, input.is_some())
+            .await
+            .map_err(|e| SandboxError::Failed(format!("{tool}: {}", e.message)))?;
         let w = what.clone();
         let mut reading = tokio::spawn(async move {
             let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -438,7 +408,7 @@ impl DockerSandbox {
         for _ in 0..400 {
             let info = self
                 .docker
-                .inspect_exec(&exec.id)
+                .inspect_exec(&id)
                 .await
                 .map_err(|e| docker_err(&what, e))?;
             if info.running != Some(true) {

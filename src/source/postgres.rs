@@ -842,76 +842,22 @@ impl DumpExit {
     }
 }
 
-fn docker() -> Result<bollard::Docker> {
-    bollard::Docker::connect_with_local_defaults()
-        .map_err(|e| SourceError::Docker(format!("cannot reach the Docker engine: {e}")))
-}
-
 fn docker_error(container: &str, e: bollard::errors::Error) -> SourceError {
-    match &e {
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        } => SourceError::Docker(format!(
-            "there is no running container {container:?} (docker exec)"
-        )),
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 409, ..
-        } => SourceError::Docker(format!("container {container:?} is not running")),
-        _ => SourceError::Docker(format!("docker exec in {container:?}: {e}")),
-    }
+    SourceError::Docker(crate::docker_exec::exec_error(container, &e).message)
 }
 
-#[allow(deprecated)]
+/// Starts `cmd` in `container` (standard input closed); the engine, the
+/// exec's id and its output.
 async fn docker_exec_start(
     container: &str,
     cmd: Vec<String>,
     env: Vec<String>,
-) -> Result<(
-    bollard::Docker,
-    String,
-    Pin<
-        Box<
-            dyn Stream<
-                    Item = std::result::Result<
-                        bollard::container::LogOutput,
-                        bollard::errors::Error,
-                    >,
-                > + Send,
-        >,
-    >,
-)> {
-    use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
-    let d = docker()?;
-    let exec = d
-        .create_exec(
-            container,
-            CreateExecOptions {
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                attach_stdin: Some(false),
-                tty: Some(false),
-                cmd: Some(cmd),
-                env: Some(env),
-                ..Default::default()
-            },
-        )
+) -> Result<(bollard::Docker, String, crate::docker_exec::ExecOutput)> {
+    let d = crate::docker_exec::connect().map_err(SourceError::Docker)?;
+    let exec = crate::docker_exec::start(&d, container, cmd, env, false)
         .await
-        .map_err(|e| docker_error(container, e))?;
-    let started = d
-        .start_exec(
-            &exec.id,
-            Some(StartExecOptions {
-                detach: false,
-                tty: false,
-                output_capacity: Some(1 << 20),
-            }),
-        )
-        .await
-        .map_err(|e| docker_error(container, e))?;
-    let StartExecResults::Attached { output, .. } = started else {
-        return Err(SourceError::Docker("docker exec did not attach".into()));
-    };
-    Ok((d, exec.id, output))
+        .map_err(|e| SourceError::Docker(e.message))?;
+    Ok((d, exec.id, exec.output))
 }
 
 async fn exec_exit_code(d: &bollard::Docker, id: &str) -> std::result::Result<i32, String> {
