@@ -63,6 +63,17 @@ cmd_test() {
   }
   trap cleanup EXIT
 
+  # A clean build of the tests, the fuzz targets and the test stores need a
+  # few GB; say so up front instead of failing in the linker.
+  local free_kib
+  free_kib=$(df -Pk "$here" | awk 'NR == 2 { print $4 }')
+  if [ "${free_kib:-0}" -lt $((4 * 1024 * 1024)) ]; then
+    echo "setup.sh: only $((free_kib / 1024)) MiB free under $here; the tests need about 4 GiB (build, fuzz targets, test stores)." >&2
+    exit 1
+  fi
+  # One clean build: the incremental cache would only add gigabytes.
+  export CARGO_INCREMENTAL=0
+
   log "building tests"
   cargo build --locked --workspace --tests --benches
 
