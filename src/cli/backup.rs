@@ -1,28 +1,20 @@
 //! `n8n-ark backup --type KIND`: one backup, its sources from flags, `ARK_*`
 //! variables and the config file (in that order of precedence).
+use super::postgres_args::{ServerArgs, Servers, ToolArgs};
 use super::{human_bytes, print_json, Cli, CliError, CliResult};
 use crate::backup::{self, BackupKind, Sources};
 use crate::settings::{secret, Settings};
 use crate::source::config_files::{default_paths, ConfigPath};
 use crate::source::n8n_api::N8nApi;
-use crate::source::postgres::{DumpRunner, PgTarget};
 use crate::store::Store;
-use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// What to back up.
     #[arg(long = "type", value_enum)]
     pub kind: BackupKind,
-    /// The n8n database: postgres://user@host:port/db. Its password comes from
-    /// ARK_N8N_DB_PASSWORD or the file named by ARK_N8N_DB_PASSWORD_FILE, never
-    /// from the command line.
-    #[arg(long, env = "ARK_N8N_DB")]
-    pub n8n_db: Option<String>,
-    /// The PostgreSQL server for postgres_full/full_system (default: the n8n
-    /// database's server). Password: ARK_PG_SERVER_PASSWORD(_FILE).
-    #[arg(long, env = "ARK_PG_SERVER")]
-    pub pg_server: Option<String>,
+    #[command(flatten)]
+    pub servers: ServerArgs,
     /// A config file or directory (or glob) to back up; required to exist.
     /// Repeatable; ARK_CONFIG_PATHS takes a colon-separated list.
     #[arg(long = "config-path", env = "ARK_CONFIG_PATHS", value_delimiter = ':')]
@@ -30,18 +22,8 @@ pub struct Args {
     /// Leave out the usual layout's paths (.env, compose file, nginx, Let's Encrypt).
     #[arg(long)]
     pub no_default_config_paths: bool,
-    /// The local pg_dump to run (no older than the server).
-    #[arg(long, env = "ARK_PG_DUMP")]
-    pub pg_dump: Option<PathBuf>,
-    /// Run pg_dump inside this running container (docker exec) instead.
-    #[arg(long, env = "ARK_PG_CONTAINER")]
-    pub pg_container: Option<String>,
-    /// The socket directory or host pg_dump uses inside the container.
-    #[arg(long, env = "ARK_PG_CONTAINER_HOST")]
-    pub pg_container_host: Option<String>,
-    /// The port pg_dump uses inside the container.
-    #[arg(long, env = "ARK_PG_CONTAINER_PORT")]
-    pub pg_container_port: Option<u16>,
+    #[command(flatten)]
+    pub tools: ToolArgs,
     /// n8n's base URL (for flows without a database). API key:
     /// ARK_N8N_API_KEY or the file named by ARK_N8N_API_KEY_FILE.
     #[arg(long, env = "ARK_N8N_URL")]
@@ -55,82 +37,10 @@ pub struct Args {
     pub sandbox: crate::sandbox::SandboxArgs,
 }
 
-/// A URL with a password, given as a flag, would show in `ps` to every user
-/// of the machine (and in shell history): refused. From the environment or
-/// the config file it is accepted.
-pub fn no_password_on_the_command_line(
-    flag: &str,
-    env: &str,
-    value: Option<&String>,
-) -> Result<(), String> {
-    let Some(url) = value else { return Ok(()) };
-    let from_env = std::env::var(env).ok().as_ref() == Some(url);
-    let has_password = url::Url::parse(url)
-        .map(|u| u.password().is_some())
-        .unwrap_or(false);
-    if has_password && !from_env {
-        return Err(format!(
-            "{flag} holds a password, which every user of this machine can read in the process list: \
-             give the URL without it and the password in {env}_PASSWORD or {env}_PASSWORD_FILE"
-        ));
-    }
-    Ok(())
-}
-
 /// Resolves the sources; an error is the operator's to fix (a usage error).
 fn sources(a: &Args, s: &Settings) -> Result<Sources, String> {
-    no_password_on_the_command_line("--n8n-db", "ARK_N8N_DB", a.n8n_db.as_ref())?;
-    no_password_on_the_command_line("--pg-server", "ARK_PG_SERVER", a.pg_server.as_ref())?;
-    let n8n_db = match a.n8n_db.as_ref().or(s.n8n.database.as_ref()) {
-        Some(url) => {
-            let pw = secret(
-                "ARK_N8N_DB_PASSWORD",
-                "ARK_N8N_DB_PASSWORD_FILE",
-                s.n8n.database_password_file.as_deref(),
-            )?;
-            Some(PgTarget::parse(url, pw).map_err(|e| format!("--n8n-db: {e}"))?)
-        }
-        None => None,
-    };
-    let pg_server = match a.pg_server.as_ref().or(s.postgres.server.as_ref()) {
-        Some(url) => {
-            let pw = secret(
-                "ARK_PG_SERVER_PASSWORD",
-                "ARK_PG_SERVER_PASSWORD_FILE",
-                s.postgres.server_password_file.as_deref(),
-            )?;
-            // The same server as n8n's and no password of its own: n8n's.
-            let mut t = PgTarget::parse(url, pw).map_err(|e| format!("--pg-server: {e}"))?;
-            if t.password.is_none() {
-                if let Some(db) = &n8n_db {
-                    if db.host == t.host && db.port == t.port && db.user == t.user {
-                        t.password = db.password.clone();
-                    }
-                }
-            }
-            Some(t)
-        }
-        None => None,
-    };
-    let container = a.pg_container.clone().or(s.postgres.container.clone());
-    let dump = match container {
-        Some(container) => DumpRunner::Docker {
-            container,
-            host: a
-                .pg_container_host
-                .clone()
-                .or(s.postgres.container_host.clone())
-                .unwrap_or_else(|| "/var/run/postgresql".into()),
-            port: a
-                .pg_container_port
-                .or(s.postgres.container_port)
-                .unwrap_or(5432),
-        },
-        None => match a.pg_dump.clone().or(s.postgres.pg_dump.clone()) {
-            Some(p) => DumpRunner::Local { pg_dump: p },
-            None => DumpRunner::local_default(),
-        },
-    };
+    let Servers { n8n_db, pg_server } = a.servers.resolve(s)?;
+    let dump = a.tools.dump_runner(s);
     let mut config_paths = Vec::new();
     let defaults = !a.no_default_config_paths && s.config_files.defaults.unwrap_or(true);
     if defaults {

@@ -11,6 +11,7 @@ pub mod init;
 pub mod key;
 pub mod list;
 pub mod policy;
+pub mod postgres_args;
 pub mod restore;
 pub mod sandbox;
 pub mod show;

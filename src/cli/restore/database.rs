@@ -9,8 +9,8 @@
 //! from the command line: a `--target-url` holding a password is refused.
 use super::{open_store_and_catalog, restore_err};
 use crate::backup::{BackupKind, Sources};
-use crate::cli::backup::no_password_on_the_command_line;
 use crate::cli::catalog::TextTable;
+use crate::cli::postgres_args::{no_password_on_the_command_line, ToolArgs};
 use crate::cli::{human_bytes, print_json, Cli, CliError, CliResult};
 use crate::restore::database::{
     self, DatabaseMode, DatabaseOptions, DatabaseRestored, GlobalsRestored, RestoreTool,
@@ -56,20 +56,8 @@ pub struct Args {
     /// from; default: beside --pg-dump, else the newest installed).
     #[arg(long, env = "ARK_PG_RESTORE", value_name = "PATH")]
     pub pg_restore: Option<PathBuf>,
-    /// The local pg_dump for the safety backup of --replace.
-    #[arg(long, env = "ARK_PG_DUMP", value_name = "PATH")]
-    pub pg_dump: Option<PathBuf>,
-    /// Run pg_restore (and the safety backup's pg_dump) inside this running
-    /// PostgreSQL container (docker exec) instead.
-    #[arg(long, env = "ARK_PG_CONTAINER")]
-    pub pg_container: Option<String>,
-    /// The socket directory or host the tools use inside the container
-    /// (default /var/run/postgresql).
-    #[arg(long, env = "ARK_PG_CONTAINER_HOST")]
-    pub pg_container_host: Option<String>,
-    /// The port the tools use inside the container (default 5432).
-    #[arg(long, env = "ARK_PG_CONTAINER_PORT")]
-    pub pg_container_port: Option<u16>,
+    #[command(flatten)]
+    pub tools: ToolArgs,
 }
 
 /// The target server, its password from the environment or files.
@@ -108,41 +96,10 @@ fn resolve_target(a: &Args, s: &Settings) -> Result<PgTarget, String> {
 
 /// pg_restore for the restore, pg_dump for the safety backup.
 fn tools(a: &Args, s: &Settings) -> (RestoreTool, DumpRunner) {
-    if let Some(container) = a.pg_container.clone().or(s.postgres.container.clone()) {
-        let host = a
-            .pg_container_host
-            .clone()
-            .or(s.postgres.container_host.clone())
-            .unwrap_or_else(|| "/var/run/postgresql".into());
-        let port = a
-            .pg_container_port
-            .or(s.postgres.container_port)
-            .unwrap_or(5432);
-        return (
-            RestoreTool::Docker {
-                container: container.clone(),
-                host: host.clone(),
-                port,
-            },
-            DumpRunner::Docker {
-                container,
-                host,
-                port,
-            },
-        );
-    }
-    let pg_dump = a.pg_dump.clone().or(s.postgres.pg_dump.clone());
-    let restore = match &a.pg_restore {
-        Some(p) => RestoreTool::Local {
-            pg_restore: p.clone(),
-        },
-        None => RestoreTool::local_default(pg_dump.as_deref()),
-    };
-    let dump = match pg_dump {
-        Some(p) => DumpRunner::Local { pg_dump: p },
-        None => DumpRunner::local_default(),
-    };
-    (restore, dump)
+    (
+        a.tools.restore_tool(a.pg_restore.as_ref(), s),
+        a.tools.dump_runner(s),
+    )
 }
 
 /// The URL to type again to go back (never with the password).

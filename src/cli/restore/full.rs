@@ -11,13 +11,13 @@
 //! midway (`RestoreFailed` with its stage, the safety backup and the command
 //! that goes back).
 use super::{open_store_and_catalog, restore_err};
-use crate::cli::backup::no_password_on_the_command_line;
 use crate::cli::catalog::fmt_time;
+use crate::cli::postgres_args::{ServerArgs, Servers, ToolArgs};
 use crate::cli::{print_json, Cli, CliError, CliResult};
 use crate::restore::database::RestoreTool;
 use crate::restore::full::{self, shell_quote, Control, FullOptions, FullReport, Plan};
 use crate::restore::{choose_backup, Recorder, RestoreWhat};
-use crate::settings::{secret, Settings};
+use crate::settings::Settings;
 use crate::source::postgres::{DumpRunner, PgTarget};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,31 +40,14 @@ pub struct Args {
     /// decrypt the credentials).
     #[arg(long)]
     pub force: bool,
-    /// The target's n8n database: postgres://user@host:port/db (the backup's
-    /// n8n database replaces it). Password: ARK_N8N_DB_PASSWORD(_FILE).
-    #[arg(long, env = "ARK_N8N_DB")]
-    pub n8n_db: Option<String>,
-    /// The target PostgreSQL server for the other databases (default: the
-    /// n8n database's server). Password: ARK_PG_SERVER_PASSWORD(_FILE).
-    #[arg(long, env = "ARK_PG_SERVER")]
-    pub pg_server: Option<String>,
+    #[command(flatten)]
+    pub servers: ServerArgs,
     /// The local pg_restore (default: beside --pg-dump, else the newest
     /// /usr/lib/postgresql/*/bin/pg_restore, else pg_restore on the PATH).
     #[arg(long, env = "ARK_PG_RESTORE")]
     pub pg_restore: Option<PathBuf>,
-    /// The local pg_dump for the safety backup.
-    #[arg(long, env = "ARK_PG_DUMP")]
-    pub pg_dump: Option<PathBuf>,
-    /// Run pg_restore and the safety backup's pg_dump inside this running
-    /// PostgreSQL container (docker exec) instead.
-    #[arg(long, env = "ARK_PG_CONTAINER")]
-    pub pg_container: Option<String>,
-    /// The socket directory or host the tools use inside the container.
-    #[arg(long, env = "ARK_PG_CONTAINER_HOST")]
-    pub pg_container_host: Option<String>,
-    /// The port the tools use inside the container.
-    #[arg(long, env = "ARK_PG_CONTAINER_PORT")]
-    pub pg_container_port: Option<u16>,
+    #[command(flatten)]
+    pub tools: ToolArgs,
     /// Stop and start the containers of this docker compose project (label
     /// com.docker.compose.project). Default: the project of the backed-up
     /// compose file.
@@ -114,8 +97,6 @@ pub struct Args {
 
 /// The options, from flags, `ARK_*` variables and the config file.
 fn options(a: &Args, s: &Settings) -> Result<FullOptions, String> {
-    no_password_on_the_command_line("--n8n-db", "ARK_N8N_DB", a.n8n_db.as_ref())?;
-    no_password_on_the_command_line("--pg-server", "ARK_PG_SERVER", a.pg_server.as_ref())?;
     if !a.root.is_absolute() {
         return Err(format!(
             "--root {} is not an absolute path",
@@ -127,76 +108,9 @@ fn options(a: &Args, s: &Settings) -> Result<FullOptions, String> {
         Ok(_) => return Err(format!("--root {} is not a directory", a.root.display())),
         Err(e) => return Err(format!("--root {}: {e}", a.root.display())),
     }
-    let n8n_db = match a.n8n_db.as_ref().or(s.n8n.database.as_ref()) {
-        Some(url) => {
-            let pw = secret(
-                "ARK_N8N_DB_PASSWORD",
-                "ARK_N8N_DB_PASSWORD_FILE",
-                s.n8n.database_password_file.as_deref(),
-            )?;
-            Some(PgTarget::parse(url, pw).map_err(|e| format!("--n8n-db: {e}"))?)
-        }
-        None => None,
-    };
-    let pg_server = match a.pg_server.as_ref().or(s.postgres.server.as_ref()) {
-        Some(url) => {
-            let pw = secret(
-                "ARK_PG_SERVER_PASSWORD",
-                "ARK_PG_SERVER_PASSWORD_FILE",
-                s.postgres.server_password_file.as_deref(),
-            )?;
-            let mut t = PgTarget::parse(url, pw).map_err(|e| format!("--pg-server: {e}"))?;
-            if t.password.is_none() {
-                if let Some(db) = &n8n_db {
-                    if db.host == t.host && db.port == t.port && db.user == t.user {
-                        t.password = db.password.clone();
-                    }
-                }
-            }
-            Some(t)
-        }
-        None => None,
-    };
-    let container = a.pg_container.clone().or(s.postgres.container.clone());
-    let (dump, tool) = match container {
-        Some(container) => {
-            let host = a
-                .pg_container_host
-                .clone()
-                .or(s.postgres.container_host.clone())
-                .unwrap_or_else(|| "/var/run/postgresql".into());
-            let port = a
-                .pg_container_port
-                .or(s.postgres.container_port)
-                .unwrap_or(5432);
-            (
-                DumpRunner::Docker {
-                    container: container.clone(),
-                    host: host.clone(),
-                    port,
-                },
-                RestoreTool::Docker {
-                    container,
-                    host,
-                    port,
-                },
-            )
-        }
-        None => {
-            let pg_dump = a.pg_dump.clone().or(s.postgres.pg_dump.clone());
-            let dump = match &pg_dump {
-                Some(p) => DumpRunner::Local { pg_dump: p.clone() },
-                None => DumpRunner::local_default(),
-            };
-            let tool = match &a.pg_restore {
-                Some(p) => RestoreTool::Local {
-                    pg_restore: p.clone(),
-                },
-                None => RestoreTool::local_default(pg_dump.as_deref()),
-            };
-            (dump, tool)
-        }
-    };
+    let Servers { n8n_db, pg_server } = a.servers.resolve(s)?;
+    let dump = a.tools.dump_runner(s);
+    let tool = a.tools.restore_tool(a.pg_restore.as_ref(), s);
     let r = &s.restore;
     let stop = a.stop_command.clone().or(r.stop_command.clone());
     let start = a.start_command.clone().or(r.start_command.clone());

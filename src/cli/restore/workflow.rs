@@ -118,7 +118,7 @@ fn destination(a: &Args, s: &Settings) -> Result<Destination, String> {
 
 /// The target n8n's database, when configured.
 fn credentials_db(a: &Args, s: &Settings) -> Result<Option<PgTarget>, String> {
-    crate::cli::backup::no_password_on_the_command_line(
+    crate::cli::postgres_args::no_password_on_the_command_line(
         "--n8n-db",
         "ARK_N8N_DB",
         a.n8n_db.as_ref(),
