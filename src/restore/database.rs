@@ -92,13 +92,9 @@ impl RestoreTool {
     /// the same directory; in a container, by name.
     fn tool_path(&self, tool: &str) -> String {
         match self {
-            RestoreTool::Local { pg_restore } if tool == "pg_restore" => {
-                pg_restore.display().to_string()
+            RestoreTool::Local { pg_restore } => {
+                crate::source::postgres::tool_beside(pg_restore, "pg_restore", tool)
             }
-            RestoreTool::Local { pg_restore } => match pg_restore.parent() {
-                Some(dir) if !dir.as_os_str().is_empty() => dir.join(tool).display().to_string(),
-                _ => tool.to_string(),
-            },
             RestoreTool::Docker { .. } => tool.to_string(),
         }
     }

@@ -19,7 +19,7 @@ use super::{Result, SourceError};
 use futures::{Stream, StreamExt, TryStreamExt};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection, Row};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::str::FromStr;
 use store_format::contents::{Column, Credential, Database, Table};
@@ -526,6 +526,20 @@ pub fn newest_pg_tool(tool: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(tool))
 }
 
+/// The program to run for `tool` when the operator configured `configured`
+/// (named `configured_as`: pg_dump or pg_restore): that path itself, else the
+/// tool of that name in the same directory (one installation's tools belong
+/// together), else `tool` on the PATH.
+pub fn tool_beside(configured: &Path, configured_as: &str, tool: &str) -> String {
+    if tool == configured_as {
+        return configured.display().to_string();
+    }
+    match configured.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join(tool).display().to_string(),
+        _ => tool.to_string(),
+    }
+}
+
 impl DumpRunner {
     /// The local `pg_dump`: `ARK_PG_DUMP`/`--pg-dump`, else the newest
     /// `/usr/lib/postgresql/*/bin/pg_dump`, else `pg_dump` on the PATH.
@@ -546,11 +560,7 @@ impl DumpRunner {
     /// siblings (`pg_dumpall`) from the same directory; in a container, by name.
     fn tool_path(&self, tool: &str) -> String {
         match self {
-            DumpRunner::Local { pg_dump } if tool == "pg_dump" => pg_dump.display().to_string(),
-            DumpRunner::Local { pg_dump } => match pg_dump.parent() {
-                Some(dir) if !dir.as_os_str().is_empty() => dir.join(tool).display().to_string(),
-                _ => tool.to_string(),
-            },
+            DumpRunner::Local { pg_dump } => tool_beside(pg_dump, "pg_dump", tool),
             DumpRunner::Docker { .. } => tool.to_string(),
         }
     }
@@ -938,6 +948,34 @@ async fn docker_exec_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tools_come_from_the_configured_installation() {
+        let pg_dump = Path::new("/opt/pg16/bin/pg_dump");
+        assert_eq!(
+            tool_beside(pg_dump, "pg_dump", "pg_dump"),
+            "/opt/pg16/bin/pg_dump"
+        );
+        assert_eq!(
+            tool_beside(pg_dump, "pg_dump", "pg_dumpall"),
+            "/opt/pg16/bin/pg_dumpall"
+        );
+        // A configured program under another name is itself, its siblings by theirs.
+        let renamed = Path::new("/usr/local/bin/pg_restore16");
+        assert_eq!(
+            tool_beside(renamed, "pg_restore", "pg_restore"),
+            "/usr/local/bin/pg_restore16"
+        );
+        assert_eq!(
+            tool_beside(renamed, "pg_restore", "psql"),
+            "/usr/local/bin/psql"
+        );
+        // A bare name: the PATH decides.
+        assert_eq!(
+            tool_beside(Path::new("pg_dump"), "pg_dump", "pg_dumpall"),
+            "pg_dumpall"
+        );
+    }
 
     #[test]
     fn versions() {
