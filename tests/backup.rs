@@ -3,25 +3,22 @@
 mod common;
 
 use common::pg::PgCluster;
-use common::{bin, PASSPHRASE};
+use common::{bin, rt, stderr, Ark, PASSPHRASE};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use store_format::{Event, Manifest, ObjectId};
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// A store (16 KiB chunks, so that the fixture's 2 MB dump has enough of them
 /// to show what a second backup reuses) and a data directory for its catalog.
-struct Env {
-    dir: tempfile::TempDir,
+struct Env(Ark);
+
+impl std::ops::Deref for Env {
+    type Target = Ark;
+    fn deref(&self) -> &Ark {
+        &self.0
+    }
 }
 
 impl Env {
@@ -30,57 +27,7 @@ impl Env {
     }
     /// A store made by `init` with these arguments.
     fn with_init(args: &[&str]) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let e = Env { dir };
-        let mut init = vec!["init"];
-        init.extend_from_slice(args);
-        let o = e.ark(&init);
-        assert!(o.status.success(), "init: {}", stderr(&o));
-        e
-    }
-    fn store(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(bin());
-        c.env_remove("ARK_STORE")
-            .env_remove("ARK_N8N_DB")
-            .env_remove("ARK_PG_SERVER")
-            .env_remove("ARK_CONFIG_PATHS")
-            .env_remove("ARK_PG_DUMP")
-            .env_remove("ARK_CONFIG")
-            .env("ARK_PASSWORD", PASSPHRASE)
-            .env("ARK_KDF_TARGET_MS", "20")
-            .arg("--store")
-            .arg(self.store())
-            .arg("--data-dir")
-            .arg(self.data());
-        c
-    }
-    fn ark(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-    /// `backup --type KIND --json` with the given extra arguments; the summary.
-    fn backup(&self, kind: &str, args: &[&str]) -> Value {
-        let o = self.backup_output(kind, args);
-        assert!(o.status.success(), "backup {kind} failed: {}", stderr(&o));
-        serde_json::from_slice(&o.stdout).unwrap()
-    }
-    fn backup_output(&self, kind: &str, args: &[&str]) -> Output {
-        self.cmd()
-            .args([
-                "--json",
-                "backup",
-                "--type",
-                kind,
-                "--no-default-config-paths",
-            ])
-            .args(args)
-            .output()
-            .unwrap()
+        Env(Ark::new().init(args))
     }
     fn manifest(&self, summary: &Value) -> Manifest {
         let id = ObjectId::from_hex(summary["manifest"].as_str().unwrap()).unwrap();
@@ -98,23 +45,6 @@ impl Env {
             common::restore_all(&store, summary["manifest"].as_str().unwrap()).await
         })
     }
-    fn events(&self) -> Vec<Event> {
-        rt().block_on(async {
-            let store = common::open_store(&self.store()).await;
-            let r = n8n_ark::store::journal::replay(&store).await.unwrap();
-            assert!(r.problem.is_none(), "{:?}", r.problem);
-            r.records.into_iter().map(|r| r.event).collect()
-        })
-    }
-    fn manifest_count(&self) -> usize {
-        std::fs::read_dir(self.store().join("manifests"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Restores a dump item into a new database of `pg` with pg_restore.

@@ -25,10 +25,6 @@ fn ark(store: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 fn assert_fails_with(o: &Output, needle: &str) {
     assert!(
         !o.status.success(),

@@ -8,103 +8,44 @@
 mod common;
 
 use common::pg::PgCluster;
-use common::{bin, PASSPHRASE};
+use common::{stderr, Ark};
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use store_format::Event;
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+struct Env(Ark);
 
-struct Env {
-    dir: tempfile::TempDir,
+impl std::ops::Deref for Env {
+    type Target = Ark;
+    fn deref(&self) -> &Ark {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Env {
-        let e = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::create_dir_all(e.dir.path().join("sandboxes")).unwrap();
-        std::fs::create_dir_all(e.dir.path().join("etc")).unwrap();
+        let ark = Ark::new();
+        let sandboxes = ark.path("sandboxes");
+        std::fs::create_dir_all(&sandboxes).unwrap();
+        std::fs::create_dir_all(ark.path("etc")).unwrap();
+        let e = Env(ark
+            .env("ARK_SANDBOX_TMPDIR", sandboxes)
+            .init(&["--chunk-avg-kib", "64"]));
         e.write_config("N8N_ENCRYPTION_KEY=first\n");
-        let o = e.ark(&["init", "--chunk-avg-kib", "64"]);
-        assert!(o.status.success(), "init: {}", stderr(&o));
         e
     }
-    fn store(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
     fn config_file(&self) -> PathBuf {
-        self.dir.path().join("etc/.env")
+        self.path("etc/.env")
     }
     fn write_config(&self, s: &str) {
         std::fs::write(self.config_file(), s).unwrap();
     }
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(bin());
-        for v in [
-            "ARK_STORE",
-            "ARK_N8N_DB",
-            "ARK_CONFIG",
-            "ARK_CONFIG_PATHS",
-            "ARK_SANDBOX",
-            "ARK_SANDBOX_IMAGE",
-            "ARK_VERIFY_SEED",
-            "ARK_LOG",
-        ] {
-            c.env_remove(v);
-        }
-        c.env("ARK_PASSWORD", PASSPHRASE)
-            .env("ARK_KDF_TARGET_MS", "20")
-            .env("ARK_SANDBOX_TMPDIR", self.dir.path().join("sandboxes"))
-            .arg("--store")
-            .arg(self.store())
-            .arg("--data-dir")
-            .arg(self.dir.path().join("data"));
-        c
-    }
-    fn ark(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-    fn json(&self, args: &[&str]) -> Value {
-        let o = self.ark(&[&["--json"], args].concat());
-        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
-        serde_json::from_slice(&o.stdout).unwrap()
-    }
     /// A config-file backup (fast: no database) through the binary.
     fn config_backup(&self, extra: &[&str]) -> Output {
-        self.cmd()
-            .args([
-                "--json",
-                "backup",
-                "--type",
-                "n8n_config",
-                "--no-default-config-paths",
-                "--config-path",
-                self.config_file().to_str().unwrap(),
-            ])
-            .args(extra)
-            .output()
-            .unwrap()
-    }
-    fn events(&self) -> Vec<Event> {
-        rt().block_on(async {
-            let s = common::open_store(&self.store()).await;
-            n8n_ark::store::journal::replay(&s)
-                .await
-                .unwrap()
-                .records
-                .into_iter()
-                .map(|r| r.event)
-                .collect()
-        })
+        let file = self.config_file();
+        let args = [&["--config-path", file.to_str().unwrap()], extra].concat();
+        self.backup_output("n8n_config", &args)
     }
     /// (backup id, level, passed) of every VerificationCompleted.
     fn verifications(&self) -> Vec<(String, String, bool)> {
@@ -116,15 +57,6 @@ impl Env {
             })
             .collect()
     }
-    fn journal_len(&self) -> usize {
-        std::fs::read_dir(self.store().join("journal"))
-            .unwrap()
-            .count()
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn rules(v: &Value) -> Value {

@@ -5,57 +5,29 @@
 //! that try to write outside the root, refused before anything is written.
 mod common;
 
-use common::{bin, PASSPHRASE};
-use serde_json::Value;
+use common::{ok_json, rt, stderr, Ark};
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use store_format::contents::{ConfigFile, Contents, FileType};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-struct Env {
-    dir: tempfile::TempDir,
+struct Env(Ark);
+
+impl std::ops::Deref for Env {
+    type Target = Ark;
+    fn deref(&self) -> &Ark {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Env {
-        let e = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let o = e.ark(&["init", "--chunk-avg-kib", "64"]);
-        assert!(o.status.success(), "init: {}", stderr(&o));
-        e
-    }
-    fn store(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(bin());
-        for v in ["ARK_STORE", "ARK_CONFIG_PATHS", "ARK_CONFIG", "ARK_N8N_DB"] {
-            c.env_remove(v);
-        }
-        c.env("ARK_PASSWORD", PASSPHRASE)
-            .env("ARK_KDF_TARGET_MS", "20")
-            .arg("--store")
-            .arg(self.store())
-            .arg("--data-dir")
-            .arg(self.dir.path().join("data"));
-        c
-    }
-    fn ark(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
+        Env(Ark::new().init(&["--chunk-avg-kib", "64"]))
     }
     fn restore(&self, args: &[&str]) -> Output {
         self.cmd()
@@ -64,29 +36,6 @@ impl Env {
             .output()
             .unwrap()
     }
-    fn history(&self) -> Vec<Value> {
-        let o = self.ark(&["--json", "restore", "history"]);
-        assert!(o.status.success(), "history: {}", stderr(&o));
-        serde_json::from_slice::<Value>(&o.stdout)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> Value {
-    assert!(
-        o.status.success(),
-        "expected success: {}\n{}",
-        stderr(o),
-        String::from_utf8_lossy(&o.stdout)
-    );
-    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 fn s(p: &Path) -> &str {
@@ -223,7 +172,7 @@ fn back_up(env: &Env, paths: &[PathBuf]) -> String {
         c.arg("--config-path").arg(p);
     }
     let o = c.output().unwrap();
-    json(&o)["backup_id"].as_str().unwrap().to_string()
+    ok_json(&o)["backup_id"].as_str().unwrap().to_string()
 }
 
 #[test]
@@ -234,7 +183,7 @@ fn files_modes_owners_links_and_directories_come_back_under_a_root() {
     let backup = back_up(&env, &paths);
     let root = env.dir.path().join("scratch");
 
-    let r = json(&env.restore(&[&backup, "--root", s(&root)]));
+    let r = ok_json(&env.restore(&[&backup, "--root", s(&root)]));
     assert_eq!(r["result"], "ok");
     assert_eq!(r["failed"], 0);
     // Under the root, the server's tree as it was: same bytes, modes, owners
@@ -293,7 +242,7 @@ fn files_modes_owners_links_and_directories_come_back_under_a_root() {
     assert!(items
         .iter()
         .any(|i| i["name"] == format!("file:{}", src.join("opt/n8n/.env").display())));
-    let h = env.history();
+    let h = env.restore_history();
     assert_eq!(h.len(), 1);
     assert_eq!(h[0]["what"], "config");
     assert_eq!(h[0]["result"], "ok");
@@ -309,7 +258,7 @@ fn differing_files_are_kept_unless_no_keep_and_only_limits_what_is_written() {
     let paths = server_tree(&src);
     let backup = back_up(&env, &paths);
     let root = env.dir.path().join("scratch");
-    json(&env.restore(&[&backup, "--root", s(&root)]));
+    ok_json(&env.restore(&[&backup, "--root", s(&root)]));
     let base = root.join(src.strip_prefix("/").unwrap());
     let env_file = base.join("opt/n8n/.env");
     let compose = base.join("opt/n8n/docker-compose.yaml");
@@ -319,7 +268,7 @@ fn differing_files_are_kept_unless_no_keep_and_only_limits_what_is_written() {
 
     // A dry run writes nothing and says what would happen.
     let before = common::snapshot(&root);
-    let plan = json(&env.restore(&[&backup, "--root", s(&root), "--dry-run"]));
+    let plan = ok_json(&env.restore(&[&backup, "--root", s(&root), "--dry-run"]));
     assert_eq!(common::snapshot(&root), before);
     let action = |p: &Path| {
         plan["plan"]
@@ -350,12 +299,15 @@ fn differing_files_are_kept_unless_no_keep_and_only_limits_what_is_written() {
     assert!(text.status.success());
     assert!(String::from_utf8_lossy(&text.stdout).contains("nothing is written"));
     assert_eq!(common::snapshot(&root), before);
-    assert!(env.history().len() == 1, "a dry run is not a restore");
+    assert!(
+        env.restore_history().len() == 1,
+        "a dry run is not a restore"
+    );
 
     // --only the n8n directory: .env comes back, its edit kept beside it;
     // nginx.conf (not asked for) keeps its edit.
     let only = src.join("opt/n8n");
-    let r = json(&env.restore(&[&backup, "--root", s(&root), "--only", s(&only)]));
+    let r = ok_json(&env.restore(&[&backup, "--root", s(&root), "--only", s(&only)]));
     assert_eq!(
         std::fs::read(&env_file).unwrap(),
         std::fs::read(src.join("opt/n8n/.env")).unwrap()
@@ -382,7 +334,7 @@ fn differing_files_are_kept_unless_no_keep_and_only_limits_what_is_written() {
 
     // --no-keep: replaced with no copy (the earlier copy stays as it was).
     std::fs::write(&env_file, b"N8N_HOST=edited again\n").unwrap();
-    json(&env.restore(&[
+    ok_json(&env.restore(&[
         &backup,
         "--root",
         s(&root),
@@ -409,7 +361,7 @@ fn differing_files_are_kept_unless_no_keep_and_only_limits_what_is_written() {
 
     // A second restore keeps the previous copy and adds the next one.
     std::fs::write(&env_file, b"third edit\n").unwrap();
-    json(&env.restore(&[
+    ok_json(&env.restore(&[
         &backup,
         "--root",
         s(&root),
@@ -612,7 +564,7 @@ fn crafted_manifests_that_escape_the_root_are_refused_and_nothing_is_written() {
     refused.push((id, "outside the root"));
 
     // Every refusal is recorded, naming the path.
-    let h = env.history();
+    let h = env.restore_history();
     assert_eq!(h.len(), refused.len());
     for (r, (id, needle)) in h.iter().zip(&refused) {
         assert_eq!(r["backup_id"], id.as_str());
@@ -632,7 +584,7 @@ fn crafted_manifests_that_escape_the_root_are_refused_and_nothing_is_written() {
         &[("/srv/app/passwd", Symlink, Some("/etc/passwd"))],
         &[],
     );
-    let plan = json(&env.restore(&[&id, "--root", "/", "--dry-run"]));
+    let plan = ok_json(&env.restore(&[&id, "--root", "/", "--dry-run"]));
     assert_eq!(plan["plan"][0]["link_target"], "/etc/passwd");
 
     // Content that does not match its checksum: not written, the rest is.
@@ -661,7 +613,7 @@ fn crafted_manifests_that_escape_the_root_are_refused_and_nothing_is_written() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, vec!["settings.json"]);
-    let last = env.history().pop().unwrap();
+    let last = env.restore_history().pop().unwrap();
     assert_eq!(last["result"], "partial");
     assert_eq!(last["failed"], 1);
     let bad = last["items"]

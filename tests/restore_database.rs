@@ -6,88 +6,29 @@
 mod common;
 
 use common::pg::PgCluster;
-use common::{bin, PASSPHRASE};
+use common::{ok_json, rt, stderr, Ark};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use store_format::Manifest;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A store and a data directory for its catalog, driven through the binary.
-struct Env {
-    dir: tempfile::TempDir,
+struct Env(Ark);
+
+impl std::ops::Deref for Env {
+    type Target = Ark;
+    fn deref(&self) -> &Ark {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Env {
-        Self::with_init(&["init", "--chunk-avg-kib", "64"])
+        Self::with_init(&["--chunk-avg-kib", "64"])
     }
     fn with_init(args: &[&str]) -> Env {
-        let e = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let o = e.ark(args);
-        assert!(o.status.success(), "init: {}", stderr(&o));
-        e
-    }
-    fn store(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(bin());
-        for v in [
-            "ARK_STORE",
-            "ARK_N8N_DB",
-            "ARK_PG_SERVER",
-            "ARK_CONFIG_PATHS",
-            "ARK_PG_DUMP",
-            "ARK_PG_RESTORE",
-            "ARK_PG_CONTAINER",
-            "ARK_CONFIG",
-            "ARK_TARGET_DB",
-            "ARK_TARGET_DB_PASSWORD",
-            "ARK_TARGET_DB_PASSWORD_FILE",
-            "ARK_N8N_DB_PASSWORD",
-            "ARK_N8N_DB_PASSWORD_FILE",
-        ] {
-            c.env_remove(v);
-        }
-        c.env("ARK_PASSWORD", PASSPHRASE)
-            .env("ARK_KDF_TARGET_MS", "20")
-            .arg("--store")
-            .arg(self.store())
-            .arg("--data-dir")
-            .arg(self.dir.path().join("data"));
-        c
-    }
-    fn ark(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-    /// `backup --type KIND --json`; the summary.
-    fn backup(&self, kind: &str, args: &[&str]) -> Value {
-        let o = self
-            .cmd()
-            .args([
-                "--json",
-                "backup",
-                "--type",
-                kind,
-                "--no-default-config-paths",
-            ])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "backup {kind}: {}", stderr(&o));
-        serde_json::from_slice(&o.stdout).unwrap()
+        Env(Ark::new().init(args))
     }
     /// `restore database …` (with `--json` first).
     fn restore(&self, args: &[&str]) -> Output {
@@ -97,42 +38,6 @@ impl Env {
             .output()
             .unwrap()
     }
-    fn history(&self) -> Vec<Value> {
-        let o = self.ark(&["--json", "restore", "history"]);
-        assert!(o.status.success(), "history: {}", stderr(&o));
-        serde_json::from_slice::<Value>(&o.stdout)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-    /// The manifest of a backup, by id (read from the store itself).
-    fn manifest_of(&self, backup_id: &str) -> Manifest {
-        rt().block_on(async {
-            let store = common::open_store(&self.store()).await;
-            for id in store.list_manifest_ids().await.unwrap() {
-                let m = store.read_manifest(&id).await.unwrap();
-                if m.backup_id == backup_id {
-                    return m;
-                }
-            }
-            panic!("no manifest of backup {backup_id}")
-        })
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> Value {
-    assert!(
-        o.status.success(),
-        "expected success: {}\n{}",
-        stderr(o),
-        String::from_utf8_lossy(&o.stdout)
-    );
-    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 /// A failure with one clear `error:` line holding `needle`.
@@ -221,7 +126,7 @@ fn restored_as_a_new_database_it_equals_the_source_at_backup_time() {
 
     // From the postgres_full backup with its roles: the role is created, the
     // database equals the source at backup time, table by table.
-    let r = json(&env.restore(&[
+    let r = ok_json(&env.restore(&[
         &full_backup,
         "n8n",
         "--target-url",
@@ -294,7 +199,7 @@ fn restored_as_a_new_database_it_equals_the_source_at_backup_time() {
 
     // --no-owner: everything belongs to the connecting user.
     let fresh = PgCluster::start();
-    json(&env.restore(&[
+    ok_json(&env.restore(&[
         &n8n_backup,
         "n8n",
         "--target-url",
@@ -313,7 +218,7 @@ fn restored_as_a_new_database_it_equals_the_source_at_backup_time() {
     );
 
     // Every restore is in the history: the two refused ones too.
-    let h = env.history();
+    let h = env.restore_history();
     let results: Vec<(&str, &str)> = h
         .iter()
         .map(|r| (r["result"].as_str().unwrap(), r["what"].as_str().unwrap()))
@@ -352,7 +257,7 @@ fn replace_takes_a_pinned_safety_backup_that_brings_the_old_state_back() {
             .args(["--no-default-config-paths", "--n8n-db", &pg.url("n8n")])
             .output()
             .unwrap();
-        id(&json(&o))
+        id(&ok_json(&o))
     };
     // What the operator has now, and wants back if the restore was a mistake.
     pg.psql(
@@ -382,7 +287,7 @@ fn replace_takes_a_pinned_safety_backup_that_brings_the_old_state_back() {
     assert_refused(&o, "add --yes");
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(pg.table_checksums("n8n"), now);
-    assert!(env.history().is_empty());
+    assert!(env.restore_history().is_empty());
 
     // Without the password: the server refuses, nothing happens.
     let o = env.restore(&[&backup, "n8n", "--target-url", &to, "--replace", "--yes"]);
@@ -417,7 +322,7 @@ fn replace_takes_a_pinned_safety_backup_that_brings_the_old_state_back() {
         .args(["--target-url", &to, "--replace", "--yes"])
         .output()
         .unwrap();
-    let r = json(&o);
+    let r = ok_json(&o);
     assert!(!String::from_utf8_lossy(&o.stdout).contains("s3cret-pw"));
     assert_eq!(pg.table_checksums("n8n"), at_backup);
     assert_eq!(r["database"]["replaced"], true);
@@ -436,7 +341,7 @@ fn replace_takes_a_pinned_safety_backup_that_brings_the_old_state_back() {
         m.labels.get("pinned").map(String::as_str),
         Some(format!("safety backup before restore {restore_id}").as_str())
     );
-    let h = env.history();
+    let h = env.restore_history();
     let last = h.last().unwrap();
     assert_eq!(last["result"], "ok");
     assert_eq!(last["safety_backup"], safety.as_str());
@@ -450,7 +355,7 @@ fn replace_takes_a_pinned_safety_backup_that_brings_the_old_state_back() {
         .args(["--target-url", &to, "--replace", "--yes"])
         .output()
         .unwrap();
-    json(&o);
+    ok_json(&o);
     assert_eq!(pg.table_checksums("n8n"), now);
 }
 
@@ -499,7 +404,10 @@ fn refusals_are_clear_recorded_and_change_nothing() {
     ]);
     assert_refused(&o, "20990101T000000Z-nope");
     unchanged();
-    assert!(env.history().is_empty(), "usage errors record nothing");
+    assert!(
+        env.restore_history().is_empty(),
+        "usage errors record nothing"
+    );
 
     // An existing name for --as.
     let o = env.restore(&[&backup, "n8n", "--target-url", &to, "--as", "n8n"]);
@@ -563,7 +471,7 @@ fn refusals_are_clear_recorded_and_change_nothing() {
 
     // Each refusal after the backup was found is recorded, with its reason
     // (not bad input, as the name: nothing began).
-    let h = env.history();
+    let h = env.restore_history();
     let messages: Vec<&str> = h.iter().map(|r| r["message"].as_str().unwrap()).collect();
     assert_eq!(h.len(), 6, "{messages:#?}");
     assert!(h
@@ -676,7 +584,7 @@ fn a_restore_whose_row_counts_differ_from_the_backup_is_an_error() {
     assert_eq!(pg.table_checksums("n8n"), sums);
     assert_eq!(databases(&pg), vec!["checked", "n8n", "postgres"]);
 
-    let h = env.history();
+    let h = env.restore_history();
     assert_eq!(h.len(), 2);
     for r in &h {
         assert_eq!(r["result"], "failed");
@@ -687,7 +595,7 @@ fn a_restore_whose_row_counts_differ_from_the_backup_is_an_error() {
     let safety = h[1]["safety_backup"].as_str().unwrap();
     assert!(err.contains(&format!("n8n-ark restore database {safety} n8n")));
     // The real backup restores cleanly.
-    json(&env.restore(&[&real, "n8n", "--target-url", &to, "--as", "good"]));
+    ok_json(&env.restore(&[&real, "n8n", "--target-url", &to, "--as", "good"]));
     assert_eq!(pg.table_checksums("good"), sums);
 }
 
@@ -754,7 +662,7 @@ fn a_restore_that_breaks_midway_leaves_the_target_as_it_was() {
     );
     assert_eq!(pg.table_checksums("n8n"), sums);
     assert_eq!(databases(&pg), dbs);
-    let h = env.history();
+    let h = env.restore_history();
     assert_eq!(h.len(), 2);
     assert!(h.iter().all(|r| r["failed_stage"] == "database"));
     let safety = h[1]["safety_backup"].as_str().unwrap();
@@ -765,7 +673,7 @@ fn a_restore_that_breaks_midway_leaves_the_target_as_it_was() {
         "{err}"
     );
     // Following that advice works (and here changes nothing).
-    json(&env.restore(&[safety, "n8n", "--target-url", &to, "--replace", "--yes"]));
+    ok_json(&env.restore(&[safety, "n8n", "--target-url", &to, "--replace", "--yes"]));
     assert_eq!(pg.table_checksums("n8n"), sums);
 }
 
@@ -808,7 +716,7 @@ fn the_dump_streams_from_the_store_into_pg_restore_without_being_staged() {
     pg.load_fixture("n8n");
     let target = PgCluster::start();
     // A store as `init` makes it by default.
-    let env = Env::with_init(&["init"]);
+    let env = Env::with_init(&[]);
     // Nothing may be staged in the temporary directory either.
     let tmp = env.dir.path().join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
@@ -828,7 +736,7 @@ fn the_dump_streams_from_the_store_into_pg_restore_without_being_staged() {
             name,
         ]);
         let (o, peak_kib) = run_measuring_memory(cmd);
-        (json(&o), peak_kib * 1024)
+        (ok_json(&o), peak_kib * 1024)
     };
     let dump_size = |backup: &str| {
         env.manifest_of(backup)
@@ -920,7 +828,7 @@ fn pg_restore_runs_inside_the_database_container() {
     let to = c.url("postgres");
     let mut args = vec![backup.as_str(), "n8n", "--target-url", &to, "--as", "copy"];
     args.extend(in_container);
-    let r = json(&env.restore(&args));
+    let r = ok_json(&env.restore(&args));
     let tool = r["database"]["pg_restore"].as_str().unwrap();
     assert!(
         tool.contains("pg_restore (PostgreSQL) 15.")
@@ -942,7 +850,7 @@ fn pg_restore_runs_inside_the_database_container() {
         "--yes",
     ];
     args.extend(in_container);
-    let r = json(&env.restore(&args));
+    let r = ok_json(&env.restore(&args));
     assert_eq!(container_checksums(&c, "n8n"), sums);
     let safety = env.manifest_of(r["safety_backup"].as_str().unwrap());
     let d = &safety.contents.as_ref().unwrap().databases[0];
@@ -958,6 +866,6 @@ fn pg_restore_runs_inside_the_database_container() {
         "--yes",
     ];
     args.extend(in_container);
-    json(&env.restore(&args));
+    ok_json(&env.restore(&args));
     assert_eq!(container_checksums(&c, "n8n"), before);
 }

@@ -8,7 +8,7 @@
 mod common;
 
 use common::pg::{bin_dir, PgCluster, FIXTURE_ENCRYPTION_KEY};
-use common::{bin, PASSPHRASE};
+use common::{rt, stderr, Ark, PASSPHRASE};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -19,20 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use store_format::{Event, Manifest};
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 fn write(path: &Path, content: &[u8], mode: u32) {
@@ -220,24 +208,18 @@ fn health_server(ready: impl Fn() -> bool + Send + Sync + 'static) -> Health {
 
 /// A store, a catalog, a scratch server tree and the scripts that stand for
 /// n8n's service.
-struct Env {
-    dir: tempfile::TempDir,
+struct Env(Ark);
+
+impl std::ops::Deref for Env {
+    type Target = Ark;
+    fn deref(&self) -> &Ark {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Env {
-        let e = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let o = e.ark(&["init", "--chunk-avg-kib", "64"]);
-        assert!(o.status.success(), "init: {}", stderr(&o));
-        e
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-    fn store(&self) -> PathBuf {
-        self.path("store")
+        Env(Ark::new().init(&["--chunk-avg-kib", "64"]))
     }
     /// The backed-up server's files.
     fn server(&self) -> PathBuf {
@@ -253,48 +235,6 @@ impl Env {
     }
     fn log(&self) -> String {
         std::fs::read_to_string(self.path("service.log")).unwrap_or_default()
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(bin());
-        for v in [
-            "ARK_STORE",
-            "ARK_N8N_DB",
-            "ARK_PG_SERVER",
-            "ARK_CONFIG_PATHS",
-            "ARK_PG_DUMP",
-            "ARK_PG_RESTORE",
-            "ARK_PG_CONTAINER",
-            "ARK_CONFIG",
-            "ARK_N8N_URL",
-            "ARK_HEALTH_URL",
-            "ARK_HEALTH_TIMEOUT",
-            "ARK_STOP_COMMAND",
-            "ARK_START_COMMAND",
-            "ARK_COMPOSE_PROJECT",
-            "N8N_ENCRYPTION_KEY",
-        ] {
-            c.env_remove(v);
-        }
-        c.env("ARK_PASSWORD", PASSPHRASE)
-            .env("ARK_KDF_TARGET_MS", "20")
-            .arg("--store")
-            .arg(self.store())
-            .arg("--data-dir")
-            .arg(self.path("data"));
-        c
-    }
-    fn ark(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-    fn manifests(&self) -> usize {
-        std::fs::read_dir(self.store().join("manifests"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    }
-    fn journal(&self) -> usize {
-        std::fs::read_dir(self.store().join("journal"))
-            .map(|d| d.count())
-            .unwrap_or(0)
     }
     /// `full_system` of the cluster's n8n database and the server tree.
     fn backup_full_system(&self, pg: &PgCluster, project_dir: &str, env: &[(&str, &str)]) -> Value {
@@ -373,41 +313,6 @@ impl Env {
         let flag = self.path("running");
         std::fs::write(&flag, b"").unwrap();
         health_server(move || flag.exists())
-    }
-    fn events(&self) -> Vec<Event> {
-        rt().block_on(async {
-            let store = common::open_store(&self.store()).await;
-            let r = n8n_ark::store::journal::replay(&store).await.unwrap();
-            assert!(r.problem.is_none(), "{:?}", r.problem);
-            r.records.into_iter().map(|r| r.event).collect()
-        })
-    }
-    /// The manifest of a completed backup, by id.
-    fn manifest_of(&self, backup_id: &str) -> Manifest {
-        let manifest = self
-            .events()
-            .into_iter()
-            .find_map(|e| match e {
-                Event::BackupCompleted(c) if c.backup_id == backup_id => Some(c.manifest),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("no BackupCompleted for {backup_id}"));
-        rt().block_on(async {
-            common::open_store(&self.store())
-                .await
-                .read_manifest(&manifest)
-                .await
-                .unwrap()
-        })
-    }
-    fn restores(&self) -> Vec<Value> {
-        let o = self.ark(&["--json", "restore", "history"]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        serde_json::from_slice::<Value>(&o.stdout)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
     }
 }
 
@@ -518,12 +423,12 @@ fn full_restore_puts_back_databases_and_files_after_a_pinned_safety_backup() {
             before_sums,
             "{what} changed the database"
         );
-        assert_eq!(env.manifests(), 1, "{what} took a backup");
+        assert_eq!(env.manifest_count(), 1, "{what} took a backup");
         assert_eq!(env.log(), "", "{what} stopped or started n8n");
     };
 
     // --dry-run: the plan, nothing changed, nothing recorded.
-    let journal = env.journal();
+    let journal = env.journal_len();
     let o = restore(&["--dry-run"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let plan = stdout(&o);
@@ -575,7 +480,7 @@ fn full_restore_puts_back_databases_and_files_after_a_pinned_safety_backup() {
     assert_eq!(j["plan"]["safety_backup"]["kind"], "full_system");
     assert_eq!(j["plan"]["encryption_key"]["verdict"], "match");
     unchanged("--dry-run");
-    assert_eq!(env.journal(), journal, "--dry-run recorded something");
+    assert_eq!(env.journal_len(), journal, "--dry-run recorded something");
 
     // Without --yes: the plan, then a refusal that says what to add.
     let o = restore(&[]);
@@ -588,7 +493,7 @@ fn full_restore_puts_back_databases_and_files_after_a_pinned_safety_backup() {
     );
     assert!(stdout(&o).contains("Restore plan"));
     unchanged("restore without --yes");
-    assert_eq!(env.journal(), journal);
+    assert_eq!(env.journal_len(), journal);
 
     // --yes: safety backup, stop, database, files, start, health, counts.
     let t0 = Instant::now();
@@ -709,7 +614,7 @@ fn full_restore_puts_back_databases_and_files_after_a_pinned_safety_backup() {
     }
 
     // Recorded: one RestorePerformed with the safety backup.
-    let h = env.restores();
+    let h = env.restore_history();
     assert_eq!(h.len(), 1, "{h:#?}");
     assert_eq!(h[0]["restore_id"], restore_id.as_str());
     assert_eq!(h[0]["what"], "full");
@@ -774,7 +679,7 @@ fn a_failure_midway_starts_n8n_again_and_says_how_to_go_back() {
     assert_eq!(env.log(), "stop 2\nstart\n");
 
     // Recorded, with the safety backup; the message says how to go back.
-    let h = env.restores();
+    let h = env.restore_history();
     assert_eq!(h.len(), 1, "{h:#?}");
     assert_eq!(h[0]["result"], "failed");
     assert_eq!(h[0]["failed_stage"], "database");
@@ -853,7 +758,7 @@ fn a_failure_midway_starts_n8n_again_and_says_how_to_go_back() {
         before_sums,
         "the database from before the restore"
     );
-    let h = env.restores();
+    let h = env.restore_history();
     assert_eq!(h.len(), 2);
     assert_eq!(h[1]["result"], "ok");
     assert_eq!(h[1]["backup_id"], safety.as_str());
@@ -917,9 +822,9 @@ fn an_encryption_key_the_target_cannot_use_is_refused_unless_forced() {
     assert!(stdout(&o).contains("REFUSED:"));
     assert_eq!(pg.table_checksums("n8n"), before_sums);
     assert_eq!(tree(&env.target()), before_files);
-    assert_eq!(env.manifests(), 1, "no safety backup");
+    assert_eq!(env.manifest_count(), 1, "no safety backup");
     assert_eq!(env.log(), "", "n8n was not stopped");
-    let h = env.restores();
+    let h = env.restore_history();
     assert_eq!(h.len(), 1);
     assert_eq!(
         (h[0]["result"].as_str(), h[0]["failed_stage"].as_str()),
@@ -1113,7 +1018,7 @@ fn compose_containers_are_stopped_and_started_through_the_docker_engine() {
     assert_eq!(inspect(&db, "{{.State.StartedAt}}"), db_started);
     assert!(inspect(&db, "{{.State.FinishedAt}}").starts_with("0001-01-01"));
     assert_eq!(pg.table_checksums("n8n"), at_backup_sums);
-    let h = env.restores();
+    let h = env.restore_history();
     assert_eq!(h[0]["result"], "ok");
     let items = h[0]["items"].as_array().unwrap();
     assert!(
@@ -1212,7 +1117,7 @@ fn a_crafted_manifest_that_escapes_the_root_is_refused_before_anything_happens()
         ),
     ] {
         let id = crafted_backup(&env, files);
-        let manifests = env.manifests();
+        let manifests = env.manifest_count();
         let o = env
             .cmd()
             .args(["restore", "full", &id, "--yes", "--root"])
@@ -1243,15 +1148,15 @@ fn a_crafted_manifest_that_escapes_the_root_is_refused_before_anything_happens()
                     .exists()
         );
         assert!(!env.path("stopped").exists() && !env.path("started").exists());
-        assert_eq!(env.manifests(), manifests);
-        let h = env.restores();
+        assert_eq!(env.manifest_count(), manifests);
+        let h = env.restore_history();
         let last = h.last().unwrap();
         assert_eq!(
             (last["backup_id"].as_str(), last["failed_stage"].as_str()),
             (Some(id.as_str()), Some("check"))
         );
     }
-    assert_eq!(env.restores().len(), 2);
+    assert_eq!(env.restore_history().len(), 2);
 
     // No way to stop n8n: the backup's compose project cannot be listed when
     // the Docker engine is out of reach; the plan says what to pass instead.
@@ -1353,5 +1258,9 @@ fn a_crafted_manifest_that_escapes_the_root_is_refused_before_anything_happens()
         assert!(err.contains(needle) && !err.contains("pw@"), "{err}");
     }
     assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
-    assert_eq!(env.restores().len(), 2, "usage errors are not restores");
+    assert_eq!(
+        env.restore_history().len(),
+        2,
+        "usage errors are not restores"
+    );
 }

@@ -6,61 +6,25 @@ mod common;
 
 use common::fake_n8n::{FakeN8n, API_KEY};
 use common::pg::{fixture_path, PgCluster};
-use common::{bin, snapshot, PASSPHRASE};
+use common::{snapshot, stderr, Ark};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// A store and a data directory for its catalog.
-struct Env {
-    dir: tempfile::TempDir,
+struct Env(Ark);
+
+impl std::ops::Deref for Env {
+    type Target = Ark;
+    fn deref(&self) -> &Ark {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Env {
-        let e = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let o = e.ark(&["init"]);
-        assert!(o.status.success(), "init: {}", stderr(&o));
-        e
-    }
-    fn store(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(bin());
-        for v in [
-            "ARK_STORE",
-            "ARK_DATA_DIR",
-            "ARK_CONFIG",
-            "ARK_N8N_DB",
-            "ARK_N8N_DB_PASSWORD",
-            "ARK_N8N_DB_PASSWORD_FILE",
-            "ARK_N8N_URL",
-            "ARK_N8N_API_KEY",
-            "ARK_N8N_API_KEY_FILE",
-            "ARK_PG_SERVER",
-            "ARK_PG_DUMP",
-            "ARK_CONFIG_PATHS",
-            "ARK_PASSWORD_FILE",
-        ] {
-            c.env_remove(v);
-        }
-        c.env("ARK_PASSWORD", PASSPHRASE)
-            .env("ARK_KDF_TARGET_MS", "20")
-            .arg("--store")
-            .arg(self.store())
-            .arg("--data-dir")
-            .arg(self.path("data"));
-        c
-    }
-    fn ark(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
+        Env(Ark::new().init(&[]))
     }
     /// `restore workflow` with the fake's key in the environment.
     fn restore(&self, args: &[&str]) -> Output {
@@ -90,17 +54,7 @@ impl Env {
         (o, v)
     }
     fn backup_flows(&self, db_url: &str) -> Value {
-        let o = self.ark(&[
-            "--json",
-            "backup",
-            "--type",
-            "flows",
-            "--no-default-config-paths",
-            "--n8n-db",
-            db_url,
-        ]);
-        assert!(o.status.success(), "backup: {}", stderr(&o));
-        serde_json::from_slice(&o.stdout).unwrap()
+        self.backup("flows", &["--n8n-db", db_url])
     }
     /// The day (UTC) the latest backup finished, as the catalog says.
     fn backup_date(&self) -> String {
@@ -115,19 +69,6 @@ impl Env {
             .format("%Y-%m-%d")
             .to_string()
     }
-    fn history(&self) -> Vec<Value> {
-        let o = self.ark(&["--json", "restore", "history"]);
-        assert!(o.status.success(), "history: {}", stderr(&o));
-        serde_json::from_slice::<Value>(&o.stdout)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn stdout(o: &Output) -> String {
@@ -346,7 +287,7 @@ fn every_workflow_round_trips_into_n8n() {
         .all(|r| r.method == "GET" || r.method == "POST"));
 
     // The history holds both restores, each workflow with its new id.
-    let h = env.history();
+    let h = env.restore_history();
     assert_eq!(h.len(), 2, "{h:?}");
     assert_eq!(h[0]["what"], "workflow");
     assert_eq!(h[0]["result"], "ok");
@@ -502,7 +443,7 @@ fn files_for_import_and_selections() {
         .unwrap()
         .contains("not overwritten"));
     assert_eq!(std::fs::read(&f0).unwrap(), b"edited by hand");
-    let h = env.history();
+    let h = env.restore_history();
     assert_eq!(h.last().unwrap()["result"], "partial");
     assert_eq!(h.last().unwrap()["failed"], 1);
 
@@ -673,7 +614,7 @@ fn credential_references_are_checked() {
         text.contains("missing credential githubApi \"ACC GitHub bot\""),
         "{text}"
     );
-    let h = env.history();
+    let h = env.restore_history();
     assert!(
         h.last().unwrap()["items"][0]["detail"]
             .as_str()
@@ -844,7 +785,7 @@ fn refused_members_are_dropped_only_when_safe() {
     for w in old.workflows() {
         assert!(w["settings"].get("availableInMCP").is_none());
     }
-    let h = env.history();
+    let h = env.restore_history();
     let last = h.last().unwrap();
     assert_eq!(last["result"], "partial");
     assert_eq!(last["failed"], with_webhooks.len());
@@ -917,7 +858,7 @@ fn unusable_targets_and_bad_input() {
     assert_eq!((reqs[0].method.as_str(), reqs[0].key_ok), ("GET", false));
     assert!(n8n.workflows().is_empty());
 
-    let h = env.history();
+    let h = env.restore_history();
     assert_eq!(h.len(), 2);
     for r in &h {
         assert_eq!(r["result"], "failed");
@@ -1013,7 +954,7 @@ fn unusable_targets_and_bad_input() {
         assert!(!e.contains("secretpw"));
     }
     assert_eq!(snapshot(&env.store()), before, "the store changed");
-    assert_eq!(env.history().len(), 2);
+    assert_eq!(env.restore_history().len(), 2);
     assert!(!out.exists());
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
     assert!(n8n.requests().len() == 1, "nothing more was sent");

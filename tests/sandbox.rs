@@ -9,6 +9,7 @@
 mod common;
 
 use common::pg::{PgCluster, FIXTURE_TABLES};
+use common::rt;
 use n8n_ark::sandbox::{
     self, browse_sandbox, provision, Purpose, Sandbox, SandboxKind, SandboxSpec,
 };
@@ -21,14 +22,6 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncRead;
 
 const MAJOR: u32 = 15;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// The fixture as a custom-format dump, its table counts and one workflow.
 struct Fixture {

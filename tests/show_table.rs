@@ -6,59 +6,36 @@
 mod common;
 
 use common::pg::PgCluster;
-use common::{bin, PASSPHRASE};
+use common::{stderr, Ark};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// Seconds a browse sandbox stays up after its last use in these tests.
 const IDLE: u64 = 4;
 
-struct Env {
-    dir: tempfile::TempDir,
+struct Env(Ark);
+
+impl std::ops::Deref for Env {
+    type Target = Ark;
+    fn deref(&self) -> &Ark {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Env {
-        let e = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::create_dir_all(e.sandboxes()).unwrap();
-        let o = e.ark(&["init", "--chunk-avg-kib", "64"]);
-        assert!(o.status.success(), "init: {}", stderr(&o));
-        e
+        let ark = Ark::new();
+        let sandboxes = ark.path("sandboxes");
+        std::fs::create_dir_all(&sandboxes).unwrap();
+        Env(ark
+            .env("ARK_SANDBOX_TMPDIR", sandboxes)
+            .env("ARK_SANDBOX_IDLE", IDLE.to_string())
+            .init(&["--chunk-avg-kib", "64"]))
     }
     /// Where the local sandboxes of these tests are made.
     fn sandboxes(&self) -> PathBuf {
-        self.dir.path().join("sandboxes")
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(bin());
-        for v in [
-            "ARK_STORE",
-            "ARK_N8N_DB",
-            "ARK_CONFIG",
-            "ARK_SANDBOX",
-            "ARK_SANDBOX_IMAGE",
-            "ARK_SANDBOX_IDLE",
-            "ARK_N8N_DB_PASSWORD",
-            "ARK_N8N_DB_PASSWORD_FILE",
-        ] {
-            c.env_remove(v);
-        }
-        c.env("ARK_PASSWORD", PASSPHRASE)
-            .env("ARK_KDF_TARGET_MS", "20")
-            .env("ARK_SANDBOX_TMPDIR", self.sandboxes())
-            .env("ARK_SANDBOX_IDLE", IDLE.to_string())
-            .arg("--store")
-            .arg(self.dir.path().join("store"))
-            .arg("--data-dir")
-            .arg(self.dir.path().join("data"));
-        c
-    }
-    fn ark(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
+        self.path("sandboxes")
     }
     /// `show latest --table NAME --sandbox local --json ARGS...`.
     fn table(&self, name: &str, args: &[&str]) -> (Value, String, Duration) {
@@ -108,10 +85,6 @@ impl Drop for Env {
             let _ = self.ark(&["sandbox", "remove", s.to_str().unwrap()]).status;
         }
     }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The source's rows as `row_to_json` (timestamps in UTC), in key order.

@@ -8,83 +8,33 @@
 mod common;
 
 use common::pg::{PgCluster, FIXTURE_ENCRYPTION_KEY};
-use common::{bin, PASSPHRASE};
+use common::{rt, stderr, Ark};
 use n8n_ark::store::ingest::BackupSession;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use store_format::{Event, ItemKind, Manifest};
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+struct Env(Ark);
 
-struct Env {
-    dir: tempfile::TempDir,
+impl std::ops::Deref for Env {
+    type Target = Ark;
+    fn deref(&self) -> &Ark {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Env {
-        let e = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let o = e.ark(&["init", "--chunk-avg-kib", "64"]);
-        assert!(o.status.success(), "init: {}", stderr(&o));
-        e
+        Env(Ark::new().init(&["--chunk-avg-kib", "64"]))
     }
-    fn store(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(bin());
-        for v in [
-            "ARK_STORE",
-            "ARK_N8N_DB",
-            "ARK_PG_SERVER",
-            "ARK_CONFIG_PATHS",
-            "ARK_PG_DUMP",
-            "ARK_PG_CONTAINER",
-            "ARK_CONFIG",
-            "ARK_SANDBOX",
-            "ARK_SANDBOX_IMAGE",
-            "ARK_SANDBOX_MEMORY",
-            "ARK_SANDBOX_CPUS",
-            "ARK_DATA_DIR",
-        ] {
-            c.env_remove(v);
-        }
-        c.env("ARK_PASSWORD", PASSPHRASE)
-            .env("ARK_KDF_TARGET_MS", "20")
-            .arg("--store")
-            .arg(self.store())
-            .arg("--data-dir")
-            .arg(self.dir.path().join("data"));
-        c
-    }
-    fn ark(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-    fn backup(&self, kind: &str, args: &[&str]) -> String {
-        let o = self
-            .cmd()
-            .args([
-                "--json",
-                "backup",
-                "--type",
-                kind,
-                "--no-default-config-paths",
-            ])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "backup {kind}: {}", stderr(&o));
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-        v["backup_id"].as_str().unwrap().to_string()
+    /// A backup that must succeed: its id.
+    fn backup_id(&self, kind: &str, args: &[&str]) -> String {
+        self.backup(kind, args)["backup_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
     /// `--json verify …`: the exit and the summary.
     fn verify(&self, args: &[&str]) -> (Output, Value) {
@@ -103,42 +53,9 @@ impl Env {
         });
         (o, v)
     }
-    fn json(&self, args: &[&str]) -> Value {
-        let o = self.cmd().arg("--json").args(args).output().unwrap();
-        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
-        serde_json::from_slice(&o.stdout).unwrap()
-    }
-    fn manifest_of(&self, backup_id: &str) -> Manifest {
-        rt().block_on(async {
-            let store = common::open_store(&self.store()).await;
-            for id in store.list_manifest_ids().await.unwrap() {
-                let m = store.read_manifest(&id).await.unwrap();
-                if m.backup_id == backup_id {
-                    return m;
-                }
-            }
-            panic!("no manifest of backup {backup_id}")
-        })
-    }
-    fn events(&self) -> Vec<Event> {
-        rt().block_on(async {
-            let store = common::open_store(&self.store()).await;
-            n8n_ark::store::journal::replay(&store)
-                .await
-                .unwrap()
-                .records
-                .into_iter()
-                .map(|r| r.event)
-                .collect()
-        })
-    }
     fn object_file(&self, hex: &str) -> PathBuf {
         self.store().join("objects").join(&hex[..2]).join(hex)
     }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The one result of a single-backup verify summary.
@@ -242,7 +159,7 @@ fn a_good_backup_passes_every_level_and_the_catalog_shows_the_proof() {
     pg.load_fixture("n8n");
     let env = Env::new();
     let dotenv = env_file(env.dir.path());
-    let backup = env.backup(
+    let backup = env.backup_id(
         "full_system",
         &[
             "--n8n-db",
@@ -475,7 +392,7 @@ fn corruptions_are_caught_by_the_right_level_and_named() {
     let pg = PgCluster::start();
     pg.load_fixture("n8n");
     let env = Env::new();
-    let good = env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n")]);
+    let good = env.backup_id("postgres_n8n", &["--n8n-db", &pg.url("n8n")]);
     let m = env.manifest_of(&good);
     let c = m.contents.as_ref().unwrap();
     let db = &c.databases[0];
@@ -675,7 +592,7 @@ fn corruptions_are_caught_by_the_right_level_and_named() {
         format!("N8N_ENCRYPTION_KEY={wrong_key}\n"),
     )
     .unwrap();
-    let wrong = env.backup(
+    let wrong = env.backup_id(
         "full_system",
         &[
             "--n8n-db",
@@ -719,7 +636,7 @@ fn a_verification_killed_midway_leaves_a_sandbox_the_next_start_removes() {
     let pg = PgCluster::start();
     pg.load_fixture("n8n");
     let env = Env::new();
-    env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n")]);
+    env.backup_id("postgres_n8n", &["--n8n-db", &pg.url("n8n")]);
     // A sandbox directory of this test's own, so that what the killed
     // process left is what this test sees (and no other test's).
     let tmp = env.dir.path().join("sandboxes");

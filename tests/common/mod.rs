@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
+pub mod ark;
 pub mod docker;
 pub mod fake_n8n;
 pub mod pg;
@@ -9,6 +10,10 @@ use rand::{RngCore, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use store_format::ChunkerParams;
+
+// Each test file uses some of these.
+#[allow(unused_imports)]
+pub use ark::{ok_json, rt, stderr, Ark};
 
 pub const PASSPHRASE: &str = "correct horse battery staple";
 
