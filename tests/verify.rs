@@ -216,6 +216,55 @@ fn a_good_backup_passes_every_level_and_the_catalog_shows_the_proof() {
                 "",
                 "{name} was left behind"
             );
+
+            // No image given: the sandbox takes the image of the n8n postgres
+            // container the config file names (nothing in the environment).
+            let container = format!("n8n_ark_verify_pg_{}", std::process::id());
+            let o = common::docker::docker()
+                .args([
+                    "create",
+                    "--name",
+                    &container,
+                    "--network",
+                    "none",
+                    &image,
+                    "true",
+                ])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+            let config = env.path("n8n-ark.toml");
+            std::fs::write(
+                &config,
+                format!("[postgres]\ncontainer = \"{container}\"\n"),
+            )
+            .unwrap();
+            let o = env
+                .cmd()
+                .args([
+                    "--json",
+                    "verify",
+                    "latest",
+                    "--level",
+                    "restore",
+                    "--sandbox",
+                    "docker",
+                ])
+                .arg("--config")
+                .arg(&config)
+                .output()
+                .unwrap();
+            let _ = common::docker::docker()
+                .args(["rm", "-f", &container])
+                .output();
+            let summary: Value =
+                serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+            assert_passed(&o, &summary, "restore");
+            let sandbox = single(&summary)["report"]["sandbox"].as_str().unwrap();
+            assert!(
+                sandbox.starts_with("docker:") && sandbox.contains(&image),
+                "{sandbox}"
+            );
         }
     }
 

@@ -145,9 +145,14 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     let Some(summary) = summary else {
         return report(cli, &store, result);
     };
+    // A sandbox without an image of its own takes that of the container the
+    // dump ran in.
+    let sandbox = a
+        .sandbox
+        .with_pg_container(cli.settings().ok().and_then(|s| a.tools.container(s)));
     if cli.json {
         let (runs, err) =
-            super::policy::after_backup(cli, &store, &summary.backup_id, &a.sandbox).await;
+            super::policy::after_backup(cli, &store, &summary.backup_id, &sandbox).await;
         let mut v = serde_json::to_value(&summary).expect("report types serialize");
         if let Some(o) = v.as_object_mut() {
             o.insert(
@@ -159,7 +164,7 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         return err.map_or(Ok(()), Err);
     }
     report(cli, &store, result)?;
-    let (_, err) = super::policy::after_backup(cli, &store, &summary.backup_id, &a.sandbox).await;
+    let (_, err) = super::policy::after_backup(cli, &store, &summary.backup_id, &sandbox).await;
     err.map_or(Ok(()), Err)
 }
 

@@ -108,6 +108,17 @@ impl CliError {
 pub type CliResult<T = ()> = Result<T, CliError>;
 
 impl Cli {
+    /// A command's sandbox options with the n8n postgres container it should
+    /// take the image from when none is given: ARK_PG_CONTAINER, else the
+    /// config file's [postgres] container.
+    pub fn sandbox(&self, a: &crate::sandbox::SandboxArgs) -> crate::sandbox::SandboxArgs {
+        a.with_pg_container(crate::sandbox::pg_container_from_env().or_else(|| {
+            self.settings()
+                .ok()
+                .and_then(|s| s.postgres.container.clone())
+        }))
+    }
+
     pub fn store_location(&self) -> CliResult<String> {
         if let Some(s) = &self.store {
             return Ok(s.clone());

@@ -101,8 +101,14 @@ struct InContainer {
 }
 
 impl ToolArgs {
+    /// The PostgreSQL container, when the tools run in one: the flag,
+    /// ARK_PG_CONTAINER, else the config file's.
+    pub fn container(&self, s: &Settings) -> Option<String> {
+        self.pg_container.clone().or(s.postgres.container.clone())
+    }
+
     fn in_container(&self, s: &Settings) -> Option<InContainer> {
-        let container = self.pg_container.clone().or(s.postgres.container.clone())?;
+        let container = self.container(s)?;
         Some(InContainer {
             container,
             host: self

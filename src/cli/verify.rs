@@ -39,10 +39,7 @@ impl VerifyOptions {
     pub fn with_sandbox(level: Level, s: &SandboxArgs) -> VerifyOptions {
         VerifyOptions {
             level,
-            sandbox: s.sandbox,
-            sandbox_image: s.sandbox_image.clone(),
-            sandbox_memory: s.sandbox_memory,
-            sandbox_cpus: s.sandbox_cpus,
+            sandbox: s.clone(),
         }
     }
 }
@@ -82,7 +79,7 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         return super::policy::run(cli, p).await;
     }
     if a.due {
-        return super::policy::run_due(cli, &a.sandbox).await;
+        return super::policy::run_due(cli, &cli.sandbox(&a.sandbox)).await;
     }
     if a.history {
         return history(cli, a).await;
@@ -105,7 +102,7 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     } else {
         vec![catalog.resolve(reference).await.map_err(catalog_err)?]
     };
-    let opts = VerifyOptions::with_sandbox(a.level, &a.sandbox);
+    let opts = VerifyOptions::with_sandbox(a.level, &cli.sandbox(&a.sandbox));
     let mut results = Vec::with_capacity(ids.len());
     for id in &ids {
         let chosen = match crate::restore::choose_backup(&catalog, &store, id).await {

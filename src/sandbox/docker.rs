@@ -103,7 +103,7 @@ pub async fn usable_image(spec: &SandboxSpec) -> std::result::Result<String, Str
     let d = connect().await.map_err(|e| e.to_string())?;
     let image = image_of(spec).await.map_err(|e| e.to_string())?.ok_or_else(|| {
         "no sandbox image is configured (--sandbox-image, ARK_SANDBOX_IMAGE, or the n8n postgres \
-         container in ARK_PG_CONTAINER)"
+         container in ARK_PG_CONTAINER or the config file's [postgres] container)"
             .to_string()
     })?;
     check_image(&d, &image).await.map_err(|e| e.to_string())?;
@@ -159,7 +159,8 @@ impl DockerSandbox {
         let image = image_of(spec).await?.ok_or_else(|| {
             SandboxError::Unavailable(
                 "the docker sandbox needs an image: pass --sandbox-image or set ARK_SANDBOX_IMAGE, \
-                 or name the n8n postgres container in ARK_PG_CONTAINER (its image is used), \
+                 or name the n8n postgres container in ARK_PG_CONTAINER or the config file's \
+                 [postgres] container (its image is used), \
                  or use --sandbox local"
                     .into(),
             )

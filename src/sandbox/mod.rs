@@ -81,9 +81,9 @@ pub struct SandboxSpec {
     /// Docker only: limits (bytes, and CPUs as a fraction, e.g. 1.5).
     pub memory_bytes: Option<i64>,
     pub cpus: Option<f64>,
-    /// Docker only: the running n8n postgres container whose image the
-    /// sandbox uses when no image is given (so the version matches):
-    /// `ARK_PG_CONTAINER`, the variable backups use for `--pg-container`.
+    /// Docker only: the n8n postgres container whose image the sandbox uses
+    /// when no image is given (so the version matches): what backups use for
+    /// `--pg-container` (flag, `ARK_PG_CONTAINER`, or the config file).
     pub image_from_container: Option<String>,
 }
 
@@ -140,7 +140,8 @@ pub struct SandboxArgs {
     #[arg(long = "sandbox", env = "ARK_SANDBOX", value_enum)]
     pub sandbox: Option<SandboxKind>,
     /// Docker: the PostgreSQL image of the sandbox (default: the image of the
-    /// running n8n postgres container named by ARK_PG_CONTAINER).
+    /// n8n postgres container: --pg-container, ARK_PG_CONTAINER or the config
+    /// file's [postgres] container).
     #[arg(long = "sandbox-image", env = "ARK_SANDBOX_IMAGE")]
     pub sandbox_image: Option<String>,
     /// Docker: memory limit of the sandbox, e.g. 2g, 512m (bytes without a suffix).
@@ -149,9 +150,24 @@ pub struct SandboxArgs {
     /// Docker: CPU limit of the sandbox, e.g. 1.5.
     #[arg(long = "sandbox-cpus", env = "ARK_SANDBOX_CPUS", value_parser = parse_cpus)]
     pub sandbox_cpus: Option<f64>,
+    /// Docker: the n8n postgres container whose image the sandbox takes when
+    /// no image is given. Not a flag of its own: the command sets it from
+    /// where it learns the container (see [`SandboxArgs::with_pg_container`]);
+    /// unset, `ARK_PG_CONTAINER`.
+    #[arg(skip)]
+    pub pg_container: Option<String>,
 }
 
 impl SandboxArgs {
+    /// These options with the n8n postgres container the command knows of
+    /// (flag, variable or config file), when it knows one.
+    pub fn with_pg_container(&self, container: Option<String>) -> SandboxArgs {
+        SandboxArgs {
+            pg_container: container.or_else(|| self.pg_container.clone()),
+            ..self.clone()
+        }
+    }
+
     /// The spec for `purpose` and the dump's PostgreSQL major version.
     pub fn spec(&self, purpose: Purpose, major: u32) -> SandboxSpec {
         SandboxSpec {
@@ -160,7 +176,7 @@ impl SandboxArgs {
             image: self.sandbox_image.clone(),
             memory_bytes: self.sandbox_memory,
             cpus: self.sandbox_cpus,
-            image_from_container: pg_container_from_env(),
+            image_from_container: self.pg_container.clone().or_else(pg_container_from_env),
         }
     }
 }

@@ -21,7 +21,7 @@ pub mod policy;
 mod restore;
 
 use crate::restore::ChosenBackup;
-use crate::sandbox::{SandboxError, SandboxKind};
+use crate::sandbox::{SandboxArgs, SandboxError};
 use crate::store::{journal, Store, StoreError};
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashSet};
@@ -77,25 +77,16 @@ impl std::str::FromStr for Level {
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
     pub level: Level,
-    /// The sandbox implementation for `restore` (None: docker when an engine
-    /// answers, else local).
-    pub sandbox: Option<SandboxKind>,
-    /// Docker only: the sandbox's image (default: the sandbox layer's choice).
-    pub sandbox_image: Option<String>,
-    /// Docker only: memory limit in bytes.
-    pub sandbox_memory: Option<i64>,
-    /// Docker only: CPU limit (e.g. 1.5).
-    pub sandbox_cpus: Option<f64>,
+    /// The sandbox of `restore`: which implementation (None: docker when an
+    /// engine answers and an image is known, else local), its image and limits.
+    pub sandbox: SandboxArgs,
 }
 
 impl VerifyOptions {
     pub fn new(level: Level) -> VerifyOptions {
         VerifyOptions {
             level,
-            sandbox: None,
-            sandbox_image: None,
-            sandbox_memory: None,
-            sandbox_cpus: None,
+            sandbox: SandboxArgs::default(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! for the migration head, one for the workflow rows); config files
 //! re-hashed; one credential test-decrypted with the backed-up key.
 use super::{needed_by, object_failure, object_users, Checks, Result, VerifyError, VerifyOptions};
-use crate::sandbox::{quote_ident, Purpose, Sandbox, SandboxError, SandboxSpec};
+use crate::sandbox::{quote_ident, Purpose, Sandbox, SandboxError};
 use crate::store::{Store, StoreError};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -635,15 +635,8 @@ pub(super) async fn verify_restore(
             )))
         }
     };
-    let spec = SandboxSpec {
-        purpose: Purpose::Verify,
-        major,
-        image: opts.sandbox_image.clone(),
-        memory_bytes: opts.sandbox_memory,
-        cpus: opts.sandbox_cpus,
-        image_from_container: crate::sandbox::pg_container_from_env(),
-    };
-    let sb = crate::sandbox::provision(opts.sandbox, &spec).await?;
+    let spec = opts.sandbox.spec(Purpose::Verify, major);
+    let sb = crate::sandbox::provision(opts.sandbox.sandbox, &spec).await?;
     checks.sandbox = Some(sb.describe());
     let ran = in_sandbox(store, m, &databases, &users, env.as_ref(), &*sb, checks).await;
     let down = sb.teardown().await;
