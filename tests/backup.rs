@@ -1179,6 +1179,108 @@ fn a_terminal_gets_a_progress_bar_instead_of_log_lines() {
     );
 }
 
+/// How many TCP connections to 127.0.0.1:`port` are open (established, or
+/// being opened) on this machine now.
+fn connections_to(port: u16) -> usize {
+    let text = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    text.lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // local address, remote address (hex IP:port), state (01 established, 02 syn sent)
+            f.len() > 3 && f[2] == format!("0100007F:{port:04X}") && (f[3] == "01" || f[3] == "02")
+        })
+        .count()
+}
+
+/// The dump's head start (connection, snapshot and pg_dump started while the
+/// store's key is derived) does not run when the passphrase is asked at the
+/// terminal: no connection to the database server sits open for as long as a
+/// person takes to type; the backup runs once the passphrase is given.
+#[test]
+fn no_snapshot_is_held_open_while_the_passphrase_is_typed() {
+    use std::io::{BufRead, Write};
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let line = [
+        bin().to_str().unwrap(),
+        "--store",
+        env.store().to_str().unwrap(),
+        "--data-dir",
+        env.data().to_str().unwrap(),
+        "backup",
+        "--type",
+        "postgres_n8n",
+        "--no-default-config-paths",
+        "--no-verify",
+        "--n8n-db",
+        &pg.url("n8n"),
+    ]
+    .iter()
+    .map(|a| quote(a))
+    .collect::<Vec<_>>()
+    .join(" ");
+    // `script` gives the backup a terminal; what is written to its stdin is typed.
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .env_remove("ARK_STORE")
+        .env_remove("ARK_PASSWORD")
+        .env_remove("ARK_PASSWORD_FILE")
+        .env_remove("ARK_LOG")
+        .env("ARK_KDF_TARGET_MS", "20")
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        let mut r = std::io::BufReader::new(stdout);
+        let mut buf = Vec::new();
+        while r.read_until(b':', &mut buf).map(|n| n > 0).unwrap_or(false) {
+            let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
+            buf.clear();
+        }
+    });
+    let mut screen = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !screen.contains("store passphrase:") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(s) => screen.push_str(&s),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no passphrase prompt: {screen:?}");
+            }
+        }
+    }
+    // Long enough for a head start to have connected, snapshotted and
+    // started pg_dump (tens of milliseconds here).
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let connections = connections_to(pg.port());
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(format!("{PASSPHRASE}\n").as_bytes())
+        .unwrap();
+    let status = child.wait().unwrap();
+    while let Ok(s) = rx.recv_timeout(std::time::Duration::from_secs(5)) {
+        screen.push_str(&s);
+    }
+    assert_eq!(
+        connections, 0,
+        "connections to the database server while the passphrase was asked"
+    );
+    assert!(status.success(), "{screen:?}");
+    assert!(screen.contains("completed in"), "{screen:?}");
+    assert_eq!(env.manifest_count(), 1);
+}
+
 #[test]
 fn the_catalog_lives_in_the_default_data_dir_for_root_and_for_a_user() {
     let dir = tempfile::tempdir().unwrap();

@@ -95,10 +95,14 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     let resolved = cli.settings().and_then(|s| sources(a, s));
     // The dump starts while the store opens (the passphrase's key derivation
     // takes a few tenths of a second of one core): see backup::HeadStart.
+    // Not while a person types the passphrase: the snapshot would be held
+    // open (and pg_dump blocked) for as long as that takes.
     let head_start = async {
         match &resolved {
-            Ok(sources) => backup::HeadStart::start(a.kind, sources).await,
-            Err(_) => None,
+            Ok(sources) if !crate::crypto::may_prompt() => {
+                backup::HeadStart::start(a.kind, sources).await
+            }
+            _ => None,
         }
     };
     let (store, head_start) = tokio::join!(cli.open_store(), head_start);

@@ -77,6 +77,15 @@ fn nonempty(p: Zeroizing<String>) -> Result<Zeroizing<String>, CryptoError> {
     }
 }
 
+/// Whether opening a store may ask for its passphrase at the terminal
+/// (neither `ARK_PASSWORD_FILE` nor `ARK_PASSWORD` is set and both stdin and
+/// stderr are a terminal): a person is then typing, for as long as it takes.
+pub fn may_prompt() -> bool {
+    std::env::var_os("ARK_PASSWORD_FILE").is_none()
+        && std::env::var_os("ARK_PASSWORD").is_none()
+        && on_terminal()
+}
+
 /// The passphrase that opens a store: `ARK_PASSWORD_FILE`, `ARK_PASSWORD`, or a prompt.
 pub fn passphrase() -> Result<Zeroizing<String>, CryptoError> {
     if let Some(p) = from_env("ARK_PASSWORD", "ARK_PASSWORD_FILE")? {
