@@ -1140,25 +1140,7 @@ fn a_terminal_gets_a_progress_bar_instead_of_log_lines() {
     let pg = PgCluster::start();
     pg.load_fixture("n8n");
     let env = Env::new();
-    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
-    let line = [
-        bin().to_str().unwrap(),
-        "--store",
-        env.store().to_str().unwrap(),
-        "--data-dir",
-        env.data().to_str().unwrap(),
-        "backup",
-        "--type",
-        "postgres_n8n",
-        "--no-default-config-paths",
-        "--no-verify",
-        "--n8n-db",
-        &pg.url("n8n"),
-    ]
-    .iter()
-    .map(|a| quote(a))
-    .collect::<Vec<_>>()
-    .join(" ");
+    let line = backup_command_line(&env, &pg);
     let o = Command::new("script")
         .args(["-q", "-e", "-f", "-c", &line, "/dev/null"])
         .env_remove("ARK_STORE")
@@ -1177,6 +1159,30 @@ fn a_terminal_gets_a_progress_bar_instead_of_log_lines() {
         !screen.contains("backup started") && !screen.contains("dumping"),
         "log lines on a terminal:\n{screen:?}"
     );
+}
+
+/// A postgres_n8n backup of `pg` into `env`'s store as one shell command
+/// line (for `script -c`, which gives it a terminal).
+fn backup_command_line(env: &Env, pg: &PgCluster) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    [
+        bin().to_str().unwrap(),
+        "--store",
+        env.store().to_str().unwrap(),
+        "--data-dir",
+        env.data().to_str().unwrap(),
+        "backup",
+        "--type",
+        "postgres_n8n",
+        "--no-default-config-paths",
+        "--no-verify",
+        "--n8n-db",
+        &pg.url("n8n"),
+    ]
+    .iter()
+    .map(|a| quote(a))
+    .collect::<Vec<_>>()
+    .join(" ")
 }
 
 /// How many TCP connections to 127.0.0.1:`port` are open (established, or
@@ -1203,25 +1209,7 @@ fn no_snapshot_is_held_open_while_the_passphrase_is_typed() {
     let pg = PgCluster::start();
     pg.load_fixture("n8n");
     let env = Env::new();
-    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
-    let line = [
-        bin().to_str().unwrap(),
-        "--store",
-        env.store().to_str().unwrap(),
-        "--data-dir",
-        env.data().to_str().unwrap(),
-        "backup",
-        "--type",
-        "postgres_n8n",
-        "--no-default-config-paths",
-        "--no-verify",
-        "--n8n-db",
-        &pg.url("n8n"),
-    ]
-    .iter()
-    .map(|a| quote(a))
-    .collect::<Vec<_>>()
-    .join(" ");
+    let line = backup_command_line(&env, &pg);
     // `script` gives the backup a terminal; what is written to its stdin is typed.
     let mut child = Command::new("script")
         .args(["-q", "-e", "-c", &line, "/dev/null"])
