@@ -992,7 +992,7 @@ fn real_backups_browse_through_the_catalog_and_a_config_file() {
             .map(|x| x["id"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(ids_of(&w["removed"]), [deleted.clone()]);
+    assert_eq!(ids_of(&w["removed"]), std::slice::from_ref(deleted));
     assert!(ids_of(&w["renamed"]).contains(renamed), "{w}");
     let changed = w["changed"]
         .as_array()

@@ -266,7 +266,8 @@ fn backups_trigger_after_backup_every_n_and_percent_rules() {
         h.update(seed.as_bytes());
         h.update(b"\0");
         h.update(id.as_bytes());
-        h.update(b"\01");
+        h.update(b"\0");
+        h.update(b"1"); // the rule's index
         let d = h.finalize();
         let draw = u64::from_le_bytes(d.as_bytes()[..8].try_into().unwrap()) % 100;
         let mut want: Vec<(String, String, bool)> = Vec::new();

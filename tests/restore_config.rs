@@ -133,7 +133,10 @@ fn server_tree(base: &Path) -> Vec<PathBuf> {
 
 /// Every entry under `dir` (not following links): relative path → (kind,
 /// mode, uid, gid, mtime in ms, content or link target).
-fn tree(dir: &Path) -> BTreeMap<String, (char, u32, u32, u32, i64, Vec<u8>)> {
+/// (kind, mode, uid, gid, mtime in ms, content or link target).
+type Entry = (char, u32, u32, u32, i64, Vec<u8>);
+
+fn tree(dir: &Path) -> BTreeMap<String, Entry> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -455,7 +458,8 @@ fn crafted_manifests_that_escape_the_root_are_refused_and_nothing_is_written() {
     let outside = env.dir.path().join("outside");
     std::fs::create_dir_all(&outside).unwrap();
     let benign: (&str, FileType, Option<&str>) = ("/srv/app/settings.json", File, Some("{}\n"));
-    let cases: Vec<(&str, Vec<(&str, FileType, Option<&str>)>)> = vec![
+    type Crafted<'a> = (&'a str, FileType, Option<&'a str>);
+    let cases: Vec<(&str, Vec<Crafted>)> = vec![
         (
             "/../../etc/passwd",
             vec![

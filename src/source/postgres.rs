@@ -405,7 +405,9 @@ impl Snapshot {
         {
             return Ok(vec![]);
         }
-        let rows: Vec<(String, String, String, Option<String>, Option<String>)> = sqlx::query_as(
+        /// id, name, type, createdAt, updatedAt.
+        type CredentialRow = (String, String, String, Option<String>, Option<String>);
+        let rows: Vec<CredentialRow> = sqlx::query_as(
             "SELECT id::text, name::text, type::text,
                     to_char(\"createdAt\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
                     to_char(\"updatedAt\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')

@@ -50,7 +50,7 @@ impl DedupIndex {
 
     /// An index of the objects in `ids` with their encoded sizes (in any order).
     pub fn from_listed(mut ids: Vec<(ObjectId, u64)>) -> DedupIndex {
-        ids.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        ids.sort_unstable_by_key(|a| a.0);
         ids.dedup_by(|a, b| a.0 == b.0);
         let mut listed = Vec::with_capacity(ids.len());
         let mut listed_sizes = Vec::with_capacity(ids.len());

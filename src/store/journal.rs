@@ -99,8 +99,7 @@ pub async fn replay_after(store: &Store, after: u64, after_hash: [u8; 32]) -> Re
         ..Default::default()
     };
     let n = seqs.len();
-    let mut expect = after + 1;
-    for (i, (seq, size, _)) in seqs.into_iter().enumerate() {
+    for (i, (expect, (seq, size, _))) in (after + 1..).zip(seqs).enumerate() {
         let is_last = i + 1 == n;
         if seq != expect {
             out.problem = Some(JournalProblem {
@@ -187,7 +186,6 @@ pub async fn replay_after(store: &Store, after: u64, after_hash: [u8; 32]) -> Re
         out.tail_hash = JournalRecord::hash_of_encoded(&bytes);
         out.hashes.push(out.tail_hash);
         out.records.push(rec);
-        expect += 1;
     }
     Ok(out)
 }

@@ -357,13 +357,12 @@ impl Store {
                 Err(BackendError::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
-            match gc::find_in_trash(self, id).await? {
-                Some(path) => match self.backend.get(&path).await {
+            if let Some(path) = gc::find_in_trash(self, id).await? {
+                match self.backend.get(&path).await {
                     Ok(b) => return Ok(b),
                     Err(BackendError::NotFound { .. }) => continue,
                     Err(e) => return Err(e.into()),
-                },
-                None => {}
+                }
             }
         }
         Err(StoreError::MissingObject { id: id.to_hex() })

@@ -454,7 +454,7 @@ async fn read_small_item(
     let failure: ReadFailure = Arc::default();
     let mut r = item_reader(store, item, failure.clone());
     let mut buf = Zeroizing::new(Vec::with_capacity(item.size.min(1 << 24) as usize));
-    let res = tokio::io::AsyncReadExt::read_to_end(&mut r, &mut *buf).await;
+    let res = tokio::io::AsyncReadExt::read_to_end(&mut r, &mut buf).await;
     let taken = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some((id, e)) = taken {
         chunk_failure(checks, users, id, e)?;
