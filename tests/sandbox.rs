@@ -600,20 +600,8 @@ fn docker_takes_the_image_of_the_n8n_postgres_container() {
     let Some(image) = docker_image() else {
         return;
     };
-    let container = format!("n8n_ark_test_pg_{}", std::process::id());
-    let o = common::docker::docker()
-        .args([
-            "create",
-            "--name",
-            &container,
-            "--network",
-            "none",
-            &image,
-            "true",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let created = common::docker::CreatedContainer::new("n8n_ark_test_pg", &image);
+    let container = created.0.clone();
     let result = rt().block_on(async {
         let mut s = SandboxSpec::new(Purpose::Verify, MAJOR);
         s.image = None;
@@ -629,9 +617,7 @@ fn docker_takes_the_image_of_the_n8n_postgres_container() {
             .map(|sb| sb.describe());
         Ok::<_, sandbox::SandboxError>((d, e))
     });
-    let _ = common::docker::docker()
-        .args(["rm", "-f", &container])
-        .output();
+    drop(created);
     let (described, missing) = result.unwrap();
     assert!(described.contains(&image), "{described}");
     let e = missing.unwrap_err().to_string();

@@ -219,20 +219,8 @@ fn a_good_backup_passes_every_level_and_the_catalog_shows_the_proof() {
 
             // No image given: the sandbox takes the image of the n8n postgres
             // container the config file names (nothing in the environment).
-            let container = format!("n8n_ark_verify_pg_{}", std::process::id());
-            let o = common::docker::docker()
-                .args([
-                    "create",
-                    "--name",
-                    &container,
-                    "--network",
-                    "none",
-                    &image,
-                    "true",
-                ])
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{}", stderr(&o));
+            let created = common::docker::CreatedContainer::new("n8n_ark_verify_pg", &image);
+            let container = &created.0;
             let config = env.path("n8n-ark.toml");
             std::fs::write(
                 &config,
@@ -254,9 +242,7 @@ fn a_good_backup_passes_every_level_and_the_catalog_shows_the_proof() {
                 .arg(&config)
                 .output()
                 .unwrap();
-            let _ = common::docker::docker()
-                .args(["rm", "-f", &container])
-                .output();
+            drop(created);
             let summary: Value =
                 serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
             assert_passed(&o, &summary, "restore");

@@ -38,6 +38,38 @@ fn check(what: &str, o: &Output) {
     }
 }
 
+/// A container created (not started) from an image, as an n8n postgres
+/// container stands for a sandbox to take the image of; removed on drop.
+pub struct CreatedContainer(pub String);
+
+impl CreatedContainer {
+    pub fn new(prefix: &str, image: &str) -> CreatedContainer {
+        let name = format!("{prefix}_{}", std::process::id());
+        let o = docker()
+            .args([
+                "create",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "--label",
+                LABEL,
+                image,
+                "true",
+            ])
+            .output()
+            .unwrap();
+        check(&format!("docker create {name}"), &o);
+        CreatedContainer(name)
+    }
+}
+
+impl Drop for CreatedContainer {
+    fn drop(&mut self) {
+        let _ = docker().args(["rm", "-f", &self.0]).output();
+    }
+}
+
 /// The image to run; panics with instructions if it is not set or missing.
 pub fn test_image() -> String {
     let image = match std::env::var(IMAGE_ENV) {
