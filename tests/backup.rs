@@ -614,17 +614,8 @@ fn a_wrong_password_is_refused_and_recorded() {
     let url = pg.url("n8n");
     assert!(!url.contains("password"));
     let backup_with = |var: &str, value: &std::ffi::OsStr| {
-        env.cmd()
+        env.backup_cmd("postgres_n8n", &["--n8n-db", &url])
             .env(var, value)
-            .args([
-                "--json",
-                "backup",
-                "--type",
-                "postgres_n8n",
-                "--no-default-config-paths",
-                "--n8n-db",
-                &url,
-            ])
             .output()
             .unwrap()
     };
@@ -1093,17 +1084,7 @@ fn a_large_dump_streams_through_without_being_held_in_memory_or_a_file() {
          INSERT INTO execution_data SELECT i, repeat(md5(i::text), 64) FROM generate_series(1, 200000) i",
     );
     let env = Env::with_init(&[]);
-    let mut cmd = env.cmd();
-    cmd.args([
-        "--json",
-        "backup",
-        "--type",
-        "postgres_n8n",
-        "--no-default-config-paths",
-        "--no-verify",
-        "--n8n-db",
-        &pg.url("big"),
-    ]);
+    let cmd = env.backup_cmd("postgres_n8n", &["--no-verify", "--n8n-db", &pg.url("big")]);
     let (o, peak) = run_limited(cmd, env.dir.path(), 32 << 20);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary: Value = serde_json::from_slice(&o.stdout).unwrap();

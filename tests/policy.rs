@@ -389,16 +389,7 @@ fn due_runs_the_daily_restore_verification_when_none_is_recent() {
 
     let pg = PgCluster::start();
     pg.load_fixture("n8n");
-    let o = env.ark(&[
-        "--json",
-        "backup",
-        "--type",
-        "postgres_n8n",
-        "--no-default-config-paths",
-        "--no-verify",
-        "--n8n-db",
-        &pg.url("n8n"),
-    ]);
+    let o = env.backup_output("postgres_n8n", &["--no-verify", "--n8n-db", &pg.url("n8n")]);
     assert!(o.status.success(), "{}", stderr(&o));
     let id = serde_json::from_slice::<Value>(&o.stdout).unwrap()["backup_id"]
         .as_str()

@@ -108,15 +108,7 @@ fn rows_of_the_dump_masked_reused_and_gone_after_the_idle_time() {
     let pg = PgCluster::start();
     pg.load_fixture("n8n");
     let env = Env::new();
-    let o = env.ark(&[
-        "backup",
-        "--type",
-        "postgres_n8n",
-        "--no-default-config-paths",
-        "--no-verify",
-        "--n8n-db",
-        &pg.url("n8n"),
-    ]);
+    let o = env.backup_output("postgres_n8n", &["--no-verify", "--n8n-db", &pg.url("n8n")]);
     assert!(o.status.success(), "backup: {}", stderr(&o));
     // The source changes after the backup: the rows shown are the backup's.
     let executions_at_backup =

@@ -227,24 +227,16 @@ fn a_good_backup_passes_every_level_and_the_catalog_shows_the_proof() {
                 format!("[postgres]\ncontainer = \"{container}\"\n"),
             )
             .unwrap();
-            let o = env
-                .cmd()
-                .args([
-                    "--json",
-                    "verify",
-                    "latest",
-                    "--level",
-                    "restore",
-                    "--sandbox",
-                    "docker",
-                ])
-                .arg("--config")
-                .arg(&config)
-                .output()
-                .unwrap();
+            let (o, summary) = env.verify(&[
+                "latest",
+                "--level",
+                "restore",
+                "--sandbox",
+                "docker",
+                "--config",
+                config.to_str().unwrap(),
+            ]);
             drop(created);
-            let summary: Value =
-                serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
             assert_passed(&o, &summary, "restore");
             let sandbox = single(&summary)["report"]["sandbox"].as_str().unwrap();
             assert!(

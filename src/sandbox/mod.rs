@@ -160,10 +160,10 @@ pub struct SandboxArgs {
 
 impl SandboxArgs {
     /// These options with the n8n postgres container the command knows of
-    /// (flag, variable or config file), when it knows one.
-    pub fn with_pg_container(&self, container: Option<String>) -> SandboxArgs {
+    /// (flag, variable or config file).
+    pub fn with_pg_container(&self, pg_container: Option<String>) -> SandboxArgs {
         SandboxArgs {
-            pg_container: container.or_else(|| self.pg_container.clone()),
+            pg_container,
             ..self.clone()
         }
     }

@@ -80,19 +80,23 @@ impl Ark {
         serde_json::from_slice(&o.stdout).unwrap()
     }
 
-    /// `--json backup --type KIND --no-default-config-paths ARGS…`.
+    /// `--json backup --type KIND --no-default-config-paths ARGS…`, to run.
+    pub fn backup_cmd(&self, kind: &str, args: &[&str]) -> Command {
+        let mut c = self.cmd();
+        c.args([
+            "--json",
+            "backup",
+            "--type",
+            kind,
+            "--no-default-config-paths",
+        ])
+        .args(args);
+        c
+    }
+
+    /// [`Ark::backup_cmd`], run.
     pub fn backup_output(&self, kind: &str, args: &[&str]) -> Output {
-        self.cmd()
-            .args([
-                "--json",
-                "backup",
-                "--type",
-                kind,
-                "--no-default-config-paths",
-            ])
-            .args(args)
-            .output()
-            .unwrap()
+        self.backup_cmd(kind, args).output().unwrap()
     }
 
     /// [`Ark::backup_output`] that must succeed: the backup's summary.
