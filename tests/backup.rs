@@ -638,6 +638,44 @@ fn a_wrong_password_is_refused_and_recorded() {
     assert!(plain_events >= 4);
 }
 
+/// The server of postgres_full, its password and pg_dump, given by the
+/// environment alone (the names scripts use: ARK_PG_SERVER,
+/// ARK_PG_SERVER_PASSWORD_FILE, ARK_PG_DUMP), against a server that wants a
+/// password.
+#[test]
+fn the_server_its_password_and_pg_dump_come_from_the_environment() {
+    let pg = PgCluster::start_with_password("server-password");
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let pwfile = env.path("server-pw");
+    std::fs::write(&pwfile, "server-password\n").unwrap();
+    let pg_dump = common::pg::bin_dir().join("pg_dump");
+    let backup = |pg_dump: &std::path::Path| {
+        env.backup_cmd("postgres_full", &["--no-verify"])
+            .env("ARK_PG_SERVER", pg.url("postgres"))
+            .env("ARK_PG_SERVER_PASSWORD_FILE", &pwfile)
+            .env("ARK_PG_DUMP", pg_dump)
+            .output()
+            .unwrap()
+    };
+    let o = backup(&pg_dump);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = env.manifest(&s).contents.unwrap();
+    let mut names: Vec<&str> = c.databases.iter().map(|d| d.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["n8n", "postgres"]);
+    assert!(!stderr(&o).contains("server-password"));
+    // ARK_PG_DUMP is the pg_dump that runs: a missing one fails, named.
+    let o = backup(std::path::Path::new("/nonexistent/bin/pg_dump"));
+    assert_failed_cleanly(
+        &env,
+        &o,
+        "dump",
+        "pg_dump not found at /nonexistent/bin/pg_dump",
+    );
+}
+
 /// The pg_dump processes now running against the cluster on `port` (they
 /// carry the server's address in their environment, never on the command line).
 fn pg_dumps_of(port: u16) -> Vec<u32> {
