@@ -507,14 +507,62 @@ pub(crate) fn remove_dir_blocking(dir: &Path) -> std::result::Result<(), String>
             std::thread::sleep(Duration::from_millis(10));
         }
     }
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(format!(
-            "the sandbox directory {} could not be removed: {e} (remove it by hand)",
-            dir.display()
-        )),
+    // Server processes that outlived their postmaster (a postmaster killed
+    // outright leaves its children running until they notice) still write
+    // into the data directory: stop them too. Each runs in that directory.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = processes_in(&dir.join("data"));
+        if left.is_empty() || Instant::now() > deadline {
+            break;
+        }
+        for pid in left {
+            // SAFETY: kill(2) of a process whose working directory is this
+            // sandbox's data directory: one of its server's processes.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+            gone(pid);
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
+    // A file written by a process as it died can still appear while the
+    // tree is removed (ENOTEMPTY): try again a few times.
+    let mut attempt = 0;
+    loop {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty && attempt < 10 => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "the sandbox directory {} could not be removed: {e} (remove it by hand)",
+                    dir.display()
+                ))
+            }
+        }
+    }
+}
+
+/// The live processes whose working directory is `data` (a PostgreSQL
+/// server's processes all run in its data directory).
+fn processes_in(data: &Path) -> Vec<i32> {
+    let Ok(data) = std::fs::canonicalize(data) else {
+        return Vec::new();
+    };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid > 1)
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == data))
+        // Only then `gone`, which reaps: never another child of ours.
+        .filter(|pid| !gone(*pid))
+        .collect()
 }
 
 /// Writes the marker crash-safely (temporary file, fsync, rename).
