@@ -310,6 +310,7 @@ fn main() {
         created_ms: T0,
         heartbeat_ms: T0 + 30_000,
         refresh_ms: 30_000,
+        backup_id: None,
     };
     write(&dir, "lock.bin", &lock.encode());
 

@@ -396,6 +396,7 @@ fn journal() {
             duration_ms: 1500,
             stored_bytes: 0,
             counts: Default::default(),
+            recovered: None,
         }
     );
     assert_eq!(r2.event.kind_version(), ("BackupCompleted", 2));
@@ -491,6 +492,7 @@ fn lock() {
             created_ms: T0,
             heartbeat_ms: T0 + 30_000,
             refresh_ms: 30_000,
+            backup_id: None,
         }
     );
     assert_eq!(l.encode(), bytes);
@@ -1469,6 +1471,7 @@ fn sealed_journal() {
             duration_ms: 1500,
             stored_bytes: 0,
             counts: Default::default(),
+            recovered: None,
         })
     );
     assert_eq!(sealed_wire(&b2).sealed[..24], run::<24>(0x90));
