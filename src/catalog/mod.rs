@@ -578,7 +578,7 @@ impl Catalog {
                     Some(st) if st.store_id == store_id => {
                         match steps[i..].iter().position(|s| {
                             let p = s.position();
-                            p.seq == st.last_seq as u64 && p.hash == st.last_hash
+                            p.seq == st.last_seq && p.hash == st.last_hash
                         }) {
                             Some(k) => {
                                 at = steps[i + k].position();

@@ -252,8 +252,7 @@ pub async fn assess_with(store: &Store, replay: &Replay, locks: &[LockInfo]) -> 
             loaded: Some(Box::new(m)),
         });
     }
-    a.completions
-        .sort_by(|x, y| x.finished_ms.cmp(&y.finished_ms));
+    a.completions.sort_by_key(|c| c.finished_ms);
 
     // Started, never ended, no manifest.
     for (bid, (seq, t, kind)) in &k.started {

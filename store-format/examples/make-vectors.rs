@@ -357,7 +357,9 @@ fn main() {
                 problem: "damaged".into(),
                 file_hash: Some(JournalRecord::hash_of_encoded(&damaged3)),
             }],
-            recovered: vec!["backup 20260101T000002Z-0000abce (flows): completed, from its manifest".into()],
+            recovered: vec![
+                "backup 20260101T000002Z-0000abce (flows): completed, from its manifest".into(),
+            ],
             lost: vec![],
             repaired_by: "root@vector-host".into(),
         }),

@@ -532,10 +532,7 @@ fn repair_records() {
     let b7 = read("repair-journal-00000000000000000007.bin");
     let r7 = JournalRecord::decode(&b7).unwrap();
     assert_eq!(r7.encode(), b7);
-    assert_eq!(
-        (r7.seq, r7.prev, r7.time_ms),
-        (7, id(R6_HASH).0, T0 + 7000)
-    );
+    assert_eq!((r7.seq, r7.prev, r7.time_ms), (7, id(R6_HASH).0, T0 + 7000));
     assert_eq!(r7.event.kind_version(), ("JournalRepaired", 1));
     assert_eq!(
         r7.event,
