@@ -1246,10 +1246,26 @@ async fn damage_after_the_intact_prefix_is_a_warning() {
         .unwrap();
     let r = cat.catch_up(&store).await.unwrap();
     assert!(!r.rebuilt);
-    assert_eq!(r.applied, last);
-    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
-    assert!(r.warnings[0].contains("torn tail"), "{:?}", r.warnings);
+    // Every record, and the damaged one as a lost event.
+    assert_eq!(r.applied, last + 1);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    assert_eq!(r.journal_damage.len(), 1, "{:?}", r.journal_damage);
+    assert!(
+        r.journal_damage[0].contains("cut short"),
+        "{:?}",
+        r.journal_damage
+    );
     assert_eq!(cat.resolve("latest").await.unwrap(), a.backup_id);
+    // The damage stays known (every command warns) until it is repaired.
+    let again = cat.catch_up(&store).await.unwrap();
+    assert_eq!(again.applied, 0);
+    assert_eq!(again.journal_damage, r.journal_damage);
+    // A record appended after the damage is applied too.
+    let b = take_backup(&store, &day2()).await;
+    let r = cat.catch_up(&store).await.unwrap();
+    assert_eq!(r.applied, 1, "{r:?}");
+    assert_eq!(cat.resolve("latest").await.unwrap(), b.backup_id);
+    assert_eq!(r.journal_damage.len(), 1, "{:?}", r.journal_damage);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use common::*;
 use n8n_ark::store::gc::{self, GcOptions};
 use n8n_ark::store::ingest::{BackupSession, BackupSummary};
 use n8n_ark::store::journal::{self, ProblemKind};
-use n8n_ark::store::{check, object_path, reader, Store, StoreError};
+use n8n_ark::store::{check, object_path, reader, Store};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use store_format::{Event, ItemKind, ObjectId};
@@ -134,7 +134,7 @@ async fn second_backup_of_similar_input_stores_only_what_changed() {
 }
 
 #[tokio::test]
-async fn journal_chain_is_verified_and_a_torn_tail_is_reported_never_dropped() {
+async fn journal_chain_is_verified_and_damage_is_reported_never_dropped_nor_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let store = new_store(dir.path()).await;
     for i in 0..4u8 {
@@ -154,31 +154,47 @@ async fn journal_chain_is_verified_and_a_torn_tail_is_reported_never_dropped() {
     let bytes = std::fs::read(&last).unwrap();
     std::fs::write(&last, &bytes[..bytes.len() / 2]).unwrap();
     let r = journal::replay(&store).await.unwrap();
-    assert_eq!(r.records.len(), 4, "the intact prefix is kept");
+    assert_eq!(r.records.len(), 4, "the records before it are kept");
     let p = r.problem.expect("a torn tail must be reported");
     assert_eq!(p.kind, ProblemKind::TornTail);
     assert_eq!(p.seq, 5);
-    assert!(p.message.contains("record 5"), "{}", p.message);
-    // Nothing is appended after it...
+    assert!(
+        p.message.contains("record 5") && p.message.contains("cut short"),
+        "{}",
+        p.message
+    );
+    // The journal goes on after it (one lost event does not stop backups):
+    // the next record chains to the damaged bytes as they are.
     let mut s = BackupSession::begin(&store, "test").await.unwrap();
     s.add_stream("y", std::io::Cursor::new(vec![9u8; 100]))
         .await
         .unwrap();
-    let err = s.commit(BTreeMap::new()).await.unwrap_err();
-    assert!(matches!(err, StoreError::Journal(_)), "{err}");
-    assert!(err.to_string().contains("damaged"), "{err}");
-    // ...and check names it.
+    let committed = s.commit(BTreeMap::new()).await.unwrap();
+    assert_eq!(committed.journal_seq, 6);
+    let r = journal::replay(&store).await.unwrap();
+    assert_eq!(
+        r.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 6],
+        "every intact record is read, those after the damage too"
+    );
+    assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+    let p = r.problem.unwrap();
+    assert_eq!((p.seq, p.kind), (5, ProblemKind::Corrupt));
+    assert!(p.message.contains("record 5 is damaged"), "{}", p.message);
+    // ...and check names it, with the backup whose completion it held.
     let rep = check::run(&store, false).await.unwrap();
     assert!(!rep.ok());
-    assert!(
-        rep.errors
-            .iter()
-            .any(|e| e.kind == "journal" && e.message.contains("torn tail at record 5")),
-        "{:?}",
-        rep.errors
-    );
+    let e = rep
+        .errors
+        .iter()
+        .find(|e| e.kind == "journal")
+        .expect("check reports the record");
+    assert!(e.message.contains("record 5 is damaged"), "{}", e.message);
+    assert!(e.message.contains("repair journal"), "{}", e.message);
+    assert_eq!(e.backups.len(), 1, "{e:?}");
 
-    // A damaged record in the middle is corruption, not a tail.
+    // A damaged record in the middle is corruption, not a tail, and the
+    // records after it are still read.
     std::fs::write(&last, &bytes).unwrap();
     let mid = dir.path().join("journal").join(format!("{:020}", 3));
     let mut m = std::fs::read(&mid).unwrap();
@@ -187,7 +203,11 @@ async fn journal_chain_is_verified_and_a_torn_tail_is_reported_never_dropped() {
     std::fs::write(&mid, &m).unwrap();
     let r = journal::replay(&store).await.unwrap();
     assert_eq!(r.problem.as_ref().unwrap().kind, ProblemKind::Corrupt);
-    assert_eq!(r.records.len(), 2);
+    assert_eq!(r.problem.as_ref().unwrap().seq, 3);
+    assert_eq!(
+        r.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![1, 2, 4, 5, 6]
+    );
     m[k] ^= 0x40;
     std::fs::write(&mid, &m).unwrap();
 
@@ -195,10 +215,9 @@ async fn journal_chain_is_verified_and_a_torn_tail_is_reported_never_dropped() {
     let rec4 = dir.path().join("journal").join(format!("{:020}", 4));
     let saved4 = std::fs::read(&rec4).unwrap();
     std::fs::remove_file(&rec4).unwrap();
-    assert_eq!(
-        journal::replay(&store).await.unwrap().problem.unwrap().kind,
-        ProblemKind::Gap
-    );
+    let r = journal::replay(&store).await.unwrap();
+    assert_eq!(r.problem.as_ref().unwrap().kind, ProblemKind::Gap);
+    assert_eq!(r.records.len(), 5, "records 1-3, 5, 6");
     let keys = store.keys().expect("test stores are encrypted");
     let mut forged = store_format::JournalRecord::decode_in(&saved4, Some(keys)).unwrap();
     forged.prev = [7u8; 32];
@@ -207,7 +226,15 @@ async fn journal_chain_is_verified_and_a_torn_tail_is_reported_never_dropped() {
     assert_eq!(p.kind, ProblemKind::ChainBroken);
     assert_eq!(p.seq, 4);
     std::fs::write(&rec4, &saved4).unwrap();
-    assert!(journal::replay(&store).await.unwrap().problem.is_none());
+    // Record 5 is whole again, but record 6 was chained to its damaged
+    // bytes: that link is reported (record 6 itself is intact and read).
+    let r = journal::replay(&store).await.unwrap();
+    assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+    assert_eq!(
+        (r.problems[0].seq, r.problems[0].kind),
+        (6, ProblemKind::ChainBroken)
+    );
+    assert_eq!(r.records.len(), 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -469,6 +496,7 @@ async fn a_crashed_process_lock_goes_stale_without_an_unlock_command() {
         created_ms: n8n_ark::store::now_ms(),
         heartbeat_ms: n8n_ark::store::now_ms(),
         refresh_ms: 30_000,
+        backup_id: None,
     };
     store
         .backend()
@@ -483,6 +511,7 @@ async fn a_crashed_process_lock_goes_stale_without_an_unlock_command() {
         created_ms: 0,
         heartbeat_ms: n8n_ark::store::now_ms() - 3_600_000,
         refresh_ms: 30_000,
+        backup_id: None,
     };
     store
         .backend()

@@ -23,7 +23,7 @@ use store_format::Event;
 /// Event types for mode 3: every type store-format knows (add new ones here and
 /// in `seeds/`), and one it does not. A name this store-format does not know
 /// decodes as `Event::Unknown`, which is checked too.
-const EVENT_TYPES: [&str; 12] = [
+const EVENT_TYPES: [&str; 13] = [
     "StoreInitialized",
     "BackupCompleted",
     "GcCompleted",
@@ -36,6 +36,7 @@ const EVENT_TYPES: [&str; 12] = [
     "VerificationCompleted",
     "VerificationFailed",
     "VerificationPolicySet",
+    "JournalRepaired",
 ];
 
 fn check_record(bytes: &[u8]) {

@@ -194,6 +194,20 @@ pub async fn run_labelled(
         retryable: f.retryable,
         unrecorded,
     };
+    // Backups whose process stopped (killed, crashed) are recorded as such
+    // before this one starts, and their locks removed.
+    match crate::store::journal_repair::settle_interrupted(store).await {
+        Ok(settled) => {
+            for s in settled {
+                tracing::warn!(
+                    backup = %s.backup_id,
+                    "an earlier backup was interrupted; recorded it as {}",
+                    s.recorded_as
+                );
+            }
+        }
+        Err(e) => tracing::warn!("interrupted backups could not be recorded: {e}"),
+    }
     let started_event = Event::BackupStarted(BackupStarted {
         backup_id: backup_id.clone(),
         kind: kind.as_str().into(),

@@ -83,9 +83,81 @@ pub struct CatchUpReport {
     pub rebuild_reason: Option<String>,
     /// The last journal record the catalog now holds.
     pub last_seq: u64,
-    /// Journal damage after the intact prefix, and manifests that could not be
-    /// read: the catalog holds everything before and around them.
+    /// Journal problems found by this catch-up, and manifests that could not
+    /// be read: the catalog holds everything before and around them.
     pub warnings: Vec<String>,
+    /// Every journal problem the catalog knows of that no repair has
+    /// acknowledged (found now or earlier): a front end warns while there is any.
+    pub journal_damage: Vec<String>,
+    /// Backups shown as completed from their intact manifests because their
+    /// completion record is lost (see `journal_damage`).
+    pub recovered: Vec<String>,
+}
+
+/// A journal problem the catalog knows of (see [`Catalog::journal_damage`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct JournalDamage {
+    pub seq: u64,
+    pub through: u64,
+    pub kind: String,
+    pub message: String,
+}
+
+impl JournalDamage {
+    /// `record 3` or `records 3-7`.
+    pub fn records(&self) -> String {
+        if self.through > self.seq {
+            format!("records {}-{}", self.seq, self.through)
+        } else {
+            format!("record {}", self.seq)
+        }
+    }
+}
+
+/// One step of a catch-up, at one place in the journal.
+enum Step<'a> {
+    /// An intact record, with the chain break reported at it, if any.
+    Record {
+        rec: &'a store_format::journal::JournalRecord,
+        hash: &'a [u8; 32],
+        chain: Option<&'a journal::JournalProblem>,
+    },
+    /// A record (or several) whose event is lost.
+    Lost(&'a journal::JournalProblem),
+}
+
+impl Step<'_> {
+    fn position(&self) -> projection::Position {
+        match self {
+            Step::Record { rec, hash, .. } => projection::Position {
+                seq: rec.seq,
+                hash: hex32(hash),
+            },
+            Step::Lost(p) => projection::Position {
+                seq: p.through,
+                hash: projection::state_hash(p.file_hash.as_ref()),
+            },
+        }
+    }
+}
+
+fn steps_of(replay: &journal::Replay) -> Vec<Step<'_>> {
+    let mut out = Vec::new();
+    let mut chain: Option<&journal::JournalProblem> = None;
+    for e in replay.entries() {
+        match e {
+            journal::Entry::Problem(p) if p.kind == ProblemKind::ChainBroken => chain = Some(p),
+            journal::Entry::Problem(p) => out.push(Step::Lost(p)),
+            journal::Entry::Record(rec, hash) => {
+                out.push(Step::Record {
+                    rec,
+                    hash,
+                    chain: chain.take().filter(|p| p.seq == rec.seq),
+                });
+            }
+        }
+    }
+    out
 }
 
 fn hex32(h: &[u8; 32]) -> String {
@@ -350,6 +422,7 @@ impl Catalog {
             "DELETE FROM backup_contents",
             "DELETE FROM backup_history",
             "DELETE FROM events",
+            "DELETE FROM journal_problems",
         ] {
             sqlx::query(table).execute(&mut *tx).await?;
         }
@@ -399,78 +472,26 @@ impl Catalog {
                 self.reset(store, &why, report).await?;
                 continue;
             }
-            let last = state.last_seq;
-            let (replay, start) = if last == 0 {
-                (journal::replay_after(store, 0, GENESIS).await?, 0)
-            } else {
-                // Read the catalog's last record again: it must still be the
-                // store's (same file hash), or the catalog's prefix is not this
-                // journal's.
-                let Some((prev, hash)) = self.event_hashes(last).await? else {
-                    let why = format!("the catalog lacks its own last record ({last})");
+            let here = projection::Position {
+                seq: state.last_seq,
+                hash: state.last_hash.clone(),
+            };
+            // The catalog's last position must still be the store's: the
+            // same record (or the same damage) at the same place.
+            let before = match self.check_position(store, &here).await? {
+                Ok(before) => before,
+                Err(why) => {
                     tracing::warn!("rebuilding the catalog: {why}");
                     self.reset(store, &why, report).await?;
                     continue;
-                };
-                let r = journal::replay_after(store, last - 1, prev).await?;
-                match r.records.first() {
-                    Some(first) if first.seq == last => {
-                        if r.hashes[0] != hash {
-                            let why = format!(
-                                "journal record {last} of the store is not the one the catalog applied: \
-                                 the store's journal was replaced"
-                            );
-                            tracing::warn!("rebuilding the catalog: {why}");
-                            self.reset(store, &why, report).await?;
-                            continue;
-                        }
-                        (r, 1)
-                    }
-                    _ => match &r.problem {
-                        Some(p)
-                            if matches!(
-                                p.kind,
-                                ProblemKind::ChainBroken
-                                    | ProblemKind::Tampered
-                                    | ProblemKind::Misnumbered
-                            ) =>
-                        {
-                            let why = format!(
-                                "the store's journal is not the one the catalog holds ({})",
-                                p.message
-                            );
-                            tracing::warn!("rebuilding the catalog: {why}");
-                            self.reset(store, &why, report).await?;
-                            continue;
-                        }
-                        Some(p) => {
-                            // A record the catalog already holds is now damaged in
-                            // the store: keep the catalog's copy, apply nothing after.
-                            report.warnings.push(format!(
-                                "journal record {last}, already in the catalog, can no longer be read ({}); \
-                                 the catalog keeps what it had: run `n8n-ark check`",
-                                p.message
-                            ));
-                            report.last_seq = last;
-                            return Ok(());
-                        }
-                        None => {
-                            let why = format!(
-                                "the store's journal has no record {last}, which the catalog applied: \
-                                 the store was restored from an older copy, or is another store"
-                            );
-                            tracing::warn!("rebuilding the catalog: {why}");
-                            self.reset(store, &why, report).await?;
-                            continue;
-                        }
-                    },
                 }
             };
-            let records = &replay.records[start.min(replay.records.len())..];
-            let hashes = &replay.hashes[start.min(replay.hashes.len())..];
+            let replay = journal::replay_from(store, here.seq, before).await?;
+            let steps = steps_of(&replay);
             // Backups forgotten later in this batch: their manifests are gone
             // (or going), and their contents would be dropped at once.
-            let forgotten: HashSet<&str> = records
+            let forgotten: HashSet<&str> = replay
+                .records
                 .iter()
                 .filter_map(|r| match &r.event {
                     Event::BackupForgotten(f) => Some(f.backup_id.as_str()),
@@ -480,34 +501,37 @@ impl Catalog {
             // Manifests are read ahead of the records being applied, a few at
             // once (an object store answers slowly), and always before the
             // transaction that applies their record.
-            let mut manifests = futures::stream::iter(records.iter().enumerate())
-                .map(|(idx, rec)| {
+            let mut manifests = futures::stream::iter(steps.iter().enumerate())
+                .map(|(idx, step)| {
                     let forgotten = &forgotten;
                     async move {
-                        let read = match &rec.event {
-                            Event::BackupCompleted(e)
-                                if !forgotten.contains(e.backup_id.as_str()) =>
-                            {
-                                match store.read_manifest(&e.manifest).await {
-                                    Ok(m) => projection::ManifestRead::Loaded(Box::new(m)),
-                                    Err(err) if manifest_error_is_fatal(&err) => {
-                                        return Err(CatalogError::from(err))
-                                    }
-                                    Err(err) => {
-                                        projection::ManifestRead::Unavailable(err.to_string())
+                        let read = match step {
+                            Step::Record { rec, .. } => match &rec.event {
+                                Event::BackupCompleted(e)
+                                    if !forgotten.contains(e.backup_id.as_str()) =>
+                                {
+                                    match store.read_manifest(&e.manifest).await {
+                                        Ok(m) => projection::ManifestRead::Loaded(Box::new(m)),
+                                        Err(err) if manifest_error_is_fatal(&err) => {
+                                            return Err(CatalogError::from(err))
+                                        }
+                                        Err(err) => {
+                                            projection::ManifestRead::Unavailable(err.to_string())
+                                        }
                                     }
                                 }
-                            }
-                            _ => projection::ManifestRead::NotNeeded,
+                                _ => projection::ManifestRead::NotNeeded,
+                            },
+                            Step::Lost(_) => projection::ManifestRead::NotNeeded,
                         };
                         Ok((idx, read))
                     }
                 })
                 .buffered(MANIFESTS_AHEAD);
             let mut conflict = false;
-            let mut at = last;
+            let mut at = here.clone();
             let mut i = 0;
-            while i < records.len() {
+            while i < steps.len() {
                 let (idx, manifest) = match manifests.next().await {
                     Some(r) => r?,
                     None => break,
@@ -515,42 +539,56 @@ impl Catalog {
                 if idx < i {
                     continue; // applied by another process
                 }
-                let (rec, hash) = (&records[i], &hashes[i]);
-                let unavailable = match (&manifest, &rec.event) {
-                    (projection::ManifestRead::Unavailable(err), Event::BackupCompleted(e)) => {
-                        Some(format!(
-                            "backup {}: contents unavailable: {err}",
-                            e.backup_id
-                        ))
+                let step = &steps[i];
+                let to = step.position();
+                let applied = match step {
+                    Step::Record { rec, hash, chain } => {
+                        let unavailable = match (&manifest, &rec.event) {
+                            (
+                                projection::ManifestRead::Unavailable(err),
+                                Event::BackupCompleted(e),
+                            ) => Some(format!(
+                                "backup {}: contents unavailable: {err}",
+                                e.backup_id
+                            )),
+                            _ => None,
+                        };
+                        let ok = projection::apply(
+                            &self.pool, &store_id, &location, &at, rec, hash, *chain, manifest,
+                        )
+                        .await?;
+                        if ok {
+                            report.warnings.extend(unavailable);
+                        }
+                        ok
                     }
-                    _ => None,
+                    Step::Lost(p) => {
+                        projection::apply_problem(&self.pool, &store_id, &location, &at, p).await?
+                    }
                 };
-                if projection::apply(&self.pool, &store_id, &location, rec, hash, manifest).await? {
+                if applied {
                     report.applied += 1;
-                    report.warnings.extend(unavailable);
-                    at = rec.seq;
+                    at = to;
                     i += 1;
                     continue;
                 }
-                // Another process applied records meanwhile: when they are
+                // Another process applied steps meanwhile: when they are
                 // the ones of this batch, go on after them; otherwise start over.
                 match self.state().await? {
-                    Some(st)
-                        if st.store_id == store_id
-                            && st.last_seq >= rec.seq
-                            && st.last_seq <= records.last().map_or(0, |r| r.seq) =>
-                    {
-                        let j = i + (st.last_seq - rec.seq) as usize;
-                        let same = self
-                            .event_hashes(st.last_seq)
-                            .await?
-                            .is_some_and(|(_, h)| h == hashes[j]);
-                        if !same {
-                            conflict = true;
-                            break;
+                    Some(st) if st.store_id == store_id => {
+                        match steps[i..].iter().position(|s| {
+                            let p = s.position();
+                            p.seq == st.last_seq && p.hash == st.last_hash
+                        }) {
+                            Some(k) => {
+                                at = steps[i + k].position();
+                                i += k + 1;
+                            }
+                            None => {
+                                conflict = true;
+                                break;
+                            }
                         }
-                        at = st.last_seq;
-                        i = j + 1;
                     }
                     _ => {
                         conflict = true;
@@ -561,20 +599,191 @@ impl Catalog {
             if conflict {
                 continue;
             }
-            report.last_seq = at;
-            if let Some(p) = &replay.problem {
-                if p.seq > last {
-                    report.warnings.push(format!(
-                        "journal: {}; the catalog holds the records before it",
-                        p.message
-                    ));
-                }
-            }
+            report.last_seq = at.seq;
+            self.show_recoverable(store, report).await?;
             return Ok(());
         }
         Err(CatalogError::Busy(
             "the catalog kept changing under this catch-up (another process rebuilding it?)".into(),
         ))
+    }
+
+    /// Checks that the catalog's position is still the store's: `Ok` with
+    /// what the replay after it may assume of the record there, or `Err` with
+    /// why the catalog must be rebuilt (another journal, cut back or replaced).
+    async fn check_position(
+        &self,
+        store: &Store,
+        here: &projection::Position,
+    ) -> Result<std::result::Result<Option<[u8; 32]>, String>> {
+        if here.seq == 0 {
+            return Ok(Ok(Some(GENESIS)));
+        }
+        let last = here.seq;
+        let path = format!(
+            "{}{}",
+            crate::store::JOURNAL,
+            store_format::journal::JournalRecord::file_name(last)
+        );
+        let bytes = match store.backend().get(&path).await {
+            Ok(b) => Some(b),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(CatalogError::from(crate::store::StoreError::from(e))),
+        };
+        let found = bytes
+            .as_ref()
+            .filter(|b| !b.is_empty())
+            .map(|b| store_format::journal::JournalRecord::hash_of_encoded(b));
+        let holds_record = self.event_hashes(last).await?.map(|(_, h)| h);
+        match holds_record {
+            // The catalog applied an intact record here.
+            Some(hash) => {
+                if found == Some(hash) {
+                    return Ok(Ok(Some(hash)));
+                }
+                let decoded = bytes
+                    .as_ref()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| store_format::journal::JournalRecord::decode_in(b, store.keys()));
+                if let Some(Ok(_)) = decoded {
+                    return Ok(Err(format!(
+                        "journal record {last} of the store is not the one the catalog applied: \
+                         the store's journal was replaced"
+                    )));
+                }
+                if journal::last_seq(store).await? <= last {
+                    return Ok(Err(format!(
+                        "the store's journal has no record {last} that can be read, which the catalog applied, \
+                         and nothing after it: the store was restored from an older copy, or is another store"
+                    )));
+                }
+                // Damaged (or deleted) in the store since the catalog applied
+                // it, with records after it: the catalog keeps its copy (the
+                // records after it still chain to it) and remembers the damage.
+                let (kind, message) = match decoded {
+                    Some(Err(e)) => (
+                        ProblemKind::Corrupt,
+                        format!(
+                            "record {last} is damaged in the store ({e}); the catalog still holds the event it recorded"
+                        ),
+                    ),
+                    _ => (
+                        ProblemKind::Gap,
+                        format!(
+                            "record {last} is missing from the store; the catalog still holds the event it recorded"
+                        ),
+                    ),
+                };
+                projection::note_problems(
+                    &self.pool,
+                    &[journal::JournalProblem {
+                        seq: last,
+                        through: last,
+                        kind,
+                        message,
+                        file_hash: found,
+                        repaired_by: None,
+                        written_after_ms: None,
+                        written_before_ms: None,
+                    }],
+                )
+                .await?;
+                Ok(Ok(Some(hash)))
+            }
+            // The catalog's last position is a problem it recorded: the same
+            // damage must still be there.
+            None => {
+                let known: Option<Option<String>> =
+                    sqlx::query_scalar("SELECT file_hash FROM journal_problems WHERE through = ?")
+                        .bind(last as i64)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                match known {
+                    Some(h) if h == found.as_ref().map(hex32) => {
+                        Ok(Ok(None))
+                    }
+                    Some(_) => Ok(Err(format!(
+                        "journal record {last}, which the catalog recorded as damaged or missing, changed in the store"
+                    ))),
+                    None => Ok(Err(format!(
+                        "the catalog lacks its own last journal position ({last})"
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// While the journal has damage no repair acknowledged, a completed
+    /// backup may have lost its completion record: every intact manifest the
+    /// catalog does not know is shown as a completed backup, from the
+    /// manifest, with a note saying so.
+    async fn show_recoverable(&self, store: &Store, report: &mut CatchUpReport) -> Result<()> {
+        let damage = self.journal_damage().await?;
+        report.journal_damage = damage.iter().map(|d| d.message.clone()).collect();
+        let losing: Vec<&JournalDamage> =
+            damage.iter().filter(|d| d.kind != "chain_broken").collect();
+        if losing.is_empty() {
+            return Ok(());
+        }
+        let known: HashSet<String> =
+            sqlx::query_scalar("SELECT manifest FROM backup_history WHERE manifest IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .collect();
+        let records = losing
+            .iter()
+            .map(|d| d.records())
+            .collect::<Vec<_>>()
+            .join(", ");
+        for mid in store.list_manifest_ids().await? {
+            if known.contains(&mid.to_hex()) {
+                continue;
+            }
+            let m = match store.read_manifest(&mid).await {
+                Ok(m) => m,
+                Err(e) if manifest_error_is_fatal(&e) => return Err(e.into()),
+                Err(e) => {
+                    report
+                        .warnings
+                        .push(format!("manifest {mid} cannot be read: {e}"));
+                    continue;
+                }
+            };
+            let note = format!(
+                "recovered from its manifest: the journal record of its completion is lost (journal damaged at {records}); \
+                 run `n8n-ark repair journal` to record it again"
+            );
+            if projection::insert_from_manifest(&self.pool, &mid, &m, &note).await? {
+                report.recovered.push(m.backup_id.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Journal problems the catalog knows of that no repair acknowledged.
+    pub async fn journal_damage(&self) -> Result<Vec<JournalDamage>> {
+        let rows = sqlx::query(
+            "SELECT seq, through, kind, message FROM journal_problems WHERE repaired_by IS NULL ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(JournalDamage {
+                    seq: r.try_get::<i64, _>("seq")? as u64,
+                    through: r.try_get::<i64, _>("through")? as u64,
+                    kind: r.try_get("kind")?,
+                    message: r.try_get("message")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records the problems a whole replay found (`check`), so that every
+    /// command warns of them until they are repaired.
+    pub async fn note_journal_problems(&self, problems: &[journal::JournalProblem]) -> Result<()> {
+        projection::note_problems(&self.pool, problems).await
     }
 
     /// `prev` and `hash` of a record the catalog holds.

@@ -5,11 +5,12 @@
 //! from a manifest is dropped when its backup is forgotten.
 use super::error::Result;
 use super::hex32;
+use crate::store::journal::JournalProblem;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Row, SqlitePool};
 use std::collections::{BTreeMap, BTreeSet};
 use store_format::journal::JournalRecord;
-use store_format::{Event, Manifest};
+use store_format::{Event, Manifest, ObjectId};
 
 /// What was read of a `BackupCompleted`'s manifest before the transaction.
 pub(super) enum ManifestRead {
@@ -29,33 +30,134 @@ fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
     serde_json::to_string(v).expect("catalog documents serialize")
 }
 
-/// Applies `rec` unless another process moved the catalog since this one
-/// looked: then nothing is written and it returns false.
-pub(super) async fn apply(
-    pool: &SqlitePool,
+/// Where the catalog stands: the last journal position applied (a record's
+/// sequence number, or the last number a problem covers) and its state hash
+/// (see [`state_hash`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Position {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// The `catalog_state.last_hash` of a position: the hex hash of the file's
+/// bytes, or `none` where there was no file (a gap, an empty claim).
+pub(super) fn state_hash(h: Option<&[u8; 32]>) -> String {
+    match h {
+        Some(h) => hex32(h),
+        None => "none".to_string(),
+    }
+}
+
+/// Moves `catalog_state` from `from` to `to` inside `tx`; false when another
+/// process moved it since this one looked.
+async fn advance(
+    tx: &mut SqliteConnection,
     store_id: &str,
     location: &str,
-    rec: &JournalRecord,
-    hash: &[u8; 32],
-    manifest: ManifestRead,
+    from: &Position,
+    to: &Position,
 ) -> Result<bool> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let moved = sqlx::query(
         "UPDATE catalog_state SET last_seq = ?, last_hash = ?, store_location = ?, updated_ms = ? \
          WHERE id = 1 AND store_id = ? AND last_seq = ? AND last_hash = ?",
     )
-    .bind(rec.seq as i64)
-    .bind(hex32(hash))
+    .bind(to.seq as i64)
+    .bind(&to.hash)
     .bind(location)
     .bind(crate::store::now_ms())
     .bind(store_id)
-    .bind(rec.seq as i64 - 1)
-    .bind(hex32(&rec.prev))
+    .bind(from.seq as i64)
+    .bind(&from.hash)
     .execute(&mut *tx)
     .await?;
-    if moved.rows_affected() != 1 {
+    Ok(moved.rows_affected() == 1)
+}
+
+/// Records a journal problem (one that loses an event, or a chain break
+/// noted beside its record).
+async fn insert_problem(tx: &mut SqliteConnection, p: &JournalProblem) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO journal_problems (seq, through, kind, message, file_hash, written_after_ms, \
+         written_before_ms, repaired_by, found_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (seq) DO UPDATE SET through = excluded.through, kind = excluded.kind, \
+         message = excluded.message, file_hash = excluded.file_hash, \
+         written_after_ms = excluded.written_after_ms, written_before_ms = excluded.written_before_ms, \
+         repaired_by = COALESCE(journal_problems.repaired_by, excluded.repaired_by)",
+    )
+    .bind(p.seq as i64)
+    .bind(p.through as i64)
+    .bind(p.kind.as_str())
+    .bind(&p.message)
+    .bind(p.file_hash.as_ref().map(hex32))
+    .bind(p.written_after_ms)
+    .bind(p.written_before_ms)
+    .bind(p.repaired_by.map(|s| s as i64))
+    .bind(crate::store::now_ms())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Applies a problem that lost an event (a damaged, missing or misplaced
+/// record) at its place in the journal, unless another process moved the
+/// catalog since `from`.
+pub(super) async fn apply_problem(
+    pool: &SqlitePool,
+    store_id: &str,
+    location: &str,
+    from: &Position,
+    problem: &JournalProblem,
+) -> Result<bool> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let to = Position {
+        seq: problem.through,
+        hash: state_hash(problem.file_hash.as_ref()),
+    };
+    if !advance(&mut tx, store_id, location, from, &to).await? {
         tx.rollback().await?;
         return Ok(false);
+    }
+    insert_problem(&mut tx, problem).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Records problems found by a whole replay (`check`) that the catalog did
+/// not know, e.g. a record damaged after the catalog applied it.
+pub(super) async fn note_problems(pool: &SqlitePool, problems: &[JournalProblem]) -> Result<()> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    for p in problems {
+        insert_problem(&mut tx, p).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Applies `rec` unless another process moved the catalog since `from`: then
+/// nothing is written and it returns false. `chain` is the chain break
+/// reported at this record, if any (the record itself is intact).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn apply(
+    pool: &SqlitePool,
+    store_id: &str,
+    location: &str,
+    from: &Position,
+    rec: &JournalRecord,
+    hash: &[u8; 32],
+    chain: Option<&JournalProblem>,
+    manifest: ManifestRead,
+) -> Result<bool> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let to = Position {
+        seq: rec.seq,
+        hash: hex32(hash),
+    };
+    if !advance(&mut tx, store_id, location, from, &to).await? {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    if let Some(p) = chain {
+        insert_problem(&mut tx, p).await?;
     }
     let (kind, version) = rec.event.kind_version();
     sqlx::query(
@@ -104,7 +206,7 @@ pub(super) async fn apply(
                     Some("the manifest describes no contents (a raw ingest)".to_string())
                 }
                 ManifestRead::Unavailable(err) => Some(format!("contents unavailable: {err}")),
-                _ => None,
+                _ => e.recovered.clone(),
             };
             let c = &e.counts;
             sqlx::query(
@@ -123,7 +225,8 @@ pub(super) async fn apply(
                  objects = excluded.objects, database_count = excluded.database_count, \
                  table_count = excluded.table_count, workflow_count = excluded.workflow_count, \
                  credential_count = excluded.credential_count, config_file_count = excluded.config_file_count, \
-                 item_count = excluded.item_count, note = excluded.note, last_seq = excluded.last_seq",
+                 item_count = excluded.item_count, note = excluded.note, last_seq = excluded.last_seq, \
+                 from_manifest = 0",
             )
             .bind(&e.backup_id)
             .bind(&e.kind)
@@ -307,6 +410,21 @@ pub(super) async fn apply(
             .bind(json(&e.rules))
             .execute(&mut *tx)
             .await?;
+        }
+        Event::JournalRepaired(e) => {
+            for r in &e.problems {
+                sqlx::query(
+                    "UPDATE journal_problems SET repaired_by = ? WHERE seq = ? AND through = ? AND kind = ? \
+                     AND file_hash IS ? AND repaired_by IS NULL",
+                )
+                .bind(seq)
+                .bind(r.seq as i64)
+                .bind(r.through as i64)
+                .bind(&r.problem)
+                .bind(r.file_hash.as_ref().map(hex32))
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         Event::StoreInitialized(_) | Event::GcCompleted(_) | Event::Unknown { .. } => {}
     }
@@ -773,4 +891,64 @@ async fn recompute_version(conn: &mut SqliteConnection, wid: &str, oid: &str) ->
         store_version(conn, wid, oid, &v).await?;
     }
     Ok(())
+}
+
+/// Shows a backup whose completion record was lost (the journal is damaged)
+/// as completed, from its intact manifest: a row with `from_manifest` set and
+/// the note given, and its contents. Only where the journal says nothing
+/// else of it (no row, or a start without an end); the backup's own record,
+/// or the one a repair writes, replaces it. Returns whether it added one.
+pub(super) async fn insert_from_manifest(
+    pool: &SqlitePool,
+    manifest_id: &ObjectId,
+    m: &Manifest,
+    note: &str,
+) -> Result<bool> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM backup_history WHERE backup_id = ?")
+            .bind(&m.backup_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if status.as_deref().is_some_and(|s| s != "running") {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    let c = crate::store::ingest::counts_of(m);
+    let objects: std::collections::HashSet<&ObjectId> = m.object_ids().collect();
+    sqlx::query(
+        "INSERT INTO backup_history (backup_id, kind, host, status, started_ms, finished_ms, duration_ms, \
+         manifest, logical_bytes, objects, database_count, table_count, workflow_count, credential_count, \
+         config_file_count, item_count, note, first_seq, last_seq, from_manifest) \
+         VALUES (?, ?, ?, 'completed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 1) \
+         ON CONFLICT (backup_id) DO UPDATE SET status = 'completed', finished_ms = excluded.finished_ms, \
+         duration_ms = excluded.duration_ms, manifest = excluded.manifest, \
+         logical_bytes = excluded.logical_bytes, objects = excluded.objects, \
+         database_count = excluded.database_count, table_count = excluded.table_count, \
+         workflow_count = excluded.workflow_count, credential_count = excluded.credential_count, \
+         config_file_count = excluded.config_file_count, item_count = excluded.item_count, \
+         note = excluded.note, from_manifest = 1",
+    )
+    .bind(&m.backup_id)
+    .bind(&m.kind)
+    .bind(&m.host)
+    .bind(m.started_ms)
+    .bind(m.finished_ms)
+    .bind((m.finished_ms - m.started_ms).max(0))
+    .bind(manifest_id.to_hex())
+    .bind(m.logical_size() as i64)
+    .bind(objects.len() as i64)
+    .bind(c.databases as i64)
+    .bind(c.tables as i64)
+    .bind(c.workflows as i64)
+    .bind(c.credentials as i64)
+    .bind(c.config_files as i64)
+    .bind(c.items as i64)
+    .bind(note)
+    .execute(&mut *tx)
+    .await?;
+    delete_contents(&mut tx, &m.backup_id).await?;
+    insert_contents(&mut tx, &m.backup_id, m).await?;
+    tx.commit().await?;
+    Ok(true)
 }

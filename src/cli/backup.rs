@@ -241,6 +241,9 @@ async fn catch_up_catalog(cli: &Cli, store: &Store, opened: Option<crate::catalo
         catalog.catch_up(store).await
     }
     .await;
+    if let Ok(report) = &r {
+        super::catalog::print_journal_damage(report);
+    }
     if let Err(e) = r {
         eprintln!(
             "warning: the catalog in {} was not updated ({e}); it catches up on the next command",

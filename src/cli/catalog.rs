@@ -38,6 +38,28 @@ fn print_warnings(r: &CatchUpReport) {
     for w in &r.warnings {
         eprintln!("warning: {w}");
     }
+    print_journal_damage(r);
+}
+
+/// One warning while the store's journal has damage no repair acknowledged:
+/// every command that catches up says so, until `repair journal` is run.
+pub fn print_journal_damage(r: &CatchUpReport) {
+    if r.journal_damage.is_empty() {
+        return;
+    }
+    eprintln!(
+        "warning: the store's journal is damaged: {}. Backups whose manifests are intact stay restorable{}; \
+         run `n8n-ark check` to see what it affects, then `n8n-ark repair journal`",
+        r.journal_damage.join("; "),
+        if r.recovered.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (shown from their manifests: {})",
+                r.recovered.join(", ")
+            )
+        }
+    );
 }
 
 /// A store that cannot be reached (rather than one that refuses us): the
@@ -108,6 +130,7 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             for w in &r.warnings {
                 eprintln!("warning: {w}");
             }
+            print_journal_damage(&r);
             if cli.json {
                 print_json(&r);
             } else {

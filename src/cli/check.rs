@@ -11,6 +11,20 @@ pub struct Args {
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     let store = cli.open_store().await?;
     let r = check::run(&store, a.read_data).await?;
+    // The catalog remembers the journal's problems, so that every later
+    // command warns of them until they are repaired.
+    if !r.journal_problems.is_empty() {
+        let noted = async {
+            let catalog = crate::catalog::Catalog::open(&cli.data_dir(), &store).await?;
+            catalog.note_journal_problems(&r.journal_problems).await?;
+            catalog.close().await;
+            Ok::<_, crate::catalog::CatalogError>(())
+        }
+        .await;
+        if let Err(e) = noted {
+            eprintln!("warning: the catalog could not record the journal's problems ({e})");
+        }
+    }
     if cli.json {
         print_json(&r);
     } else {
@@ -24,6 +38,9 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
                 r.objects_read,
                 human_bytes(r.bytes_read)
             );
+        }
+        for p in &r.repaired {
+            println!("repaired: {}", p.message);
         }
         for w in &r.warnings {
             println!("warning: {}", w.message);

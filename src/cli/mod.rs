@@ -12,6 +12,7 @@ pub mod key;
 pub mod list;
 pub mod policy;
 pub mod postgres_args;
+pub mod repair;
 pub mod restore;
 pub mod sandbox;
 pub mod show;
@@ -73,6 +74,10 @@ pub enum Command {
     Verify(verify::Args),
     /// Delete objects that no backup references (safe while backups run).
     Gc(gc::Args),
+    /// Repair the store's journal after damage: record again what the
+    /// store still proves, and acknowledge what is lost (a dry run without --yes).
+    #[command(subcommand)]
+    Repair(repair::RepairCommand),
     /// Measure chunking, hashing and compression speed, or a real ingest.
     Benchmark(benchmark::Args),
     /// A tour on generated data: create a store, back up twice, check, report.
@@ -188,11 +193,23 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Check(a) => check::run(&cli, a).await,
         Command::Verify(a) => verify::run(&cli, a).await,
         Command::Gc(a) => gc::run(&cli, a).await,
+        Command::Repair(r) => repair::run(&cli, r).await,
         Command::Benchmark(a) => benchmark::run(&cli, a).await,
         Command::Demo(a) => demo::run(&cli, a).await,
         Command::Key(k) => key::run(&cli, k).await,
         Command::Sandbox(c) => sandbox::run(&cli, c).await,
     }
+}
+
+/// `user@host`, for events that say who did something.
+pub fn who() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        // SAFETY: getuid has no preconditions.
+        .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }));
+    format!("{user}@{}", crate::store::host_name())
 }
 
 pub fn print_json<T: serde::Serialize>(v: &T) {

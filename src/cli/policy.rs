@@ -8,7 +8,7 @@
 //! (the notifier of the service issue will take it from there); its event
 //! is recorded by [`crate::verify::verify_backup`].
 use super::catalog::{catalog_err, fmt_time, open_catalog, TextTable};
-use super::{print_json, Cli, CliError, CliResult};
+use super::{print_json, who, Cli, CliError, CliResult};
 use crate::catalog::Catalog;
 use crate::sandbox::SandboxArgs;
 use crate::store::{journal, Store};
@@ -113,17 +113,6 @@ async fn show(cli: &Cli) -> CliResult {
     }
     t.print(2);
     Ok(())
-}
-
-/// `user@host`, for the event.
-fn who() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|u| !u.is_empty())
-        // SAFETY: getuid has no preconditions.
-        .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }));
-    format!("{user}@{}", crate::store::host_name())
 }
 
 async fn set(cli: &Cli, a: &SetArgs) -> CliResult {

@@ -32,6 +32,12 @@ pub struct CheckReport {
     pub bytes_read: u64,
     pub errors: Vec<Problem>,
     pub warnings: Vec<Problem>,
+    /// Journal problems a repair acknowledged: the events they held are
+    /// lost, and what the store proved was recorded again.
+    pub repaired: Vec<Problem>,
+    /// The journal problems found, for the catalog to remember.
+    #[serde(skip)]
+    pub journal_problems: Vec<super::journal::JournalProblem>,
 }
 
 impl CheckReport {
@@ -64,14 +70,39 @@ pub async fn run(store: &Store, read_data: bool) -> Result<CheckReport> {
         ..Default::default()
     };
 
-    // Journal: the chain, and which manifests completed backups name.
+    // Journal: every record and link, what its problems affect, and which
+    // manifests completed backups name.
     let replay = journal::replay(store).await?;
+    let locks = super::lock::list_locks(store).await?;
+    let assessment = super::journal_repair::assess_with(store, &replay, &locks).await?;
     r.journal_records = replay.records.len() as u64;
-    if let Some(p) = &replay.problem {
+    for p in &assessment.problems {
+        let affected = assessment.affected_by(p);
+        let mut message = p.message.clone();
+        if p.kind.loses_event() {
+            if affected.is_empty() {
+                message.push_str("; nothing in the store tells what event it held");
+            } else {
+                message.push_str(&format!("; it held {}", affected.join("; ")));
+            }
+        }
+        message.push_str(". Run `n8n-ark repair journal` to record what the store still proves and acknowledge it");
         r.errors.push(problem(
             "journal",
-            p.message.clone(),
-            Some(format!("journal record {}", p.seq)),
+            message,
+            Some(p.records().replace("record", "journal record")),
+            assessment.backups_affected_by(p),
+        ));
+    }
+    for p in &assessment.repaired {
+        r.repaired.push(problem(
+            "journal",
+            format!(
+                "{} (repaired by journal record {})",
+                p.message,
+                p.repaired_by.unwrap_or_default()
+            ),
+            Some(p.records().replace("record", "journal record")),
             vec![],
         ));
     }
@@ -81,6 +112,45 @@ pub async fn run(store: &Store, read_data: bool) -> Result<CheckReport> {
             format!("journal record {seq} was claimed but not written (an append was interrupted, or is in progress); the next append completes it"),
             Some(format!("journal record {seq}")),
             vec![],
+        ));
+    }
+    let damaged = !assessment.problems.is_empty();
+    r.journal_problems = replay.problems.clone();
+    for c in &assessment.completions {
+        if c.lost_in.is_some() {
+            continue; // named with the journal problem above
+        }
+        r.warnings.push(problem(
+            "orphan_manifest",
+            format!(
+                "manifest of backup {} has no completion record (its process stopped after writing it{}): \
+                 it is complete and restorable, and gc keeps its objects; `n8n-ark repair journal` records it",
+                c.backup_id,
+                if damaged { ", or the record is lost" } else { "" }
+            ),
+            Some(format!("manifests/{}", c.manifest)),
+            vec![c.backup_id.clone()],
+        ));
+    }
+    for u in &assessment.unfinished {
+        if u.running {
+            continue;
+        }
+        if u.lost_in.is_some() {
+            continue;
+        }
+        r.warnings.push(problem(
+            "unfinished_backup",
+            format!(
+                "backup {} ({}) started at {} and never ended (its process stopped); it wrote no manifest, \
+                 so nothing of it is visible. The next backup or gc records it as failed if its lock is \
+                 still there; `n8n-ark repair journal` does in any case",
+                u.backup_id,
+                u.kind,
+                fmt_time(u.started_ms)
+            ),
+            None,
+            vec![u.backup_id.clone()],
         ));
     }
     let mut completed: HashMap<ObjectId, String> = HashMap::new();
@@ -113,13 +183,6 @@ pub async fn run(store: &Store, read_data: bool) -> Result<CheckReport> {
                         format!("backup {bid} was forgotten but its manifest is still present (interrupted); gc keeps its objects until it is removed"),
                         Some(format!("manifests/{mid}")),
                         vec![bid.clone()],
-                    ));
-                } else if !completed.contains_key(mid) && replay.problem.is_none() {
-                    r.warnings.push(problem(
-                        "orphan_manifest",
-                        format!("manifest of backup {} has no completion event (the writer stopped before recording it); gc keeps its objects", m.backup_id),
-                        Some(format!("manifests/{mid}")),
-                        vec![m.backup_id.clone()],
                     ));
                 }
                 for id in m.object_ids() {

@@ -82,6 +82,15 @@ pub async fn mark(store: &Store) -> Result<IdSet> {
 
 pub async fn run(store: &Store, opts: &GcOptions) -> Result<GcReport> {
     let started = Instant::now();
+    if !opts.dry_run {
+        // Backups whose process stopped are recorded first (failed, or
+        // completed from their manifest): what they wrote is then either a
+        // backup's or garbage. Not a reason to stop a collection, which may
+        // be what frees a full store.
+        if let Err(e) = super::journal_repair::settle_interrupted(store).await {
+            tracing::warn!("interrupted backups could not be recorded: {e}");
+        }
+    }
     let lock = HeldLock::gc(store).await?;
     let res = run_locked(store, opts, started, &lock).await;
     lock.release().await?;

@@ -107,7 +107,7 @@ impl BackupSession {
 
     /// As [`Self::begin`], under a backup id the caller chose (see [`new_backup_id`]).
     pub async fn begin_as(store: &Store, kind: &str, backup_id: String) -> Result<BackupSession> {
-        let lock = HeldLock::session(store).await?;
+        let lock = HeldLock::session(store, &backup_id).await?;
         let index = Arc::new(DedupIndex::load(store).await?);
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -357,6 +357,7 @@ impl BackupSession {
                 .map(|id| self.index.size_of(id).unwrap_or(0))
                 .sum(),
             counts: counts_of(&manifest),
+            recovered: None,
         };
         let seq = super::journal::append(&self.store, Event::BackupCompleted(ev.clone())).await?;
         lock.release().await?;

@@ -61,7 +61,12 @@ pub fn holder_host() -> String {
 }
 
 impl HeldLock {
-    fn record(kind: &str, created_ms: i64, refresh_ms: i64) -> LockRecord {
+    fn record(
+        kind: &str,
+        created_ms: i64,
+        refresh_ms: i64,
+        backup_id: &Option<String>,
+    ) -> LockRecord {
         LockRecord {
             kind: kind.into(),
             host: holder_host(),
@@ -69,14 +74,20 @@ impl HeldLock {
             created_ms,
             heartbeat_ms: now_ms(),
             refresh_ms,
+            backup_id: backup_id.clone(),
         }
     }
 
-    async fn start(store: &Store, path: String, kind: &str) -> Result<HeldLock> {
+    async fn start(
+        store: &Store,
+        path: String,
+        kind: &str,
+        backup_id: Option<String>,
+    ) -> Result<HeldLock> {
         let refresh = refresh_interval();
         let refresh_ms = refresh.as_millis() as i64;
         let created = now_ms();
-        let rec = Self::record(kind, created, refresh_ms);
+        let rec = Self::record(kind, created, refresh_ms, &backup_id);
         super::backend::create_exclusive_once(
             store.backend().as_ref(),
             &path,
@@ -86,13 +97,14 @@ impl HeldLock {
         let last_beat = Arc::new(AtomicI64::new(rec.heartbeat_ms));
         let lapsed = Arc::new(AtomicBool::new(false));
         let released = Arc::new(tokio::sync::Mutex::new(false));
-        let (s, p, lb, k, rel, lap) = (
+        let (s, p, lb, k, rel, lap, bid) = (
             store.clone(),
             path.clone(),
             last_beat.clone(),
             kind.to_string(),
             released.clone(),
             lapsed.clone(),
+            backup_id.clone(),
         );
         let heartbeat = tokio::spawn(async move {
             loop {
@@ -101,7 +113,7 @@ impl HeldLock {
                 if *done {
                     return;
                 }
-                let rec = Self::record(&k, created, refresh_ms);
+                let rec = Self::record(&k, created, refresh_ms, &bid);
                 match s.backend().put(&p, Bytes::from(rec.encode())).await {
                     Ok(()) => {
                         if rec.heartbeat_ms - lb.swap(rec.heartbeat_ms, Ordering::SeqCst)
@@ -127,10 +139,13 @@ impl HeldLock {
         })
     }
 
-    /// Takes a session lock for work that adds objects (a backup, an ingest).
-    pub async fn session(store: &Store) -> Result<HeldLock> {
+    /// Takes a session lock for work that adds objects (a backup, an ingest),
+    /// naming the backup it belongs to.
+    pub async fn session(store: &Store, backup_id: &str) -> Result<HeldLock> {
         let path = format!("{LOCKS}backup-{}", uuid::Uuid::new_v4().simple());
-        Self::start(store, path, "backup").await.map_err(|e| match e {
+        Self::start(store, path, "backup", Some(backup_id.to_string()))
+            .await
+            .map_err(|e| match e {
             StoreError::Backend(BackendError::PermissionDenied { path }) => {
                 StoreError::Locked(format!("cannot create a lock in {}: permission denied ({path}); the store is read-only", store.location()))
             }
@@ -141,7 +156,7 @@ impl HeldLock {
     /// Takes the collector's exclusive lock; replaces a stale one.
     pub async fn gc(store: &Store) -> Result<HeldLock> {
         for _ in 0..3 {
-            match Self::start(store, GC_LOCK.to_string(), "gc").await {
+            match Self::start(store, GC_LOCK.to_string(), "gc", None).await {
                 Ok(l) => return Ok(l),
                 Err(StoreError::Backend(BackendError::AlreadyExists { .. })) => {
                     match read_lock(store, GC_LOCK).await? {
@@ -233,7 +248,11 @@ pub struct LockInfo {
     pub kind: String,
     pub holder: String,
     pub created_ms: i64,
+    /// The last heartbeat (the creation time of an unreadable lock).
+    pub heartbeat_ms: i64,
     pub live: bool,
+    /// The backup of a session lock, when its writer recorded it.
+    pub backup_id: Option<String>,
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -260,7 +279,9 @@ async fn read_lock(store: &Store, path: &str) -> Result<Option<LockInfo>> {
             kind: "unknown".into(),
             holder: "unknown (lock being written)".into(),
             created_ms: now_ms() - age,
+            heartbeat_ms: now_ms() - age,
             live: age < CLAIM_GRACE_MS,
+            backup_id: None,
         }));
     }
     let rec = match LockRecord::decode(&bytes) {
@@ -286,7 +307,9 @@ async fn read_lock(store: &Store, path: &str) -> Result<Option<LockInfo>> {
                 kind: "unknown".into(),
                 holder: "unreadable".into(),
                 created_ms: modified,
+                heartbeat_ms: modified,
                 live,
+                backup_id: None,
             }));
         }
     };
@@ -297,7 +320,9 @@ async fn read_lock(store: &Store, path: &str) -> Result<Option<LockInfo>> {
         kind: rec.kind.clone(),
         holder: format!("{} pid {}", rec.host, rec.pid),
         created_ms: rec.created_ms,
+        heartbeat_ms: rec.heartbeat_ms,
         live: fresh && !gone,
+        backup_id: rec.backup_id.clone(),
     }))
 }
 

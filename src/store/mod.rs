@@ -18,6 +18,7 @@ pub mod gc;
 pub mod index;
 pub mod ingest;
 pub mod journal;
+pub mod journal_repair;
 pub mod keys;
 pub mod local;
 pub mod lock;

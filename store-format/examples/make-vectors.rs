@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use store_format::crypto::StoreKeys;
-use store_format::event::{BackupForgotten, GcCompleted, StoreInitialized};
+use store_format::event::{
+    BackupCompleted, BackupCounts, BackupForgotten, GcCompleted, JournalRepaired, RepairedRecord,
+    StoreInitialized,
+};
 
 /// The version-1 shape of BackupCompleted: the vectors keep a version-1 event so
 /// that decoding an older version stays tested (it is upcast to version 2).
@@ -302,6 +305,74 @@ fn main() {
         );
     }
 
+    // A repair: the same journal after record 3 was damaged (one bit
+    // flipped), with the two records `repair journal` appended: a backup
+    // recorded again from its intact manifest, and the acknowledgement.
+    let mut damaged3 = b3.clone();
+    damaged3[60] ^= 0x08;
+    write(
+        &dir,
+        "bad/journal-00000000000000000003-damaged.bin",
+        &damaged3,
+    );
+    let r6 = JournalRecord {
+        seq: 6,
+        prev: JournalRecord::hash_of_encoded(&b5),
+        time_ms: T0 + 6000,
+        writer: WRITER.into(),
+        event: Event::BackupCompleted(BackupCompleted {
+            backup_id: "20260101T000002Z-0000abce".into(),
+            kind: "flows".into(),
+            manifest: ObjectId::of(b"the manifest of a backup whose completion record was lost"),
+            logical_bytes: 64,
+            new_bytes: 0,
+            new_objects: 0,
+            objects: 1,
+            reused_objects: 1,
+            duration_ms: 800,
+            stored_bytes: 80,
+            counts: BackupCounts {
+                workflows: 1,
+                items: 1,
+                ..Default::default()
+            },
+            recovered: Some(
+                "recovered by journal repair 20260101T000007Z-0000beef from its intact manifest: its \
+                 completion record was lost (probably journal record 3)"
+                    .into(),
+            ),
+        }),
+    };
+    let b6 = r6.encode();
+    let r7 = JournalRecord {
+        seq: 7,
+        prev: JournalRecord::hash_of_encoded(&b6),
+        time_ms: T0 + 7000,
+        writer: WRITER.into(),
+        event: Event::JournalRepaired(JournalRepaired {
+            repair_id: "20260101T000007Z-0000beef".into(),
+            problems: vec![RepairedRecord {
+                seq: 3,
+                through: 3,
+                problem: "damaged".into(),
+                file_hash: Some(JournalRecord::hash_of_encoded(&damaged3)),
+            }],
+            recovered: vec![
+                "backup 20260101T000002Z-0000abce (flows): completed, from its manifest".into(),
+            ],
+            lost: vec![],
+            repaired_by: "root@vector-host".into(),
+        }),
+    };
+    let b7 = r7.encode();
+    for (r, b) in [(&r6, &b6), (&r7, &b7)] {
+        write(
+            &dir,
+            &format!("repair-journal-{}.bin", JournalRecord::file_name(r.seq)),
+            b,
+        );
+    }
+
     // A lock record.
     let lock = LockRecord {
         kind: "backup".into(),
@@ -310,6 +381,7 @@ fn main() {
         created_ms: T0,
         heartbeat_ms: T0 + 30_000,
         refresh_ms: 30_000,
+        backup_id: None,
     };
     write(&dir, "lock.bin", &lock.encode());
 
@@ -406,6 +478,16 @@ fn main() {
             ObjectId(JournalRecord::hash_of_encoded(b))
         );
     }
+    for (n, b) in [(6, &b6), (7, &b7)] {
+        println!(
+            "repair journal {n} hash {}",
+            ObjectId(JournalRecord::hash_of_encoded(b))
+        );
+    }
+    println!(
+        "damaged record 3 hash {}",
+        ObjectId(JournalRecord::hash_of_encoded(&damaged3))
+    );
     println!("zstd version       {}", zstd::zstd_safe::version_number());
     println!();
     println!("object-blob-none.bin:\n{}", hexdump(&blob_file));

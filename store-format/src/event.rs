@@ -49,6 +49,13 @@ pub struct BackupCompleted {
     /// Since version 2.
     #[serde(default)]
     pub counts: BackupCounts,
+    /// Set when this record was not written by the backup itself but
+    /// recovered afterwards from its intact manifest (its own completion
+    /// record was lost with a damaged journal record, or its process stopped
+    /// between writing the manifest and recording it): why, for people.
+    /// Absent otherwise. Added within version 2: older readers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -180,6 +187,46 @@ pub struct VerificationCompleted {
     pub duration_ms: u64,
 }
 
+/// One journal problem a repair acknowledges (see [`JournalRepaired`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepairedRecord {
+    /// The first sequence number concerned.
+    pub seq: u64,
+    /// The last one (equal to `seq` but for a gap of several records).
+    pub through: u64,
+    /// What was wrong: `damaged`, `torn`, `missing`, `unfinished_claim`,
+    /// `tampered`, `misnumbered`, `chain_broken`.
+    pub problem: String,
+    /// BLAKE3-256 of the file's bytes as the repair found them; absent when
+    /// there was no file (missing) or an empty one (unfinished claim). A file
+    /// that changes again after the repair is a new problem.
+    #[serde(default, with = "crate::event::opt_id_bytes")]
+    pub file_hash: Option<[u8; 32]>,
+}
+
+/// The journal was repaired: the problems listed were found, what the store
+/// still proves was recorded again by the records just before this one (e.g.
+/// a `BackupCompleted` with `recovered` set, from an intact manifest), and the
+/// rest is named as lost. Nothing is rewritten or deleted: a reader that
+/// meets a listed problem again, unchanged, reports it as repaired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalRepaired {
+    /// Unique, sortable by time (the form of a backup id).
+    pub repair_id: String,
+    pub problems: Vec<RepairedRecord>,
+    /// What the repair recorded again, for people (`backup <id>: completed,
+    /// from its manifest`, `backup <id>: failed: interrupted`).
+    #[serde(default)]
+    pub recovered: Vec<String>,
+    /// What could not be recovered, for people (`record 3: its event is lost;
+    /// no manifest or other record tells what it was`).
+    #[serde(default)]
+    pub lost: Vec<String>,
+    /// Who ran it (`user@host`).
+    #[serde(default)]
+    pub repaired_by: String,
+}
+
 /// A verification could not run to its end (no sandbox could be made, the
 /// store could not be read, ...): the backup is neither proven nor disproven.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -231,6 +278,7 @@ pub enum Event {
     VerificationCompleted(VerificationCompleted),
     VerificationFailed(VerificationFailed),
     VerificationPolicySet(VerificationPolicySet),
+    JournalRepaired(JournalRepaired),
     /// A type or version this reader does not know; kept as it was.
     Unknown {
         kind: String,
@@ -254,6 +302,7 @@ impl Event {
             Event::VerificationCompleted(_) => ("VerificationCompleted", 1),
             Event::VerificationFailed(_) => ("VerificationFailed", 1),
             Event::VerificationPolicySet(_) => ("VerificationPolicySet", 1),
+            Event::JournalRepaired(_) => ("JournalRepaired", 1),
             Event::Unknown { kind, version, .. } => (kind.as_str(), *version),
         }
     }
@@ -271,6 +320,7 @@ impl Event {
             Event::VerificationCompleted(e) => frame::to_msgpack(e),
             Event::VerificationFailed(e) => frame::to_msgpack(e),
             Event::VerificationPolicySet(e) => frame::to_msgpack(e),
+            Event::JournalRepaired(e) => frame::to_msgpack(e),
             Event::Unknown { body, .. } => body.clone(),
         }
     }
@@ -293,11 +343,31 @@ impl Event {
             ("VerificationCompleted", 1) => Event::VerificationCompleted(parse(kind, body)?),
             ("VerificationFailed", 1) => Event::VerificationFailed(parse(kind, body)?),
             ("VerificationPolicySet", 1) => Event::VerificationPolicySet(parse(kind, body)?),
+            ("JournalRepaired", 1) => Event::JournalRepaired(parse(kind, body)?),
             _ => Event::Unknown {
                 kind: kind.to_string(),
                 version,
                 body: body.to_vec(),
             },
         })
+    }
+}
+
+/// `Option<[u8; 32]>` as a MessagePack `bin` of 32 bytes, or nil.
+pub(crate) mod opt_id_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_bytes(b),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 32]>, D::Error> {
+        match Option::<serde_bytes::ByteBuf>::deserialize(d)? {
+            None => Ok(None),
+            Some(b) => <[u8; 32]>::try_from(b.as_slice())
+                .map(Some)
+                .map_err(|_| serde::de::Error::invalid_length(b.len(), &"32 bytes")),
+        }
     }
 }

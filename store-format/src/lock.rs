@@ -17,6 +17,11 @@ pub struct LockRecord {
     pub heartbeat_ms: i64,
     /// The holder promises a heartbeat at least this often.
     pub refresh_ms: i64,
+    /// The backup a `backup` session belongs to, so that the next writer
+    /// that finds the lock stale can record that backup as interrupted.
+    /// Absent for other locks (and in locks of older writers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
 }
 
 impl LockRecord {
@@ -27,6 +32,9 @@ impl LockRecord {
         let r: LockRecord = frame::from_msgpack(frame::decode(MAGIC, "lock frame", bytes)?)?;
         frame::check_len("lock kind", r.kind.len(), frame::MAX_TEXT)?;
         frame::check_len("lock host", r.host.len(), frame::MAX_TEXT)?;
+        if let Some(b) = &r.backup_id {
+            frame::check_len("lock backup id", b.len(), frame::MAX_TEXT)?;
+        }
         Ok(r)
     }
 }

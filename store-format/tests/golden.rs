@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use store_format::crypto::{self, StoreKeys};
-use store_format::event::{BackupCompleted, BackupForgotten, GcCompleted, StoreInitialized};
+use store_format::event::{
+    BackupCompleted, BackupCounts, BackupForgotten, GcCompleted, JournalRepaired, RepairedRecord,
+    StoreInitialized,
+};
 use store_format::journal::GENESIS;
 use store_format::object::{self, Codec, ObjectKind};
 use store_format::{
@@ -396,6 +399,7 @@ fn journal() {
             duration_ms: 1500,
             stored_bytes: 0,
             counts: Default::default(),
+            recovered: None,
         }
     );
     assert_eq!(r2.event.kind_version(), ("BackupCompleted", 2));
@@ -463,6 +467,92 @@ fn journal() {
     assert_eq!(&body[80..], b"\xa6reason\xafremoved by hand");
 }
 
+/// A repair: the journal of the vectors after record 3 was damaged, with the
+/// two records `repair journal` appended.
+#[test]
+fn repair_records() {
+    const R6_HASH: &str = "83ba2e04a82144275b1f1a1833672b96116a1781437a50e678298e4a0c04e1c0";
+    const DAMAGED3_HASH: &str = "aedc136be1231d0dc8e013f1b8f40f75cb8f7d6610929c728a43f1f19bbfb949";
+    let damaged = read("bad/journal-00000000000000000003-damaged.bin");
+    let good = read("journal-00000000000000000003.bin");
+    assert_eq!(damaged.len(), good.len());
+    let diff: Vec<usize> = (0..good.len()).filter(|&i| good[i] != damaged[i]).collect();
+    assert_eq!(diff, vec![60], "one byte differs");
+    assert_eq!((good[60] ^ damaged[60]).count_ones(), 1, "by one bit");
+    assert!(matches!(
+        JournalRecord::decode(&damaged),
+        Err(FormatError::ChecksumMismatch)
+    ));
+    assert_eq!(
+        ObjectId(JournalRecord::hash_of_encoded(&damaged)),
+        id(DAMAGED3_HASH)
+    );
+
+    let b6 = read("repair-journal-00000000000000000006.bin");
+    check_frame_header(&b6, b"ARKJ");
+    let r6 = JournalRecord::decode(&b6).unwrap();
+    assert_eq!(r6.encode(), b6, "re-encodes byte for byte");
+    assert_eq!(
+        (r6.seq, r6.prev, r6.time_ms),
+        (6, id(RECORD_HASHES[4]).0, T0 + 6000)
+    );
+    assert_eq!(r6.event.kind_version(), ("BackupCompleted", 2));
+    assert_eq!(
+        r6.event,
+        Event::BackupCompleted(BackupCompleted {
+            backup_id: "20260101T000002Z-0000abce".into(),
+            kind: "flows".into(),
+            manifest: ObjectId::of(b"the manifest of a backup whose completion record was lost"),
+            logical_bytes: 64,
+            new_bytes: 0,
+            new_objects: 0,
+            objects: 1,
+            reused_objects: 1,
+            duration_ms: 800,
+            stored_bytes: 80,
+            counts: BackupCounts {
+                workflows: 1,
+                items: 1,
+                ..Default::default()
+            },
+            recovered: Some(
+                "recovered by journal repair 20260101T000007Z-0000beef from its intact manifest: its \
+                 completion record was lost (probably journal record 3)"
+                    .into()
+            ),
+        })
+    );
+    // `recovered` is the last field of the body (added within version 2).
+    let body = r6.event.encode_body();
+    assert!(
+        body.windows(10).any(|w| w == b"\xa9recovered"),
+        "the body names the field"
+    );
+
+    let b7 = read("repair-journal-00000000000000000007.bin");
+    let r7 = JournalRecord::decode(&b7).unwrap();
+    assert_eq!(r7.encode(), b7);
+    assert_eq!((r7.seq, r7.prev, r7.time_ms), (7, id(R6_HASH).0, T0 + 7000));
+    assert_eq!(r7.event.kind_version(), ("JournalRepaired", 1));
+    assert_eq!(
+        r7.event,
+        Event::JournalRepaired(JournalRepaired {
+            repair_id: "20260101T000007Z-0000beef".into(),
+            problems: vec![RepairedRecord {
+                seq: 3,
+                through: 3,
+                problem: "damaged".into(),
+                file_hash: Some(id(DAMAGED3_HASH).0),
+            }],
+            recovered: vec![
+                "backup 20260101T000002Z-0000abce (flows): completed, from its manifest".into()
+            ],
+            lost: vec![],
+            repaired_by: "root@vector-host".into(),
+        })
+    );
+}
+
 #[test]
 fn journal_file_names() {
     assert_eq!(JournalRecord::file_name(1), "00000000000000000001");
@@ -491,6 +581,7 @@ fn lock() {
             created_ms: T0,
             heartbeat_ms: T0 + 30_000,
             refresh_ms: 30_000,
+            backup_id: None,
         }
     );
     assert_eq!(l.encode(), bytes);
@@ -608,7 +699,7 @@ fn readme_lists_every_vector() {
         }
     }
     names.sort();
-    assert_eq!(names.len(), 30, "{names:?}");
+    assert_eq!(names.len(), 33, "{names:?}");
     for n in &names {
         assert!(
             readme.contains(&format!("`{n}`")),
@@ -1469,6 +1560,7 @@ fn sealed_journal() {
             duration_ms: 1500,
             stored_bytes: 0,
             counts: Default::default(),
+            recovered: None,
         })
     );
     assert_eq!(sealed_wire(&b2).sealed[..24], run::<24>(0x90));

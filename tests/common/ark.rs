@@ -52,6 +52,12 @@ impl Ark {
     /// (nor `N8N_ENCRYPTION_KEY`): only what the test gives it. `ARK_TEST_*`
     /// variables (which images to use) are the test harness's and stay.
     pub fn cmd(&self) -> Command {
+        self.cmd_in(&self.data())
+    }
+
+    /// [`Ark::cmd`] with another data dir: another machine's catalog of the
+    /// same store.
+    pub fn cmd_in(&self, data: &std::path::Path) -> Command {
         let mut c = Command::new(bin());
         for (k, _) in std::env::vars_os() {
             let Some(k) = k.to_str() else { continue };
@@ -65,7 +71,7 @@ impl Ark {
             .arg("--store")
             .arg(self.store())
             .arg("--data-dir")
-            .arg(self.data());
+            .arg(data);
         c
     }
 
@@ -147,7 +153,17 @@ impl Ark {
 
     /// How many journal records the store holds.
     pub fn journal_len(&self) -> usize {
-        count_entries(&self.store().join("journal"))
+        std::fs::read_dir(self.store().join("journal"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| {
+                        let n = e.file_name();
+                        let n = n.to_string_lossy();
+                        n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit())
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
     }
 }
 

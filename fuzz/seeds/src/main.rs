@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use store_format::contents::{self, Contents};
 use store_format::crypto::{StoreKeys, NONCE_LEN};
 use store_format::event::{
-    BackupCompleted, BackupCounts, BackupFailed, BackupStarted, GcCompleted, RestoreFailed,
-    RestorePerformed, RestoredItem, StoreInitialized, VerificationCheck, VerificationCompleted,
-    VerificationFailed, VerificationPolicySet, VerificationRule,
+    BackupCompleted, BackupCounts, BackupFailed, BackupStarted, GcCompleted, JournalRepaired,
+    RepairedRecord, RestoreFailed, RestorePerformed, RestoredItem, StoreInitialized,
+    VerificationCheck, VerificationCompleted, VerificationFailed, VerificationPolicySet,
+    VerificationRule,
 };
 use store_format::object::{self, Codec, ObjectKind};
 use store_format::{
@@ -230,6 +231,7 @@ fn sample_lock() -> LockRecord {
         created_ms: 1_795_000_000_000,
         heartbeat_ms: 1_795_000_030_000,
         refresh_ms: 30_000,
+        backup_id: None,
     }
 }
 
@@ -263,6 +265,47 @@ fn sample_records() -> Vec<(&'static str, JournalRecord)> {
                     config_files: 0,
                     items: 41,
                 },
+                recovered: None,
+            }),
+        ),
+        (
+            "backup_completed_recovered",
+            Event::BackupCompleted(BackupCompleted {
+                backup_id: "20261126T090000Z-1a2b3c4d".into(),
+                kind: "flows".into(),
+                manifest: ObjectId::of(b"another manifest"),
+                logical_bytes: 4096,
+                new_bytes: 0,
+                new_objects: 0,
+                objects: 3,
+                reused_objects: 3,
+                duration_ms: 0,
+                stored_bytes: 2048,
+                counts: BackupCounts::default(),
+                recovered: Some("recovered from its manifest by repair 20261127T100000Z-0f0e0d0c".into()),
+            }),
+        ),
+        (
+            "journal_repaired",
+            Event::JournalRepaired(JournalRepaired {
+                repair_id: "20261127T100000Z-0f0e0d0c".into(),
+                problems: vec![
+                    RepairedRecord {
+                        seq: 3,
+                        through: 3,
+                        problem: "damaged".into(),
+                        file_hash: Some([7u8; 32]),
+                    },
+                    RepairedRecord {
+                        seq: 9,
+                        through: 11,
+                        problem: "missing".into(),
+                        file_hash: None,
+                    },
+                ],
+                recovered: vec!["backup 20261126T090000Z-1a2b3c4d: completed, from its manifest".into()],
+                lost: vec!["record 9-11: lost; nothing in the store tells what they were".into()],
+                repaired_by: "root@n8n-host".into(),
             }),
         ),
         (
@@ -623,6 +666,11 @@ fn locks(root: &Path) -> usize {
     };
     o.put("gc", &gc.encode());
     o.put("gc.body", body(&gc.encode()));
+    let with_id = LockRecord {
+        backup_id: Some("20261126T080000Z-0a1b2c3d".into()),
+        ..sample_lock()
+    };
+    o.put("backup-with-id", &with_id.encode());
     o.count
 }
 

@@ -50,6 +50,7 @@ pub async fn open_store_and_catalog(
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
+    super::catalog::print_journal_damage(&report);
     Ok((store, catalog))
 }
 

@@ -1,0 +1,308 @@
+//! Backups whose process stops (kill -9, SIGTERM, a crash) do not show
+//! "running" forever: the next backup or gc finds their session lock stale,
+//! records them (failed, or completed when their manifest was written), and
+//! removes the lock; what they wrote is then garbage for gc. And a journal
+//! claim whose writer stopped between claiming and publishing is completed
+//! with the record that writer left, not waited out.
+mod common;
+
+use common::pg::PgCluster;
+use common::{ok_json, rt, stderr, Ark};
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use store_format::Event;
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn session_locks(ark: &Ark) -> usize {
+    std::fs::read_dir(ark.store().join("locks"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with("backup-"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Holds an ACCESS EXCLUSIVE lock on the workflows table until dropped, so
+/// that a backup started meanwhile waits inside its snapshot.
+struct TableLock<'a>(Child, &'a PgCluster);
+
+impl<'a> TableLock<'a> {
+    fn take(pg: &'a PgCluster) -> TableLock<'a> {
+        let mut c = pg.client("psql");
+        c.args(["-X", "-q", "-d", "n8n"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = c.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(b"BEGIN; LOCK TABLE workflow_entity IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600);\n")
+            .unwrap();
+        wait_for("the table lock", || {
+            pg.psql(
+                "n8n",
+                "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted \
+                 AND relation = 'workflow_entity'::regclass",
+            ) == "1"
+        });
+        TableLock(child, pg)
+    }
+}
+
+impl Drop for TableLock<'_> {
+    fn drop(&mut self) {
+        // The server session outlives its client while it sleeps: end it.
+        self.1.psql(
+            "n8n",
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE mode = 'AccessExclusiveLock' \
+             AND granted AND relation = 'workflow_entity'::regclass",
+        );
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn list(ark: &Ark) -> Vec<Value> {
+    ark.json(&["list"]).as_array().unwrap().clone()
+}
+
+#[test]
+fn a_killed_backup_is_recorded_by_the_next_run_and_its_lock_removed() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let ark = Ark::new().init(&["--chunk-avg-kib", "64"]);
+    let db = pg.url("n8n");
+    let first = ark.backup("postgres_n8n", &["--no-verify", "--n8n-db", &db]);
+    for signal in [libc::SIGKILL, libc::SIGTERM] {
+        let lock = TableLock::take(&pg);
+        let records = ark.journal_len();
+        let mut child: Child = ark
+            .backup_cmd("postgres_n8n", &["--no-verify", "--n8n-db", &db])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Started (its BackupStarted recorded, its session lock taken) and
+        // waiting for the table.
+        wait_for("the backup to start", || {
+            ark.journal_len() > records && session_locks(&ark) == 1
+        });
+        unsafe { libc::kill(child.id() as i32, signal) };
+        child.wait().unwrap();
+        drop(lock);
+        let killed = list(&ark)
+            .into_iter()
+            .find(|b| b["status"] == "running")
+            .expect("the killed backup shows as running until someone notices");
+        let killed_id = killed["backup_id"].as_str().unwrap().to_string();
+
+        // The next backup notices, records it, and removes its lock.
+        let o = ark
+            .backup_cmd("postgres_n8n", &["--no-verify", "--n8n-db", &db])
+            .output()
+            .unwrap();
+        let next = ok_json(&o);
+        assert!(
+            stderr(&o).contains("interrupted"),
+            "the next backup says what it recorded: {}",
+            stderr(&o)
+        );
+        assert_eq!(session_locks(&ark), 0, "no lock is left behind");
+        let l = list(&ark);
+        let rec = l
+            .iter()
+            .find(|b| b["backup_id"] == killed_id.as_str())
+            .unwrap();
+        assert_eq!(rec["status"], "failed", "{rec}");
+        assert_eq!(rec["failed_stage"], "interrupted", "{rec}");
+        assert!(
+            rec["failed_message"]
+                .as_str()
+                .unwrap()
+                .contains("stopped before it finished"),
+            "{rec}"
+        );
+        assert!(l.iter().all(|b| b["status"] != "running"), "{l:?}");
+        assert_eq!(
+            l.iter()
+                .find(|b| b["backup_id"] == next["backup_id"])
+                .unwrap()["status"],
+            "completed"
+        );
+    }
+    // What the killed ones wrote is garbage: gc frees it and every backup checks.
+    let o = ark.ark(&["gc"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = ark.ark(&["check", "--read-data"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(
+        list(&ark)
+            .iter()
+            .filter(|b| b["status"] == "completed")
+            .count(),
+        3,
+        "the first backup and the two after each kill"
+    );
+    let _ = first;
+}
+
+#[test]
+fn a_backup_killed_after_writing_its_manifest_is_recorded_as_completed() {
+    // The window between the manifest and its journal record is one append:
+    // made here directly, as a process that stopped in it leaves the store.
+    let ark = Ark::new().init(&[]);
+    let (backup_id, lock_path) = rt().block_on(async {
+        let store = common::open_store(&ark.store()).await;
+        let id = n8n_ark::store::ingest::new_backup_id();
+        n8n_ark::store::journal::append(
+            &store,
+            Event::BackupStarted(store_format::event::BackupStarted {
+                backup_id: id.clone(),
+                kind: "flows".into(),
+                host: "here".into(),
+                sources: vec![],
+            }),
+        )
+        .await
+        .unwrap();
+        let mut s = n8n_ark::store::ingest::BackupSession::begin_as(&store, "flows", id.clone())
+            .await
+            .unwrap();
+        s.add_blob("workflows/a.json", b"{\"id\":\"a\"}".to_vec())
+            .await
+            .unwrap();
+        let summary = s
+            .commit_with(Default::default(), Some(Default::default()))
+            .await
+            .unwrap();
+        // Undo the completion record and put a stale lock of a dead process
+        // back: what a kill between manifest and record leaves.
+        let last = ark
+            .store()
+            .join("journal")
+            .join(format!("{:020}", summary.journal_seq));
+        std::fs::remove_file(last).unwrap();
+        let lock = store_format::LockRecord {
+            kind: "backup".into(),
+            host: n8n_ark::store::lock::holder_host(),
+            pid: dead_pid(),
+            created_ms: n8n_ark::store::now_ms() - 10_000,
+            heartbeat_ms: n8n_ark::store::now_ms() - 5_000,
+            refresh_ms: 30_000,
+            backup_id: Some(id.clone()),
+        };
+        let path = ark
+            .store()
+            .join("locks")
+            .join("backup-0123456789abcdef0123456789abcdef");
+        std::fs::write(&path, lock.encode()).unwrap();
+        (id, path)
+    });
+    let l = list(&ark);
+    assert_eq!(
+        l.iter()
+            .find(|b| b["backup_id"] == backup_id.as_str())
+            .unwrap()["status"],
+        "running"
+    );
+    // gc notices it first here: records it as completed, from its manifest.
+    let o = ark.ark(&["gc"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!lock_path.exists());
+    let l = list(&ark);
+    let rec = l
+        .iter()
+        .find(|b| b["backup_id"] == backup_id.as_str())
+        .unwrap();
+    assert_eq!(rec["status"], "completed", "{rec}");
+    assert!(
+        rec["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stopped after writing the manifest"),
+        "{rec}"
+    );
+    let o = ark.ark(&["check", "--read-data"]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success() && !out.contains("warning"), "{out}");
+}
+
+/// A process id that is not running now.
+fn dead_pid() -> u32 {
+    let mut c = Command::new("true").spawn().unwrap();
+    let pid = c.id();
+    c.wait().unwrap();
+    pid
+}
+
+#[test]
+fn a_claim_whose_writer_stopped_is_completed_with_the_record_it_left() {
+    let ark = Ark::new().init(&[]);
+    rt().block_on(async {
+        let store = common::open_store(&ark.store()).await;
+        let jdir = ark.store().join("journal");
+        let n = n8n_ark::store::journal::last_seq(&store).await.unwrap();
+        let prev_bytes = std::fs::read(jdir.join(format!("{n:020}"))).unwrap();
+        // The writer of record n+1 wrote its pending record, claimed the
+        // number (an empty file), and stopped before publishing.
+        let theirs = store_format::JournalRecord {
+            seq: n + 1,
+            prev: store_format::JournalRecord::hash_of_encoded(&prev_bytes),
+            time_ms: n8n_ark::store::now_ms(),
+            writer: "stopped-host:4242".into(),
+            event: Event::GcCompleted(store_format::event::GcCompleted {
+                objects_freed: 7,
+                bytes_freed: 700,
+                objects_kept: 1,
+                duration_ms: 5,
+            }),
+        };
+        let bytes = theirs.encode_sealed(store.keys().unwrap(), &[9u8; 24]);
+        std::fs::write(
+            jdir.join(format!("pending-{:020}-{}", n + 1, "ab".repeat(16))),
+            &bytes,
+        )
+        .unwrap();
+        std::fs::write(jdir.join(format!("{:020}", n + 1)), b"").unwrap();
+
+        let ours = Event::GcCompleted(store_format::event::GcCompleted {
+            objects_freed: 1,
+            bytes_freed: 100,
+            objects_kept: 2,
+            duration_ms: 3,
+        });
+        let seq = n8n_ark::store::journal::append(&store, ours.clone())
+            .await
+            .unwrap();
+        assert_eq!(seq, n + 2, "the stopped writer's record keeps its number");
+        let r = n8n_ark::store::journal::replay(&store).await.unwrap();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        let events: Vec<&Event> = r.records.iter().map(|r| &r.event).collect();
+        assert_eq!(events[events.len() - 2], &theirs.event);
+        assert_eq!(events[events.len() - 1], &ours);
+        assert_eq!(
+            std::fs::read(jdir.join(format!("{:020}", n + 1))).unwrap(),
+            bytes,
+            "published byte for byte as its writer would have"
+        );
+        let left: Vec<_> = std::fs::read_dir(&jdir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with("pending-"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    });
+}
