@@ -646,6 +646,134 @@ fn usage_and_configuration_errors_exit_2_and_say_what_is_valid() {
     assert_eq!(ark.ark(&["show", "nosuchbackup"]).status.code(), Some(1));
 }
 
+/// Runs `script` in a network namespace of its own (only a loopback, which
+/// also carries 169.254.169.254, the cloud metadata address, with a listener
+/// on port 80 that records every connection). Nothing can leave the machine
+/// from there. Returns the command's output and what the listener saw.
+fn in_a_private_network(ark: &Ark, env: &[(&str, &str)], args: &[&str]) -> (Output, String) {
+    let seen = ark.path("metadata-connections");
+    let _ = std::fs::remove_file(&seen);
+    let listener = r#"
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("169.254.169.254", 80))
+s.listen(16)
+open(sys.argv[2], "w").close()
+while True:
+    c, _ = s.accept()
+    with open(sys.argv[1], "a") as f:
+        f.write(repr(c.recv(4096)[:200]) + "\n")
+    c.sendall(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+    c.close()
+"#;
+    let script = r#"set -e
+ip link set lo up
+ip addr add 169.254.169.254/32 dev lo
+python3 -c "$LISTENER" "$SEEN" "$SEEN.ready" &
+pid=$!
+for _ in $(seq 1 100); do [ -e "$SEEN.ready" ] && break; sleep 0.05; done
+[ -e "$SEEN.ready" ] || { echo "the listener did not start" >&2; exit 99; }
+set +e
+"$@"
+rc=$?
+kill $pid
+exit $rc
+"#;
+    let mut c = Command::new("unshare");
+    // -r: a user namespace too, so that this works without root where
+    // unprivileged user namespaces are allowed.
+    c.args(["-rn", "sh", "-c", script, "sh"])
+        .arg(bin())
+        .args(args)
+        .env("LISTENER", listener)
+        .env("SEEN", &seen)
+        .env("ARK_PASSWORD", PASSPHRASE)
+        .env("ARK_KDF_TARGET_MS", "20")
+        .env_remove("ARK_STORE")
+        .env_remove("ARK_CONFIG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") || k == "ARK_S3_ENDPOINT" {
+            c.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().expect("run unshare (util-linux)");
+    assert_ne!(
+        o.status.code(),
+        Some(99),
+        "cannot set up the private network (unshare -rn, ip): {}",
+        stderr(&o)
+    );
+    assert!(
+        !stderr(&o).contains("unshare failed") && !stderr(&o).contains("unshare: "),
+        "a network namespace is needed for this test (unshare -rn): {}",
+        stderr(&o)
+    );
+    (o, std::fs::read_to_string(&seen).unwrap_or_default())
+}
+
+/// An s3:// store without credentials: a configuration error naming the
+/// missing AWS_* settings, without any connection to the cloud metadata
+/// service (169.254.169.254). Asking for it (AWS_METADATA_ENDPOINT) is the
+/// only way it is contacted.
+#[test]
+fn an_s3_store_without_credentials_never_asks_the_metadata_service() {
+    let ark = Ark::new();
+    // The S3 endpoint: a closed port on the namespace's own loopback.
+    let endpoint = ("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
+    let store = "s3://ark-bucket/prefix";
+    let data = ark.data();
+    let data = data.to_str().unwrap();
+    for (env, missing) in [
+        (
+            vec![endpoint],
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        ),
+        (
+            vec![endpoint, ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")],
+            "AWS_SECRET_ACCESS_KEY",
+        ),
+    ] {
+        for args in [&["list"][..], &["check"][..], &["init"][..]] {
+            let args = [&["--store", store, "--data-dir", data], args].concat();
+            let (o, seen) = in_a_private_network(&ark, &env, &args);
+            let err = stderr(&o);
+            assert_eq!(
+                seen, "",
+                "{args:?}: the metadata service was contacted: {err}"
+            );
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+            assert!(
+                err.contains(missing),
+                "{args:?}: {missing} not named: {err}"
+            );
+            if env.len() == 1 {
+                assert!(err.contains("AWS_METADATA_ENDPOINT"), "{args:?}: {err}");
+            }
+            assert!(!err.contains("403"), "{args:?}: {err}");
+            assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        }
+    }
+    // Asked for explicitly, it is used (and its refusal reported).
+    let (o, seen) = in_a_private_network(
+        &ark,
+        &[
+            endpoint,
+            ("AWS_METADATA_ENDPOINT", "http://169.254.169.254"),
+        ],
+        &["--store", store, "--data-dir", data, "check"],
+    );
+    assert!(!o.status.success());
+    assert!(
+        seen.contains("/latest/api/token"),
+        "{seen:?}: {}",
+        stderr(&o)
+    );
+}
+
 /// A command with a pseudo-terminal (script(1)), the way an operator runs
 /// it; returns everything the terminal showed.
 fn on_a_terminal(ark: &Ark, env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
