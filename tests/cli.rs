@@ -646,6 +646,65 @@ fn usage_and_configuration_errors_exit_2_and_say_what_is_valid() {
     assert_eq!(ark.ark(&["show", "nosuchbackup"]).status.code(), Some(1));
 }
 
+/// `n8n-ark demo` writes only into a store it creates: with ARK_STORE set (as
+/// "Using it" in the README has it) it works in a temporary store of its own
+/// and removes it; `--store` naming an existing store is refused; `--store`
+/// naming a new directory makes a store there and keeps it.
+#[test]
+fn the_demo_never_touches_a_store_it_did_not_create() {
+    let ark = ark_with_backups(1);
+    let tmp = ark.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let before = snapshot(&ark.store());
+    let demo = |store_flag: Option<&std::path::Path>| {
+        let mut c = Command::new(bin());
+        c.env("ARK_STORE", ark.store())
+            .env("ARK_PASSWORD", PASSPHRASE)
+            .env("ARK_KDF_TARGET_MS", "20")
+            .env("TMPDIR", &tmp)
+            .env_remove("ARK_CONFIG")
+            .env_remove("ARK_DATA_DIR");
+        if let Some(s) = store_flag {
+            c.arg("--store").arg(s);
+        }
+        c.args(["demo", "--size-mib", "1"]).output().unwrap()
+    };
+    // ARK_STORE is the operator's store: the demo does not use it.
+    let o = demo(None);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{text}{}", stderr(&o));
+    assert_eq!(
+        snapshot(&ark.store()),
+        before,
+        "the demo wrote into ARK_STORE"
+    );
+    assert!(
+        !text.contains(ark.store().to_str().unwrap()),
+        "the demo names the operator's store: {text}"
+    );
+    assert!(text.contains("removed"), "{text}");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "the demo left its temporary store behind"
+    );
+    // --store naming an existing store (whoever made it): refused, untouched.
+    let o = demo(Some(&ark.store()));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already"), "{}", stderr(&o));
+    assert_eq!(snapshot(&ark.store()), before);
+    // --store naming a new directory: the demo's store, kept.
+    let mine = ark.path("demo-store");
+    let o = demo(Some(&mine));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{text}{}", stderr(&o));
+    assert!(mine.join("config").is_file());
+    assert!(text.contains(mine.to_str().unwrap()), "{text}");
+    // ...and running it again there is refused too: it exists now.
+    let o = demo(Some(&mine));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
 /// Runs `script` in a network namespace of its own (only a loopback, which
 /// also carries 169.254.169.254, the cloud metadata address, with a listener
 /// on port 80 that records every connection). Nothing can leave the machine
