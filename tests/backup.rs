@@ -840,6 +840,7 @@ fn chmod_x(p: &Path) {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and ARK_TEST_PG_IMAGE (./setup.sh test provides both)"]
 fn pg_dump_runs_inside_the_database_container() {
     // The server in a container (network host, 127.0.0.1 only); pg_dump runs
     // in it through docker exec, so its version is the server's.
