@@ -641,6 +641,31 @@ fn usage_and_configuration_errors_exit_2_and_say_what_is_valid() {
         assert!(err.contains("the store location is empty"), "{how}: {err}");
         assert!(!err.contains(" does not exist"), "{how}: {err}");
     }
+    // No passphrase, or a passphrase file that cannot be read: settings
+    // missing (2); a wrong passphrase: refused by the store (1).
+    let o = ark
+        .cmd()
+        .env_remove("ARK_PASSWORD")
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no passphrase"), "{}", stderr(&o));
+    let o = ark
+        .cmd()
+        .env_remove("ARK_PASSWORD")
+        .env("ARK_PASSWORD_FILE", ark.path("no-such-file"))
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = ark
+        .cmd()
+        .env("ARK_PASSWORD", "wrong")
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     // A clap usage error, and a failed operation.
     assert_eq!(ark.ark(&["list", "--no-such-flag"]).status.code(), Some(2));
     assert_eq!(ark.ark(&["show", "nosuchbackup"]).status.code(), Some(1));

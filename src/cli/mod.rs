@@ -112,8 +112,9 @@ pub mod exit {
     /// a backup that does not exist).
     pub const FAILED: i32 = 1;
     /// A usage or configuration error, found before anything was done: an
-    /// unknown command, flag or value, a missing setting, a config file that
-    /// is missing or invalid.
+    /// unknown command, flag or value, a missing setting (the store, its
+    /// passphrase, a database, S3 credentials), a config file that is
+    /// missing or invalid.
     pub const USAGE: i32 = 2;
     /// Interrupted (Ctrl-C, SIGTERM, SIGHUP) and cleaned up.
     pub const INTERRUPTED: i32 = 130;
@@ -121,8 +122,16 @@ pub mod exit {
 
 impl CliError {
     pub fn exit_code(&self) -> i32 {
+        use crate::crypto::CryptoError as C;
         match self {
             CliError::Usage(_) => exit::USAGE,
+            CliError::Store(StoreError::Crypto(
+                C::NoPassphrase
+                | C::NoNewPassphrase
+                | C::EmptyPassphrase
+                | C::Mismatch
+                | C::PassphraseFile { .. },
+            )) => exit::USAGE,
             CliError::Store(StoreError::Interrupted) => exit::INTERRUPTED,
             _ => exit::FAILED,
         }
