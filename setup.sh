@@ -9,7 +9,7 @@
 # As root, missing Debian packages are installed (a C compiler, PostgreSQL, ...);
 # otherwise they are named. Rust (1.85 or newer) comes from the distribution when
 # it is new enough (Debian 13), else from rustup (the command is printed).
-# The first build compiles about 400 crates: over 20 minutes on two cores.
+# The first build compiles about 350 crates: over 20 minutes on two cores.
 set -euo pipefail
 cd "$(dirname "$0")"
 here=$(pwd)
