@@ -436,6 +436,20 @@ fn output_into_a_closed_pipe_ends_quietly() {
             );
         }
     }
+    // Output that cannot be written for another reason (a full disk under
+    // `> file`) is an error: the output is incomplete.
+    let o = ark
+        .cmd()
+        .arg("list")
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the output could not be written"),
+        "{}",
+        stderr(&o)
+    );
     // A failing command keeps its own status with a closed stdout.
     let o = ark
         .cmd()

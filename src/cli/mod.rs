@@ -102,7 +102,8 @@ pub enum CliError {
     Failed(String),
 }
 
-/// The exit codes (README, "Exit codes"). The one place they are decided;
+/// The exit codes (README, "Output, errors and exit codes"). The one place
+/// they are decided;
 /// clap's own usage errors exit with [`exit::USAGE`] too.
 pub mod exit {
     /// The command did what it was asked.
