@@ -1,4 +1,7 @@
 //! n8n-ark: backups for self-hosted n8n. The engine under the CLI and the service.
+// First: its print macros replace std's in every module below.
+#[macro_use]
+pub mod stdio;
 pub mod backup;
 pub mod catalog;
 pub mod cli;

@@ -102,8 +102,69 @@ impl Settings {
         }
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the config file {}: {e}", path.display()))?;
-        toml::from_str(&text)
-            .map_err(|e| format!("the config file {} is not valid: {e}", path.display()))
+        Settings::parse(&text).map_err(|e| {
+            format!(
+                "the config file {} is not valid: {e} (n8n-ark.example.toml documents every key)",
+                path.display()
+            )
+        })
+    }
+
+    /// Parses a configuration file's text. The error is one line: where
+    /// (`line N`), what, and for an unknown key the valid keys of its table.
+    pub fn parse(text: &str) -> Result<Settings, String> {
+        toml::from_str(text).map_err(|e| describe_toml_error(text, &e))
+    }
+}
+
+/// One line for a TOML error: `line N: …`. serde names an unknown key and the
+/// valid ones ("unknown field `databse`, expected one of `database`, …"); the
+/// table it is in is the last `[header]` before it.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let at = e.span().map(|s| s.start.min(text.len()));
+    let line = at.map(|a| text[..a].matches('\n').count() + 1);
+    let table = at.and_then(|a| {
+        text[..a].lines().rev().find_map(|l| {
+            let l = l.trim();
+            let inner = l.strip_prefix('[')?.strip_suffix(']')?;
+            Some(
+                inner
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .trim()
+                    .to_string(),
+            )
+        })
+    });
+    let message = e.message().trim();
+    let what = match message.strip_prefix("unknown field `") {
+        Some(rest) => {
+            let (key, valid) = rest.split_once('`').unwrap_or((rest, ""));
+            let valid: Vec<&str> = valid
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .filter(|k| !k.is_empty())
+                .collect();
+            let (place, keys_of) = match &table {
+                Some(t) => (format!(" in [{t}]"), format!("the keys of [{t}] are")),
+                None => (String::new(), "the top-level keys are".to_string()),
+            };
+            if valid.is_empty() {
+                format!("unknown key `{key}`{place}")
+            } else {
+                format!("unknown key `{key}`{place}; {keys_of} {}", valid.join(", "))
+            }
+        }
+        None => message
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    match line {
+        Some(n) => format!("line {n}: {what}"),
+        None => what,
     }
 }
 
@@ -152,6 +213,27 @@ mod tests {
             Some("postgres://n8n@127.0.0.1:5432/n8n")
         );
         assert!(s.config_files.defaults.unwrap_or(true));
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_the_valid_ones_of_their_table() {
+        let e = Settings::parse("store = '/srv'\n\n[n8n]\ndatabse = 'x'\n").unwrap_err();
+        assert_eq!(
+            e,
+            "line 4: unknown key `databse` in [n8n]; the keys of [n8n] are database, \
+             database_password_file, api_url, api_key_file"
+        );
+        let e = Settings::parse("stroe = '/srv'\n").unwrap_err();
+        assert!(
+            e.starts_with("line 1: unknown key `stroe`; the top-level keys are store, data_dir,"),
+            "{e}"
+        );
+        let e = Settings::parse("[restore]\nkeep_runing = []\n").unwrap_err();
+        assert!(e.contains("unknown key `keep_runing` in [restore]"), "{e}");
+        assert!(e.contains("keep_running"), "{e}");
+        let e = Settings::parse("a = \n").unwrap_err();
+        assert!(e.starts_with("line 1: "), "{e}");
+        assert!(!e.contains('\n'), "{e}");
     }
 
     #[test]

@@ -365,3 +365,637 @@ fn ingest_memory_does_not_grow_with_the_input() {
         size >> 20
     );
 }
+
+/// A store with a few backups (of kind `benchmark`), for the commands below.
+fn ark_with_backups(n: u64) -> Ark {
+    let ark = Ark::new().init(&["--chunk-avg-kib", "64"]);
+    let input = ark.path("dump");
+    for day in 1..=n {
+        std::fs::write(&input, dump(7, 1, day as u32)).unwrap();
+        let o = ark.ark(&["benchmark", "--input", input.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    ark
+}
+
+/// A pipe whose reader is gone before the command starts: every write to it
+/// fails with EPIPE, as when `| head` has read all it wanted.
+fn closed_pipe() -> Stdio {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the two descriptors, each then owned exactly once.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) });
+    Stdio::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[1]) })
+}
+
+/// `n8n-ark … | head`: the reader stops early. The command ends quietly (no
+/// panic, no "Broken pipe"), with the status it has when its output is read.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let ark = ark_with_backups(3);
+    let runs: &[&[&str]] = &[
+        &["list"],
+        &["--json", "list"],
+        &["show", "latest"],
+        &["--json", "show", "latest"],
+        &["check"],
+        &["--json", "check", "--read-data"],
+        &["catalog", "status"],
+        &["--json", "catalog", "status"],
+        &["key", "list"],
+        &["--json", "key", "list"],
+        &["gc", "--dry-run"],
+        &["--json", "gc", "--dry-run"],
+        &["--help"],
+        &["list", "--help"],
+        &["--version"],
+    ];
+    for args in runs {
+        let o = ark.cmd().args(*args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        for (what, stderr_to) in [("stdout", false), ("stdout and stderr", true)] {
+            let mut c = ark.cmd();
+            c.args(*args).stdout(closed_pipe());
+            if stderr_to {
+                c.stderr(closed_pipe());
+            } else {
+                c.stderr(Stdio::piped());
+            }
+            let closed = c.output().unwrap();
+            let err = stderr(&closed);
+            assert_eq!(
+                closed.status.code(),
+                Some(0),
+                "{args:?} with {what} closed: {:?}\n{err}",
+                closed.status
+            );
+            assert!(
+                !err.contains("panicked") && !err.contains("Broken pipe"),
+                "{args:?} with {what} closed: {err}"
+            );
+        }
+    }
+    // Output that cannot be written for another reason (a full disk under
+    // `> file`) is an error: the output is incomplete.
+    let o = ark
+        .cmd()
+        .arg("list")
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the output could not be written"),
+        "{}",
+        stderr(&o)
+    );
+    // A failing command keeps its own status with a closed stdout.
+    let o = ark
+        .cmd()
+        .args(["show", "no-such-backup"])
+        .stdout(closed_pipe())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
+
+/// Writes `text` as a config file beside the store and returns its path.
+fn config_file(ark: &Ark, name: &str, text: &str) -> std::path::PathBuf {
+    let p = ark.path(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A config file that is missing, not TOML, has an unknown key (in a table
+/// or at the top) or is a directory stops every command before it does
+/// anything: exit 2, one line naming the file and what is wrong, nothing
+/// written to the store or the data directory; the same from ARK_CONFIG,
+/// also when ARK_STORE is set (read commands used to ignore it).
+#[test]
+fn config_file_errors_stop_every_command_before_anything_else() {
+    let ark = ark_with_backups(1);
+    let _ = std::fs::remove_dir_all(ark.data());
+    let missing = ark.path("no-such.toml");
+    let not_toml = config_file(&ark, "not-toml.toml", "store = \n");
+    let typo = config_file(
+        &ark,
+        "typo.toml",
+        "# n8n-ark\n\n[n8n]\ndatabse = \"postgres://n8n@127.0.0.1/n8n\"\n",
+    );
+    let top_typo = config_file(&ark, "top.toml", "stroe = \"/srv/ark\"\n");
+    let dir = ark.path("a-directory");
+    std::fs::create_dir(&dir).unwrap();
+    let cases: Vec<(&std::path::Path, Vec<&str>)> = vec![
+        (
+            &missing,
+            vec!["cannot read the config file", "no-such.toml"],
+        ),
+        (&not_toml, vec!["not-toml.toml", "line 1"]),
+        (
+            &typo,
+            vec![
+                "typo.toml",
+                "line 4",
+                "unknown key `databse` in [n8n]",
+                "database, database_password_file, api_url, api_key_file",
+            ],
+        ),
+        (
+            &top_typo,
+            vec![
+                "top.toml",
+                "line 1",
+                "unknown key `stroe`",
+                "store, data_dir, n8n, postgres, config_files, restore",
+            ],
+        ),
+        (&dir, vec!["is a directory"]),
+    ];
+    let out = ark.path("restored");
+    let commands: &[&[&str]] = &[
+        &["list"],
+        &["--json", "show", "latest"],
+        &["check"],
+        &["gc"],
+        &["verify", "latest", "--level", "exists"],
+        &["key", "list"],
+        &["catalog", "status"],
+        &["catalog", "rebuild"],
+        &["benchmark", "--input", "/dev/null"],
+        &[
+            "backup",
+            "--type",
+            "flows",
+            "--n8n-db",
+            "postgres://n8n@127.0.0.1:1/n8n",
+        ],
+        &[
+            "restore",
+            "workflow",
+            "latest",
+            "x",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ];
+    let store_before = snapshot(&ark.store());
+    for (config, needles) in &cases {
+        for args in commands {
+            for how in ["--config", "ARK_CONFIG", "ARK_CONFIG with ARK_STORE"] {
+                let mut c = ark.cmd();
+                match how {
+                    "--config" => {
+                        c.arg("--config").arg(config);
+                    }
+                    "ARK_CONFIG" => {
+                        c.env("ARK_CONFIG", config);
+                    }
+                    _ => {
+                        c.env("ARK_CONFIG", config).env("ARK_STORE", ark.store());
+                    }
+                }
+                let o = c.args(*args).output().unwrap();
+                let err = stderr(&o);
+                let what = format!("{args:?} with {} ({how})", config.display());
+                assert_eq!(o.status.code(), Some(2), "{what}: {err}");
+                assert_eq!(err.trim().lines().count(), 1, "{what}: one line: {err}");
+                assert!(err.starts_with("error: "), "{what}: {err}");
+                for n in needles {
+                    assert!(err.contains(n), "{what}: no {n:?} in: {err}");
+                }
+                assert!(!err.contains("no store given"), "{what}: {err}");
+            }
+        }
+    }
+    assert_eq!(snapshot(&ark.store()), store_before, "the store changed");
+    assert!(!ark.data().exists(), "a command made the data directory");
+    assert!(!out.exists());
+    // A good config file still works, and a store in it is used.
+    let good = config_file(
+        &ark,
+        "good.toml",
+        &format!("store = {:?}\n", ark.store().to_str().unwrap()),
+    );
+    let o = Command::new(bin())
+        .env_remove("ARK_STORE")
+        .env("ARK_PASSWORD", PASSPHRASE)
+        .env("ARK_KDF_TARGET_MS", "20")
+        .arg("--data-dir")
+        .arg(ark.data())
+        .arg("--config")
+        .arg(&good)
+        .args(["--json", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(ok_json(&o).as_array().unwrap().len(), 1);
+}
+
+/// The exit codes of the README's table: 2 for usage and configuration
+/// errors (found before anything is done), 1 for an operation that failed.
+#[test]
+fn usage_and_configuration_errors_exit_2_and_say_what_is_valid() {
+    let ark = ark_with_backups(1);
+    let kinds = "postgres_full, postgres_n8n, n8n_config, flows, full_system, benchmark, demo";
+    {
+        use clap::ValueEnum;
+        let takes: Vec<&str> = n8n_ark::backup::BackupKind::value_variants()
+            .iter()
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(n8n_ark::backup::ALL_KINDS[..takes.len()], takes[..]);
+        assert_eq!(n8n_ark::backup::ALL_KINDS.join(", "), kinds);
+    }
+    // An unknown kind: refused, naming the valid ones.
+    let o = ark.ark(&["list", "--kind", "bogus"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("bogus"), "{}", stderr(&o));
+    for k in kinds.split(", ") {
+        assert!(stderr(&o).contains(k), "{k} not named: {}", stderr(&o));
+    }
+    for args in [
+        &["show", "latest:bogus"][..],
+        &["--json", "show", "latest:bogus"][..],
+        &["diff", "latest:bogus", "latest"][..],
+        &["verify", "latest:bogus"][..],
+    ] {
+        let o = ark.ark(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("latest:bogus"), "{args:?}: {err}");
+        assert!(err.contains(kinds), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+    // A kind with no backup is not an error of usage.
+    let o = ark.ark(&["show", "latest:flows"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // Backups refused for their settings exit 2, like every usage error.
+    for args in [
+        &["--type", "postgres_n8n"][..],
+        &["--type", "n8n_config", "--config-path", "relative/.env"][..],
+    ] {
+        let o = ark.backup_output(args[1], &args[2..]);
+        assert_eq!(o.status.code(), Some(2), "backup {args:?}: {}", stderr(&o));
+    }
+    // An empty store location says so.
+    for how in ["flag", "env"] {
+        let mut c = Command::new(bin());
+        c.env("ARK_PASSWORD", PASSPHRASE)
+            .arg("--data-dir")
+            .arg(ark.data());
+        if how == "flag" {
+            c.env_remove("ARK_STORE").args(["--store", ""]);
+        } else {
+            c.env("ARK_STORE", "");
+        }
+        let o = c.arg("list").output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{how}: {err}");
+        assert!(err.contains("the store location is empty"), "{how}: {err}");
+        assert!(!err.contains(" does not exist"), "{how}: {err}");
+    }
+    // No passphrase, or a passphrase file that cannot be read: settings
+    // missing (2); a wrong passphrase: refused by the store (1).
+    let o = ark
+        .cmd()
+        .env_remove("ARK_PASSWORD")
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no passphrase"), "{}", stderr(&o));
+    let o = ark
+        .cmd()
+        .env_remove("ARK_PASSWORD")
+        .env("ARK_PASSWORD_FILE", ark.path("no-such-file"))
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = ark
+        .cmd()
+        .env("ARK_PASSWORD", "wrong")
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // A clap usage error, and a failed operation.
+    assert_eq!(ark.ark(&["list", "--no-such-flag"]).status.code(), Some(2));
+    assert_eq!(ark.ark(&["show", "nosuchbackup"]).status.code(), Some(1));
+}
+
+/// `n8n-ark demo` writes only into a store it creates: with ARK_STORE set (as
+/// "Using it" in the README has it) it works in a temporary store of its own
+/// and removes it; `--store` naming an existing store is refused; `--store`
+/// naming a new directory makes a store there and keeps it.
+#[test]
+fn the_demo_never_touches_a_store_it_did_not_create() {
+    let ark = ark_with_backups(1);
+    let tmp = ark.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let before = snapshot(&ark.store());
+    let demo = |store_flag: Option<&std::path::Path>| {
+        let mut c = Command::new(bin());
+        c.env("ARK_STORE", ark.store())
+            .env("ARK_PASSWORD", PASSPHRASE)
+            .env("ARK_KDF_TARGET_MS", "20")
+            .env("TMPDIR", &tmp)
+            .env_remove("ARK_CONFIG")
+            .env_remove("ARK_DATA_DIR");
+        if let Some(s) = store_flag {
+            c.arg("--store").arg(s);
+        }
+        c.args(["demo", "--size-mib", "1"]).output().unwrap()
+    };
+    // ARK_STORE is the operator's store: the demo does not use it.
+    let o = demo(None);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{text}{}", stderr(&o));
+    assert_eq!(
+        snapshot(&ark.store()),
+        before,
+        "the demo wrote into ARK_STORE"
+    );
+    assert!(
+        !text.contains(ark.store().to_str().unwrap()),
+        "the demo names the operator's store: {text}"
+    );
+    assert!(text.contains("removed"), "{text}");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "the demo left its temporary store behind"
+    );
+    // --store naming an existing store (whoever made it): refused, untouched.
+    let o = demo(Some(&ark.store()));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already"), "{}", stderr(&o));
+    assert_eq!(snapshot(&ark.store()), before);
+    // --store naming a new directory: the demo's store, kept.
+    let mine = ark.path("demo-store");
+    let o = demo(Some(&mine));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{text}{}", stderr(&o));
+    assert!(mine.join("config").is_file());
+    assert!(text.contains(mine.to_str().unwrap()), "{text}");
+    // ...and running it again there is refused too: it exists now.
+    let o = demo(Some(&mine));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// Runs `script` in a network namespace of its own (only a loopback, which
+/// also carries 169.254.169.254, the cloud metadata address, with a listener
+/// on port 80 that records every connection). Nothing can leave the machine
+/// from there. Returns the command's output and what the listener saw.
+fn in_a_private_network(ark: &Ark, env: &[(&str, &str)], args: &[&str]) -> (Output, String) {
+    let seen = ark.path("metadata-connections");
+    let _ = std::fs::remove_file(&seen);
+    let listener = r#"
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("169.254.169.254", 80))
+s.listen(16)
+open(sys.argv[2], "w").close()
+while True:
+    c, _ = s.accept()
+    with open(sys.argv[1], "a") as f:
+        f.write(repr(c.recv(4096)[:200]) + "\n")
+    c.sendall(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+    c.close()
+"#;
+    let script = r#"set -e
+ip link set lo up
+ip addr add 169.254.169.254/32 dev lo
+python3 -c "$LISTENER" "$SEEN" "$SEEN.ready" &
+pid=$!
+for _ in $(seq 1 100); do [ -e "$SEEN.ready" ] && break; sleep 0.05; done
+[ -e "$SEEN.ready" ] || { echo "the listener did not start" >&2; exit 99; }
+set +e
+"$@"
+rc=$?
+kill $pid
+exit $rc
+"#;
+    let mut c = Command::new("unshare");
+    // -r: a user namespace too, so that this works without root where
+    // unprivileged user namespaces are allowed.
+    c.args(["-rn", "sh", "-c", script, "sh"])
+        .arg(bin())
+        .args(args)
+        .env("LISTENER", listener)
+        .env("SEEN", &seen)
+        .env("ARK_PASSWORD", PASSPHRASE)
+        .env("ARK_KDF_TARGET_MS", "20")
+        .env_remove("ARK_STORE")
+        .env_remove("ARK_CONFIG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") || k == "ARK_S3_ENDPOINT" {
+            c.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().expect("run unshare (util-linux)");
+    assert_ne!(
+        o.status.code(),
+        Some(99),
+        "cannot set up the private network (unshare -rn, ip): {}",
+        stderr(&o)
+    );
+    assert!(
+        !stderr(&o).contains("unshare failed") && !stderr(&o).contains("unshare: "),
+        "a network namespace is needed for this test (unshare -rn): {}",
+        stderr(&o)
+    );
+    (o, std::fs::read_to_string(&seen).unwrap_or_default())
+}
+
+/// An s3:// store without credentials: a configuration error naming the
+/// missing AWS_* settings, without any connection to the cloud metadata
+/// service (169.254.169.254). Asking for it (AWS_METADATA_ENDPOINT) is the
+/// only way it is contacted.
+#[test]
+fn an_s3_store_without_credentials_never_asks_the_metadata_service() {
+    let ark = Ark::new();
+    // The S3 endpoint: a closed port on the namespace's own loopback.
+    let endpoint = ("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
+    let store = "s3://ark-bucket/prefix";
+    let data = ark.data();
+    let data = data.to_str().unwrap();
+    for (env, missing) in [
+        (
+            vec![endpoint],
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        ),
+        (
+            vec![endpoint, ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")],
+            "AWS_SECRET_ACCESS_KEY",
+        ),
+    ] {
+        for args in [&["list"][..], &["check"][..], &["init"][..]] {
+            let args = [&["--store", store, "--data-dir", data], args].concat();
+            let (o, seen) = in_a_private_network(&ark, &env, &args);
+            let err = stderr(&o);
+            assert_eq!(
+                seen, "",
+                "{args:?}: the metadata service was contacted: {err}"
+            );
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+            assert!(
+                err.contains(missing),
+                "{args:?}: {missing} not named: {err}"
+            );
+            if env.len() == 1 {
+                assert!(err.contains("AWS_METADATA_ENDPOINT"), "{args:?}: {err}");
+            }
+            assert!(!err.contains("403"), "{args:?}: {err}");
+            assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        }
+    }
+    // Asked for explicitly, it is used (and its refusal reported).
+    let (o, seen) = in_a_private_network(
+        &ark,
+        &[
+            endpoint,
+            ("AWS_METADATA_ENDPOINT", "http://169.254.169.254"),
+        ],
+        &["--store", store, "--data-dir", data, "check"],
+    );
+    assert!(!o.status.success());
+    assert!(
+        seen.contains("/latest/api/token"),
+        "{seen:?}: {}",
+        stderr(&o)
+    );
+}
+
+/// A command with a pseudo-terminal (script(1)), the way an operator runs
+/// it; returns everything the terminal showed.
+fn on_a_terminal(ark: &Ark, env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let line = std::iter::once(bin().to_str().unwrap().to_string())
+        .chain(
+            [
+                "--store",
+                ark.store().to_str().unwrap(),
+                "--data-dir",
+                ark.data().to_str().unwrap(),
+            ]
+            .iter()
+            .chain(args)
+            .map(|a| a.to_string()),
+        )
+        .map(|a| quote(&a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut c = Command::new("script");
+    c.args(["-q", "-e", "-f", "-c", &line, "/dev/null"])
+        .env_remove("ARK_STORE")
+        .env_remove("ARK_LOG")
+        .env_remove("ARK_CONFIG")
+        .env_remove("NO_COLOR")
+        .env("ARK_PASSWORD", PASSPHRASE)
+        .env("ARK_KDF_TARGET_MS", "20")
+        .env("TERM", "xterm");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).to_string() + &stderr(&o),
+    )
+}
+
+/// Colour (SGR) escape sequences in `text`.
+fn colour_codes(text: &str) -> usize {
+    let mut n = 0;
+    let mut rest = text;
+    while let Some(i) = rest.find("\x1b[") {
+        rest = &rest[i + 2..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(rest.len());
+        if rest[end..].starts_with('m') {
+            n += 1;
+        }
+        rest = &rest[end..];
+    }
+    n
+}
+
+/// Warnings during a backup: redirected, structured log lines and no escape
+/// codes; on a terminal, plain `warning:` lines (no timestamp, no log
+/// target) that do not mix log records into the results, in no colour when
+/// NO_COLOR is set.
+#[test]
+fn log_lines_and_colour_only_where_they_belong() {
+    let ark = Ark::new().init(&[]);
+    // A FIFO among the config files: the backup skips it with a warning.
+    let etc = ark.path("etc");
+    std::fs::create_dir(&etc).unwrap();
+    std::fs::write(etc.join("nginx.conf"), "events {}\n").unwrap();
+    let fifo = etc.join("a-fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let etc_s = etc.to_str().unwrap();
+    let backup = [
+        "backup",
+        "--type",
+        "n8n_config",
+        "--no-default-config-paths",
+        "--no-verify",
+        "--config-path",
+        etc_s,
+    ];
+
+    // Redirected: the log lines are there, with no escape codes at all.
+    let o = ark.ark(&backup);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let both = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert!(
+        !both.contains('\x1b'),
+        "escape codes in redirected output: {both:?}"
+    );
+    assert!(stderr(&o).contains("backup started"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("WARN"), "{}", stderr(&o));
+
+    // On a terminal: the warning as one plain line, no log records.
+    let (ok, screen) = on_a_terminal(&ark, &[], &backup);
+    assert!(ok, "{screen}");
+    let warning = screen
+        .lines()
+        .find(|l| l.contains("a-fifo"))
+        .unwrap_or_else(|| panic!("no warning about the FIFO: {screen:?}"));
+    assert!(warning.contains("warning: skipping"), "{warning:?}");
+    assert!(!warning.contains("WARN"), "{warning:?}");
+    assert!(
+        !screen.contains("n8n_ark::"),
+        "log targets on a terminal: {screen:?}"
+    );
+    assert!(
+        !screen.contains(" INFO "),
+        "log records on a terminal: {screen:?}"
+    );
+    assert!(!screen.contains("backup started"), "{screen:?}");
+    assert!(
+        !screen.contains(&format!("{}-", chrono::Utc::now().format("%Y"))),
+        "timestamps on a terminal: {screen:?}"
+    );
+    assert!(screen.contains("completed in"), "{screen:?}");
+
+    // NO_COLOR: no colour codes at all, even on a terminal.
+    let (ok, screen) = on_a_terminal(&ark, &[("NO_COLOR", "1")], &backup);
+    assert!(ok, "{screen}");
+    assert!(screen.contains("a-fifo"), "{screen:?}");
+    assert_eq!(colour_codes(&screen), 0, "colour with NO_COLOR: {screen:?}");
+    let (ok, screen) = on_a_terminal(&ark, &[("NO_COLOR", "1")], &["list", "--kind", "bogus"]);
+    assert!(!ok);
+    assert_eq!(colour_codes(&screen), 0, "colour with NO_COLOR: {screen:?}");
+}

@@ -921,6 +921,7 @@ fn docker_time(s: &str) -> chrono::DateTime<chrono::FixedOffset> {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and ARK_TEST_PG_IMAGE (./setup.sh test provides both)"]
 fn compose_containers_are_stopped_and_started_through_the_docker_engine() {
     let image = common::docker::test_image();
     let pg = PgCluster::start();

@@ -1,8 +1,9 @@
 //! The sandboxes (src/sandbox): a real dump of the n8n fixture (`pg_dump -Fc`
 //! of tests/fixtures/n8n-1.123-sample.sql loaded into an ephemeral cluster)
 //! restored into a local sandbox (initdb) and a Docker one (the image of
-//! $ARK_TEST_PG_IMAGE; those tests run only when it is set, and fail when it
-//! is set but Docker is unusable), queried, and torn down; the error path,
+//! $ARK_TEST_PG_IMAGE; those tests are ignored unless asked for with
+//! `--include-ignored`, as `./setup.sh test` does, and then fail when the
+//! engine or the image is missing), queried, and torn down; the error path,
 //! SIGKILL and Ctrl-C of the owner, browse reuse and idle expiry, all
 //! checked by what is left on the machine (directories, processes,
 //! containers).
@@ -21,7 +22,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncRead;
 
-const MAJOR: u32 = 15;
+/// The machine's PostgreSQL: the fixture's dump is made by it, and the
+/// local sandbox and the Docker test image run it.
+fn major() -> u32 {
+    common::pg::major()
+}
 
 /// The fixture as a custom-format dump, its table counts and one workflow.
 struct Fixture {
@@ -65,23 +70,8 @@ fn reader(bytes: Vec<u8>) -> Pin<Box<dyn AsyncRead + Send>> {
     Box::pin(std::io::Cursor::new(bytes))
 }
 
-/// The Docker image, when the Docker tests are to run (panics when the
-/// variable is set but the engine or the image is unusable).
-fn docker_image() -> Option<String> {
-    match std::env::var(common::docker::IMAGE_ENV) {
-        Ok(v) if !v.is_empty() => Some(common::docker::test_image()),
-        _ => {
-            eprintln!(
-                "{} is not set: the Docker sandbox is not tested here",
-                common::docker::IMAGE_ENV
-            );
-            None
-        }
-    }
-}
-
 fn spec(purpose: Purpose, image: Option<&str>) -> SandboxSpec {
-    let mut s = SandboxSpec::new(purpose, MAJOR);
+    let mut s = SandboxSpec::new(purpose, major());
     s.image = image.map(str::to_string);
     s.memory_bytes = image.map(|_| 512 << 20);
     s.cpus = image.map(|_| 1.0);
@@ -256,10 +246,10 @@ fn local_restores_queries_and_tears_down() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and ARK_TEST_PG_IMAGE (./setup.sh test provides both)"]
 fn docker_restores_queries_and_tears_down() {
-    if let Some(image) = docker_image() {
-        rt().block_on(roundtrip(SandboxKind::Docker, Some(&image)));
-    }
+    let image = common::docker::test_image();
+    rt().block_on(roundtrip(SandboxKind::Docker, Some(&image)));
 }
 
 /// A dump that does not load: pg_restore's message; the handle dropped
@@ -298,10 +288,10 @@ fn local_bad_dump_fails_and_is_removed() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and ARK_TEST_PG_IMAGE (./setup.sh test provides both)"]
 fn docker_bad_dump_fails_and_is_removed() {
-    if let Some(image) = docker_image() {
-        rt().block_on(bad_dump(SandboxKind::Docker, Some(&image)));
-    }
+    let image = common::docker::test_image();
+    rt().block_on(bad_dump(SandboxKind::Docker, Some(&image)));
 }
 
 #[test]
@@ -317,13 +307,12 @@ fn local_refuses_a_missing_major_naming_the_package() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and ARK_TEST_PG_IMAGE (./setup.sh test provides both)"]
 fn docker_refuses_without_an_image() {
-    if docker_image().is_none() {
-        return;
-    }
+    common::docker::test_image();
     let e = rt()
         .block_on(async {
-            let mut s = SandboxSpec::new(Purpose::Verify, MAJOR);
+            let mut s = SandboxSpec::new(Purpose::Verify, major());
             s.image = Some("n8n-ark-test/no-such-image:1".into());
             provision(Some(SandboxKind::Docker), &s).await
         })
@@ -341,9 +330,10 @@ fn docker_refuses_without_an_image() {
 
 /// Not a test: the process the tests below kill. Provisions a sandbox
 /// (ARK_SANDBOX_TEST_HOLD=local|docker), writes its description to
-/// ARK_SANDBOX_TEST_READY and sleeps.
+/// ARK_SANDBOX_TEST_READY and sleeps. `./setup.sh test` runs the ignored
+/// tests with `--skip hold_sandbox_helper`.
 #[test]
-#[ignore]
+#[ignore = "not a test: the child process of the sandbox kill tests"]
 fn hold_sandbox_helper() {
     let kind = match std::env::var("ARK_SANDBOX_TEST_HOLD").as_deref() {
         Ok("local") => SandboxKind::Local,
@@ -441,10 +431,10 @@ fn local_left_by_sigkill_is_removed_at_next_start() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and ARK_TEST_PG_IMAGE (./setup.sh test provides both)"]
 fn docker_left_by_sigkill_is_removed_at_next_start() {
-    if let Some(image) = docker_image() {
-        rt().block_on(killed(SandboxKind::Docker, Some(&image)));
-    }
+    let image = common::docker::test_image();
+    rt().block_on(killed(SandboxKind::Docker, Some(&image)));
 }
 
 fn interrupted(kind: SandboxKind, image: Option<&str>) {
@@ -464,10 +454,10 @@ fn local_is_removed_on_ctrl_c() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and ARK_TEST_PG_IMAGE (./setup.sh test provides both)"]
 fn docker_is_removed_on_ctrl_c() {
-    if let Some(image) = docker_image() {
-        interrupted(SandboxKind::Docker, Some(&image));
-    }
+    let image = common::docker::test_image();
+    interrupted(SandboxKind::Docker, Some(&image));
 }
 
 // ---------------------------------------------------------------------------
@@ -533,10 +523,10 @@ fn local_browse_is_reused_then_expires() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine and ARK_TEST_PG_IMAGE (./setup.sh test provides both)"]
 fn docker_browse_is_reused_then_expires() {
-    if let Some(image) = docker_image() {
-        rt().block_on(browse(SandboxKind::Docker, Some(&image)));
-    }
+    let image = common::docker::test_image();
+    rt().block_on(browse(SandboxKind::Docker, Some(&image)));
 }
 
 #[test]
@@ -544,7 +534,7 @@ fn default_choice_says_which_and_cli_lists() {
     // Without an image configured, the default is local.
     let sb = rt()
         .block_on(async {
-            let mut s = SandboxSpec::new(Purpose::Verify, MAJOR);
+            let mut s = SandboxSpec::new(Purpose::Verify, major());
             s.image = None;
             std::env::remove_var("ARK_SANDBOX_IMAGE");
             provision(None, &s).await
@@ -596,20 +586,19 @@ fn local_is_removed_when_its_owner_panics() {
 /// version matches the server's; a container that does not exist is a clear
 /// refusal.
 #[test]
+#[ignore = "needs a Docker engine and ARK_TEST_PG_IMAGE (./setup.sh test provides both)"]
 fn docker_takes_the_image_of_the_n8n_postgres_container() {
-    let Some(image) = docker_image() else {
-        return;
-    };
+    let image = common::docker::test_image();
     let created = common::docker::CreatedContainer::new("n8n_ark_test_pg", &image);
     let container = created.0.clone();
     let result = rt().block_on(async {
-        let mut s = SandboxSpec::new(Purpose::Verify, MAJOR);
+        let mut s = SandboxSpec::new(Purpose::Verify, major());
         s.image = None;
         s.image_from_container = Some(container.clone());
         let sb = provision(Some(SandboxKind::Docker), &s).await?;
         let d = sb.describe();
         sb.teardown().await?;
-        let mut missing = SandboxSpec::new(Purpose::Verify, MAJOR);
+        let mut missing = SandboxSpec::new(Purpose::Verify, major());
         missing.image = None;
         missing.image_from_container = Some(format!("{container}_absent"));
         let e = provision(Some(SandboxKind::Docker), &missing)

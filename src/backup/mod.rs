@@ -42,6 +42,19 @@ pub enum BackupKind {
     FullSystem,
 }
 
+/// Every kind a backup in a store can have: the five above, then the
+/// engine's own `benchmark` (`n8n-ark benchmark --input`) and `demo`
+/// (`n8n-ark demo`). What `list --kind` and `latest:KIND` accept.
+pub const ALL_KINDS: [&str; 7] = [
+    "postgres_full",
+    "postgres_n8n",
+    "n8n_config",
+    "flows",
+    "full_system",
+    "benchmark",
+    "demo",
+];
+
 impl BackupKind {
     pub fn as_str(&self) -> &'static str {
         match self {

@@ -19,6 +19,9 @@ pub enum CatalogError {
     /// No catalog file for this store (offline use needs one).
     #[error("{0}")]
     NoCatalog(String),
+    /// A reference that cannot name anything (`latest:bogus`); says what can.
+    #[error("{0}")]
+    Invalid(String),
     /// No backup or workflow answers to the reference given.
     #[error("{0}")]
     NotFound(String),

@@ -413,6 +413,12 @@ impl Catalog {
                     "latest: names no kind (e.g. latest:postgres_n8n)".into(),
                 ));
             }
+            if let Some(k) = kind.filter(|k| !crate::backup::ALL_KINDS.contains(k)) {
+                return Err(CatalogError::Invalid(format!(
+                    "latest:{k}: there is no kind {k:?}; the kinds are {}",
+                    crate::backup::ALL_KINDS.join(", ")
+                )));
+            }
             let id: Option<String> = sqlx::query_scalar(
                 "SELECT backup_id FROM backup_history WHERE status = 'completed' AND (?1 IS NULL OR kind = ?1) \
                  ORDER BY started_ms DESC, backup_id DESC LIMIT 1",

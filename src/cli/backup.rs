@@ -225,7 +225,12 @@ fn report(
                 )),
                 None => msg.push_str(" (recorded in the store's journal)"),
             }
-            Err(CliError::Failed(msg))
+            // Refused for its settings before anything was read: a usage error.
+            Err(if e.stage == "configuration" {
+                CliError::Usage(msg)
+            } else {
+                CliError::Failed(msg)
+            })
         }
     }
 }

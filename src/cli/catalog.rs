@@ -23,6 +23,7 @@ pub enum CatalogCommand {
 pub fn catalog_err(e: CatalogError) -> CliError {
     match e {
         CatalogError::Store(s) => CliError::Store(s),
+        CatalogError::Invalid(m) => CliError::Usage(m),
         e => CliError::Failed(e.to_string()),
     }
 }

@@ -4,7 +4,7 @@
 use super::{human_bytes, print_json, Cli, CliError, CliResult};
 use crate::store::check;
 use crate::store::ingest::{BackupSession, BackupSummary};
-use crate::store::{backend_for, Encryption, InitOptions, Store, StoreError};
+use crate::store::{Encryption, InitOptions, Store, StoreError};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 
@@ -106,29 +106,79 @@ struct DemoReport {
     stored_bytes: u64,
 }
 
+/// The demo's store: a directory of its own, removed at the end, or the one
+/// `--store` names, which the demo creates (never one that exists already).
+struct DemoStore {
+    location: String,
+    /// A temporary directory to remove at the end (also after a failure).
+    temporary: Option<std::path::PathBuf>,
+}
+
+impl DemoStore {
+    fn choose(cli: &Cli) -> CliResult<DemoStore> {
+        // Only --store on the command line: ARK_STORE and the config file name
+        // the operator's real store, which a demo never writes into.
+        if let (Some(s), true) = (&cli.store, cli.store_on_command_line) {
+            if s.trim().is_empty() {
+                return Err(CliError::Usage(
+                    "the store location is empty (--store): give a new directory for the demo's store"
+                        .into(),
+                ));
+            }
+            return Ok(DemoStore {
+                location: s.clone(),
+                temporary: None,
+            });
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "n8n-ark-demo-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir(&dir)
+            .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dir.display())))?;
+        Ok(DemoStore {
+            location: dir.display().to_string(),
+            temporary: Some(dir),
+        })
+    }
+}
+
+impl Drop for DemoStore {
+    fn drop(&mut self) {
+        if let Some(d) = &self.temporary {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
-    let loc = match &cli.store {
-        Some(s) => s.clone(),
-        None => std::env::temp_dir()
-            .join(format!("n8n-ark-demo-{}", std::process::id()))
-            .display()
-            .to_string(),
-    };
-    if !loc.contains("://") {
-        std::fs::create_dir_all(&loc).map_err(|e| CliError::Failed(format!("{loc}: {e}")))?;
+    let demo_store = DemoStore::choose(cli)?;
+    let loc = demo_store.location.clone();
+    if !loc.contains("://") && demo_store.temporary.is_none() {
+        let p = std::path::Path::new(&loc);
+        if p.join("config").exists() {
+            return Err(CliError::Usage(format!(
+                "{loc} is already an n8n-ark store: the demo only writes into a store it creates; \
+                 give a new directory (or none: the demo then uses a temporary one)"
+            )));
+        }
+        std::fs::create_dir_all(p).map_err(|e| CliError::Failed(format!("{loc}: {e}")))?;
     }
     // The demo encrypts like any store; its passphrase is ARK_PASSWORD or a fixed demo one.
     let pass = std::env::var("ARK_PASSWORD").unwrap_or_else(|_| DEMO_PASSPHRASE.to_string());
     let store = match Store::init(
-        backend_for(&loc)?,
+        super::backend(&loc)?,
         InitOptions::new(Encryption::Passphrase(pass.clone().into())),
     )
     .await
     {
         Ok(s) => s,
-        Err(StoreError::AlreadyAStore(_)) => {
-            let p = pass.clone();
-            Store::open(backend_for(&loc)?, &move || Ok(p.clone().into())).await?
+        Err(e @ (StoreError::AlreadyAStore(_) | StoreError::NotEmpty(_))) => {
+            return Err(CliError::Usage(format!(
+                "{e}: the demo only writes into a store it creates; give a new directory \
+                 (or none: the demo then uses a temporary one)"
+            )))
         }
         Err(e) => return Err(e.into()),
     };
@@ -137,9 +187,17 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             println!("{s}");
         }
     };
+    if std::env::var_os("ARK_STORE").is_some_and(|v| !v.is_empty()) && !cli.store_on_command_line {
+        say("(ARK_STORE is left alone: the demo uses a store of its own)".to_string());
+    }
     say(format!(
-        "store: {} (encrypted; passphrase {})",
+        "store: {}{} (encrypted; passphrase {})",
         store.location(),
+        if demo_store.temporary.is_some() {
+            ", temporary"
+        } else {
+            ""
+        },
         if std::env::var("ARK_PASSWORD").is_ok() {
             "from ARK_PASSWORD".to_string()
         } else {
@@ -204,6 +262,17 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         human_bytes(day2.logical_bytes)
     ));
     let errors = report.errors.len();
+    match &demo_store.temporary {
+        Some(_) => say(format!(
+            "removed the temporary store {} (n8n-ark --store NEW_DIR demo keeps one)",
+            store.location()
+        )),
+        None => say(format!(
+            "the demo's store is kept in {loc}: `n8n-ark --store {loc} list` shows its backups \
+             (with the passphrase above in ARK_PASSWORD)",
+            loc = store.location()
+        )),
+    }
     if cli.json {
         print_json(&DemoReport {
             store: store.location(),

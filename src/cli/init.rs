@@ -1,5 +1,5 @@
 use super::{print_json, Cli, CliError, CliResult};
-use crate::store::{backend_for, Encryption, InitOptions, Store};
+use crate::store::{Encryption, InitOptions, Store};
 use store_format::{ChunkerParams, CompressionParams};
 
 #[derive(Debug, clap::Args)]
@@ -67,7 +67,7 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             )));
         }
     }
-    let store = Store::init(backend_for(&loc)?, opts).await?;
+    let store = Store::init(super::backend(&loc)?, opts).await?;
     let c = store.config();
     if cli.json {
         print_json(&serde_json::json!({

@@ -5,8 +5,8 @@ use crate::catalog::{BackupFilter, BackupRecord, BackupStatus};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Only backups of this kind (postgres_full, postgres_n8n, n8n_config, flows, full_system).
-    #[arg(long)]
+    /// Only backups of this kind.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::backup::ALL_KINDS))]
     pub kind: Option<String>,
     /// Only backups in this state.
     #[arg(long, value_parser = ["running", "completed", "failed", "forgotten"])]

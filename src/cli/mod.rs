@@ -16,6 +16,7 @@ pub mod repair;
 pub mod restore;
 pub mod sandbox;
 pub mod show;
+pub mod terminal;
 pub mod verify;
 
 use crate::store::{backend_for, Store, StoreError};
@@ -44,6 +45,10 @@ pub struct Cli {
     pub json: bool,
     #[arg(skip)]
     settings_read: std::sync::OnceLock<Result<crate::settings::Settings, String>>,
+    /// Whether `--store` was given on the command line (not only ARK_STORE):
+    /// `demo` takes only that. Set by [`Cli::from_args`].
+    #[arg(skip)]
+    pub store_on_command_line: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -95,17 +100,46 @@ pub enum Command {
 pub enum CliError {
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// A usage or configuration error, found before anything was done.
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
     Failed(String),
 }
 
+/// The exit codes (README, "Output, errors and exit codes"). The one place
+/// they are decided;
+/// clap's own usage errors exit with [`exit::USAGE`] too.
+pub mod exit {
+    /// The command did what it was asked.
+    pub const OK: i32 = 0;
+    /// It ran and failed, or found a problem (a failed backup, restore or
+    /// verification, damage found by `check`, a store that cannot be opened,
+    /// a backup that does not exist).
+    pub const FAILED: i32 = 1;
+    /// A usage or configuration error, found before anything was done: an
+    /// unknown command, flag or value, a missing setting (the store, its
+    /// passphrase, a database, S3 credentials), a config file that is
+    /// missing or invalid.
+    pub const USAGE: i32 = 2;
+    /// Interrupted (Ctrl-C, SIGTERM, SIGHUP) and cleaned up.
+    pub const INTERRUPTED: i32 = 130;
+}
+
 impl CliError {
     pub fn exit_code(&self) -> i32 {
+        use crate::crypto::CryptoError as C;
         match self {
-            CliError::Usage(_) => 2,
-            _ => 1,
+            CliError::Usage(_) => exit::USAGE,
+            CliError::Store(StoreError::Crypto(
+                C::NoPassphrase
+                | C::NoNewPassphrase
+                | C::EmptyPassphrase
+                | C::Mismatch
+                | C::PassphraseFile { .. },
+            )) => exit::USAGE,
+            CliError::Store(StoreError::Interrupted) => exit::INTERRUPTED,
+            _ => exit::FAILED,
         }
     }
 }
@@ -113,6 +147,17 @@ impl CliError {
 pub type CliResult<T = ()> = Result<T, CliError>;
 
 impl Cli {
+    /// The command line (and the `ARK_*` variables clap reads), parsed; a
+    /// usage error ends the process with clap's message and exit code 2.
+    pub fn from_args() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        cli.store_on_command_line =
+            matches.value_source("store") == Some(clap::parser::ValueSource::CommandLine);
+        cli
+    }
+
     /// A command's sandbox options with the n8n postgres container it should
     /// take the image from when none is given: ARK_PG_CONTAINER, else the
     /// config file's [postgres] container.
@@ -125,17 +170,25 @@ impl Cli {
     }
 
     pub fn store_location(&self) -> CliResult<String> {
-        if let Some(s) = &self.store {
-            return Ok(s.clone());
+        let (location, from) = match (&self.store, self.settings().map_err(CliError::Usage)?) {
+            (Some(s), _) if self.store_on_command_line => (s.clone(), "--store"),
+            (Some(s), _) => (s.clone(), "ARK_STORE"),
+            (None, settings) => match &settings.store {
+                Some(s) => (s.clone(), "the config file's `store`"),
+                None => {
+                    return Err(CliError::Usage(
+                        "no store given: pass --store DIR|s3://bucket/prefix or set ARK_STORE"
+                            .into(),
+                    ))
+                }
+            },
+        };
+        if location.trim().is_empty() {
+            return Err(CliError::Usage(format!(
+                "the store location is empty ({from}): give a directory or s3://bucket/prefix"
+            )));
         }
-        if let Ok(Some(s)) = self.settings().map(|s| s.store.clone()) {
-            return Ok(s);
-        }
-        self.store.clone().ok_or_else(|| {
-            CliError::Usage(
-                "no store given: pass --store DIR|s3://bucket/prefix or set ARK_STORE".into(),
-            )
-        })
+        Ok(location)
     }
 
     /// The configuration file's settings (empty without --config/ARK_CONFIG).
@@ -174,13 +227,22 @@ impl Cli {
 
     pub async fn open_store(&self) -> CliResult<Store> {
         let loc = self.store_location()?;
-        let store = Store::open(backend_for(&loc)?, &crate::crypto::passphrase).await?;
+        let store = Store::open(backend(&loc)?, &crate::crypto::passphrase).await?;
         warn_if_unencrypted(&store);
         Ok(store)
     }
 }
 
+/// The backend of a store location. What is wrong with a location itself (an
+/// unsupported URL, S3 credentials missing) is a configuration error.
+pub fn backend(location: &str) -> CliResult<std::sync::Arc<dyn crate::store::Backend>> {
+    backend_for(location).map_err(|e| CliError::Usage(e.to_string()))
+}
+
 pub async fn run(cli: Cli) -> CliResult {
+    // A config file named (--config, ARK_CONFIG) that is missing or invalid
+    // stops every command before it does anything.
+    cli.settings().map_err(CliError::Usage)?;
     match &cli.command {
         Command::Init(a) => init::run(&cli, a).await,
         Command::Backup(a) => backup::run(&cli, a).await,
@@ -210,6 +272,26 @@ pub fn who() -> String {
         // SAFETY: getuid has no preconditions.
         .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }));
     format!("{user}@{}", crate::store::host_name())
+}
+
+/// The end of a command: its error printed as one line, and the process's
+/// exit status ([`exit`]). Output that could not be written (other than to a
+/// reader that went away) makes a success a failure.
+pub fn finish(result: CliResult) -> i32 {
+    let code = match result {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    };
+    match crate::stdio::finish() {
+        Err(m) if code == exit::OK => {
+            eprintln!("error: {m}");
+            exit::FAILED
+        }
+        _ => code,
+    }
 }
 
 pub fn print_json<T: serde::Serialize>(v: &T) {
@@ -242,6 +324,7 @@ pub fn progress_for(
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
+    crate::stdio::set_progress_bar(Some(bar.clone()));
     let counters = session.counters();
     let b = bar.clone();
     let task = tokio::spawn(async move {
@@ -265,6 +348,7 @@ pub struct ProgressGuard {
 impl Drop for ProgressGuard {
     fn drop(&mut self) {
         self.task.abort();
+        crate::stdio::set_progress_bar(None);
         self.bar.finish_and_clear();
     }
 }

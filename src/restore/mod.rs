@@ -211,10 +211,10 @@ pub async fn choose_backup(
     store: &Store,
     reference: &str,
 ) -> Result<ChosenBackup> {
-    let backup_id = catalog
-        .resolve(reference)
-        .await
-        .map_err(|e| RestoreError::NotFound(e.to_string()))?;
+    let backup_id = catalog.resolve(reference).await.map_err(|e| match e {
+        crate::catalog::CatalogError::Invalid(m) => RestoreError::Invalid(m),
+        e => RestoreError::NotFound(e.to_string()),
+    })?;
     let record = catalog
         .backup(&backup_id)
         .await

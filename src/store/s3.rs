@@ -47,6 +47,7 @@ impl S3Backend {
         if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
             b = b.with_region("us-east-1");
         }
+        check_credentials(&b).map_err(|e| format!("{url}: {e}"))?;
         let store = b.build().map_err(|e| format!("{url}: {e}"))?;
         Ok(S3Backend {
             store: Arc::new(store),
@@ -73,6 +74,41 @@ impl S3Backend {
                 .to_string()
         }
     }
+}
+
+/// Where the credentials come from, decided before any request: static keys,
+/// anonymous access, a web identity or container credentials the environment
+/// names, or the cloud's instance metadata service (169.254.169.254) only when
+/// it is asked for with `AWS_METADATA_ENDPOINT`. Without any of them
+/// object_store would ask that service by itself: a request leaving the
+/// machine that nobody configured, and a raw 403 for an answer.
+fn check_credentials(b: &AmazonS3Builder) -> Result<(), String> {
+    use object_store::aws::AmazonS3ConfigKey as K;
+    let set = |k: K| b.get_config_value(&k).is_some_and(|v| !v.is_empty());
+    let on = |k: K| b.get_config_value(&k).is_some_and(|v| v == "true");
+    match (set(K::AccessKeyId), set(K::SecretAccessKey)) {
+        (true, true) => return Ok(()),
+        (true, false) => {
+            return Err("AWS_SECRET_ACCESS_KEY is not set (AWS_ACCESS_KEY_ID is)".into())
+        }
+        (false, true) => {
+            return Err("AWS_ACCESS_KEY_ID is not set (AWS_SECRET_ACCESS_KEY is)".into())
+        }
+        (false, false) => {}
+    }
+    let web_identity = set(K::WebIdentityTokenFile) && set(K::RoleArn);
+    let container = set(K::ContainerCredentialsRelativeUri)
+        || (set(K::ContainerCredentialsFullUri) && set(K::ContainerAuthorizationTokenFile));
+    if on(K::SkipSignature) || web_identity || container || set(K::MetadataEndpoint) {
+        return Ok(());
+    }
+    Err(
+        "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (neither is set), \
+         or AWS_SKIP_SIGNATURE=true for a public bucket; on a cloud machine whose role gives \
+         the access, AWS_METADATA_ENDPOINT=http://169.254.169.254 lets n8n-ark ask its instance \
+         metadata service (never asked otherwise)"
+            .into(),
+    )
 }
 
 fn map_err(op: &'static str, path: &str, e: object_store::Error) -> BackendError {

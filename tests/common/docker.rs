@@ -1,10 +1,14 @@
 //! PostgreSQL in a Docker container, for the tests that need a real engine.
 //!
 //! The image is `$ARK_TEST_PG_IMAGE` (built locally by
-//! tests/docker/build-pg-image.sh: `n8n-ark-test/postgres:15`); the engine is
-//! started by tests/docker/start-engine.sh (`./setup.sh test` does both).
-//! These tests must run, not skip: without the variable or an engine,
-//! [`PgContainer::start`] panics saying what to do.
+//! tests/docker/build-pg-image.sh from the machine's PostgreSQL:
+//! `n8n-ark-test/postgres:<major>`); the engine is started by
+//! tests/docker/start-engine.sh (`./setup.sh test` does both). The tests that
+//! need them are `#[ignore = "needs a Docker engine and ARK_TEST_PG_IMAGE …"]`,
+//! so a plain `cargo test` lists them as ignored, with why, instead of
+//! passing them; `./setup.sh test` runs them (`--include-ignored`), and there
+//! they must run: without the variable or an engine, [`test_image`] panics
+//! saying what to do.
 //!
 //! Containers are named `n8n-ark-test-pg-<random>`, labelled
 //! `n8n-ark.test=1`, and use the host's network: postgres listens on
@@ -77,8 +81,8 @@ pub fn test_image() -> String {
         _ => panic!(
             "{IMAGE_ENV} is not set. The Docker tests need a Docker engine and a PostgreSQL image: \
              run ./setup.sh test, or by hand: \
-             eval \"$(tests/docker/start-engine.sh)\" && tests/docker/build-pg-image.sh && \
-             export {IMAGE_ENV}=n8n-ark-test/postgres:15"
+             eval \"$(tests/docker/start-engine.sh)\" && \
+             export {IMAGE_ENV}=$(tests/docker/build-pg-image.sh)"
         ),
     };
     let info = docker()
@@ -104,7 +108,7 @@ pub fn test_image() -> String {
     image
 }
 
-/// A PostgreSQL 15 server in a container; removed on drop.
+/// A PostgreSQL server (the machine's version) in a container; removed on drop.
 pub struct PgContainer {
     name: String,
     port: u16,

@@ -61,11 +61,30 @@ pub fn bin_dir() -> PathBuf {
             Some((_, bin)) => bin,
             None => panic!(
                 "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin \
-                 (Debian: apt-get install postgresql-15, or set ARK_TEST_PG_BIN)"
+                 (Debian, Ubuntu: apt-get install postgresql, or set ARK_TEST_PG_BIN)"
             ),
         }
     })
     .clone()
+}
+
+/// The major version of the PostgreSQL in [`bin_dir`] (the distribution's:
+/// 15 on Debian 12, 17 on Debian 13, 16 on Ubuntu 24.04), from
+/// `postgres --version` ("postgres (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)").
+pub fn major() -> u32 {
+    static MAJOR: OnceLock<u32> = OnceLock::new();
+    *MAJOR.get_or_init(|| {
+        let o = Command::new(bin_dir().join("postgres"))
+            .arg("--version")
+            .output()
+            .expect("run postgres --version");
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        text.split(") ")
+            .nth(1)
+            .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|m| m.parse().ok())
+            .unwrap_or_else(|| panic!("no version in `postgres --version`: {text:?}"))
+    })
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
@@ -90,7 +109,7 @@ fn postgres_ids() -> (u32, u32) {
             assert!(
                 o.status.success(),
                 "tests run as root need a `postgres` OS user to run PostgreSQL \
-                 (Debian: apt-get install postgresql-15): {}",
+                 (Debian, Ubuntu: apt-get install postgresql): {}",
                 String::from_utf8_lossy(&o.stderr)
             );
             String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()

@@ -4,19 +4,28 @@
 # between, then browsed: list, show, diff, history; then restored from: one
 # workflow to a file, a database beside the live one, the config (a dry run
 # under a scratch root), and the restore history. Nothing outside a temporary
-# directory is touched; the PostgreSQL started here is stopped at the end.
+# directory is touched; the PostgreSQL started here is stopped at the end and
+# the temporary directory removed.
 #
 #   tests/demo/run.sh ARK_BINARY [KEEP_DIR]
 #
-# With KEEP_DIR the store and catalog are left there for you to explore.
+# With KEEP_DIR the store and its catalog are made in KEEP_DIR/store and
+# KEEP_DIR/data and left there for you to explore (the closing lines say how).
 set -euo pipefail
 ARK=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 here=$(cd "$(dirname "$0")/../.." && pwd)
 keep=${2:-}
 PGBIN=${ARK_DEMO_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
-[ -x "$PGBIN/initdb" ] || { echo "demo: PostgreSQL server binaries not found (Debian: apt-get install postgresql)" >&2; exit 1; }
+[ -x "$PGBIN/initdb" ] || { echo "demo: PostgreSQL server binaries not found (Debian, Ubuntu: apt-get install postgresql)" >&2; exit 1; }
+if [ -n "$keep" ]; then
+  mkdir -p "$keep"
+  keep=$(cd "$keep" && pwd)
+  for d in store data; do
+    [ ! -e "$keep/$d" ] || { echo "demo: $keep/$d exists already: give a new directory to keep the demo's store in" >&2; exit 1; }
+  done
+fi
 
-work=$(mktemp -d /tmp/n8n-ark-demo.XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/n8n-ark-demo.XXXXXX")
 chmod 755 "$work"
 pg_pid=""
 cleanup() {
@@ -26,7 +35,7 @@ cleanup() {
     as_pg "$PGBIN/pg_ctl" -D "$work/pg/data" stop -m immediate >/dev/null 2>&1 || true
     wait "$pg_pid" 2>/dev/null || true
   fi
-  if [ -z "$keep" ]; then rm -rf "$work"; fi
+  rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -36,7 +45,12 @@ mkdir -p "$work/pg"
 [ "$(id -u)" -eq 0 ] && chown postgres: "$work/pg"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
-step() { printf '\n\033[1m### %s\033[0m\n' "$*"; }
+# Bold headings only on a terminal, and never with NO_COLOR set.
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+  step() { printf '\n\033[1m### %s\033[0m\n' "$*"; }
+else
+  step() { printf '\n### %s\n' "$*"; }
+fi
 show() { printf '\n$ n8n-ark %s\n' "$*"; "$ARK" "$@"; }
 
 step "an ephemeral PostgreSQL on 127.0.0.1:$port, loaded with the n8n 1.123 sample"
@@ -60,7 +74,8 @@ printf 'server {\n  listen 443 ssl;\n  server_name n8n.example.com;\n  location 
 printf -- '-----BEGIN CERTIFICATE-----\ndemo\n-----END CERTIFICATE-----\n' > "$srv/letsencrypt/archive/n8n.example.com/fullchain1.pem"
 ln -s ../../archive/n8n.example.com/fullchain1.pem "$srv/letsencrypt/live/n8n.example.com/fullchain.pem"
 
-export ARK_STORE=$work/store ARK_DATA_DIR=$work/data
+store_dir=${keep:-$work}
+export ARK_STORE=$store_dir/store ARK_DATA_DIR=$store_dir/data
 export ARK_PASSWORD=${ARK_PASSWORD:-demo passphrase, use a real one}
 export ARK_N8N_DB="postgres://postgres@127.0.0.1:$port/n8n"
 export ARK_CONFIG_PATHS="$srv/n8n/.env:$srv/n8n/docker-compose.yaml:$srv/nginx:$srv/letsencrypt"
@@ -102,7 +117,18 @@ show restore history
 step "the store checks clean"
 show check
 
+echo
 if [ -n "$keep" ]; then
-  mkdir -p "$keep"; cp -a "$work/store" "$work/data" "$keep"/
-  echo; echo "store and catalog kept in $keep (ARK_PASSWORD='$ARK_PASSWORD')"
+  cat <<EOF
+The store and its catalog are kept in $keep (the PostgreSQL server and the
+restored files are gone). To look at them:
+
+  export ARK_STORE=$keep/store ARK_DATA_DIR=$keep/data ARK_PASSWORD='$ARK_PASSWORD'
+  $ARK list
+  $ARK show latest
+
+EOF
+else
+  echo "Nothing was kept: ./setup.sh demo DIR keeps the store and its catalog in DIR."
 fi
+echo "The binary is $ARK (./setup.sh install puts it in /usr/local/bin)."

@@ -4,9 +4,13 @@
 #
 #   tests/docker/build-pg-image.sh           # builds it if it is missing
 #   tests/docker/build-pg-image.sh --force   # rebuilds it
+#   export ARK_TEST_PG_IMAGE=$(tests/docker/build-pg-image.sh)
 #
-# The image (default n8n-ark-test/postgres:15; set ARK_TEST_PG_IMAGE to name
-# it otherwise) holds /usr/lib/postgresql/$V, /usr/share/postgresql/$V,
+# $V is the newest PostgreSQL installed (/usr/lib/postgresql/*/bin/postgres:
+# the distribution's, 15 on Debian 12, 17 on Debian 13, 16 on Ubuntu 24.04;
+# ARK_TEST_PG_VERSION chooses another). The image (default
+# n8n-ark-test/postgres:$V; set ARK_TEST_PG_IMAGE to name it otherwise)
+# holds /usr/lib/postgresql/$V, /usr/share/postgresql/$V,
 # /usr/share/zoneinfo, /bin/sh and every shared library that ldd lists for
 # them, a `postgres` user (uid/gid 999), a world-writable /tmp and
 # /var/run/postgresql, and the PostgreSQL binaries in PATH. It has no
@@ -20,12 +24,22 @@
 # the server then runs without JIT, which changes no result.
 #
 # Needs: a running Docker engine (tests/docker/start-engine.sh), PostgreSQL
-# server binaries on the host (Debian: postgresql-15), ldd and tar.
-# Progress goes to standard error; nothing is printed on standard output.
+# server binaries on the host (Debian, Ubuntu: postgresql), ldd and tar.
+# Progress goes to standard error; standard output gets only the image's name.
 set -euo pipefail
 
-IMAGE=${ARK_TEST_PG_IMAGE:-n8n-ark-test/postgres:15}
-PG_VERSION=${ARK_TEST_PG_VERSION:-15}
+newest_pg() {
+  local v best=""
+  for d in /usr/lib/postgresql/*/bin/postgres; do
+    [ -x "$d" ] || continue
+    v=${d#/usr/lib/postgresql/}; v=${v%%/*}
+    if [ -z "$best" ] || [ "$v" -gt "$best" ] 2>/dev/null; then best=$v; fi
+  done
+  echo "$best"
+}
+PG_VERSION=${ARK_TEST_PG_VERSION:-$(newest_pg)}
+[ -n "$PG_VERSION" ] || { echo "build-pg-image: error: no PostgreSQL server in /usr/lib/postgresql/*/bin (Debian, Ubuntu: apt-get install postgresql)" >&2; exit 1; }
+IMAGE=${ARK_TEST_PG_IMAGE:-n8n-ark-test/postgres:$PG_VERSION}
 PG_UID=999
 PG_GID=999
 
@@ -45,12 +59,13 @@ docker info >/dev/null 2>&1 || die "the Docker engine does not answer (start it 
 
 if [ -z "$force" ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
   log "$IMAGE already exists (use --force to rebuild)"
+  echo "$IMAGE"
   exit 0
 fi
 
 PGLIB=/usr/lib/postgresql/$PG_VERSION
 PGSHARE=/usr/share/postgresql/$PG_VERSION
-[ -x "$PGLIB/bin/postgres" ] || die "$PGLIB/bin/postgres not found (Debian: apt-get install postgresql-$PG_VERSION)"
+[ -x "$PGLIB/bin/postgres" ] || die "$PGLIB/bin/postgres not found (Debian, Ubuntu: apt-get install postgresql-$PG_VERSION)"
 [ -d "$PGSHARE" ] || die "$PGSHARE not found"
 [ -d /usr/share/zoneinfo ] || die "/usr/share/zoneinfo not found (Debian: apt-get install tzdata)"
 
@@ -129,3 +144,4 @@ tar -C "$ROOT" -c . | docker import \
 # A quick check that the binaries load inside the image.
 out=$(docker run --rm --network none "$IMAGE" pg_dump --version) || die "the image does not run pg_dump"
 log "built $IMAGE in $((SECONDS - start))s: $out"
+echo "$IMAGE"
