@@ -1542,3 +1542,383 @@ async fn the_read_commands() {
         .unwrap();
     assert!(!o.status.success());
 }
+
+// ---------------------------------------------------------------------------
+// A damaged catalog: moved aside and rebuilt from the store
+
+/// The one catalog file in `data`.
+fn catalog_file(data: &Path) -> std::path::PathBuf {
+    let files: Vec<_> = std::fs::read_dir(data.join("catalogs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "sqlite")
+                && !p.file_name().unwrap().to_string_lossy().contains("damaged")
+        })
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+/// The catalog files set aside as damaged, with their -wal and -shm.
+fn set_aside(data: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(data.join("catalogs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().contains("damaged"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The leaf pages of a table's b-tree in a SQLite file (read from the bytes,
+/// walking down from its root page).
+fn leaf_pages(bytes: &[u8], root: u32) -> Vec<u32> {
+    let page_size = match u16::from_be_bytes([bytes[16], bytes[17]]) {
+        1 => 65536,
+        n => n as usize,
+    };
+    let be32 = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    let mut leaves = Vec::new();
+    let mut stack = vec![root];
+    while let Some(p) = stack.pop() {
+        let start = (p as usize - 1) * page_size;
+        let header = if p == 1 { start + 100 } else { start };
+        match bytes[header] {
+            0x0d => leaves.push(p),
+            0x05 => {
+                let cells = u16::from_be_bytes([bytes[header + 3], bytes[header + 4]]) as usize;
+                stack.push(be32(header + 8));
+                for i in 0..cells {
+                    let at = header + 12 + 2 * i;
+                    let cell = u16::from_be_bytes([bytes[at], bytes[at + 1]]) as usize;
+                    stack.push(be32(start + cell));
+                }
+            }
+            t => panic!("page {p} of a table b-tree has type {t:#x}"),
+        }
+    }
+    leaves
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    /// The whole file overwritten with random bytes.
+    Garbage,
+    /// Cut after half its pages.
+    Truncated,
+    /// One page in the middle of the file (a leaf of `backup_workflows`)
+    /// overwritten with random bytes.
+    MiddlePage,
+    /// The leaf page of `backup_history` that holds the newest backup.
+    HistoryPage,
+}
+
+/// Damages a (closed) catalog file; returns its damaged bytes, and where
+/// the damaged page is when one page was damaged.
+async fn damage(file: &Path, how: Damage) -> (Vec<u8>, Option<std::ops::Range<usize>>) {
+    // Everything in the main file first (no -wal left behind).
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(file))
+        .await
+        .unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let root = |table: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT rootpage FROM sqlite_schema WHERE name = ?")
+                .bind(table)
+                .fetch_one(&pool)
+                .await
+                .unwrap() as u32
+        }
+    };
+    let workflows_root = root("backup_workflows").await;
+    let history_root = root("backup_history").await;
+    pool.close().await;
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+    let mut bytes = std::fs::read(file).unwrap();
+    let page_size = u16::from_be_bytes([bytes[16], bytes[17]]) as usize;
+    let pages = bytes.len() / page_size;
+    assert!(pages >= 20, "a catalog of {pages} pages");
+    let overwrite_page = |bytes: &mut Vec<u8>, p: u32, seed: u64| {
+        let start = (p as usize - 1) * page_size;
+        bytes[start..start + page_size].copy_from_slice(&random_bytes(seed, page_size));
+        Some(start..start + page_size)
+    };
+    let page = match how {
+        Damage::Garbage => {
+            bytes = random_bytes(7, bytes.len());
+            None
+        }
+        Damage::Truncated => {
+            // At a page boundary: only the header's page count tells.
+            bytes.truncate(pages / 2 * page_size);
+            None
+        }
+        Damage::MiddlePage => {
+            let leaves = leaf_pages(&bytes, workflows_root);
+            let middle = (pages / 2) as i64;
+            let p = *leaves
+                .iter()
+                .min_by_key(|p| (**p as i64 - middle).abs())
+                .unwrap();
+            overwrite_page(&mut bytes, p, 8)
+        }
+        Damage::HistoryPage => {
+            let leaves = leaf_pages(&bytes, history_root);
+            overwrite_page(&mut bytes, *leaves.iter().max().unwrap(), 9)
+        }
+    };
+    std::fs::write(file, &bytes).unwrap();
+    (bytes, page)
+}
+
+/// What a backup holds and which backups there are, without what later
+/// commands add (verifications): to compare answers across commands.
+fn contents(v: &Value) -> Value {
+    match v.as_array() {
+        Some(list) => list
+            .iter()
+            .map(|b| serde_json::json!([b["backup_id"], b["status"]]))
+            .collect(),
+        None => serde_json::json!([
+            v["backup"]["backup_id"],
+            v["workflows"],
+            v["credentials"],
+            v["config_files"],
+            v["databases"]
+        ]),
+    }
+}
+
+/// The lines of stderr that speak of the catalog being set aside.
+fn set_aside_warnings(o: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .filter(|l| l.contains("moved aside"))
+        .map(String::from)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_damaged_catalog_is_moved_aside_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sdir = dir.path().join("store");
+    let store = new_store(&sdir).await;
+    let a = take_backup(&store, &day1()).await;
+    fail_backup(&store, "20991231T235959Z-0000fa11", true).await;
+    take_backup(&store, &day2()).await;
+    let c = take_backup(&store, &day3()).await;
+    drop(store);
+    // The answers of a healthy catalog.
+    let list = ark_json(&data, &sdir, &["list"]);
+    let shows: Vec<Value> = [&a.backup_id, &c.backup_id]
+        .iter()
+        .map(|id| ark_json(&data, &sdir, &["show", id]))
+        .collect();
+    let history = ark_json(&data, &sdir, &["history", "wfErrorHandl005"]);
+    let file = catalog_file(&data);
+    let healthy = std::fs::read(&file).unwrap();
+
+    for how in [
+        Damage::Garbage,
+        Damage::Truncated,
+        Damage::MiddlePage,
+        Damage::HistoryPage,
+    ] {
+        for command in ["read", "restore workflow", "verify", "catalog rebuild"] {
+            let what = format!("{how:?}, {command}");
+            let _ = std::fs::remove_dir_all(data.join("catalogs"));
+            std::fs::create_dir_all(data.join("catalogs")).unwrap();
+            std::fs::write(&file, &healthy).unwrap();
+            let (damaged, damaged_page) = damage(&file, how).await;
+            let mut warnings = Vec::new();
+            match command {
+                "read" => {
+                    // Every backup shown (one of them holds the damaged
+                    // page), the list, a history: the same answers.
+                    for (id, shown) in [&a.backup_id, &c.backup_id].iter().zip(&shows) {
+                        let o = ark(&data, &sdir, &["--json", "show", id]);
+                        warnings.extend(set_aside_warnings(&o));
+                        assert_eq!(
+                            contents(&serde_json::from_slice::<Value>(&o.stdout).unwrap()),
+                            contents(shown),
+                            "{what}"
+                        );
+                    }
+                    let o = ark(&data, &sdir, &["--json", "list"]);
+                    warnings.extend(set_aside_warnings(&o));
+                    assert_eq!(
+                        contents(&serde_json::from_slice::<Value>(&o.stdout).unwrap()),
+                        contents(&list),
+                        "{what}"
+                    );
+                    let o = ark(&data, &sdir, &["--json", "history", "wfErrorHandl005"]);
+                    warnings.extend(set_aside_warnings(&o));
+                    assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap(), history);
+                }
+                "restore workflow" => {
+                    let out = dir.path().join(format!("restored-{how:?}"));
+                    let o = ark(
+                        &data,
+                        &sdir,
+                        &[
+                            "restore",
+                            "workflow",
+                            "latest",
+                            "wfOrderSync0001",
+                            "--out",
+                            out.to_str().unwrap(),
+                        ],
+                    );
+                    warnings.extend(set_aside_warnings(&o));
+                    let files: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().collect();
+                    assert_eq!(files.len(), 1, "{what}");
+                }
+                "verify" => {
+                    let o = ark(
+                        &data,
+                        &sdir,
+                        &["--json", "verify", "latest", "--level", "data"],
+                    );
+                    warnings.extend(set_aside_warnings(&o));
+                    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+                    assert_eq!(v["passed"], 1, "{what}: {v}");
+                }
+                _ => {
+                    let o = ark(&data, &sdir, &["catalog", "rebuild"]);
+                    warnings.extend(set_aside_warnings(&o));
+                }
+            }
+            // Found (always, but by the commands that never read the
+            // damaged page of a backup's workflows): said once, on one line,
+            // naming where the damaged file went.
+            let found = !matches!(
+                (how, command),
+                (Damage::MiddlePage, "restore workflow" | "verify")
+            );
+            let aside = set_aside(&data);
+            if found {
+                assert_eq!(warnings.len(), 1, "{what}: {warnings:?}");
+            }
+            assert!(warnings.len() <= 1, "{what}: {warnings:?}");
+            if warnings.is_empty() {
+                assert!(aside.is_empty(), "{what}: {aside:?}");
+                continue;
+            }
+            let kept = aside
+                .iter()
+                .find(|p| p.extension().is_some_and(|x| x == "sqlite"))
+                .unwrap_or_else(|| panic!("{what}: {aside:?}"));
+            assert!(
+                warnings[0].contains(&kept.display().to_string()),
+                "{what}: {warnings:?}"
+            );
+            // Kept as it was (a catch-up may have written to its other
+            // pages before the damaged one was read).
+            let kept_bytes = std::fs::read(kept).unwrap();
+            match &damaged_page {
+                None => assert!(
+                    kept_bytes == damaged,
+                    "{what}: the file kept is not the damaged one"
+                ),
+                Some(page) => assert!(
+                    kept_bytes.get(page.clone()) == damaged.get(page.clone()),
+                    "{what}: the damaged page is not in the file kept"
+                ),
+            }
+            // The new catalog answers, without a word about damage.
+            let o = ark(&data, &sdir, &["--json", "list"]);
+            assert_eq!(
+                contents(&serde_json::from_slice::<Value>(&o.stdout).unwrap()),
+                contents(&list),
+                "{what}"
+            );
+            assert!(
+                !String::from_utf8_lossy(&o.stderr).contains("warning"),
+                "{what}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_damaged_catalog_with_the_store_out_of_reach_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sdir = dir.path().join("store");
+    let store = new_store(&sdir).await;
+    take_backup(&store, &day1()).await;
+    take_backup(&store, &day2()).await;
+    drop(store);
+    ark(&data, &sdir, &["list"]);
+    let file = catalog_file(&data);
+    damage(&file, Damage::Garbage).await;
+    std::fs::rename(&sdir, dir.path().join("store-away")).unwrap();
+    let o = ark_cmd(&data, &sdir).args(["list"]).output().unwrap();
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    // What happened (the store cannot be reached, the catalog that could
+    // answer is damaged: named), and what to do.
+    assert!(e.contains(&file.display().to_string()), "{e}");
+    assert!(e.contains("damaged"), "{e}");
+    assert!(
+        e.contains("cannot be reached") || e.contains("cannot be opened"),
+        "{e}"
+    );
+    assert!(e.contains("n8n-ark catalog rebuild"), "{e}");
+    // Nothing was moved: it is all there is to read offline.
+    assert!(set_aside(&data).is_empty());
+    // Back in reach: the next command rebuilds it.
+    std::fs::rename(dir.path().join("store-away"), &sdir).unwrap();
+    let o = ark(&data, &sdir, &["--json", "list"]);
+    assert_eq!(set_aside_warnings(&o).len(), 1);
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_backup_with_a_damaged_catalog_rebuilds_it() {
+    let ark = Ark::new().init(&[]);
+    let etc = ark.path("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("n8n.env"), "N8N_HOST=n8n.example.com\n").unwrap();
+    let path = etc.join("n8n.env");
+    let path = path.to_str().unwrap();
+    let first = ark.backup("n8n_config", &["--config-path", path, "--no-verify"]);
+    let file = catalog_file(&ark.data());
+    rt().block_on(damage(&file, Damage::Garbage));
+    let o = ark.backup_output("n8n_config", &["--config-path", path, "--no-verify"]);
+    let second = ok_json(&o);
+    let e = stderr(&o);
+    assert_eq!(set_aside_warnings(&o).len(), 1, "{e}");
+    assert!(!e.contains("next command"), "{e}");
+    // The catalog holds both backups: nothing is left to catch up.
+    let o = ark.cmd().args(["--json", "list"]).output().unwrap();
+    let list = ok_json(&o);
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["backup_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            first["backup_id"].as_str().unwrap(),
+            second["backup_id"].as_str().unwrap()
+        ]
+    );
+}

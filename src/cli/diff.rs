@@ -1,8 +1,8 @@
 //! `diff A B`: what changed from backup A to backup B (workflows down to their
 //! nodes, credential names, config files, tables and row counts).
-use super::catalog::{catalog_err, fmt_count, fmt_time, open_catalog};
+use super::catalog::{fmt_count, fmt_time, read_catalog};
 use super::{human_bytes, print_json, Cli, CliResult};
-use crate::catalog::{BackupDiff, Change};
+use crate::catalog::{BackupDiff, Catalog, Change};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -13,11 +13,12 @@ pub struct Args {
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
-    let catalog = open_catalog(cli).await?;
-    let from = catalog.resolve(&a.from).await.map_err(catalog_err)?;
-    let to = catalog.resolve(&a.to).await.map_err(catalog_err)?;
-    let d = catalog.diff(&from, &to).await.map_err(catalog_err)?;
-    catalog.close().await;
+    let d = read_catalog(cli, async |c: &Catalog| {
+        let from = c.resolve(&a.from).await?;
+        let to = c.resolve(&a.to).await?;
+        c.diff(&from, &to).await
+    })
+    .await?;
     if cli.json {
         print_json(&d);
     } else {

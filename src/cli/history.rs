@@ -1,5 +1,5 @@
 //! `history WORKFLOW`: every version of one workflow across the backups.
-use super::catalog::{catalog_err, fmt_time, open_catalog, TextTable};
+use super::catalog::{fmt_time, read_catalog, TextTable};
 use super::{print_json, Cli, CliResult};
 
 #[derive(Debug, clap::Args)]
@@ -9,9 +9,10 @@ pub struct Args {
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
-    let catalog = open_catalog(cli).await?;
-    let h = catalog.history(&a.workflow).await.map_err(catalog_err)?;
-    catalog.close().await;
+    let h = read_catalog(cli, async |c: &crate::catalog::Catalog| {
+        c.history(&a.workflow).await
+    })
+    .await?;
     if cli.json {
         print_json(&h);
         return Ok(());

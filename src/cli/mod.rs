@@ -255,9 +255,13 @@ impl Drop for ProgressGuard {
 /// Every command on an unencrypted store says so.
 pub fn warn_if_unencrypted(store: &Store) {
     if !store.is_encrypted() {
-        eprintln!(
-            "warning: the store {} is NOT encrypted: anyone who can read it can read every backup in it",
-            store.location()
-        );
+        warn_unencrypted_at(&store.location());
     }
+}
+
+/// The warning of [`warn_if_unencrypted`], for a store read without opening it.
+pub fn warn_unencrypted_at(location: &str) {
+    eprintln!(
+        "warning: the store {location} is NOT encrypted: anyone who can read it can read every backup in it"
+    );
 }

@@ -1,8 +1,8 @@
 //! `show BACKUP`: what one backup holds (workflows, credential names, config
 //! files, database tables), from the catalog, without loading the backup.
-use super::catalog::{catalog_err, fmt_count, fmt_duration, fmt_time, open_catalog, TextTable};
+use super::catalog::{fmt_count, fmt_duration, fmt_time, read_catalog, TextTable};
 use super::{human_bytes, print_json, Cli, CliResult};
-use crate::catalog::{BackupView, WorkflowFilter};
+use crate::catalog::{BackupView, Catalog, WorkflowFilter};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -53,8 +53,6 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     if let Some(table) = &a.table {
         return show_table(cli, a, table).await;
     }
-    let catalog = open_catalog(cli).await?;
-    let id = catalog.resolve(&a.backup).await.map_err(catalog_err)?;
     let filter = WorkflowFilter {
         name_contains: a.workflow.clone(),
         active: match (a.active, a.inactive) {
@@ -64,8 +62,11 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         },
         tag: a.tag.clone(),
     };
-    let view = catalog.show(&id, &filter).await.map_err(catalog_err)?;
-    catalog.close().await;
+    let view = read_catalog(cli, async |c: &Catalog| {
+        let id = c.resolve(&a.backup).await?;
+        c.show(&id, &filter).await
+    })
+    .await?;
     if cli.json {
         print_json(&view);
     } else {
