@@ -1922,3 +1922,146 @@ fn a_backup_with_a_damaged_catalog_rebuilds_it() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------
+// Reading a current catalog needs no key
+
+/// `ark_cmd` without the store's passphrase (and nobody to ask for it), or
+/// with `pass` as the passphrase.
+fn ark_pass(data: &Path, store: &Path, pass: Option<&str>, args: &[&str]) -> Output {
+    let mut c = ark_cmd(data, store);
+    c.env_remove("ARK_PASSWORD")
+        .env_remove("ARK_PASSWORD_FILE")
+        .stdin(std::process::Stdio::null());
+    if let Some(p) = pass {
+        c.env("ARK_PASSWORD", p);
+    }
+    c.args(args).output().unwrap()
+}
+
+/// The backup ids of a successful `--json list`.
+fn backup_ids(o: &Output) -> Vec<String> {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice::<Value>(&o.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["backup_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_current_catalog_answers_without_the_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sdir = dir.path().join("store");
+    let store = new_store(&sdir).await;
+    let a = take_backup(&store, &day1()).await;
+    let b = take_backup(&store, &day2()).await;
+    // The catalog catches up (with the passphrase): it holds the whole journal.
+    ark(&data, &sdir, &["list"]);
+    let older_copy = dir.path().join("store-older");
+    copy_dir(&sdir, &older_copy);
+
+    // Without the passphrase, every read command answers from it, as it does
+    // with the passphrase.
+    for args in [
+        vec!["list"],
+        vec!["show", "latest"],
+        vec!["show", &a.backup_id, "--workflow", "slack"],
+        vec!["diff", &a.backup_id, "latest"],
+        vec!["history", "wfOrderSync0001"],
+        vec!["catalog", "status"],
+        vec!["restore", "history"],
+    ] {
+        for json in [false, true] {
+            let args: Vec<&str> = if json {
+                [&["--json"], &args[..]].concat()
+            } else {
+                args.clone()
+            };
+            let with = ark(&data, &sdir, &args);
+            let without = ark_pass(&data, &sdir, None, &args);
+            assert!(
+                without.status.success(),
+                "{args:?} without the passphrase: {}",
+                String::from_utf8_lossy(&without.stderr)
+            );
+            assert_eq!(without.stdout, with.stdout, "{args:?}");
+            // A wrong passphrase is not checked by what does not need the key.
+            let wrong = ark_pass(&data, &sdir, Some("not the passphrase"), &args);
+            assert!(
+                wrong.status.success(),
+                "{args:?} with a wrong passphrase: {}",
+                String::from_utf8_lossy(&wrong.stderr)
+            );
+            assert_eq!(wrong.stdout, with.stdout, "{args:?}");
+        }
+    }
+    // What reads the store's objects needs the key.
+    let out = dir.path().join("restored");
+    let o = ark_pass(
+        &data,
+        &sdir,
+        None,
+        &[
+            "restore",
+            "workflow",
+            "latest",
+            "wfOrderSync0001",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("ARK_PASSWORD"));
+
+    // A new record in the journal: catching up decrypts it, so the key is
+    // needed, and a wrong passphrase is refused.
+    let c = take_backup(&store, &day3()).await;
+    let o = ark_pass(&data, &sdir, None, &["--json", "list"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("ARK_PASSWORD"));
+    let o = ark_pass(
+        &data,
+        &sdir,
+        Some("not the passphrase"),
+        &["--json", "list"],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("passphrase"));
+    let o = ark_pass(&data, &sdir, Some(PASSPHRASE), &["--json", "list"]);
+    assert_eq!(backup_ids(&o), [&*a.backup_id, &b.backup_id, &c.backup_id]);
+    // Caught up: no key needed again.
+    let o = ark_pass(&data, &sdir, None, &["--json", "list"]);
+    assert_eq!(backup_ids(&o), [&*a.backup_id, &b.backup_id, &c.backup_id]);
+
+    // The store put back from an older copy (the same store, a shorter
+    // journal): the catalog does not hold that journal, so it is not current.
+    drop(store);
+    std::fs::remove_dir_all(&sdir).unwrap();
+    std::fs::rename(&older_copy, &sdir).unwrap();
+    let o = ark_pass(&data, &sdir, None, &["--json", "list"]);
+    assert!(
+        !o.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = ark_pass(&data, &sdir, Some(PASSPHRASE), &["--json", "list"]);
+    assert_eq!(backup_ids(&o), [&*a.backup_id, &b.backup_id]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("rebuilt"));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        let t = to.join(e.file_name());
+        if p.is_dir() {
+            copy_dir(&p, &t);
+        } else {
+            std::fs::copy(&p, &t).unwrap();
+        }
+    }
+}

@@ -171,13 +171,11 @@ fn damaged_offline(
 /// catalog last made for that location as it is, with a warning, so that
 /// browsing still works.
 async fn open_reading(cli: &Cli) -> CliResult<Reading> {
-    if false {
-        if let Some(catalog) = current_without_key(cli).await {
-            return Ok(Reading {
-                catalog,
-                store: None,
-            });
-        }
+    if let Some(catalog) = current_without_key(cli).await {
+        return Ok(Reading {
+            catalog,
+            store: None,
+        });
     }
     let data_dir = cli.data_dir();
     match cli.open_store().await {
