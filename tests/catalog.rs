@@ -176,6 +176,15 @@ fn columns(table: &str) -> Vec<Column> {
 }
 
 async fn take_backup(store: &Store, spec: &Spec) -> BackupSummary {
+    take_labelled_backup(store, spec, &[]).await
+}
+
+/// [`take_backup`] with labels in its manifest.
+async fn take_labelled_backup(
+    store: &Store,
+    spec: &Spec,
+    labels: &[(&str, &str)],
+) -> BackupSummary {
     // Backups ordered by start time: keep them apart by a few milliseconds.
     tokio::time::sleep(std::time::Duration::from_millis(15)).await;
     let mut s = BackupSession::begin(store, spec.kind).await.unwrap();
@@ -285,9 +294,11 @@ async fn take_backup(store: &Store, spec: &Spec) -> BackupSummary {
         encryption_key_fingerprint: Some("5f1c0ffee0ddba11".into()),
         encryption_key_source: Some("/opt/n8n/.env".into()),
     };
-    s.commit_with(BTreeMap::new(), Some(contents))
-        .await
-        .unwrap()
+    let labels = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    s.commit_with(labels, Some(contents)).await.unwrap()
 }
 
 fn http(url: &str) -> (&'static str, &'static str, Value) {
@@ -2064,4 +2075,222 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&p, &t).unwrap();
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Safety backups: marked, and never `latest`
+
+/// A `RestorePerformed` event naming `safety` as the safety backup it took.
+async fn restore_event(store: &Store, restore_id: &str, backup_id: &str, safety: Option<&str>) {
+    journal::append(
+        store,
+        Event::RestorePerformed(store_format::event::RestorePerformed {
+            restore_id: restore_id.into(),
+            backup_id: backup_id.into(),
+            what: "database".into(),
+            target: "postgres:n8n@127.0.0.1:5432".into(),
+            result: "ok".into(),
+            items: vec![],
+            safety_backup: safety.map(String::from),
+            duration_ms: 2500,
+        }),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn safety_backups_are_marked_and_latest_is_the_newest_other_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sdir = dir.path().join("store");
+    let store = new_store(&sdir).await;
+    let cat = Catalog::open(&data, &store).await.unwrap();
+    // Only a safety backup (labelled as restores have long labelled them):
+    // no `latest`, and the error says where the safety backups are.
+    let r1 = "20261201T100000Z-00000r01";
+    let old_form = take_labelled_backup(
+        &store,
+        &day1(),
+        &[("pinned", &format!("safety backup before restore {r1}"))],
+    )
+    .await;
+    cat.catch_up(&store).await.unwrap();
+    let e = cat.resolve("latest").await.unwrap_err();
+    assert!(matches!(e, CatalogError::NotFound(_)), "{e}");
+    assert!(e.to_string().contains("latest:safety"), "{e}");
+    assert_eq!(
+        cat.resolve("latest:safety").await.unwrap(),
+        old_form.backup_id
+    );
+
+    let taken = take_backup(&store, &day1()).await;
+    restore_event(&store, r1, &taken.backup_id, Some(&old_form.backup_id)).await;
+    // The newer form: a `safety` label naming the restore.
+    let r2 = "20261201T110000Z-00000r02";
+    let new_form = take_labelled_backup(
+        &store,
+        &day2(),
+        &[
+            ("pinned", &format!("safety backup before restore {r2}")),
+            ("safety", r2),
+        ],
+    )
+    .await;
+    // Known as a safety backup from the journal alone (its restore names
+    // it), though its manifest has no label.
+    let r3 = "20261201T120000Z-00000r03";
+    let by_event = take_backup(&store, &day3()).await;
+    restore_event(&store, r3, &taken.backup_id, Some(&by_event.backup_id)).await;
+    // A pinned backup that is not a safety backup counts as any other.
+    let pinned = take_labelled_backup(&store, &day3(), &[("pinned", "kept for the audit")]).await;
+    let newest_safety = take_labelled_backup(
+        &store,
+        &day3(),
+        &[(
+            "pinned",
+            "safety backup before restore 20261201T130000Z-00000r04",
+        )],
+    )
+    .await;
+    cat.catch_up(&store).await.unwrap();
+
+    // `latest` and `latest:KIND`: the newest backup taken as such.
+    assert_eq!(cat.resolve("latest").await.unwrap(), pinned.backup_id);
+    assert_eq!(
+        cat.resolve("latest:postgres_n8n").await.unwrap(),
+        pinned.backup_id
+    );
+    assert_eq!(
+        cat.resolve("latest:safety").await.unwrap(),
+        newest_safety.backup_id
+    );
+    // A safety backup named by its id is still one to restore from.
+    assert_eq!(
+        cat.resolve(&new_form.backup_id).await.unwrap(),
+        new_form.backup_id
+    );
+
+    let list = cat.list_backups(&BackupFilter::default()).await.unwrap();
+    let marks: Vec<(&str, bool, Option<&str>)> = list
+        .iter()
+        .map(|b| (b.backup_id.as_str(), b.safety, b.safety_restore.as_deref()))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            (old_form.backup_id.as_str(), true, Some(r1)),
+            (taken.backup_id.as_str(), false, None),
+            (new_form.backup_id.as_str(), true, Some(r2)),
+            (by_event.backup_id.as_str(), true, Some(r3)),
+            (pinned.backup_id.as_str(), false, None),
+            (
+                newest_safety.backup_id.as_str(),
+                true,
+                Some("20261201T130000Z-00000r04")
+            ),
+        ]
+    );
+    cat.close().await;
+    drop(store);
+
+    // Through the binary: marked in list (text and JSON), reachable as latest:safety.
+    let json = ark_json(&data, &sdir, &["list"]);
+    let flags: Vec<bool> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["safety"].as_bool().unwrap())
+        .collect();
+    assert_eq!(flags, [true, false, true, true, false, true]);
+    let text = String::from_utf8(ark(&data, &sdir, &["list"]).stdout).unwrap();
+    let line = |id: &str| {
+        text.lines()
+            .find(|l| l.starts_with(id))
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        line(&new_form.backup_id).contains(&format!("safety backup before restore {r2}")),
+        "{text}"
+    );
+    assert!(!line(&pinned.backup_id).contains("safety"), "{text}");
+    let shown = ark_json(&data, &sdir, &["show", "latest:safety"]);
+    assert_eq!(
+        shown["backup"]["backup_id"],
+        newest_safety.backup_id.as_str()
+    );
+    assert_eq!(shown["backup"]["safety"], true);
+    let shown = ark_json(&data, &sdir, &["show", "latest"]);
+    assert_eq!(shown["backup"]["backup_id"], pinned.backup_id.as_str());
+    let text = String::from_utf8(ark(&data, &sdir, &["show", "latest:safety"]).stdout).unwrap();
+    assert!(text.contains("safety backup before restore"), "{text}");
+}
+
+#[test]
+fn repeating_a_restore_from_latest_restores_the_same_backup() {
+    let pg = common::pg::PgCluster::start();
+    pg.load_fixture("n8n");
+    let at_backup = pg.table_checksums("n8n");
+    let env = Ark::new().init(&[]);
+    let backup = env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n"), "--no-verify"]);
+    let backup = backup["backup_id"].as_str().unwrap().to_string();
+    let restore_latest = || {
+        ok_json(
+            &env.cmd()
+                .args(["--json", "restore", "database", "latest", "n8n"])
+                .args(["--target-url", &pg.url("postgres"), "--replace", "--yes"])
+                .output()
+                .unwrap(),
+        )
+    };
+    // n8n moves on; the operator restores latest.
+    pg.psql(
+        "n8n",
+        "INSERT INTO tag_entity (id, name) VALUES ('tagAfterBackup1', 'after')",
+    );
+    let first = restore_latest();
+    assert_eq!(first["backup_id"], backup.as_str());
+    assert_eq!(pg.table_checksums("n8n"), at_backup);
+    // And again after another change: latest is still the backup the
+    // operator took, not the safety backup the first restore took.
+    pg.psql(
+        "n8n",
+        "INSERT INTO tag_entity (id, name) VALUES ('tagAfterBackup2', 'again')",
+    );
+    let second = restore_latest();
+    assert_eq!(second["backup_id"], backup.as_str());
+    assert_eq!(pg.table_checksums("n8n"), at_backup);
+
+    // The safety backups: labelled with the restore that took them, marked
+    // in list, the newest reachable as latest:safety.
+    let safety = second["safety_backup"].as_str().unwrap();
+    let m = env.manifest_of(safety);
+    assert_eq!(
+        m.labels.get("safety").map(String::as_str),
+        second["restore_id"].as_str()
+    );
+    let list = env.json(&["list"]);
+    let marks: Vec<(&str, bool)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["backup_id"].as_str().unwrap(),
+                b["safety"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            (backup.as_str(), false),
+            (first["safety_backup"].as_str().unwrap(), true),
+            (safety, true)
+        ]
+    );
+    let shown = env.json(&["show", "latest:safety"]);
+    assert_eq!(shown["backup"]["backup_id"], safety);
+    assert_eq!(shown["backup"]["safety_restore"], second["restore_id"]);
 }

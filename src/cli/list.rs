@@ -33,8 +33,21 @@ pub fn note_of(b: &BackupRecord) -> String {
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default()
         ),
-        BackupStatus::Completed => b.note.clone().unwrap_or_default(),
+        BackupStatus::Completed => {
+            let mut parts: Vec<String> = safety_of(b).into_iter().collect();
+            parts.extend(b.note.clone());
+            parts.join("; ")
+        }
     }
+}
+
+/// What marks a safety backup: `safety backup before restore R` (see
+/// `latest:safety`); `None` for any other.
+pub fn safety_of(b: &BackupRecord) -> Option<String> {
+    b.safety.then(|| match &b.safety_restore {
+        Some(r) => format!("safety backup before restore {r}"),
+        None => "safety backup taken by a restore".to_string(),
+    })
 }
 
 /// What the VERIFIED column says: the newest verification's level and

@@ -78,7 +78,10 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
 fn print_view(v: &BackupView) {
     let b = &v.backup;
     println!("backup    {}", b.backup_id);
-    println!("kind      {} ({})", b.kind, b.status);
+    match super::list::safety_of(b) {
+        Some(safety) => println!("kind      {} ({}, {safety})", b.kind, b.status),
+        None => println!("kind      {} ({})", b.kind, b.status),
+    }
     if let Some(h) = &b.host {
         println!("host      {h}");
     }
