@@ -2294,3 +2294,93 @@ fn repeating_a_restore_from_latest_restores_the_same_backup() {
     assert_eq!(shown["backup"]["backup_id"], safety);
     assert_eq!(shown["backup"]["safety_restore"], second["restore_id"]);
 }
+
+// ---------------------------------------------------------------------------
+// Names are data: control characters never reach the terminal
+
+#[tokio::test]
+async fn control_characters_in_names_are_escaped_in_text_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sdir = dir.path().join("store");
+    let store = new_store(&sdir).await;
+    let evil = "Order \u{1b}[31msync\nINJECTED LINE\r\u{7}";
+    let mut spec = day1();
+    let orders = spec
+        .workflows
+        .iter_mut()
+        .find(|w| w.id == "wfOrderSync0001")
+        .unwrap();
+    orders.name = evil.to_string();
+    orders.tags = vec!["prod\u{1b}]0;title\u{7}", "shop"];
+    spec.credentials[0].1 = "Shop\u{1b}[2J API";
+    spec.tables.push(("public", "evil\ntable", 3));
+    spec.configs
+        .push(file("/opt/n8n/\u{1b}[1mbold.env", b"X=1\n", 0o600));
+    let a = take_labelled_backup(&store, &spec, &[("note", "a\u{1b}[5mblink")]).await;
+    journal::append(
+        &store,
+        Event::BackupFailed(BackupFailed {
+            backup_id: "20991231T235959Z-0000fa11".into(),
+            kind: "postgres_n8n".into(),
+            stage: "dump".into(),
+            message: "pg_dump: \u{1b}[31mdatabase \"n8n\u{1b}[0m\" does not exist".into(),
+            duration_ms: 10,
+        }),
+    )
+    .await
+    .unwrap();
+    let b = take_backup(&store, &day2()).await;
+    drop(store);
+
+    let texts = [
+        vec!["list"],
+        vec!["show", &a.backup_id],
+        vec!["diff", &a.backup_id, &b.backup_id],
+        vec!["history", "wfOrderSync0001"],
+    ]
+    .map(|args| {
+        let o = ark(&data, &sdir, &args);
+        (args, String::from_utf8(o.stdout).unwrap())
+    });
+    for (args, text) in &texts {
+        let bad: Vec<char> = text
+            .chars()
+            .filter(|c| (c.is_control() && *c != '\n') || *c == '\u{7f}')
+            .collect();
+        assert!(bad.is_empty(), "{args:?}: {bad:?} in\n{text}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("INJECTED")),
+            "{args:?}: {text}"
+        );
+    }
+    let escaped_name = r"Order \x1b[31msync\nINJECTED LINE\r\x07";
+    let (_, show) = &texts[1];
+    for needle in [
+        escaped_name,
+        r"prod\x1b]0;title\x07",
+        r"Shop\x1b[2J API",
+        r"public.evil\ntable",
+        r"/opt/n8n/\x1b[1mbold.env",
+        r"note=a\x1b[5mblink",
+    ] {
+        assert!(show.contains(needle), "{needle}: {show}");
+    }
+    assert!(
+        texts[0].1.contains(r"pg_dump: \x1b[31mdatabase"),
+        "{}",
+        texts[0].1
+    );
+    assert!(texts[2].1.contains(escaped_name), "{}", texts[2].1);
+    assert!(texts[3].1.contains(escaped_name), "{}", texts[3].1);
+
+    // JSON is unchanged: the names as they are.
+    let shown = ark_json(&data, &sdir, &["show", &a.backup_id]);
+    let names: Vec<&str> = shown["workflows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&evil), "{names:?}");
+}

@@ -1,7 +1,7 @@
 //! `catalog rebuild` and `catalog status`, and what the read commands (`list`,
 //! `show`, `diff`, `history`) share: opening the catalog caught up with the
 //! store (or, when the store cannot be reached, as it was), and text layout.
-use super::{print_json, Cli, CliError, CliResult};
+use super::{print_json, printable, Cli, CliError, CliResult};
 use crate::catalog::{Catalog, CatalogError, CatchUpReport};
 use crate::store::{Store, StoreError};
 
@@ -345,9 +345,13 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
                     "backups": backups.len(),
                 }));
             } else {
-                println!("catalog  {}", path.display());
+                println!("catalog  {}", printable(&path.display().to_string()));
                 if let Some(s) = state {
-                    println!("store    {} ({})", s.store_id, s.store_location);
+                    println!(
+                        "store    {} ({})",
+                        printable(&s.store_id),
+                        printable(&s.store_location)
+                    );
                     println!(
                         "journal  up to record {} (updated {} UTC)",
                         s.last_seq,
@@ -406,7 +410,10 @@ pub struct TextTable {
 impl TextTable {
     pub fn new(header: &[&str]) -> Self {
         TextTable {
-            header: header.iter().map(|s| s.to_string()).collect(),
+            header: header
+                .iter()
+                .map(|s| super::printable(s).into_owned())
+                .collect(),
             rows: Vec::new(),
             right: Vec::new(),
         }
@@ -417,8 +424,15 @@ impl TextTable {
         self
     }
 
+    /// A row of cells; each is made [`printable`](super::printable) (cells
+    /// hold names and messages from outside).
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|c| super::printable(&c).into_owned())
+                .collect(),
+        );
     }
 
     pub fn is_empty(&self) -> bool {
@@ -480,5 +494,24 @@ mod tests {
         let mut t = TextTable::new(&["A", "NUM"]).right_align(&[1]);
         t.row(vec!["long name".into(), "5".into()]);
         assert_eq!(t.render(0), "A          NUM\nlong name    5\n");
+    }
+
+    #[test]
+    fn names_are_printable() {
+        use crate::cli::printable;
+        assert_eq!(printable("Order sync"), "Order sync");
+        assert!(matches!(
+            printable("plain ünïcödé ✓"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            printable("a\u{1b}[31mb\nc\rd\te\u{7}f\u{7f}g"),
+            r"a\x1b[31mb\nc\rd\te\x07f\x7fg"
+        );
+        assert_eq!(printable("x\u{9b}2Jy\u{202e}z"), r"x\u{9b}2Jy\u{202e}z");
+        // Escaped cells keep their width in a table.
+        let mut t = TextTable::new(&["NAME"]);
+        t.row(vec!["a\nb".into()]);
+        assert_eq!(t.render(0), "NAME\na\\nb\n");
     }
 }

@@ -1,6 +1,6 @@
 //! `history WORKFLOW`: every version of one workflow across the backups.
 use super::catalog::{fmt_time, read_catalog, TextTable};
-use super::{print_json, Cli, CliResult};
+use super::{print_json, printable, Cli, CliResult};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -18,9 +18,9 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         return Ok(());
     }
     println!(
-        "workflow {} {:?}: {} version{} in {} backup{}",
-        h.workflow_id,
-        h.name,
+        "workflow {} \"{}\": {} version{} in {} backup{}",
+        printable(&h.workflow_id),
+        printable(&h.name),
         h.versions.len(),
         if h.versions.len() == 1 { "" } else { "s" },
         h.backup_count,
