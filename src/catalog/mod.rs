@@ -21,6 +21,17 @@
 //! records after that prefix, after checking that the prefix's last record is
 //! still the store's (a catalog of another store, or of a journal that was
 //! replaced or cut back, is rebuilt from scratch).
+//!
+//! Being only a projection, a damaged catalog file is never fatal: opened
+//! with its store, a file that is not a database, is cut short or has a
+//! damaged page where every command reads is moved aside (kept, named with
+//! the time: [`SetAside`]) and made again; a query that finds damage
+//! elsewhere says so ([`CatalogError::is_damage`]) and the caller does the
+//! same with [`Catalog::replace_damaged`].
+//!
+//! A catalog that already holds the whole journal answers without the
+//! store's key ([`Catalog::open_if_current`]): whether there is anything new
+//! is read from the journal's file names, not from its (sealed) records.
 mod diff;
 mod error;
 mod projection;
@@ -53,13 +64,15 @@ pub const CATALOGS_DIR: &str = "catalogs";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The tables every command reads (`list`, `latest`, a backup's row and
-/// verifications, restores), checked page by page when the catalog opens:
+/// verifications, restores, the verification policy), checked page by page
+/// when the catalog opens:
 /// small (a row per backup, verification or restore), so the check costs
 /// little; damage elsewhere is found by the query that reads it.
-const PROBED_TABLES: [&str; 4] = [
+const PROBED_TABLES: [&str; 5] = [
     "catalog_state",
     "backup_history",
     "verification_history",
+    "verification_policy",
     "restore_history",
 ];
 
