@@ -65,9 +65,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The tables every command reads (`list`, `latest`, a backup's row and
 /// verifications, restores, the verification policy), checked page by page
-/// when the catalog opens:
-/// small (a row per backup, verification or restore), so the check costs
-/// little; damage elsewhere is found by the query that reads it.
+/// when the catalog opens. They are small (a row per backup, verification or
+/// restore), so the check costs little; damage elsewhere (a backup's
+/// contents, the events) is found by the query that reads it.
 const PROBED_TABLES: [&str; 5] = [
     "catalog_state",
     "backup_history",

@@ -158,8 +158,8 @@ fn damaged_offline(
     reason: &str,
 ) -> CliError {
     CliError::Failed(format!(
-        "the store {location} cannot be opened ({store_err}), and the local catalog that could answer \
-         instead, {path}, is damaged ({reason}); nothing was changed: once the store can be reached, \
+        "the store {location} cannot be opened ({store_err}), and no local catalog can answer instead: \
+         {path} is damaged ({reason}); nothing was changed: once the store can be reached, \
          `n8n-ark catalog rebuild` (or any command that reads the catalog) moves the damaged file aside \
          and makes the catalog again from the store"
     ))
