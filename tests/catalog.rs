@@ -176,6 +176,15 @@ fn columns(table: &str) -> Vec<Column> {
 }
 
 async fn take_backup(store: &Store, spec: &Spec) -> BackupSummary {
+    take_labelled_backup(store, spec, &[]).await
+}
+
+/// [`take_backup`] with labels in its manifest.
+async fn take_labelled_backup(
+    store: &Store,
+    spec: &Spec,
+    labels: &[(&str, &str)],
+) -> BackupSummary {
     // Backups ordered by start time: keep them apart by a few milliseconds.
     tokio::time::sleep(std::time::Duration::from_millis(15)).await;
     let mut s = BackupSession::begin(store, spec.kind).await.unwrap();
@@ -285,9 +294,11 @@ async fn take_backup(store: &Store, spec: &Spec) -> BackupSummary {
         encryption_key_fingerprint: Some("5f1c0ffee0ddba11".into()),
         encryption_key_source: Some("/opt/n8n/.env".into()),
     };
-    s.commit_with(BTreeMap::new(), Some(contents))
-        .await
-        .unwrap()
+    let labels = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    s.commit_with(labels, Some(contents)).await.unwrap()
 }
 
 fn http(url: &str) -> (&'static str, &'static str, Value) {
@@ -1557,4 +1568,835 @@ async fn the_read_commands() {
         .output()
         .unwrap();
     assert!(!o.status.success());
+}
+
+// ---------------------------------------------------------------------------
+// A damaged catalog: moved aside and rebuilt from the store
+
+/// The one catalog file in `data`.
+fn catalog_file(data: &Path) -> std::path::PathBuf {
+    let files: Vec<_> = std::fs::read_dir(data.join("catalogs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "sqlite")
+                && !p.file_name().unwrap().to_string_lossy().contains("damaged")
+        })
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+/// The catalog files set aside as damaged, with their -wal and -shm.
+fn set_aside(data: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(data.join("catalogs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().contains("damaged"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The leaf pages of a table's b-tree in a SQLite file (read from the bytes,
+/// walking down from its root page).
+fn leaf_pages(bytes: &[u8], root: u32) -> Vec<u32> {
+    let page_size = match u16::from_be_bytes([bytes[16], bytes[17]]) {
+        1 => 65536,
+        n => n as usize,
+    };
+    let be32 = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    let mut leaves = Vec::new();
+    let mut stack = vec![root];
+    while let Some(p) = stack.pop() {
+        let start = (p as usize - 1) * page_size;
+        let header = if p == 1 { start + 100 } else { start };
+        match bytes[header] {
+            0x0d => leaves.push(p),
+            0x05 => {
+                let cells = u16::from_be_bytes([bytes[header + 3], bytes[header + 4]]) as usize;
+                stack.push(be32(header + 8));
+                for i in 0..cells {
+                    let at = header + 12 + 2 * i;
+                    let cell = u16::from_be_bytes([bytes[at], bytes[at + 1]]) as usize;
+                    stack.push(be32(start + cell));
+                }
+            }
+            t => panic!("page {p} of a table b-tree has type {t:#x}"),
+        }
+    }
+    leaves
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    /// The whole file overwritten with random bytes.
+    Garbage,
+    /// Cut after half its pages.
+    Truncated,
+    /// One page in the middle of the file (a leaf of `backup_workflows`)
+    /// overwritten with random bytes.
+    MiddlePage,
+    /// The leaf page of `backup_history` that holds the newest backup.
+    HistoryPage,
+}
+
+/// Damages a (closed) catalog file; returns its damaged bytes, and where
+/// the damaged page is when one page was damaged.
+async fn damage(file: &Path, how: Damage) -> (Vec<u8>, Option<std::ops::Range<usize>>) {
+    // Everything in the main file first (no -wal left behind).
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(file))
+        .await
+        .unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let root = |table: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT rootpage FROM sqlite_schema WHERE name = ?")
+                .bind(table)
+                .fetch_one(&pool)
+                .await
+                .unwrap() as u32
+        }
+    };
+    let workflows_root = root("backup_workflows").await;
+    let history_root = root("backup_history").await;
+    pool.close().await;
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+    let mut bytes = std::fs::read(file).unwrap();
+    let page_size = u16::from_be_bytes([bytes[16], bytes[17]]) as usize;
+    let pages = bytes.len() / page_size;
+    assert!(pages >= 20, "a catalog of {pages} pages");
+    let overwrite_page = |bytes: &mut Vec<u8>, p: u32, seed: u64| {
+        let start = (p as usize - 1) * page_size;
+        bytes[start..start + page_size].copy_from_slice(&random_bytes(seed, page_size));
+        Some(start..start + page_size)
+    };
+    let page = match how {
+        Damage::Garbage => {
+            bytes = random_bytes(7, bytes.len());
+            None
+        }
+        Damage::Truncated => {
+            // At a page boundary: only the header's page count tells.
+            bytes.truncate(pages / 2 * page_size);
+            None
+        }
+        Damage::MiddlePage => {
+            let leaves = leaf_pages(&bytes, workflows_root);
+            let middle = (pages / 2) as i64;
+            let p = *leaves
+                .iter()
+                .min_by_key(|p| (**p as i64 - middle).abs())
+                .unwrap();
+            overwrite_page(&mut bytes, p, 8)
+        }
+        Damage::HistoryPage => {
+            let leaves = leaf_pages(&bytes, history_root);
+            overwrite_page(&mut bytes, *leaves.iter().max().unwrap(), 9)
+        }
+    };
+    std::fs::write(file, &bytes).unwrap();
+    (bytes, page)
+}
+
+/// What a backup holds and which backups there are, without what later
+/// commands add (verifications): to compare answers across commands.
+fn contents(v: &Value) -> Value {
+    match v.as_array() {
+        Some(list) => list
+            .iter()
+            .map(|b| serde_json::json!([b["backup_id"], b["status"]]))
+            .collect(),
+        None => serde_json::json!([
+            v["backup"]["backup_id"],
+            v["workflows"],
+            v["credentials"],
+            v["config_files"],
+            v["databases"]
+        ]),
+    }
+}
+
+/// The lines of stderr that speak of the catalog being set aside.
+fn set_aside_warnings(o: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .filter(|l| l.contains("moved aside"))
+        .map(String::from)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_damaged_catalog_is_moved_aside_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sdir = dir.path().join("store");
+    let store = new_store(&sdir).await;
+    let a = take_backup(&store, &day1()).await;
+    fail_backup(&store, "20991231T235959Z-0000fa11", true).await;
+    take_backup(&store, &day2()).await;
+    let c = take_backup(&store, &day3()).await;
+    drop(store);
+    // The answers of a healthy catalog.
+    let list = ark_json(&data, &sdir, &["list"]);
+    let shows: Vec<Value> = [&a.backup_id, &c.backup_id]
+        .iter()
+        .map(|id| ark_json(&data, &sdir, &["show", id]))
+        .collect();
+    let history = ark_json(&data, &sdir, &["history", "wfErrorHandl005"]);
+    let file = catalog_file(&data);
+    let healthy = std::fs::read(&file).unwrap();
+
+    for how in [
+        Damage::Garbage,
+        Damage::Truncated,
+        Damage::MiddlePage,
+        Damage::HistoryPage,
+    ] {
+        for command in ["read", "restore workflow", "verify", "catalog rebuild"] {
+            let what = format!("{how:?}, {command}");
+            let _ = std::fs::remove_dir_all(data.join("catalogs"));
+            std::fs::create_dir_all(data.join("catalogs")).unwrap();
+            std::fs::write(&file, &healthy).unwrap();
+            let (damaged, damaged_page) = damage(&file, how).await;
+            let mut warnings = Vec::new();
+            match command {
+                "read" => {
+                    // Every backup shown (one of them holds the damaged
+                    // page), the list, a history: the same answers.
+                    for (id, shown) in [&a.backup_id, &c.backup_id].iter().zip(&shows) {
+                        let o = ark(&data, &sdir, &["--json", "show", id]);
+                        warnings.extend(set_aside_warnings(&o));
+                        assert_eq!(
+                            contents(&serde_json::from_slice::<Value>(&o.stdout).unwrap()),
+                            contents(shown),
+                            "{what}"
+                        );
+                    }
+                    let o = ark(&data, &sdir, &["--json", "list"]);
+                    warnings.extend(set_aside_warnings(&o));
+                    assert_eq!(
+                        contents(&serde_json::from_slice::<Value>(&o.stdout).unwrap()),
+                        contents(&list),
+                        "{what}"
+                    );
+                    let o = ark(&data, &sdir, &["--json", "history", "wfErrorHandl005"]);
+                    warnings.extend(set_aside_warnings(&o));
+                    assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap(), history);
+                }
+                "restore workflow" => {
+                    let out = dir.path().join(format!("restored-{how:?}"));
+                    let o = ark(
+                        &data,
+                        &sdir,
+                        &[
+                            "restore",
+                            "workflow",
+                            "latest",
+                            "wfOrderSync0001",
+                            "--out",
+                            out.to_str().unwrap(),
+                        ],
+                    );
+                    warnings.extend(set_aside_warnings(&o));
+                    let files: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().collect();
+                    assert_eq!(files.len(), 1, "{what}");
+                }
+                "verify" => {
+                    let o = ark(
+                        &data,
+                        &sdir,
+                        &["--json", "verify", "latest", "--level", "data"],
+                    );
+                    warnings.extend(set_aside_warnings(&o));
+                    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+                    assert_eq!(v["passed"], 1, "{what}: {v}");
+                }
+                _ => {
+                    let o = ark(&data, &sdir, &["catalog", "rebuild"]);
+                    warnings.extend(set_aside_warnings(&o));
+                }
+            }
+            // Found (always, but by the commands that never read the
+            // damaged page of a backup's workflows): said once, on one line,
+            // naming where the damaged file went.
+            let found = !matches!(
+                (how, command),
+                (Damage::MiddlePage, "restore workflow" | "verify")
+            );
+            let aside = set_aside(&data);
+            if found {
+                assert_eq!(warnings.len(), 1, "{what}: {warnings:?}");
+            }
+            assert!(warnings.len() <= 1, "{what}: {warnings:?}");
+            if warnings.is_empty() {
+                assert!(aside.is_empty(), "{what}: {aside:?}");
+                continue;
+            }
+            let kept = aside
+                .iter()
+                .find(|p| p.extension().is_some_and(|x| x == "sqlite"))
+                .unwrap_or_else(|| panic!("{what}: {aside:?}"));
+            assert!(
+                warnings[0].contains(&kept.display().to_string()),
+                "{what}: {warnings:?}"
+            );
+            // Kept as it was (a catch-up may have written to its other
+            // pages before the damaged one was read).
+            let kept_bytes = std::fs::read(kept).unwrap();
+            match &damaged_page {
+                None => assert!(
+                    kept_bytes == damaged,
+                    "{what}: the file kept is not the damaged one"
+                ),
+                Some(page) => assert!(
+                    kept_bytes.get(page.clone()) == damaged.get(page.clone()),
+                    "{what}: the damaged page is not in the file kept"
+                ),
+            }
+            // The new catalog answers, without a word about damage.
+            let o = ark(&data, &sdir, &["--json", "list"]);
+            assert_eq!(
+                contents(&serde_json::from_slice::<Value>(&o.stdout).unwrap()),
+                contents(&list),
+                "{what}"
+            );
+            assert!(
+                !String::from_utf8_lossy(&o.stderr).contains("warning"),
+                "{what}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_damaged_catalog_with_the_store_out_of_reach_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sdir = dir.path().join("store");
+    let store = new_store(&sdir).await;
+    take_backup(&store, &day1()).await;
+    take_backup(&store, &day2()).await;
+    drop(store);
+    ark(&data, &sdir, &["list"]);
+    let file = catalog_file(&data);
+    damage(&file, Damage::Garbage).await;
+    std::fs::rename(&sdir, dir.path().join("store-away")).unwrap();
+    let o = ark_cmd(&data, &sdir).args(["list"]).output().unwrap();
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    // What happened (the store cannot be reached, the catalog that could
+    // answer is damaged: named), and what to do.
+    assert!(e.contains(&file.display().to_string()), "{e}");
+    assert!(e.contains("damaged"), "{e}");
+    assert!(
+        e.contains("cannot be reached") || e.contains("cannot be opened"),
+        "{e}"
+    );
+    assert!(e.contains("n8n-ark catalog rebuild"), "{e}");
+    // Nothing was moved: it is all there is to read offline.
+    assert!(set_aside(&data).is_empty());
+    // Back in reach: the next command rebuilds it.
+    std::fs::rename(dir.path().join("store-away"), &sdir).unwrap();
+    let o = ark(&data, &sdir, &["--json", "list"]);
+    assert_eq!(set_aside_warnings(&o).len(), 1);
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_backup_with_a_damaged_catalog_rebuilds_it() {
+    let ark = Ark::new().init(&[]);
+    let etc = ark.path("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("n8n.env"), "N8N_HOST=n8n.example.com\n").unwrap();
+    let path = etc.join("n8n.env");
+    let path = path.to_str().unwrap();
+    let first = ark.backup("n8n_config", &["--config-path", path, "--no-verify"]);
+    let file = catalog_file(&ark.data());
+    rt().block_on(damage(&file, Damage::Garbage));
+    let o = ark.backup_output("n8n_config", &["--config-path", path, "--no-verify"]);
+    let second = ok_json(&o);
+    let e = stderr(&o);
+    assert_eq!(set_aside_warnings(&o).len(), 1, "{e}");
+    assert!(!e.contains("next command"), "{e}");
+    // The catalog holds both backups: nothing is left to catch up.
+    let o = ark.cmd().args(["--json", "list"]).output().unwrap();
+    let list = ok_json(&o);
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["backup_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            first["backup_id"].as_str().unwrap(),
+            second["backup_id"].as_str().unwrap()
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Reading a current catalog needs no key
+
+/// `ark_cmd` without the store's passphrase (and nobody to ask for it), or
+/// with `pass` as the passphrase.
+fn ark_pass(data: &Path, store: &Path, pass: Option<&str>, args: &[&str]) -> Output {
+    let mut c = ark_cmd(data, store);
+    c.env_remove("ARK_PASSWORD")
+        .env_remove("ARK_PASSWORD_FILE")
+        .stdin(std::process::Stdio::null());
+    if let Some(p) = pass {
+        c.env("ARK_PASSWORD", p);
+    }
+    c.args(args).output().unwrap()
+}
+
+/// The backup ids of a successful `--json list`.
+fn backup_ids(o: &Output) -> Vec<String> {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice::<Value>(&o.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["backup_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_current_catalog_answers_without_the_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sdir = dir.path().join("store");
+    let store = new_store(&sdir).await;
+    let a = take_backup(&store, &day1()).await;
+    let b = take_backup(&store, &day2()).await;
+    // The catalog catches up (with the passphrase): it holds the whole journal.
+    ark(&data, &sdir, &["list"]);
+    let older_copy = dir.path().join("store-older");
+    copy_dir(&sdir, &older_copy);
+
+    // Without the passphrase, every read command answers from it, as it does
+    // with the passphrase.
+    for args in [
+        vec!["list"],
+        vec!["show", "latest"],
+        vec!["show", &a.backup_id, "--workflow", "slack"],
+        vec!["diff", &a.backup_id, "latest"],
+        vec!["history", "wfOrderSync0001"],
+        vec!["catalog", "status"],
+        vec!["restore", "history"],
+    ] {
+        for json in [false, true] {
+            let args: Vec<&str> = if json {
+                [&["--json"], &args[..]].concat()
+            } else {
+                args.clone()
+            };
+            let with = ark(&data, &sdir, &args);
+            let without = ark_pass(&data, &sdir, None, &args);
+            assert!(
+                without.status.success(),
+                "{args:?} without the passphrase: {}",
+                String::from_utf8_lossy(&without.stderr)
+            );
+            assert_eq!(without.stdout, with.stdout, "{args:?}");
+            // A wrong passphrase is not checked by what does not need the key.
+            let wrong = ark_pass(&data, &sdir, Some("not the passphrase"), &args);
+            assert!(
+                wrong.status.success(),
+                "{args:?} with a wrong passphrase: {}",
+                String::from_utf8_lossy(&wrong.stderr)
+            );
+            assert_eq!(wrong.stdout, with.stdout, "{args:?}");
+        }
+    }
+    // What reads the store's objects needs the key.
+    let out = dir.path().join("restored");
+    let o = ark_pass(
+        &data,
+        &sdir,
+        None,
+        &[
+            "restore",
+            "workflow",
+            "latest",
+            "wfOrderSync0001",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("ARK_PASSWORD"));
+
+    // A new record in the journal: catching up decrypts it, so the key is
+    // needed, and a wrong passphrase is refused.
+    let c = take_backup(&store, &day3()).await;
+    let o = ark_pass(&data, &sdir, None, &["--json", "list"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("ARK_PASSWORD"));
+    let o = ark_pass(
+        &data,
+        &sdir,
+        Some("not the passphrase"),
+        &["--json", "list"],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("passphrase"));
+    let o = ark_pass(&data, &sdir, Some(PASSPHRASE), &["--json", "list"]);
+    assert_eq!(backup_ids(&o), [&*a.backup_id, &b.backup_id, &c.backup_id]);
+    // Caught up: no key needed again.
+    let o = ark_pass(&data, &sdir, None, &["--json", "list"]);
+    assert_eq!(backup_ids(&o), [&*a.backup_id, &b.backup_id, &c.backup_id]);
+
+    // The store put back from an older copy (the same store, a shorter
+    // journal): the catalog does not hold that journal, so it is not current.
+    drop(store);
+    std::fs::remove_dir_all(&sdir).unwrap();
+    std::fs::rename(&older_copy, &sdir).unwrap();
+    let o = ark_pass(&data, &sdir, None, &["--json", "list"]);
+    assert!(
+        !o.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = ark_pass(&data, &sdir, Some(PASSPHRASE), &["--json", "list"]);
+    assert_eq!(backup_ids(&o), [&*a.backup_id, &b.backup_id]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("rebuilt"));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        let t = to.join(e.file_name());
+        if p.is_dir() {
+            copy_dir(&p, &t);
+        } else {
+            std::fs::copy(&p, &t).unwrap();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Safety backups: marked, and never `latest`
+
+/// A `RestorePerformed` event naming `safety` as the safety backup it took.
+async fn restore_event(store: &Store, restore_id: &str, backup_id: &str, safety: Option<&str>) {
+    journal::append(
+        store,
+        Event::RestorePerformed(store_format::event::RestorePerformed {
+            restore_id: restore_id.into(),
+            backup_id: backup_id.into(),
+            what: "database".into(),
+            target: "postgres:n8n@127.0.0.1:5432".into(),
+            result: "ok".into(),
+            items: vec![],
+            safety_backup: safety.map(String::from),
+            duration_ms: 2500,
+        }),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn safety_backups_are_marked_and_latest_is_the_newest_other_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sdir = dir.path().join("store");
+    let store = new_store(&sdir).await;
+    let cat = Catalog::open(&data, &store).await.unwrap();
+    // Only a safety backup (labelled as restores have long labelled them):
+    // no `latest`, and the error says where the safety backups are.
+    let r1 = "20261201T100000Z-00000r01";
+    let old_form = take_labelled_backup(
+        &store,
+        &day1(),
+        &[("pinned", &format!("safety backup before restore {r1}"))],
+    )
+    .await;
+    cat.catch_up(&store).await.unwrap();
+    let e = cat.resolve("latest").await.unwrap_err();
+    assert!(matches!(e, CatalogError::NotFound(_)), "{e}");
+    assert!(e.to_string().contains("latest:safety"), "{e}");
+    assert_eq!(
+        cat.resolve("latest:safety").await.unwrap(),
+        old_form.backup_id
+    );
+
+    let taken = take_backup(&store, &day1()).await;
+    restore_event(&store, r1, &taken.backup_id, Some(&old_form.backup_id)).await;
+    // The newer form: a `safety` label naming the restore.
+    let r2 = "20261201T110000Z-00000r02";
+    let new_form = take_labelled_backup(
+        &store,
+        &day2(),
+        &[
+            ("pinned", &format!("safety backup before restore {r2}")),
+            ("safety", r2),
+        ],
+    )
+    .await;
+    // Known as a safety backup from the journal alone (its restore names
+    // it), though its manifest has no label.
+    let r3 = "20261201T120000Z-00000r03";
+    let by_event = take_backup(&store, &day3()).await;
+    restore_event(&store, r3, &taken.backup_id, Some(&by_event.backup_id)).await;
+    // A pinned backup that is not a safety backup counts as any other.
+    let pinned = take_labelled_backup(&store, &day3(), &[("pinned", "kept for the audit")]).await;
+    let newest_safety = take_labelled_backup(
+        &store,
+        &day3(),
+        &[(
+            "pinned",
+            "safety backup before restore 20261201T130000Z-00000r04",
+        )],
+    )
+    .await;
+    cat.catch_up(&store).await.unwrap();
+
+    // `latest` and `latest:KIND`: the newest backup taken as such.
+    assert_eq!(cat.resolve("latest").await.unwrap(), pinned.backup_id);
+    assert_eq!(
+        cat.resolve("latest:postgres_n8n").await.unwrap(),
+        pinned.backup_id
+    );
+    assert_eq!(
+        cat.resolve("latest:safety").await.unwrap(),
+        newest_safety.backup_id
+    );
+    // A safety backup named by its id is still one to restore from.
+    assert_eq!(
+        cat.resolve(&new_form.backup_id).await.unwrap(),
+        new_form.backup_id
+    );
+
+    let list = cat.list_backups(&BackupFilter::default()).await.unwrap();
+    let marks: Vec<(&str, bool, Option<&str>)> = list
+        .iter()
+        .map(|b| (b.backup_id.as_str(), b.safety, b.safety_restore.as_deref()))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            (old_form.backup_id.as_str(), true, Some(r1)),
+            (taken.backup_id.as_str(), false, None),
+            (new_form.backup_id.as_str(), true, Some(r2)),
+            (by_event.backup_id.as_str(), true, Some(r3)),
+            (pinned.backup_id.as_str(), false, None),
+            (
+                newest_safety.backup_id.as_str(),
+                true,
+                Some("20261201T130000Z-00000r04")
+            ),
+        ]
+    );
+    cat.close().await;
+    drop(store);
+
+    // Through the binary: marked in list (text and JSON), reachable as latest:safety.
+    let json = ark_json(&data, &sdir, &["list"]);
+    let flags: Vec<bool> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["safety"].as_bool().unwrap())
+        .collect();
+    assert_eq!(flags, [true, false, true, true, false, true]);
+    let text = String::from_utf8(ark(&data, &sdir, &["list"]).stdout).unwrap();
+    let line = |id: &str| {
+        text.lines()
+            .find(|l| l.starts_with(id))
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        line(&new_form.backup_id).contains(&format!("safety backup before restore {r2}")),
+        "{text}"
+    );
+    assert!(!line(&pinned.backup_id).contains("safety"), "{text}");
+    let shown = ark_json(&data, &sdir, &["show", "latest:safety"]);
+    assert_eq!(
+        shown["backup"]["backup_id"],
+        newest_safety.backup_id.as_str()
+    );
+    assert_eq!(shown["backup"]["safety"], true);
+    let shown = ark_json(&data, &sdir, &["show", "latest"]);
+    assert_eq!(shown["backup"]["backup_id"], pinned.backup_id.as_str());
+    let text = String::from_utf8(ark(&data, &sdir, &["show", "latest:safety"]).stdout).unwrap();
+    assert!(text.contains("safety backup before restore"), "{text}");
+}
+
+#[test]
+fn repeating_a_restore_from_latest_restores_the_same_backup() {
+    let pg = common::pg::PgCluster::start();
+    pg.load_fixture("n8n");
+    let at_backup = pg.table_checksums("n8n");
+    let env = Ark::new().init(&[]);
+    let backup = env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n"), "--no-verify"]);
+    let backup = backup["backup_id"].as_str().unwrap().to_string();
+    let restore_latest = || {
+        ok_json(
+            &env.cmd()
+                .args(["--json", "restore", "database", "latest", "n8n"])
+                .args(["--target-url", &pg.url("postgres"), "--replace", "--yes"])
+                .output()
+                .unwrap(),
+        )
+    };
+    // n8n moves on; the operator restores latest.
+    pg.psql(
+        "n8n",
+        "INSERT INTO tag_entity (id, name) VALUES ('tagAfterBackup1', 'after')",
+    );
+    let first = restore_latest();
+    assert_eq!(first["backup_id"], backup.as_str());
+    assert_eq!(pg.table_checksums("n8n"), at_backup);
+    // And again after another change: latest is still the backup the
+    // operator took, not the safety backup the first restore took.
+    pg.psql(
+        "n8n",
+        "INSERT INTO tag_entity (id, name) VALUES ('tagAfterBackup2', 'again')",
+    );
+    let second = restore_latest();
+    assert_eq!(second["backup_id"], backup.as_str());
+    assert_eq!(pg.table_checksums("n8n"), at_backup);
+
+    // The safety backups: labelled with the restore that took them, marked
+    // in list, the newest reachable as latest:safety.
+    let safety = second["safety_backup"].as_str().unwrap();
+    let m = env.manifest_of(safety);
+    assert_eq!(
+        m.labels.get("safety").map(String::as_str),
+        second["restore_id"].as_str()
+    );
+    let list = env.json(&["list"]);
+    let marks: Vec<(&str, bool)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["backup_id"].as_str().unwrap(),
+                b["safety"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            (backup.as_str(), false),
+            (first["safety_backup"].as_str().unwrap(), true),
+            (safety, true)
+        ]
+    );
+    let shown = env.json(&["show", "latest:safety"]);
+    assert_eq!(shown["backup"]["backup_id"], safety);
+    assert_eq!(shown["backup"]["safety_restore"], second["restore_id"]);
+}
+
+// ---------------------------------------------------------------------------
+// Names are data: control characters never reach the terminal
+
+#[tokio::test]
+async fn control_characters_in_names_are_escaped_in_text_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sdir = dir.path().join("store");
+    let store = new_store(&sdir).await;
+    let evil = "Order \u{1b}[31msync\nINJECTED LINE\r\u{7}";
+    let mut spec = day1();
+    let orders = spec
+        .workflows
+        .iter_mut()
+        .find(|w| w.id == "wfOrderSync0001")
+        .unwrap();
+    orders.name = evil.to_string();
+    orders.tags = vec!["prod\u{1b}]0;title\u{7}", "shop"];
+    spec.credentials[0].1 = "Shop\u{1b}[2J API";
+    spec.tables.push(("public", "evil\ntable", 3));
+    spec.configs
+        .push(file("/opt/n8n/\u{1b}[1mbold.env", b"X=1\n", 0o600));
+    let a = take_labelled_backup(&store, &spec, &[("note", "a\u{1b}[5mblink")]).await;
+    journal::append(
+        &store,
+        Event::BackupFailed(BackupFailed {
+            backup_id: "20991231T235959Z-0000fa11".into(),
+            kind: "postgres_n8n".into(),
+            stage: "dump".into(),
+            message: "pg_dump: \u{1b}[31mdatabase \"n8n\u{1b}[0m\" does not exist".into(),
+            duration_ms: 10,
+        }),
+    )
+    .await
+    .unwrap();
+    let b = take_backup(&store, &day2()).await;
+    drop(store);
+
+    let texts = [
+        vec!["list"],
+        vec!["show", &a.backup_id],
+        vec!["diff", &a.backup_id, &b.backup_id],
+        vec!["history", "wfOrderSync0001"],
+    ]
+    .map(|args| {
+        let o = ark(&data, &sdir, &args);
+        (args, String::from_utf8(o.stdout).unwrap())
+    });
+    for (args, text) in &texts {
+        let bad: Vec<char> = text
+            .chars()
+            .filter(|c| (c.is_control() && *c != '\n') || *c == '\u{7f}')
+            .collect();
+        assert!(bad.is_empty(), "{args:?}: {bad:?} in\n{text}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("INJECTED")),
+            "{args:?}: {text}"
+        );
+    }
+    let escaped_name = r"Order \x1b[31msync\nINJECTED LINE\r\x07";
+    let (_, show) = &texts[1];
+    for needle in [
+        escaped_name,
+        r"prod\x1b]0;title\x07",
+        r"Shop\x1b[2J API",
+        r"public.evil\ntable",
+        r"/opt/n8n/\x1b[1mbold.env",
+        r"note=a\x1b[5mblink",
+    ] {
+        assert!(show.contains(needle), "{needle}: {show}");
+    }
+    assert!(
+        texts[0].1.contains(r"pg_dump: \x1b[31mdatabase"),
+        "{}",
+        texts[0].1
+    );
+    assert!(texts[2].1.contains(escaped_name), "{}", texts[2].1);
+    assert!(texts[3].1.contains(escaped_name), "{}", texts[3].1);
+
+    // JSON is unchanged: the names as they are.
+    let shown = ark_json(&data, &sdir, &["show", &a.backup_id]);
+    let names: Vec<&str> = shown["workflows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&evil), "{names:?}");
 }

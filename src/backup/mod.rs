@@ -187,6 +187,9 @@ pub async fn run(
 /// The manifest label that pins a backup: retention never removes a backup
 /// that carries it (its value says why, e.g. the restore it protects).
 pub const PINNED_LABEL: &str = "pinned";
+/// The manifest label of a safety backup (taken by a restore before it
+/// replaced anything): the restore's id. Such a backup is never `latest`.
+pub const SAFETY_LABEL: &str = "safety";
 
 /// [`run`], with extra manifest labels (e.g. [`PINNED_LABEL`] for the safety
 /// backup a restore takes before it overwrites anything).

@@ -21,6 +21,17 @@
 //! records after that prefix, after checking that the prefix's last record is
 //! still the store's (a catalog of another store, or of a journal that was
 //! replaced or cut back, is rebuilt from scratch).
+//!
+//! Being only a projection, a damaged catalog file is never fatal: opened
+//! with its store, a file that is not a database, is cut short or has a
+//! damaged page where every command reads is moved aside (kept, named with
+//! the time: [`SetAside`]) and made again; a query that finds damage
+//! elsewhere says so ([`CatalogError::is_damage`]) and the caller does the
+//! same with [`Catalog::replace_damaged`].
+//!
+//! A catalog that already holds the whole journal answers without the
+//! store's key ([`Catalog::open_if_current`]): whether there is anything new
+//! is read from the journal's file names, not from its (sealed) records.
 mod diff;
 mod error;
 mod projection;
@@ -52,12 +63,53 @@ pub const CATALOGS_DIR: &str = "catalogs";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The tables every command reads (`list`, `latest`, a backup's row and
+/// verifications, restores, the verification policy), checked page by page
+/// when the catalog opens. They are small (a row per backup, verification or
+/// restore), so the check costs little; damage elsewhere (a backup's
+/// contents, the events) is found by the query that reads it.
+const PROBED_TABLES: [&str; 5] = [
+    "catalog_state",
+    "backup_history",
+    "verification_history",
+    "verification_policy",
+    "restore_history",
+];
+
 /// One store's catalog.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     pool: SqlitePool,
     path: PathBuf,
     store_id: String,
+    /// The file's device and inode when opened: whether it is still the
+    /// same file when it is found damaged.
+    identity: Option<(u64, u64)>,
+    /// The damaged file this one replaced when it was opened.
+    set_aside: Option<SetAside>,
+}
+
+/// A catalog file that could not be read, moved aside (not deleted: it is
+/// the operator's to look at) so that a new one could be made from the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SetAside {
+    /// Where the catalog was, and is again (new).
+    pub path: PathBuf,
+    /// Where the damaged file is now; its `-wal` and `-shm` files, when
+    /// there were any, beside it under the same name with those suffixes.
+    pub moved_to: PathBuf,
+    /// What was wrong with it.
+    pub reason: String,
+}
+
+/// What a look at a store without its key found (see
+/// [`Catalog::open_if_current`]).
+#[derive(Debug)]
+pub struct KeylessLook {
+    /// The store's config (not encrypted: its id, whether the store is).
+    pub config: store_format::StoreConfig,
+    /// Its catalog, when it holds every record of the store's journal.
+    pub catalog: Option<Catalog>,
 }
 
 /// Where the catalog stands.
@@ -208,19 +260,128 @@ impl Catalog {
 
     /// Opens (creating it if needed) the catalog of `store` and brings its
     /// schema up to date. It does not catch up: call [`Catalog::catch_up`].
+    ///
+    /// A catalog file that cannot be read (not a database, cut short, a
+    /// damaged page where every command reads) is moved aside and a new,
+    /// empty one is made in its place, for the catch-up to fill from the
+    /// store: [`Catalog::set_aside`] says so.
     pub async fn open(data_dir: &Path, store: &Store) -> Result<Catalog> {
         Self::open_file(data_dir, &store.config().id, Some(store)).await
     }
 
     /// Opens an existing catalog for reading when its store cannot be opened
     /// (unreachable, or the machine is offline). Its answers are as of its last
-    /// catch-up (see [`Catalog::state`]).
+    /// catch-up (see [`Catalog::state`]). A damaged file is left where it is
+    /// ([`CatalogError::Unreadable`]): without the store it cannot be made again.
     pub async fn open_offline(data_dir: &Path, store_id: &str) -> Result<Catalog> {
         Self::open_file(data_dir, store_id, None).await
     }
 
+    /// The catalog of the store `backend` holds, when it already holds every
+    /// record of the store's journal: read without the store's key (the
+    /// config is not encrypted, and the journal's file names and the file
+    /// hash of the record the catalog applied last tell whether anything is
+    /// new). `catalog` is `None` when the catalog is missing, damaged or
+    /// behind: the store must then be opened (with its key) to catch up.
+    pub async fn open_if_current(
+        data_dir: &Path,
+        backend: &std::sync::Arc<dyn crate::store::Backend>,
+    ) -> Result<KeylessLook> {
+        let bytes = backend
+            .get(crate::store::CONFIG)
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        let config = store_format::StoreConfig::decode(&bytes).map_err(|e| {
+            crate::store::StoreError::format(format!("{}/config", backend.location()), e)
+        })?;
+        let location = backend.location();
+        let mut look = KeylessLook {
+            config,
+            catalog: None,
+        };
+        let id = look.config.id.clone();
+        if check_store_id(&id).is_err() || !Self::path_for(data_dir, &id).exists() {
+            return Ok(look);
+        }
+        let catalog = match Self::open_file(data_dir, &id, None).await {
+            Ok(c) => c,
+            // Damaged: the open with the store moves it aside.
+            Err(e) if e.is_damage() => return Ok(look),
+            Err(e) => return Err(e),
+        };
+        match catalog.holds_whole_journal(backend, &id, &location).await {
+            Ok(true) => look.catalog = Some(catalog),
+            Ok(false) => catalog.close().await,
+            Err(e) => {
+                catalog.close().await;
+                if !e.is_damage() {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(look)
+    }
+
+    /// Whether this catalog holds every journal record of the store: no
+    /// record file (claims not yet written aside) numbered after its last
+    /// record, and the newest record it holds still the store's (same file
+    /// hash: not a journal replaced, or a store put back from an older copy).
+    async fn holds_whole_journal(
+        &self,
+        backend: &std::sync::Arc<dyn crate::store::Backend>,
+        store_id: &str,
+        location: &str,
+    ) -> Result<bool> {
+        let Some(state) = self.state().await? else {
+            return Ok(false);
+        };
+        if state.store_id != store_id || state.store_location != location {
+            return Ok(false);
+        }
+        let journal = crate::store::JOURNAL;
+        let entries = backend
+            .list(journal)
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        let newer = entries.iter().any(|e| {
+            e.size > 0
+                && e.path
+                    .strip_prefix(journal)
+                    .and_then(store_format::journal::JournalRecord::parse_file_name)
+                    .is_some_and(|seq| seq > state.last_seq)
+        });
+        if newer {
+            return Ok(false);
+        }
+        let newest_held =
+            sqlx::query("SELECT seq, hash FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT 1")
+                .bind(state.last_seq as i64)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(row) = newest_held else {
+            return Ok(false);
+        };
+        let seq: i64 = row.try_get("seq")?;
+        let hash: String = row.try_get("hash")?;
+        let file = format!(
+            "{journal}{}",
+            store_format::journal::JournalRecord::file_name(seq as u64)
+        );
+        match backend.get(&file).await {
+            Ok(bytes) => Ok(unhex32(&hash)
+                == Some(store_format::journal::JournalRecord::hash_of_encoded(
+                    &bytes,
+                ))),
+            Err(crate::store::BackendError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(crate::store::StoreError::from(e).into()),
+        }
+    }
+
     /// The catalog whose store was last seen at `location` (as the store
     /// reports its location), for reading offline; `None` if there is none.
+    /// When none can be read and a damaged catalog file is there (which may
+    /// be this store's: a damaged file does not say), the error
+    /// [`CatalogError::Unreadable`] names it.
     pub async fn find_offline(data_dir: &Path, location: &str) -> Result<Option<Catalog>> {
         let dir = data_dir.join(CATALOGS_DIR);
         let entries = match std::fs::read_dir(&dir) {
@@ -229,6 +390,7 @@ impl Catalog {
             Err(e) => return Err(CatalogError::io(&dir, e)),
         };
         let mut found: Vec<(i64, String)> = Vec::new();
+        let mut damaged: Vec<(std::time::SystemTime, PathBuf, String)> = Vec::new();
         for e in entries.flatten() {
             let p = e.path();
             let Some(id) = p
@@ -241,16 +403,31 @@ impl Catalog {
             if check_store_id(id).is_err() {
                 continue;
             }
+            let modified = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
+            if let Err(why) = check_file(&p) {
+                damaged.push((modified, p, why));
+                continue;
+            }
             let opts = SqliteConnectOptions::new()
                 .filename(&p)
                 .read_only(true)
                 .busy_timeout(Duration::from_secs(5));
-            let Ok(pool) = SqlitePoolOptions::new()
+            let pool = match SqlitePoolOptions::new()
                 .max_connections(1)
                 .connect_with(opts)
                 .await
-            else {
-                continue;
+            {
+                Ok(pool) => pool,
+                Err(e) => {
+                    let e = CatalogError::from(e);
+                    if e.is_damage() {
+                        damaged.push((modified, p, e.to_string()));
+                    }
+                    continue;
+                }
             };
             let row = sqlx::query(
                 "SELECT store_id, store_location, updated_ms FROM catalog_state WHERE id = 1",
@@ -258,12 +435,21 @@ impl Catalog {
             .fetch_optional(&pool)
             .await;
             pool.close().await;
-            if let Ok(Some(row)) = row {
-                let sid: String = row.try_get("store_id").unwrap_or_default();
-                let loc: String = row.try_get("store_location").unwrap_or_default();
-                let updated: i64 = row.try_get("updated_ms").unwrap_or(0);
-                if loc == location && sid == id {
-                    found.push((updated, sid));
+            match row {
+                Ok(Some(row)) => {
+                    let sid: String = row.try_get("store_id").unwrap_or_default();
+                    let loc: String = row.try_get("store_location").unwrap_or_default();
+                    let updated: i64 = row.try_get("updated_ms").unwrap_or(0);
+                    if loc == location && sid == id {
+                        found.push((updated, sid));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let e = CatalogError::from(e);
+                    if e.is_damage() {
+                        damaged.push((modified, p, e.to_string()));
+                    }
                 }
             }
         }
@@ -272,30 +458,27 @@ impl Catalog {
         found.sort();
         match found.pop() {
             Some((_, id)) => Ok(Some(Self::open_offline(data_dir, &id).await?)),
-            None => Ok(None),
+            None => {
+                damaged.sort();
+                match damaged.pop() {
+                    Some((_, path, reason)) => Err(CatalogError::Unreadable {
+                        path: path.display().to_string(),
+                        reason,
+                    }),
+                    None => Ok(None),
+                }
+            }
         }
     }
 
     /// Opens a catalog file, bringing its schema up to date; with `store`,
-    /// creates it if needed and records the store in it.
+    /// creates it if needed and records the store in it, and sets a damaged
+    /// file aside to make a new one.
     async fn open_file(data_dir: &Path, store_id: &str, store: Option<&Store>) -> Result<Catalog> {
         check_store_id(store_id)?;
         let path = Self::path_for(data_dir, store_id);
         if store.is_some() {
             create_private_dir(&data_dir.join(CATALOGS_DIR))?;
-            // Created owner-only before SQLite opens it (its -wal and -shm
-            // files take the same permissions).
-            use std::os::unix::fs::OpenOptionsExt;
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-            {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(CatalogError::io(&path, e)),
-            }
         } else if !path.exists() {
             return Err(CatalogError::NoCatalog(format!(
                 "there is no catalog of store {store_id} in {} (it is made the first time the store is opened)",
@@ -303,11 +486,42 @@ impl Catalog {
             )));
         }
         // Processes opening the catalog at once (the service, a command)
-        // take turns: creating the file, switching it to WAL and migrating
-        // its schema are not safe to race.
+        // take turns: creating the file, switching it to WAL, migrating its
+        // schema and setting a damaged file aside are not safe to race.
         let _turn = open_lock(&path).await?;
+        Self::open_in_turn(&path, store_id, store).await
+    }
+
+    /// [`Catalog::open_file`] with the file's open lock held.
+    async fn open_in_turn(path: &Path, store_id: &str, store: Option<&Store>) -> Result<Catalog> {
+        let Some(store) = store else {
+            return Self::connect(path, store_id, None).await;
+        };
+        create_private_file(path)?;
+        match Self::connect(path, store_id, Some(store)).await {
+            Err(e) if e.is_damage() => {
+                let aside = set_file_aside(path, &reason_of(&e))?;
+                create_private_file(path)?;
+                let mut catalog = Self::connect(path, store_id, Some(store)).await?;
+                catalog.set_aside = Some(aside);
+                Ok(catalog)
+            }
+            r => r,
+        }
+    }
+
+    /// Opens the SQLite file at `path` and checks it can be read: its
+    /// header, its schema (migrated), and every page of the tables each
+    /// command reads (catalog state, backups, restores, verifications); the
+    /// rest is found damaged by the query that reads it.
+    async fn connect(path: &Path, store_id: &str, store: Option<&Store>) -> Result<Catalog> {
+        check_file(path).map_err(|reason| CatalogError::Unreadable {
+            path: path.display().to_string(),
+            reason,
+        })?;
+        let identity = file_identity(path);
         let opts = SqliteConnectOptions::new()
-            .filename(&path)
+            .filename(path)
             .create_if_missing(false)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -317,7 +531,43 @@ impl Catalog {
             .max_connections(4)
             .connect_with(opts)
             .await?;
-        MIGRATOR.run(&pool).await?;
+        match Self::prepare(&pool, store).await {
+            Ok(()) => Ok(Catalog {
+                pool,
+                path: path.to_path_buf(),
+                store_id: store_id.to_string(),
+                identity,
+                set_aside: None,
+            }),
+            Err(e) => {
+                pool.close().await;
+                Err(match e {
+                    CatalogError::Unreadable { reason, .. } => CatalogError::Unreadable {
+                        path: path.display().to_string(),
+                        reason,
+                    },
+                    e => e,
+                })
+            }
+        }
+    }
+
+    /// Migrates the schema, checks the pages every command reads, and with
+    /// `store`, records the store in the catalog.
+    async fn prepare(pool: &SqlitePool, store: Option<&Store>) -> Result<()> {
+        MIGRATOR.run(pool).await?;
+        for table in PROBED_TABLES {
+            let found: Vec<String> =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("PRAGMA quick_check({table})")))
+                    .fetch_all(pool)
+                    .await?;
+            if found != ["ok"] {
+                return Err(CatalogError::Unreadable {
+                    path: String::new(),
+                    reason: format!("table {table}: {}", found.join("; ")),
+                });
+            }
+        }
         if let Some(store) = store {
             sqlx::query(
                 "INSERT INTO catalog_state (id, store_id, store_location, last_seq, last_hash, updated_ms) \
@@ -327,7 +577,7 @@ impl Catalog {
             .bind(store.location())
             .bind(hex32(&GENESIS))
             .bind(crate::store::now_ms())
-            .execute(&pool)
+            .execute(pool)
             .await?;
             // Remember where the store is now (to find the catalog by
             // location when the store cannot be opened).
@@ -338,14 +588,53 @@ impl Catalog {
             .bind(store.location())
             .bind(&store.config().id)
             .bind(store.location())
-            .execute(&pool)
+            .execute(pool)
             .await?;
         }
-        Ok(Catalog {
+        Ok(())
+    }
+
+    /// When this catalog was opened, the damaged file it replaced.
+    pub fn set_aside(&self) -> Option<&SetAside> {
+        self.set_aside.as_ref()
+    }
+
+    /// A query found this catalog damaged (`err`,
+    /// [`CatalogError::is_damage`]): closes it, sets the file aside (unless
+    /// another process already did) and opens a new, empty one for the
+    /// catch-up to fill from `store`.
+    pub async fn replace_damaged(
+        self,
+        data_dir: &Path,
+        store: &Store,
+        err: &CatalogError,
+    ) -> Result<Catalog> {
+        let Catalog {
             pool,
             path,
-            store_id: store_id.to_string(),
-        })
+            store_id,
+            identity,
+            ..
+        } = self;
+        pool.close().await;
+        if store_id != store.config().id || path != Self::path_for(data_dir, &store_id) {
+            return Err(CatalogError::NoCatalog(format!(
+                "the catalog {} is not the one of store {}",
+                path.display(),
+                store.config().id
+            )));
+        }
+        let _turn = open_lock(&path).await?;
+        let aside = if identity.is_some() && file_identity(&path) == identity {
+            Some(set_file_aside(&path, &reason_of(err))?)
+        } else {
+            None
+        };
+        let mut catalog = Self::open_in_turn(&path, &store_id, Some(store)).await?;
+        if catalog.set_aside.is_none() {
+            catalog.set_aside = aside;
+        }
+        Ok(catalog)
     }
 
     /// The SQLite file.
@@ -804,6 +1093,127 @@ impl Catalog {
             }
         })
     }
+}
+
+/// Why a catalog is damaged, in SQLite's words (without our path prefix).
+fn reason_of(e: &CatalogError) -> String {
+    match e {
+        CatalogError::Unreadable { reason, .. } => reason.clone(),
+        CatalogError::Sql(sqlx::Error::Database(d)) => d.message().to_string(),
+        e => e.to_string(),
+    }
+}
+
+/// Creates an empty catalog file readable by its owner only (its -wal and
+/// -shm files take the same permissions), unless there is one.
+fn create_private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(CatalogError::io(path, e)),
+    }
+}
+
+/// The device and inode of a file.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Checks what can be checked of a SQLite file without opening it: that it
+/// is one (its header), and that it is not cut short (a whole number of
+/// pages, and, with no write-ahead log beside it, as many as its header
+/// says). An empty file is a new catalog.
+fn check_file(path: &Path) -> std::result::Result<(), String> {
+    use std::io::Read;
+    let len = match std::fs::metadata(path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => return Ok(()), // SQLite says what is wrong
+    };
+    if len == 0 {
+        return Ok(());
+    }
+    let mut header = [0u8; 100];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut header));
+    if read.is_err() {
+        return Err(format!(
+            "cut short: {len} bytes, less than a database header"
+        ));
+    }
+    if &header[..16] != b"SQLite format 3\0" {
+        return Err("not a SQLite database (its header is not one)".into());
+    }
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65536u64,
+        n if n >= 512 && n.is_power_of_two() => n as u64,
+        n => {
+            return Err(format!(
+                "not a SQLite database (page size {n} in its header)"
+            ))
+        }
+    };
+    if len % page_size != 0 {
+        return Err(format!(
+            "cut short: {len} bytes is not a whole number of {page_size}-byte pages"
+        ));
+    }
+    let be32 = |at: usize| u32::from_be_bytes(header[at..at + 4].try_into().unwrap_or_default());
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    // The page count in the header is valid when the change counter matches
+    // its "version valid for" field; with a write-ahead log, the log may
+    // hold the newest pages (and the header) instead.
+    let pages = be32(28) as u64;
+    if wal_len == 0 && pages > 0 && be32(24) == be32(92) && len < pages * page_size {
+        return Err(format!(
+            "cut short: {len} of its {} bytes ({pages} pages)",
+            pages * page_size
+        ));
+    }
+    Ok(())
+}
+
+/// Moves a damaged catalog file aside, with its -wal and -shm files (the
+/// log first: left beside a new file it would be replayed into it), to
+/// `<store id>.damaged-<UTC time>.sqlite` in the same folder.
+fn set_file_aside(path: &Path, reason: &str) -> Result<SetAside> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("catalog");
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let mut moved_to = dir.join(format!("{stem}.damaged-{stamp}.sqlite"));
+    let mut n = 1;
+    while moved_to.exists() {
+        n += 1;
+        moved_to = dir.join(format!("{stem}.damaged-{stamp}-{n}.sqlite"));
+    }
+    for suffix in ["-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{suffix}", path.display()));
+        let to = PathBuf::from(format!("{}{suffix}", moved_to.display()));
+        match std::fs::rename(&from, &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(CatalogError::io(&from, e)),
+        }
+    }
+    std::fs::rename(path, &moved_to).map_err(|e| CatalogError::io(path, e))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| CatalogError::io(dir, e))?;
+    Ok(SetAside {
+        path: path.to_path_buf(),
+        moved_to,
+        reason: reason.to_string(),
+    })
 }
 
 /// A manifest that cannot be read because the store could not be reached

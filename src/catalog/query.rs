@@ -2,7 +2,8 @@
 //! backups, one backup's contents, and one workflow's history.
 //!
 //! Backups are in time order everywhere: by start time, then backup id (ids
-//! sort by time too). `latest` is the last completed one in that order.
+//! sort by time too). `latest` is the last completed one in that order that
+//! is not a safety backup (one a restore took of what it replaced).
 use super::error::{CatalogError, Result};
 use super::Catalog;
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,10 @@ impl std::str::FromStr for BackupStatus {
     }
 }
 
+/// What `latest:safety` names: the newest safety backup (see
+/// [`BackupRecord::safety`]).
+pub const SAFETY: &str = "safety";
+
 /// One backup as the journal tells it (`backup_history`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BackupRecord {
@@ -94,6 +99,12 @@ pub struct BackupRecord {
     /// When a `restore`-level verification of this backup last passed (ms
     /// since the epoch): the last time it was proven restorable.
     pub last_proven_restorable_ms: Option<i64>,
+    /// A safety backup: taken by a restore of what it was about to replace
+    /// (not by an operator or a schedule). Never `latest` nor `latest:KIND`;
+    /// `latest:safety` is the newest of them.
+    pub safety: bool,
+    /// For a safety backup, the restore that took it (when known).
+    pub safety_restore: Option<String>,
 }
 
 /// A backup's newest verification, as `list` and `show` give it.
@@ -278,7 +289,25 @@ pub struct WorkflowHistory {
     pub versions: Vec<WorkflowVersionView>,
 }
 
-const HISTORY_COLUMNS: &str = "backup_id, kind, host, status, started_ms, finished_ms, duration_ms, manifest, \
+/// For a row of `backup_history`: the restore that took it as its safety
+/// backup ('' when that restore is not known), or NULL when it is not a
+/// safety backup. Known from its manifest's labels (`safety` naming the
+/// restore; before that label, `pinned` reading "safety backup before
+/// restore <id>"), or from the journal alone (a restore event naming it).
+macro_rules! safety_restore {
+    () => {
+        "COALESCE(\
+    (SELECT CASE WHEN json_extract(c.labels, '$.safety') IS NOT NULL THEN json_extract(c.labels, '$.safety') \
+                 ELSE substr(json_extract(c.labels, '$.pinned'), 30) END \
+       FROM backup_contents c WHERE c.backup_id = backup_history.backup_id AND json_valid(c.labels) \
+        AND (json_extract(c.labels, '$.safety') IS NOT NULL \
+             OR substr(json_extract(c.labels, '$.pinned'), 1, 29) = 'safety backup before restore ')), \
+    (SELECT r.restore_id FROM restore_history r WHERE r.safety_backup = backup_history.backup_id \
+      ORDER BY r.seq LIMIT 1))"
+    };
+}
+
+const HISTORY_COLUMNS: &str = concat!("backup_id, kind, host, status, started_ms, finished_ms, duration_ms, manifest, \
     logical_bytes, stored_bytes, new_bytes, new_objects, reused_objects, objects, database_count, table_count, \
     workflow_count, credential_count, config_file_count, item_count, failed_stage, failed_message, \
     forgotten_reason, forgotten_ms, sources, note, \
@@ -288,7 +317,10 @@ const HISTORY_COLUMNS: &str = "backup_id, kind, host, status, started_ms, finish
        FROM verification_history v WHERE v.backup_id = backup_history.backup_id \
       ORDER BY v.seq DESC LIMIT 1) AS last_verification, \
     (SELECT max(v.finished_ms) FROM verification_history v WHERE v.backup_id = backup_history.backup_id \
-        AND v.level = 'restore' AND v.result = 'passed') AS last_proven_restorable_ms";
+        AND v.level = 'restore' AND v.result = 'passed') AS last_proven_restorable_ms, ",
+    safety_restore!(),
+    " AS safety_restore"
+);
 
 fn opt_u64(r: &SqliteRow, col: &str) -> Result<Option<u64>> {
     Ok(r.try_get::<Option<i64>, _>(col)?.map(|v| v.max(0) as u64))
@@ -333,6 +365,11 @@ fn record_from_row(r: &SqliteRow) -> Result<BackupRecord> {
             .map(|j| from_json("verification_history", &j))
             .transpose()?,
         last_proven_restorable_ms: r.try_get("last_proven_restorable_ms")?,
+        safety_restore: r
+            .try_get::<Option<String>, _>("safety_restore")?
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()),
+        safety: r.try_get::<Option<String>, _>("safety_restore")?.is_some(),
     })
 }
 
@@ -396,8 +433,9 @@ impl Catalog {
     }
 
     /// The completed backup a reference names: `latest` (the newest completed
-    /// backup), `latest:KIND` (the newest of that kind), a backup id, or a
-    /// unique prefix of one.
+    /// backup taken by an operator or a schedule: never a safety backup),
+    /// `latest:KIND` (the newest such of that kind), `latest:safety` (the
+    /// newest safety backup), a backup id, or a unique prefix of one.
     pub async fn resolve(&self, backup_ref: &str) -> Result<String> {
         let r = backup_ref.trim();
         if r.is_empty() {
@@ -413,25 +451,48 @@ impl Catalog {
                     "latest: names no kind (e.g. latest:postgres_n8n)".into(),
                 ));
             }
-            if let Some(k) = kind.filter(|k| !crate::backup::ALL_KINDS.contains(k)) {
+            if let Some(k) = kind.filter(|k| *k != SAFETY && !crate::backup::ALL_KINDS.contains(k)) {
                 return Err(CatalogError::Invalid(format!(
-                    "latest:{k}: there is no kind {k:?}; the kinds are {}",
+                    "latest:{k}: there is no kind {k:?}; the kinds are {} (and `safety`: the restores' safety backups)",
                     crate::backup::ALL_KINDS.join(", ")
                 )));
             }
-            let id: Option<String> = sqlx::query_scalar(
-                "SELECT backup_id FROM backup_history WHERE status = 'completed' AND (?1 IS NULL OR kind = ?1) \
-                 ORDER BY started_ms DESC, backup_id DESC LIMIT 1",
-            )
+            // Safety backups are the restores', not the operator's: never
+            // `latest` (a restore repeated from `latest` would restore what
+            // the previous one replaced), and reached as `latest:safety`.
+            let safety = kind == Some(SAFETY);
+            let kind = kind.filter(|k| *k != SAFETY);
+            let id: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(concat!(
+                "SELECT backup_id FROM (SELECT backup_id, kind, started_ms, ",
+                safety_restore!(),
+                " AS safety_restore FROM backup_history WHERE status = 'completed' AND (?1 IS NULL OR kind = ?1)) \
+                 WHERE (safety_restore IS NOT NULL) = ?2 ORDER BY started_ms DESC, backup_id DESC LIMIT 1"
+            )))
             .bind(kind)
+            .bind(safety)
             .fetch_optional(self.pool())
             .await?;
-            return id.ok_or_else(|| {
-                CatalogError::NotFound(match kind {
-                    Some(k) => format!("there is no completed backup of kind {k} in the catalog"),
-                    None => "there is no completed backup in the catalog".to_string(),
-                })
-            });
+            if let Some(id) = id {
+                return Ok(id);
+            }
+            let completed: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM backup_history WHERE status = 'completed' AND (?1 IS NULL OR kind = ?1)",
+            )
+            .bind(kind)
+            .fetch_one(self.pool())
+            .await?;
+            let of_kind = kind.map(|k| format!(" of kind {k}")).unwrap_or_default();
+            return Err(CatalogError::NotFound(if safety {
+                "there is no safety backup in the catalog (a restore takes one before it replaces anything)"
+                    .to_string()
+            } else if completed > 0 {
+                format!(
+                    "there is no completed backup{of_kind} in the catalog but safety backups \
+                     (taken by restores; `latest:safety` names the newest of them)"
+                )
+            } else {
+                format!("there is no completed backup{of_kind} in the catalog")
+            }));
         }
         let exact = self.backup(r).await?;
         let rec = match exact {

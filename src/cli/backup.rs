@@ -109,13 +109,15 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     let store = store?;
     // The catalog opens and catches up with earlier events while the backup
     // runs; afterwards only this backup's events remain to apply.
-    let data_dir = cli.data_dir();
     let early_catalog = async {
-        let catalog = crate::catalog::Catalog::open(&data_dir, &store)
-            .await
-            .ok()?;
-        catalog.catch_up(&store).await.ok()?;
-        Some(catalog)
+        match super::catalog::open_and_catch_up(cli, &store).await {
+            Ok((catalog, Ok(_))) => Some(catalog),
+            Ok((catalog, Err(_))) => {
+                catalog.close().await;
+                None
+            }
+            Err(_) => None,
+        }
     };
     let work = async {
         match resolved {
@@ -235,23 +237,29 @@ fn report(
     }
 }
 
-/// Brings the catalog up to date after a backup; a catalog problem is a
-/// warning here (the backup itself is in the store either way).
+/// Brings the catalog up to date after a backup (a damaged one is set aside
+/// and made again); a catalog problem is a warning here (the backup itself
+/// is in the store either way, and every command that reads the catalog
+/// catches up first).
 async fn catch_up_catalog(cli: &Cli, store: &Store, opened: Option<crate::catalog::Catalog>) {
-    let r = async {
-        let catalog = match opened {
-            Some(c) => c,
-            None => crate::catalog::Catalog::open(&cli.data_dir(), store).await?,
-        };
-        catalog.catch_up(store).await
-    }
-    .await;
-    if let Ok(report) = &r {
-        super::catalog::print_journal_damage(report);
-    }
+    let caught_up = match opened {
+        Some(catalog) => super::catalog::catch_up_replacing(cli, catalog, store, false).await,
+        None => super::catalog::open_and_catch_up(cli, store).await,
+    };
+    let r = match caught_up {
+        Ok((catalog, r)) => {
+            catalog.close().await;
+            if let Ok(report) = &r {
+                super::catalog::print_journal_damage(report);
+            }
+            r.map(|_| ()).map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    };
     if let Err(e) = r {
         eprintln!(
-            "warning: the catalog in {} was not updated ({e}); it catches up on the next command",
+            "warning: the catalog in {} was not updated ({e}); the backup is in the store, \
+             and the next command that reads the catalog catches up with it",
             cli.data_dir().display()
         );
     }

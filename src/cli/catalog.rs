@@ -1,9 +1,9 @@
 //! `catalog rebuild` and `catalog status`, and what the read commands (`list`,
 //! `show`, `diff`, `history`) share: opening the catalog caught up with the
 //! store (or, when the store cannot be reached, as it was), and text layout.
-use super::{print_json, Cli, CliError, CliResult};
+use super::{print_json, printable, Cli, CliError, CliResult};
 use crate::catalog::{Catalog, CatalogError, CatchUpReport};
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -45,20 +45,21 @@ fn print_warnings(r: &CatchUpReport) {
 /// One warning while the store's journal has damage no repair acknowledged:
 /// every command that catches up says so, until `repair journal` is run.
 pub fn print_journal_damage(r: &CatchUpReport) {
-    if r.journal_damage.is_empty() {
+    print_known_damage(&r.journal_damage, &r.recovered);
+}
+
+fn print_known_damage(damage: &[String], recovered: &[String]) {
+    if damage.is_empty() {
         return;
     }
     eprintln!(
         "warning: the store's journal is damaged: {}. Backups whose manifests are intact stay restorable{}; \
          run `n8n-ark check` to see what it affects, then `n8n-ark repair journal`",
-        r.journal_damage.join("; "),
-        if r.recovered.is_empty() {
+        damage.join("; "),
+        if recovered.is_empty() {
             String::new()
         } else {
-            format!(
-                " (shown from their manifests: {})",
-                r.recovered.join(", ")
-            )
+            format!(" (shown from their manifests: {})", recovered.join(", "))
         }
     );
 }
@@ -72,24 +73,157 @@ fn unreachable(e: &StoreError) -> bool {
     )
 }
 
-/// Opens the store, then its catalog, and catches up with the journal. When
-/// the store cannot be reached, opens the catalog last made for that location
-/// as it is, with a warning, so that browsing still works.
-pub async fn open_catalog(cli: &Cli) -> CliResult<Catalog> {
+/// The one line that says a damaged catalog was set aside and made again.
+fn say_set_aside(catalog: &Catalog, report: &Result<CatchUpReport, CatalogError>) {
+    if let Some(a) = catalog.set_aside() {
+        eprintln!(
+            "warning: the catalog {} could not be read ({}): moved aside to {} and {}",
+            a.path.display(),
+            a.reason,
+            a.moved_to.display(),
+            match report {
+                Ok(r) => format!(
+                    "made again from the store's journal ({} records)",
+                    r.applied
+                ),
+                Err(_) => "a new one made (it could not catch up with the store yet)".into(),
+            }
+        );
+    }
+}
+
+/// Opens the catalog of `store` and catches up with its journal. A catalog
+/// found damaged, opening it or catching up, is moved aside and made again
+/// from the store, said on one line. The catch-up's own result is returned
+/// beside the catalog for the caller to judge.
+pub async fn open_and_catch_up(
+    cli: &Cli,
+    store: &Store,
+) -> CliResult<(Catalog, Result<CatchUpReport, CatalogError>)> {
+    let catalog = Catalog::open(&cli.data_dir(), store)
+        .await
+        .map_err(catalog_err)?;
+    let announce = catalog.set_aside().is_some();
+    catch_up_replacing(cli, catalog, store, announce).await
+}
+
+/// Catches an open catalog up with the store; when that finds it damaged,
+/// sets it aside and makes it again. Says so (once: `announce` when the
+/// catalog was set aside as it was opened and nobody said so yet).
+pub async fn catch_up_replacing(
+    cli: &Cli,
+    mut catalog: Catalog,
+    store: &Store,
+    mut announce: bool,
+) -> CliResult<(Catalog, Result<CatchUpReport, CatalogError>)> {
+    let mut report = catalog.catch_up(store).await;
+    if let Err(e) = &report {
+        if e.is_damage() {
+            catalog = catalog
+                .replace_damaged(&cli.data_dir(), store, e)
+                .await
+                .map_err(catalog_err)?;
+            announce = true;
+            report = catalog.catch_up(store).await;
+        }
+    }
+    if announce {
+        say_set_aside(&catalog, &report);
+    }
+    Ok((catalog, report))
+}
+
+/// [`open_and_catch_up`] for a command that needs the catalog current
+/// (a restore or verification resolving `latest`): a failed catch-up is
+/// an error; its warnings are printed.
+pub async fn open_caught_up(cli: &Cli, store: &Store) -> CliResult<Catalog> {
+    let (catalog, report) = open_and_catch_up(cli, store).await?;
+    match report {
+        Ok(r) => {
+            print_warnings(&r);
+            Ok(catalog)
+        }
+        Err(e) => {
+            catalog.close().await;
+            Err(catalog_err(e))
+        }
+    }
+}
+
+/// A catalog open for reading, and the store when it was opened for it.
+struct Reading {
+    catalog: Catalog,
+    /// `None` when the catalog answers without the store's key (it holds the
+    /// whole journal) or without the store (out of reach).
+    store: Option<Store>,
+}
+
+/// The catalog, without the store's key, when it holds every record of the
+/// store's journal (nothing to decrypt: see [`Catalog::open_if_current`]).
+async fn current_without_key(cli: &Cli) -> Option<Catalog> {
+    let location = cli.store_location().ok()?;
+    let backend = crate::store::backend_for(&location).ok()?;
+    let look = Catalog::open_if_current(&cli.data_dir(), &backend)
+        .await
+        .ok()?;
+    let catalog = look.catalog?;
+    if look.config.encryption == "none" {
+        super::warn_unencrypted_at(&backend.location());
+    }
+    // Journal damage the catalog knows of is said here too: nothing new in
+    // the journal does not mean nothing is wrong with it.
+    if let Ok(damage) = catalog.journal_damage().await {
+        print_known_damage(
+            &damage.iter().map(|d| d.message.clone()).collect::<Vec<_>>(),
+            &[],
+        );
+    }
+    Some(catalog)
+}
+
+/// The error when the store is out of reach and the catalog that would
+/// answer instead is damaged.
+fn damaged_offline(
+    location: &str,
+    store_err: &dyn std::fmt::Display,
+    path: &str,
+    reason: &str,
+) -> CliError {
+    CliError::Failed(format!(
+        "the store {location} cannot be opened ({store_err}), and no local catalog can answer instead: \
+         {path} is damaged ({reason}); nothing was changed: once the store can be reached, \
+         `n8n-ark catalog rebuild` (or any command that reads the catalog) moves the damaged file aside \
+         and makes the catalog again from the store"
+    ))
+}
+
+/// Opens the store, then its catalog, and catches up with the journal; or,
+/// when the catalog already holds the whole journal, the catalog alone,
+/// without the store's key. When the store cannot be reached, opens the
+/// catalog last made for that location as it is, with a warning, so that
+/// browsing still works.
+async fn open_reading(cli: &Cli) -> CliResult<Reading> {
+    if let Some(catalog) = current_without_key(cli).await {
+        return Ok(Reading {
+            catalog,
+            store: None,
+        });
+    }
     let data_dir = cli.data_dir();
     match cli.open_store().await {
         Ok(store) => {
-            let catalog = Catalog::open(&data_dir, &store)
-                .await
-                .map_err(catalog_err)?;
-            match catalog.catch_up(&store).await {
+            let (catalog, report) = open_and_catch_up(cli, &store).await?;
+            match report {
                 Ok(r) => print_warnings(&r),
                 Err(e) => eprintln!(
                     "warning: the catalog could not catch up with the store ({e}); \
                      answering from what it holds"
                 ),
             }
-            Ok(catalog)
+            Ok(Reading {
+                catalog,
+                store: Some(store),
+            })
         }
         Err(CliError::Store(e)) if unreachable(&e) => {
             let location = cli.store_location()?;
@@ -97,9 +231,13 @@ pub async fn open_catalog(cli: &Cli) -> CliResult<Catalog> {
             let reported = crate::store::backend_for(&location)
                 .map(|b| b.location())
                 .unwrap_or(location.clone());
-            let found = Catalog::find_offline(&data_dir, &reported)
-                .await
-                .map_err(catalog_err)?;
+            let found = match Catalog::find_offline(&data_dir, &reported).await {
+                Ok(f) => f,
+                Err(CatalogError::Unreadable { path, reason }) => {
+                    return Err(damaged_offline(&reported, &e, &path, &reason))
+                }
+                Err(e) => return Err(catalog_err(e)),
+            };
             let Some(catalog) = found else {
                 return Err(CliError::Store(e));
             };
@@ -114,20 +252,96 @@ pub async fn open_catalog(cli: &Cli) -> CliResult<Catalog> {
                     ))
                     .unwrap_or_default()
             );
-            Ok(catalog)
+            Ok(Reading {
+                catalog,
+                store: None,
+            })
         }
         Err(e) => Err(e),
     }
+}
+
+/// The catalog for a read command (see [`read_catalog`], which also
+/// recovers from damage found by the queries themselves).
+pub async fn open_catalog(cli: &Cli) -> CliResult<Catalog> {
+    Ok(open_reading(cli).await?.catalog)
+}
+
+/// Runs a read command's `query` on the catalog (opened as
+/// [`open_catalog`] does). When the query finds the catalog damaged (a
+/// page only it reads), the catalog is moved aside, made again from the
+/// store, and the query runs again.
+pub async fn read_catalog<T>(
+    cli: &Cli,
+    query: impl AsyncFn(&Catalog) -> Result<T, CatalogError>,
+) -> CliResult<T> {
+    let Reading { catalog, store } = open_reading(cli).await?;
+    let err = match query(&catalog).await {
+        Ok(v) => {
+            catalog.close().await;
+            return Ok(v);
+        }
+        Err(e) if e.is_damage() => e,
+        Err(e) => {
+            catalog.close().await;
+            return Err(catalog_err(e));
+        }
+    };
+    let store = match store {
+        Some(s) => s,
+        None => match cli.open_store().await {
+            Ok(s) => s,
+            Err(CliError::Store(e)) if unreachable(&e) => {
+                let path = catalog.path().display().to_string();
+                catalog.close().await;
+                return Err(damaged_offline(
+                    &cli.store_location()?,
+                    &e,
+                    &path,
+                    &err.to_string(),
+                ));
+            }
+            Err(e) => {
+                catalog.close().await;
+                return Err(e);
+            }
+        },
+    };
+    let catalog = catalog
+        .replace_damaged(&cli.data_dir(), &store, &err)
+        .await
+        .map_err(catalog_err)?;
+    let report = catalog.catch_up(&store).await;
+    say_set_aside(&catalog, &report);
+    if let Err(e) = report {
+        catalog.close().await;
+        return Err(catalog_err(e));
+    }
+    let v = query(&catalog).await;
+    catalog.close().await;
+    v.map_err(catalog_err)
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     match a.command {
         CatalogCommand::Rebuild => {
             let store = cli.open_store().await?;
-            let catalog = Catalog::open(&cli.data_dir(), &store)
+            let data_dir = cli.data_dir();
+            let mut catalog = Catalog::open(&data_dir, &store)
                 .await
                 .map_err(catalog_err)?;
-            let r = catalog.rebuild(&store).await.map_err(catalog_err)?;
+            let mut r = catalog.rebuild(&store).await;
+            if let Err(e) = &r {
+                if e.is_damage() && catalog.set_aside().is_none() {
+                    catalog = catalog
+                        .replace_damaged(&data_dir, &store, e)
+                        .await
+                        .map_err(catalog_err)?;
+                    r = catalog.rebuild(&store).await;
+                }
+            }
+            say_set_aside(&catalog, &r);
+            let r = r.map_err(catalog_err)?;
             for w in &r.warnings {
                 eprintln!("warning: {w}");
             }
@@ -146,25 +360,31 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             Ok(())
         }
         CatalogCommand::Status => {
-            let catalog = open_catalog(cli).await?;
-            let state = catalog.state().await.map_err(catalog_err)?;
-            let backups = catalog
-                .list_backups(&crate::catalog::BackupFilter {
-                    include_forgotten: true,
-                    ..Default::default()
-                })
-                .await
-                .map_err(catalog_err)?;
+            let (path, state, backups) = read_catalog(cli, async |c: &Catalog| {
+                let state = c.state().await?;
+                let backups = c
+                    .list_backups(&crate::catalog::BackupFilter {
+                        include_forgotten: true,
+                        ..Default::default()
+                    })
+                    .await?;
+                Ok((c.path().to_path_buf(), state, backups))
+            })
+            .await?;
             if cli.json {
                 print_json(&serde_json::json!({
-                    "path": catalog.path().display().to_string(),
+                    "path": path.display().to_string(),
                     "state": state,
                     "backups": backups.len(),
                 }));
             } else {
-                println!("catalog  {}", catalog.path().display());
+                println!("catalog  {}", printable(&path.display().to_string()));
                 if let Some(s) = state {
-                    println!("store    {} ({})", s.store_id, s.store_location);
+                    println!(
+                        "store    {} ({})",
+                        printable(&s.store_id),
+                        printable(&s.store_location)
+                    );
                     println!(
                         "journal  up to record {} (updated {} UTC)",
                         s.last_seq,
@@ -173,7 +393,6 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
                 }
                 println!("backups  {}", backups.len());
             }
-            catalog.close().await;
             Ok(())
         }
     }
@@ -224,7 +443,10 @@ pub struct TextTable {
 impl TextTable {
     pub fn new(header: &[&str]) -> Self {
         TextTable {
-            header: header.iter().map(|s| s.to_string()).collect(),
+            header: header
+                .iter()
+                .map(|s| super::printable(s).into_owned())
+                .collect(),
             rows: Vec::new(),
             right: Vec::new(),
         }
@@ -235,8 +457,15 @@ impl TextTable {
         self
     }
 
+    /// A row of cells; each is made [`printable`](super::printable) (cells
+    /// hold names and messages from outside).
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|c| super::printable(&c).into_owned())
+                .collect(),
+        );
     }
 
     pub fn is_empty(&self) -> bool {
@@ -298,5 +527,24 @@ mod tests {
         let mut t = TextTable::new(&["A", "NUM"]).right_align(&[1]);
         t.row(vec!["long name".into(), "5".into()]);
         assert_eq!(t.render(0), "A          NUM\nlong name    5\n");
+    }
+
+    #[test]
+    fn names_are_printable() {
+        use crate::cli::printable;
+        assert_eq!(printable("Order sync"), "Order sync");
+        assert!(matches!(
+            printable("plain ünïcödé ✓"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            printable("a\u{1b}[31mb\nc\rd\te\u{7}f\u{7f}g"),
+            r"a\x1b[31mb\nc\rd\te\x07f\x7fg"
+        );
+        assert_eq!(printable("x\u{9b}2Jy\u{202e}z"), r"x\u{9b}2Jy\u{202e}z");
+        // Escaped cells keep their width in a table.
+        let mut t = TextTable::new(&["NAME"]);
+        t.row(vec!["a\nb".into()]);
+        assert_eq!(t.render(0), "NAME\na\\nb\n");
     }
 }

@@ -1,8 +1,8 @@
 //! `diff A B`: what changed from backup A to backup B (workflows down to their
 //! nodes, credential names, config files, tables and row counts).
-use super::catalog::{catalog_err, fmt_count, fmt_time, open_catalog};
-use super::{human_bytes, print_json, Cli, CliResult};
-use crate::catalog::{BackupDiff, Change};
+use super::catalog::{fmt_count, fmt_time, read_catalog};
+use super::{human_bytes, print_json, printable as p, Cli, CliResult};
+use crate::catalog::{BackupDiff, Catalog, Change};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -13,11 +13,12 @@ pub struct Args {
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
-    let catalog = open_catalog(cli).await?;
-    let from = catalog.resolve(&a.from).await.map_err(catalog_err)?;
-    let to = catalog.resolve(&a.to).await.map_err(catalog_err)?;
-    let d = catalog.diff(&from, &to).await.map_err(catalog_err)?;
-    catalog.close().await;
+    let d = read_catalog(cli, async |c: &Catalog| {
+        let from = c.resolve(&a.from).await?;
+        let to = c.resolve(&a.to).await?;
+        c.diff(&from, &to).await
+    })
+    .await?;
     if cli.json {
         print_json(&d);
     } else {
@@ -33,11 +34,11 @@ fn flag(c: &Option<Change<bool>>, yes: &str, no: &str) -> Option<String> {
 fn print_diff(d: &BackupDiff) {
     println!(
         "from {} ({}, {} UTC)\nto   {} ({}, {} UTC)",
-        d.from.backup_id,
-        d.from.kind,
+        p(&d.from.backup_id),
+        p(&d.from.kind),
         fmt_time(d.from.started_ms),
-        d.to.backup_id,
-        d.to.kind,
+        p(&d.to.backup_id),
+        p(&d.to.kind),
         fmt_time(d.to.started_ms)
     );
     if d.identical {
@@ -56,18 +57,23 @@ fn print_diff(d: &BackupDiff) {
     );
     for x in &w.added {
         println!(
-            "  + {}  {:?} ({} node{})",
-            x.id,
-            x.name,
+            "  + {}  \"{}\" ({} node{})",
+            p(&x.id),
+            p(&x.name),
             x.node_count,
             if x.node_count == 1 { "" } else { "s" }
         );
     }
     for x in &w.removed {
-        println!("  - {}  {:?}", x.id, x.name);
+        println!("  - {}  \"{}\"", p(&x.id), p(&x.name));
     }
     for x in &w.renamed {
-        println!("  ~ {}  renamed {:?} -> {:?}", x.id, x.from, x.to);
+        println!(
+            "  ~ {}  renamed \"{}\" -> \"{}\"",
+            p(&x.id),
+            p(&x.from),
+            p(&x.to)
+        );
     }
     for x in &w.changed {
         let mut what = vec![format!(
@@ -78,37 +84,47 @@ fn print_diff(d: &BackupDiff) {
         )];
         what.extend(flag(&x.active, "activated", "deactivated"));
         what.extend(flag(&x.archived, "archived", "unarchived"));
-        println!("  ~ {}  {:?} changed: {}", x.id, x.name, what.join(", "));
+        println!(
+            "  ~ {}  \"{}\" changed: {}",
+            p(&x.id),
+            p(&x.name),
+            what.join(", ")
+        );
         for n in &x.nodes_added {
-            println!("      + node {:?} ({})", n.name, n.node_type);
+            println!("      + node \"{}\" ({})", p(&n.name), p(&n.node_type));
         }
         for n in &x.nodes_removed {
-            println!("      - node {:?} ({})", n.name, n.node_type);
+            println!("      - node \"{}\" ({})", p(&n.name), p(&n.node_type));
         }
         for n in &x.nodes_changed {
             match &n.previous_type {
-                Some(p) => println!("      ~ node {:?} ({p} -> {})", n.name, n.node_type),
-                None => println!("      ~ node {:?} ({})", n.name, n.node_type),
+                Some(t) => println!(
+                    "      ~ node \"{}\" ({} -> {})",
+                    p(&n.name),
+                    p(t),
+                    p(&n.node_type)
+                ),
+                None => println!("      ~ node \"{}\" ({})", p(&n.name), p(&n.node_type)),
             }
         }
         for t in &x.tags_added {
-            println!("      + tag {t:?}");
+            println!("      + tag \"{}\"", p(t));
         }
         for t in &x.tags_removed {
-            println!("      - tag {t:?}");
+            println!("      - tag \"{}\"", p(t));
         }
         for c in &x.credentials_added {
             println!(
                 "      + uses credential {} {}",
-                c.credential_type,
-                c.name.as_deref().or(c.id.as_deref()).unwrap_or("")
+                p(&c.credential_type),
+                p(c.name.as_deref().or(c.id.as_deref()).unwrap_or(""))
             );
         }
         for c in &x.credentials_removed {
             println!(
                 "      - uses credential {} {}",
-                c.credential_type,
-                c.name.as_deref().or(c.id.as_deref()).unwrap_or("")
+                p(&c.credential_type),
+                p(c.name.as_deref().or(c.id.as_deref()).unwrap_or(""))
             );
         }
         if x.nodes_added.is_empty()
@@ -127,7 +143,7 @@ fn print_diff(d: &BackupDiff) {
             .into_iter()
             .chain(flag(&x.archived, "archived", "unarchived"))
             .collect();
-        println!("  ~ {}  {:?} {}", x.id, x.name, what.join(", "));
+        println!("  ~ {}  \"{}\" {}", p(&x.id), p(&x.name), what.join(", "));
     }
 
     let c = &d.credentials;
@@ -139,13 +155,28 @@ fn print_diff(d: &BackupDiff) {
             c.renamed.len()
         );
         for x in &c.added {
-            println!("  + {}  {:?} ({})", x.id, x.name, x.credential_type);
+            println!(
+                "  + {}  \"{}\" ({})",
+                p(&x.id),
+                p(&x.name),
+                p(&x.credential_type)
+            );
         }
         for x in &c.removed {
-            println!("  - {}  {:?} ({})", x.id, x.name, x.credential_type);
+            println!(
+                "  - {}  \"{}\" ({})",
+                p(&x.id),
+                p(&x.name),
+                p(&x.credential_type)
+            );
         }
         for x in &c.renamed {
-            println!("  ~ {}  renamed {:?} -> {:?}", x.id, x.from, x.to);
+            println!(
+                "  ~ {}  renamed \"{}\" -> \"{}\"",
+                p(&x.id),
+                p(&x.from),
+                p(&x.to)
+            );
         }
     }
 
@@ -158,10 +189,10 @@ fn print_diff(d: &BackupDiff) {
             f.changed.len()
         );
         for x in &f.added {
-            println!("  + {} ({})", x.path, human_bytes(x.size));
+            println!("  + {} ({})", p(&x.path), human_bytes(x.size));
         }
         for x in &f.removed {
-            println!("  - {}", x.path);
+            println!("  - {}", p(&x.path));
         }
         for x in &f.changed {
             let details: Vec<String> = x
@@ -180,42 +211,42 @@ fn print_diff(d: &BackupDiff) {
                     ),
                     "link_target" => format!(
                         "link {} -> {}",
-                        x.from.link_target.as_deref().unwrap_or("-"),
-                        x.to.link_target.as_deref().unwrap_or("-")
+                        p(x.from.link_target.as_deref().unwrap_or("-")),
+                        p(x.to.link_target.as_deref().unwrap_or("-"))
                     ),
                     "type" => format!("type {} -> {}", x.from.file_type, x.to.file_type),
-                    other => other.to_string(),
+                    other => p(other).into_owned(),
                 })
                 .collect();
-            println!("  ~ {}: {}", x.path, details.join(", "));
+            println!("  ~ {}: {}", p(&x.path), details.join(", "));
         }
     }
 
     for db in &d.databases {
-        println!("\ndatabase {} ({})", db.database, db.status);
+        println!("\ndatabase {} ({})", p(&db.database), db.status);
         if let Some(m) = &db.migration_head {
             println!(
                 "  n8n migration {} -> {}",
-                m.from.as_deref().unwrap_or("-"),
-                m.to.as_deref().unwrap_or("-")
+                p(m.from.as_deref().unwrap_or("-")),
+                p(m.to.as_deref().unwrap_or("-"))
             );
         }
         if let Some(v) = &db.server_version {
-            println!("  PostgreSQL {} -> {}", v.from, v.to);
+            println!("  PostgreSQL {} -> {}", p(&v.from), p(&v.to));
         }
         for t in &db.tables_added {
             println!(
                 "  + table {}.{} ({} rows)",
-                t.schema,
-                t.name,
+                p(&t.schema),
+                p(&t.name),
                 fmt_count(t.rows)
             );
         }
         for t in &db.tables_removed {
             println!(
                 "  - table {}.{} ({} rows)",
-                t.schema,
-                t.name,
+                p(&t.schema),
+                p(&t.name),
                 fmt_count(t.rows)
             );
         }
@@ -232,16 +263,16 @@ fn print_diff(d: &BackupDiff) {
             }
             println!(
                 "  ~ columns of {}.{}: {}",
-                t.schema,
-                t.name,
-                parts.join(", ")
+                p(&t.schema),
+                p(&t.name),
+                p(&parts.join(", "))
             );
         }
         for t in &db.rows_changed {
             println!(
                 "  rows {}.{}: {} -> {} ({}{})",
-                t.schema,
-                t.name,
+                p(&t.schema),
+                p(&t.name),
                 fmt_count(t.from),
                 fmt_count(t.to),
                 if t.delta >= 0 { "+" } else { "-" },

@@ -1,6 +1,6 @@
 //! `history WORKFLOW`: every version of one workflow across the backups.
-use super::catalog::{catalog_err, fmt_time, open_catalog, TextTable};
-use super::{print_json, Cli, CliResult};
+use super::catalog::{fmt_time, read_catalog, TextTable};
+use super::{print_json, printable, Cli, CliResult};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -9,17 +9,18 @@ pub struct Args {
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
-    let catalog = open_catalog(cli).await?;
-    let h = catalog.history(&a.workflow).await.map_err(catalog_err)?;
-    catalog.close().await;
+    let h = read_catalog(cli, async |c: &crate::catalog::Catalog| {
+        c.history(&a.workflow).await
+    })
+    .await?;
     if cli.json {
         print_json(&h);
         return Ok(());
     }
     println!(
-        "workflow {} {:?}: {} version{} in {} backup{}",
-        h.workflow_id,
-        h.name,
+        "workflow {} \"{}\": {} version{} in {} backup{}",
+        printable(&h.workflow_id),
+        printable(&h.name),
         h.versions.len(),
         if h.versions.len() == 1 { "" } else { "s" },
         h.backup_count,

@@ -1,7 +1,7 @@
 //! `list`: the backups in the store, oldest first, failed ones included.
-use super::catalog::{catalog_err, fmt_count, fmt_duration, fmt_time, open_catalog, TextTable};
+use super::catalog::{fmt_count, fmt_duration, fmt_time, read_catalog, TextTable};
 use super::{human_bytes, print_json, Cli, CliError, CliResult};
-use crate::catalog::{BackupFilter, BackupRecord, BackupStatus};
+use crate::catalog::{BackupFilter, BackupRecord, BackupStatus, Catalog};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -33,8 +33,21 @@ pub fn note_of(b: &BackupRecord) -> String {
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default()
         ),
-        BackupStatus::Completed => b.note.clone().unwrap_or_default(),
+        BackupStatus::Completed => {
+            let mut parts: Vec<String> = safety_of(b).into_iter().collect();
+            parts.extend(b.note.clone());
+            parts.join("; ")
+        }
     }
+}
+
+/// What marks a safety backup: `safety backup before restore R` (see
+/// `latest:safety`); `None` for any other.
+pub fn safety_of(b: &BackupRecord) -> Option<String> {
+    b.safety.then(|| match &b.safety_restore {
+        Some(r) => format!("safety backup before restore {r}"),
+        None => "safety backup taken by a restore".to_string(),
+    })
 }
 
 /// What the VERIFIED column says: the newest verification's level and
@@ -60,14 +73,12 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         .as_deref()
         .map(|s| s.parse::<BackupStatus>().map_err(CliError::Usage))
         .transpose()?;
-    let catalog = open_catalog(cli).await?;
     let filter = BackupFilter {
         kind: a.kind.clone(),
         status,
         include_forgotten: a.all,
     };
-    let backups = catalog.list_backups(&filter).await.map_err(catalog_err)?;
-    catalog.close().await;
+    let backups = read_catalog(cli, async |c: &Catalog| c.list_backups(&filter).await).await?;
     if cli.json {
         print_json(&backups);
         return Ok(());

@@ -301,6 +301,37 @@ pub fn print_json<T: serde::Serialize>(v: &T) {
     );
 }
 
+/// Data from outside (names of workflows, credentials, tags, files,
+/// tables; ids, labels, messages) made safe for a terminal: control
+/// characters are escaped (`\n`, `\r`, `\t`, `\x1b`, `\u{9b}`), and so are
+/// the invisible characters that reorder text (`\u{202e}`), so that no name
+/// can move the cursor, colour the screen or pass for another line. Every
+/// text output of such data goes through this; `--json` carries it as it is.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    fn escaped(c: char) -> bool {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            )
+    }
+    if !s.chars().any(escaped) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if escaped(c) && (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if escaped(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 pub fn human_bytes(n: u64) -> String {
     humansize::format_size(n, humansize::BINARY)
 }
@@ -356,9 +387,13 @@ impl Drop for ProgressGuard {
 /// Every command on an unencrypted store says so.
 pub fn warn_if_unencrypted(store: &Store) {
     if !store.is_encrypted() {
-        eprintln!(
-            "warning: the store {} is NOT encrypted: anyone who can read it can read every backup in it",
-            store.location()
-        );
+        warn_unencrypted_at(&store.location());
     }
+}
+
+/// The warning of [`warn_if_unencrypted`], for a store read without opening it.
+pub fn warn_unencrypted_at(location: &str) {
+    eprintln!(
+        "warning: the store {location} is NOT encrypted: anyone who can read it can read every backup in it"
+    );
 }

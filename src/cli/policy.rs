@@ -145,13 +145,13 @@ async fn set(cli: &Cli, a: &SetArgs) -> CliResult {
 }
 
 async fn catch_up(cli: &Cli, store: &Store) {
-    let r = async {
-        let c = Catalog::open(&cli.data_dir(), store).await?;
-        c.catch_up(store).await?;
-        c.close().await;
-        Ok::<_, crate::catalog::CatalogError>(())
-    }
-    .await;
+    let r = match super::catalog::open_and_catch_up(cli, store).await {
+        Ok((c, r)) => {
+            c.close().await;
+            r.map(|_| ()).map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    };
     if let Err(e) = r {
         eprintln!("warning: the catalog could not catch up with the store ({e}); it does on the next command");
     }
@@ -396,14 +396,14 @@ pub async fn after_backup(
     backup_id: &str,
     sandbox: &SandboxArgs,
 ) -> (Vec<PolicyRun>, Option<CliError>) {
-    let catalog = match Catalog::open(&cli.data_dir(), store).await {
-        Ok(c) => c,
+    let catalog = match super::catalog::open_and_catch_up(cli, store).await {
+        Ok((c, Ok(_))) => c,
+        Ok((c, Err(e))) => {
+            c.close().await;
+            return skipped(e);
+        }
         Err(e) => return skipped(e),
     };
-    if let Err(e) = catalog.catch_up(store).await {
-        catalog.close().await;
-        return skipped(e);
-    }
     let planned = async {
         let p = policy::policy_in_force(&catalog).await?;
         let h = policy::history(&catalog).await?;
@@ -439,7 +439,7 @@ pub async fn after_backup(
     (runs, err)
 }
 
-fn skipped(e: crate::catalog::CatalogError) -> (Vec<PolicyRun>, Option<CliError>) {
+fn skipped(e: impl std::fmt::Display) -> (Vec<PolicyRun>, Option<CliError>) {
     eprintln!(
         "warning: the verification policy could not be read from the catalog ({e}); \
          no verification ran after this backup (run `n8n-ark verify --due` later)"

@@ -1,8 +1,8 @@
 //! `show BACKUP`: what one backup holds (workflows, credential names, config
 //! files, database tables), from the catalog, without loading the backup.
-use super::catalog::{catalog_err, fmt_count, fmt_duration, fmt_time, open_catalog, TextTable};
-use super::{human_bytes, print_json, Cli, CliResult};
-use crate::catalog::{BackupView, WorkflowFilter};
+use super::catalog::{fmt_count, fmt_duration, fmt_time, read_catalog, TextTable};
+use super::{human_bytes, print_json, printable, Cli, CliResult};
+use crate::catalog::{BackupView, Catalog, WorkflowFilter};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -53,8 +53,6 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     if let Some(table) = &a.table {
         return show_table(cli, a, table).await;
     }
-    let catalog = open_catalog(cli).await?;
-    let id = catalog.resolve(&a.backup).await.map_err(catalog_err)?;
     let filter = WorkflowFilter {
         name_contains: a.workflow.clone(),
         active: match (a.active, a.inactive) {
@@ -64,8 +62,11 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         },
         tag: a.tag.clone(),
     };
-    let view = catalog.show(&id, &filter).await.map_err(catalog_err)?;
-    catalog.close().await;
+    let view = read_catalog(cli, async |c: &Catalog| {
+        let id = c.resolve(&a.backup).await?;
+        c.show(&id, &filter).await
+    })
+    .await?;
     if cli.json {
         print_json(&view);
     } else {
@@ -76,10 +77,18 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
 
 fn print_view(v: &BackupView) {
     let b = &v.backup;
-    println!("backup    {}", b.backup_id);
-    println!("kind      {} ({})", b.kind, b.status);
+    println!("backup    {}", printable(&b.backup_id));
+    match super::list::safety_of(b) {
+        Some(safety) => println!(
+            "kind      {} ({}, {})",
+            printable(&b.kind),
+            b.status,
+            printable(&safety)
+        ),
+        None => println!("kind      {} ({})", printable(&b.kind), b.status),
+    }
     if let Some(h) = &b.host {
-        println!("host      {h}");
+        println!("host      {}", printable(h));
     }
     println!(
         "started   {} UTC, took {}",
@@ -100,22 +109,23 @@ fn print_view(v: &BackupView) {
         println!("manifest  {m}");
     }
     if !b.sources.is_empty() {
-        println!("sources   {}", b.sources.join(", "));
+        println!("sources   {}", printable(&b.sources.join(", ")));
     }
     if let Some(f) = &v.encryption_key_fingerprint {
         println!(
-            "n8n key   fingerprint {f}{}",
+            "n8n key   fingerprint {}{}",
+            printable(f),
             v.encryption_key_source
                 .as_deref()
-                .map(|s| format!(" (from {s})"))
+                .map(|s| format!(" (from {})", printable(s)))
                 .unwrap_or_default()
         );
     }
     for (k, val) in &v.labels {
-        println!("label     {k}={val}");
+        println!("label     {}={}", printable(k), printable(val));
     }
     if let Some(n) = &b.note {
-        println!("note      {n}");
+        println!("note      {}", printable(n));
     }
     print_verification(b);
     if !v.contents_available {
@@ -137,7 +147,7 @@ fn print_view(v: &BackupView) {
             fmt_count(v.workflow_count),
             v.workflow_source
                 .as_deref()
-                .map(|s| format!(" (read from {s})"))
+                .map(|s| format!(" (read from {})", printable(s)))
                 .unwrap_or_default()
         );
     }
@@ -221,11 +231,11 @@ fn print_view(v: &BackupView) {
     for d in &v.databases {
         println!(
             "\ndatabase {} (PostgreSQL {}{}): {} tables, {} rows",
-            d.name,
-            d.server_version,
+            printable(&d.name),
+            printable(&d.server_version),
             d.migration_head
                 .as_deref()
-                .map(|m| format!(", n8n migration {m}"))
+                .map(|m| format!(", n8n migration {}", printable(m)))
                 .unwrap_or_default(),
             d.tables.len(),
             fmt_count(d.total_rows)
@@ -259,7 +269,7 @@ fn print_verification(b: &crate::catalog::BackupRecord) {
                     "could not run{}",
                     v.message
                         .as_deref()
-                        .map(|m| format!(": {m}"))
+                        .map(|m| format!(": {}", printable(m)))
                         .unwrap_or_default()
                 ),
             };
@@ -272,7 +282,10 @@ fn print_verification(b: &crate::catalog::BackupRecord) {
             if let Some(f) = &v.first_failure {
                 println!(
                     "          first: {} {}: expected {}, found {}",
-                    f.check, f.subject, f.expected, f.found
+                    printable(&f.check),
+                    printable(&f.subject),
+                    printable(&f.expected),
+                    printable(&f.found)
                 );
             }
         }
@@ -323,9 +336,9 @@ async fn show_table(cli: &Cli, a: &Args, table: &str) -> CliResult {
     if a.show_secrets && !secret.is_empty() {
         eprintln!(
             "warning: --show-secrets: the secret column(s) {} of {}.{} are shown unmasked",
-            secret.join(", "),
-            rows.schema,
-            rows.table
+            printable(&secret.join(", ")),
+            printable(&rows.schema),
+            printable(&rows.table)
         );
     }
     if cli.json {
@@ -335,21 +348,21 @@ async fn show_table(cli: &Cli, a: &Args, table: &str) -> CliResult {
     let first = rows.offset + if rows.rows.is_empty() { 0 } else { 1 };
     println!(
         "{}.{}.{} of backup {}: rows {}-{} of {} (by {}{}); {} in {}",
-        rows.database,
-        rows.schema,
-        rows.table,
-        rows.backup_id,
+        printable(&rows.database),
+        printable(&rows.schema),
+        printable(&rows.table),
+        printable(&rows.backup_id),
         first,
         rows.offset + rows.rows.len() as u64,
         fmt_count(rows.total_rows),
-        rows.order_by.join(", "),
+        printable(&rows.order_by.join(", ")),
         if rows.descending { ", descending" } else { "" },
         if rows.loaded {
             format!("dump loaded in {}", fmt_duration(Some(rows.load_ms)))
         } else {
             "dump already loaded".to_string()
         },
-        rows.sandbox
+        printable(&rows.sandbox)
     );
     let masked: Vec<&str> = rows
         .columns
@@ -358,7 +371,10 @@ async fn show_table(cli: &Cli, a: &Args, table: &str) -> CliResult {
         .map(|c| c.name.as_str())
         .collect();
     if !masked.is_empty() {
-        println!("masked: {} (--show-secrets to see them)", masked.join(", "));
+        println!(
+            "masked: {} (--show-secrets to see them)",
+            printable(&masked.join(", "))
+        );
     }
     let names: Vec<&str> = rows.columns.iter().map(|c| c.name.as_str()).collect();
     let mut t = TextTable::new(&names);
@@ -369,17 +385,15 @@ async fn show_table(cli: &Cli, a: &Args, table: &str) -> CliResult {
     Ok(())
 }
 
-/// A value in one line of at most 60 characters.
+/// A value in one line of at most 60 characters (control characters
+/// escaped, as everywhere: see [`printable`]).
 fn cell(v: Option<&serde_json::Value>) -> String {
     let s = match v {
         None | Some(serde_json::Value::Null) => "NULL".to_string(),
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(v) => v.to_string(),
     };
-    let s: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let s = printable(&s).into_owned();
     if s.chars().count() > 60 {
         let cut: String = s.chars().take(59).collect();
         format!("{cut}…")

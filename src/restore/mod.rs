@@ -255,10 +255,16 @@ pub async fn take_safety_backup(
     sources: &crate::backup::Sources,
     restore_id: &str,
 ) -> Result<String> {
-    let labels = std::collections::BTreeMap::from([(
-        crate::backup::PINNED_LABEL.to_string(),
-        format!("safety backup before restore {restore_id}"),
-    )]);
+    let labels = std::collections::BTreeMap::from([
+        (
+            crate::backup::PINNED_LABEL.to_string(),
+            format!("safety backup before restore {restore_id}"),
+        ),
+        (
+            crate::backup::SAFETY_LABEL.to_string(),
+            restore_id.to_string(),
+        ),
+    ]);
     let summary = crate::backup::run_labelled(store, kind, sources, &|_| None, labels, None)
         .await
         .map_err(|e| RestoreError::Target {

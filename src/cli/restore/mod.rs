@@ -40,17 +40,7 @@ pub async fn open_store_and_catalog(
     cli: &Cli,
 ) -> CliResult<(crate::store::Store, crate::catalog::Catalog)> {
     let store = cli.open_store().await?;
-    let catalog = crate::catalog::Catalog::open(&cli.data_dir(), &store)
-        .await
-        .map_err(super::catalog::catalog_err)?;
-    let report = catalog
-        .catch_up(&store)
-        .await
-        .map_err(super::catalog::catalog_err)?;
-    for w in &report.warnings {
-        eprintln!("warning: {w}");
-    }
-    super::catalog::print_journal_damage(&report);
+    let catalog = super::catalog::open_caught_up(cli, &store).await?;
     Ok((store, catalog))
 }
 
