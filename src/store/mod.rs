@@ -237,8 +237,16 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         };
-        let config = StoreConfig::decode(&bytes)
-            .map_err(|e| StoreError::format(format!("{}/config", backend.location()), e))?;
+        let config = StoreConfig::decode(&bytes).map_err(|e| {
+            let what = format!("{}/config", backend.location());
+            match e {
+                store_format::FormatError::UnsupportedVersion { .. } => StoreError::format(what, e),
+                e => StoreError::Invalid(format!(
+                    "{what} is damaged ({e}): the store cannot be used without its config. Put back a copy \
+                     of that file (every key file is bound to its exact bytes, so only the original opens the store)"
+                )),
+            }
+        })?;
         let mut store = Store::locked(backend, config, bytes);
         match store.config.encryption.as_str() {
             "none" => {

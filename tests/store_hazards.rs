@@ -1,0 +1,291 @@
+//! What the store's disk, mount and operator can do to it, through the
+//! `n8n-ark` binary on real file systems (tmpfs and bind mounts need root, as
+//! the tests run in CI): a store that vanishes mid-backup, a disk at 100 %,
+//! files that crashes leave behind, damaged version bytes and key files, a
+//! passphrase file that never ends, and two `init`s at once.
+mod common;
+
+use common::pg::PgCluster;
+use common::{ok_json, rt, stderr, Ark, PASSPHRASE};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `cmd` to its end, killing it (and failing the test) if it has not
+/// ended after `limit`: a guard against a hang, not a measure of speed.
+fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = done.clone();
+    let guard = std::thread::spawn(move || {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if d.load(std::sync::atomic::Ordering::SeqCst) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        true
+    });
+    let o = child.wait_with_output().unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let killed = guard.join().unwrap();
+    assert!(
+        !killed,
+        "the command did not end within {limit:?}: it hangs"
+    );
+    o
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The binary as [`Ark::cmd`] runs it, but on the store at `store`.
+fn cmd_at(env: &Ark, store: &Path) -> Command {
+    let mut c = Command::new(common::bin());
+    c.env("ARK_PASSWORD", PASSPHRASE)
+        .env("ARK_KDF_TARGET_MS", "20")
+        .arg("--store")
+        .arg(store)
+        .arg("--data-dir")
+        .arg(env.path("data-elsewhere"));
+    c
+}
+
+fn chmod_x(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A `pg_dump` that dumps for real, hands the first part of the dump over,
+/// and then waits until the test lets it go on: a backup held mid-stream.
+struct HeldDump {
+    dir: PathBuf,
+    script: PathBuf,
+}
+
+impl HeldDump {
+    fn new(dir: &Path) -> HeldDump {
+        let dir = dir.join("held-dump");
+        std::fs::create_dir_all(&dir).unwrap();
+        let real = common::pg::bin_dir().join("pg_dump");
+        let script = dir.join("pg_dump");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nif [ \"$1\" = --version ]; then exec {real} --version; fi\n\
+                 {real} \"$@\" > {d}/dump.bin || exit 1\n\
+                 head -c 300000 {d}/dump.bin\n\
+                 touch {d}/half\n\
+                 while [ ! -e {d}/go ]; do sleep 0.05; done\n\
+                 tail -c +300001 {d}/dump.bin\n",
+                real = real.display(),
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        chmod_x(&script);
+        HeldDump { dir, script }
+    }
+
+    /// Waits until the dump is half through and the backup's session holds
+    /// its lock in `store` (so the backup is writing objects).
+    fn wait_mid_backup(&self, store: &Path) {
+        wait_for(
+            "the dump to be half through",
+            Duration::from_secs(120),
+            || self.dir.join("half").exists(),
+        );
+        wait_for("the backup's session lock", Duration::from_secs(60), || {
+            entries(&store.join("locks"))
+                .iter()
+                .any(|n| n.starts_with("backup-"))
+        });
+    }
+
+    fn go(&self) {
+        std::fs::write(self.dir.join("go"), b"").unwrap();
+    }
+}
+
+/// Unmounts (lazily) on drop, also after a failed assertion.
+struct Mounted(PathBuf);
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn mount(args: &[&str], what: &Path, at: &Path) -> Mounted {
+    let st = Command::new("mount")
+        .args(args)
+        .arg(what)
+        .arg(at)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount {args:?} (tests need root)");
+    Mounted(at.to_path_buf())
+}
+
+fn held_backup(env: &Ark, pg: &PgCluster, dump: &HeldDump) -> std::process::Child {
+    env.backup_cmd(
+        "postgres_n8n",
+        &[
+            "--no-verify",
+            "--n8n-db",
+            &pg.url("n8n"),
+            "--pg-dump",
+            dump.script.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap()
+}
+
+fn fs_free(p: &Path) -> u64 {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut s) }, 0);
+    s.f_bavail as u64 * s.f_frsize as u64
+}
+
+/// Fills the file system of `dir` to the last byte with one file.
+fn fill_up(dir: &Path, name: &str) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(dir.join(name)).unwrap();
+    let block = vec![7u8; 4096];
+    loop {
+        match f.write(&block) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+            Err(e) => panic!("filling up: {e}"),
+        }
+    }
+    let _ = f.sync_all();
+    assert_eq!(fs_free(dir), 0, "the disk is not full");
+}
+
+/// Sets a file's modification time to `secs` seconds ago.
+fn age(p: &Path, secs: u64) {
+    let st = Command::new("touch")
+        .arg("-m")
+        .arg("-d")
+        .arg(format!("@{}", now_secs() - secs))
+        .arg(p)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn dead_pid() -> u32 {
+    let mut c = Command::new("true").spawn().unwrap();
+    let pid = c.id();
+    c.wait().unwrap();
+    pid
+}
+
+fn flip(p: &Path, at: usize, to: u8) {
+    let mut b = std::fs::read(p).unwrap();
+    b[at] = to;
+    std::fs::write(p, b).unwrap();
+}
+
+fn key_files(store: &Path) -> Vec<String> {
+    entries(&store.join("keys"))
+        .into_iter()
+        .filter(|n| !n.starts_with(".tmp-"))
+        .collect()
+}
+
+#[test]
+fn a_damaged_version_byte_is_called_damage_and_only_an_intact_newer_file_asks_for_an_upgrade() {
+    // The config: one flipped version byte is damage, not a newer n8n-ark.
+    let env = Ark::new().init(&[]);
+    let cfg = env.store().join("config");
+    let good = std::fs::read(&cfg).unwrap();
+    flip(&cfg, 4, 2);
+    let o = env.ark(&["list"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("config") && err.contains("damaged"), "{err}");
+    assert!(!err.contains("upgrade") && !err.contains("newer"), "{err}");
+    // A frame of a newer version, intact: that one is a newer writer.
+    let mut newer = good.clone();
+    newer[4] = 2;
+    let n = newer.len();
+    let sum = blake3::hash(&newer[..n - 32]);
+    newer[n - 32..].copy_from_slice(sum.as_bytes());
+    std::fs::write(&cfg, &newer).unwrap();
+    let o = env.ark(&["list"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("upgrade n8n-ark"), "{}", stderr(&o));
+    std::fs::write(&cfg, &good).unwrap();
+
+    // An object: a flipped envelope version byte is damage.
+    let input = env.path("input");
+    std::fs::write(&input, common::dump(4, 1, 1)).unwrap();
+    let o = env.ark(&["benchmark", "--input", input.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let obj = files_under(&env.store().join("objects"))[0].clone();
+    flip(&obj, 4, 2);
+    let o = env.ark(&["check", "--read-data"]);
+    assert!(!o.status.success());
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    let name = obj.file_name().unwrap().to_str().unwrap();
+    assert!(out.contains(name) && out.contains("damaged"), "{out}");
+    assert!(!out.contains("upgrade") && !out.contains("newer"), "{out}");
+}
+
