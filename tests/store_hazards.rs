@@ -289,3 +289,65 @@ fn a_damaged_version_byte_is_called_damage_and_only_an_intact_newer_file_asks_fo
     assert!(!out.contains("upgrade") && !out.contains("newer"), "{out}");
 }
 
+#[test]
+fn a_passphrase_file_that_never_ends_is_refused() {
+    let env = Ark::new().init(&[]);
+    // /dev/zero: endless. Bounded address space, so that a reader that tries
+    // to hold it all fails instead of taking the machine's memory.
+    let mut c = env.cmd();
+    c.env_remove("ARK_PASSWORD")
+        .env("ARK_PASSWORD_FILE", "/dev/zero")
+        .arg("list");
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        c.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 2 << 30,
+                rlim_max: 2 << 30,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &lim);
+            Ok(())
+        });
+    }
+    let o = run_bounded(c, Duration::from_secs(60));
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("/dev/zero") && err.contains("longer than"),
+        "{err}"
+    );
+
+    // A FIFO that is never closed: no end either.
+    let fifo = env.path("fifo");
+    let cpath = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(cpath.as_ptr(), 0o600) }, 0);
+    let f2 = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut w = std::fs::OpenOptions::new().write(true).open(&f2).unwrap();
+        let _ = w.write_all(&vec![b'x'; 200 * 1024]);
+        // Kept open a while: the reader must not wait for its end.
+        std::thread::sleep(Duration::from_secs(20));
+    });
+    let mut c = env.cmd();
+    c.env_remove("ARK_PASSWORD")
+        .env("ARK_PASSWORD_FILE", &fifo)
+        .arg("list");
+    let o = run_bounded(c, Duration::from_secs(15));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("longer than"), "{}", stderr(&o));
+    drop(writer);
+
+    // A normal passphrase file (with its newline) still works.
+    let pf = env.path("pass");
+    std::fs::write(&pf, format!("{PASSPHRASE}\n")).unwrap();
+    let o = env
+        .cmd()
+        .env_remove("ARK_PASSWORD")
+        .env("ARK_PASSWORD_FILE", &pf)
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
