@@ -290,6 +290,77 @@ fn a_damaged_version_byte_is_called_damage_and_only_an_intact_newer_file_asks_fo
 }
 
 #[test]
+fn a_damaged_key_file_is_named_and_a_wrong_passphrase_is_said_only_when_an_intact_key_refuses_it() {
+    let env = Ark::new().init(&[]);
+    let store = env.store();
+    let first = key_files(&store)[0].clone();
+    // The only key file, its version byte flipped.
+    flip(&store.join("keys").join(&first), 4, 2);
+    let o = env.ark(&["list"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("keys/{first}")) && err.contains("damaged"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("wrong passphrase") && !err.contains("0 key file"),
+        "{err}"
+    );
+    assert!(!err.contains("upgrade"), "{err}");
+
+    // Two key files, one damaged: a wrong passphrase is a wrong passphrase,
+    // and the damaged file is still named.
+    flip(&store.join("keys").join(&first), 4, 1);
+    let o = env
+        .cmd()
+        .env("ARK_NEW_PASSWORD", "a second passphrase")
+        .args(["key", "add"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let keys = key_files(&store);
+    assert_eq!(keys.len(), 2);
+    let second = keys.iter().find(|k| **k != first).unwrap().clone();
+    let kf = store.join("keys").join(&first);
+    let mut b = std::fs::read(&kf).unwrap();
+    let mid = b.len() / 2;
+    b[mid] ^= 0x10;
+    std::fs::write(&kf, b).unwrap();
+    let o = env
+        .cmd()
+        .env("ARK_PASSWORD", "not any of them")
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("wrong passphrase"), "{err}");
+    assert!(err.contains("1 intact key file"), "{err}");
+    assert!(
+        err.contains(&format!("keys/{first}")) && err.contains("damaged"),
+        "{err}"
+    );
+    assert!(!err.contains(&format!("keys/{second}")), "{err}");
+    // The intact one opens.
+    let o = env
+        .cmd()
+        .env("ARK_PASSWORD", "a second passphrase")
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // And the first passphrase, whose only key file is damaged, is not "wrong".
+    let o = env.ark(&["list"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("keys/{first}")) && err.contains("damaged"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_passphrase_file_that_never_ends_is_refused() {
     let env = Ark::new().init(&[]);
     // /dev/zero: endless. Bounded address space, so that a reader that tries

@@ -96,6 +96,8 @@ pub enum StoreError {
     Interrupted,
     #[error("wrong passphrase: {0}")]
     WrongPassphrase(String),
+    #[error("{0}")]
+    DamagedKeys(String),
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
 }
