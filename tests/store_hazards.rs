@@ -187,6 +187,97 @@ fn held_backup(env: &Ark, pg: &PgCluster, dump: &HeldDump) -> std::process::Chil
     .unwrap()
 }
 
+#[test]
+fn a_store_moved_away_mid_backup_is_never_recreated() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Ark::new().init(&["--chunk-avg-kib", "16"]);
+    let store = env.store();
+    let moved = env.path("store.moved");
+    let dump = HeldDump::new(env.dir.path());
+    let child = held_backup(&env, &pg, &dump);
+    dump.wait_mid_backup(&store);
+    std::fs::rename(&store, &moved).unwrap();
+    dump.go();
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert!(
+        !o.status.success(),
+        "a backup into a store that was moved away reported success: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(
+        !store.exists(),
+        "the store's directory was created again: {:?}",
+        files_under(&store)
+    );
+    assert!(
+        err.contains("moved, deleted or unmounted") && err.contains(store.to_str().unwrap()),
+        "{err}"
+    );
+    // The store itself, where it went, is whole and holds no half backup.
+    assert_eq!(entries(&moved.join("manifests")), Vec::<String>::new());
+    let o = cmd_at(&env, &moved)
+        .args(["check", "--read-data"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Back in its place, the next backup works.
+    std::fs::rename(&moved, &store).unwrap();
+    let s = env.backup("postgres_n8n", &["--no-verify", "--n8n-db", &pg.url("n8n")]);
+    assert_eq!(s["kind"], "postgres_n8n");
+}
+
+#[test]
+fn a_store_unmounted_mid_backup_is_not_written_into_its_mount_point() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    // The store lives in `real` and is used through a bind mount at `store`:
+    // unmounting leaves `store` an empty directory, as an unmounted disk does.
+    let env = Ark::new();
+    let real = env.path("real");
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::create_dir_all(env.store()).unwrap();
+    let m = mount(&["--bind"], &real, &env.store());
+    let env = env.init(&["--chunk-avg-kib", "16"]);
+    assert!(real.join("config").exists());
+    let dump = HeldDump::new(env.dir.path());
+    let child = held_backup(&env, &pg, &dump);
+    dump.wait_mid_backup(&env.store());
+    let st = Command::new("umount")
+        .arg("-l")
+        .arg(env.store())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::mem::forget(m);
+    dump.go();
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert!(
+        !o.status.success(),
+        "a backup into an unmounted store reported success: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(
+        files_under(&env.store()),
+        Vec::<PathBuf>::new(),
+        "the mount point was written into"
+    );
+    assert_eq!(
+        entries(&env.store()),
+        Vec::<String>::new(),
+        "directories were made in the mount point"
+    );
+    assert!(err.contains("moved, deleted or unmounted"), "{err}");
+    assert_eq!(entries(&real.join("manifests")), Vec::<String>::new());
+    let o = cmd_at(&env, &real)
+        .args(["check", "--read-data"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 fn fs_free(p: &Path) -> u64 {
     let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
     let mut s: libc::statvfs = unsafe { std::mem::zeroed() };

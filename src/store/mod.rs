@@ -191,6 +191,11 @@ impl Store {
         };
         let config_bytes = Bytes::from(config.encode());
         let mut store = Store::locked(backend.clone(), config, config_bytes.clone());
+        let mut dirs = vec![OBJECTS, MANIFESTS, JOURNAL, LOCKS, TRASH];
+        if encrypted {
+            dirs.push(KEYS);
+        }
+        backend.create_location(&dirs).await?;
         if let Encryption::Passphrase(pass) = &opts.encryption {
             let master = crate::crypto::new_master_key();
             store.objects.keys = Some(Arc::new(StoreKeys::derive(&master)));
@@ -224,6 +229,19 @@ impl Store {
         passphrase: &(dyn Fn() -> std::result::Result<Zeroizing<String>, crate::crypto::CryptoError>
               + Sync),
     ) -> Result<Store> {
+        // From here on the backend writes only into the location it sees now.
+        match backend.check_location().await {
+            Ok(()) => {}
+            // Nothing was pinned before this first look: not there, or not a directory.
+            Err(BackendError::Gone { .. }) => {
+                return Err(if backend_root_missing(&backend) {
+                    StoreError::NoSuchLocation(backend.location())
+                } else {
+                    StoreError::NotAStore(backend.location())
+                })
+            }
+            Err(e) => return Err(e.into()),
+        }
         let bytes = match backend.get(CONFIG).await {
             Ok(b) => b,
             Err(BackendError::NotFound { .. }) => {
@@ -295,6 +313,29 @@ impl Store {
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend
+    }
+    /// Fails with [`BackendError::Gone`] unless this is still the store that
+    /// was opened: the backend's location is the same (not moved away, not
+    /// unmounted) and its config holds the same bytes. A writer checks this
+    /// before it commits anything that makes work visible (a manifest, its
+    /// completion event).
+    pub async fn check_still_here(&self) -> Result<()> {
+        self.backend.check_location().await?;
+        let gone = |detail: &str| BackendError::Gone {
+            location: self.location(),
+            detail: detail.to_string(),
+        };
+        match self.backend.get(CONFIG).await {
+            Ok(b) if b == self.config_bytes => Ok(()),
+            Ok(_) => Err(gone(
+                "its config is not the one this command opened (another store is there now)",
+            )
+            .into()),
+            Err(BackendError::NotFound { .. }) => {
+                Err(gone("its config file is no longer there").into())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
     pub fn config(&self) -> &StoreConfig {
         &self.config
