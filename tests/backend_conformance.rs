@@ -725,6 +725,21 @@ mod cases {
             ])
         );
     }
+
+    /// Temporaries of interrupted writes are removed only when old, and never
+    /// anything else; emptied directories under a prefix go, the prefix stays.
+    /// (Object storage has neither: both remove nothing.)
+    pub async fn leftovers(b: B) {
+        b.put("trash/1-a/x", random(93, 10)).await.unwrap();
+        b.put("objects/ab/ab01", random(94, 10)).await.unwrap();
+        b.delete("trash/1-a/x").await.unwrap();
+        assert_eq!(b.remove_stale_temporaries(0).await.unwrap(), 0);
+        b.remove_empty_dirs("trash/").await.unwrap();
+        assert_eq!(paths(&b, "").await, set(&["objects/ab/ab01"]));
+        b.put("trash/2-b/y", random(95, 10)).await.unwrap();
+        assert_eq!(b.remove_empty_dirs("trash/").await.unwrap(), 0);
+        assert_eq!(paths(&b, "trash/").await, set(&["trash/2-b/y"]));
+    }
 }
 
 /// What only a directory on a disk can do: vanish from under a running
@@ -959,4 +974,5 @@ suite!(
     concurrent_puts,
     sync,
     create_location,
+    leftovers,
 );

@@ -302,6 +302,60 @@ fn fill_up(dir: &Path, name: &str) {
     assert_eq!(fs_free(dir), 0, "the disk is not full");
 }
 
+#[test]
+fn gc_frees_space_on_a_store_whose_disk_is_full() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Ark::new();
+    let mnt = env.path("small");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let _m = mount(&["-t", "tmpfs", "-o", "size=8m"], Path::new("tmpfs"), &mnt);
+    let store = mnt.join("store");
+    let ark = |args: &[&str]| -> Output { cmd_at(&env, &store).args(args).output().unwrap() };
+    assert!(ark(&["init", "--chunk-avg-kib", "64"]).status.success());
+    // ~300 kB free: the dump (~0.5 MB compressed) does not fit.
+    let free = fs_free(&mnt);
+    std::fs::write(mnt.join("filler"), vec![1u8; (free - 300 * 1024) as usize]).unwrap();
+    let o = ark(&[
+        "backup",
+        "--type",
+        "postgres_n8n",
+        "--no-default-config-paths",
+        "--no-verify",
+        "--n8n-db",
+        &pg.url("n8n"),
+    ]);
+    assert!(!o.status.success());
+    let backup_err = stderr(&o);
+    assert!(backup_err.contains("the store is full"), "{backup_err}");
+    let garbage = files_under(&store.join("objects")).len();
+    assert!(garbage > 0, "the failed backup left no objects to collect");
+
+    // Now to the last byte: gc must still be able to run and free them.
+    fill_up(&mnt, "filler2");
+    let o = ark(&["--json", "gc"]);
+    let report = ok_json(&o);
+    assert!(report["objects_freed"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(files_under(&store.join("objects")).len(), 0);
+    assert!(fs_free(&mnt) > 0);
+    let o = ark(&["check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // The room gc needs on a full disk is there again for the next time.
+    fill_up(&mnt, "filler3");
+    let o = ark(&["--json", "gc"]);
+    ok_json(&o);
+    let o = ark(&["check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // The backup's advice names only commands that exist.
+    assert!(
+        !backup_err.contains("prune") && !backup_err.contains("forget"),
+        "{backup_err}"
+    );
+    assert!(backup_err.contains("n8n-ark gc"), "{backup_err}");
+}
+
 /// Sets a file's modification time to `secs` seconds ago.
 fn age(p: &Path, secs: u64) {
     let st = Command::new("touch")
@@ -326,6 +380,130 @@ fn dead_pid() -> u32 {
     let pid = c.id();
     c.wait().unwrap();
     pid
+}
+
+#[test]
+fn gc_removes_what_crashes_left_but_leaves_session_locks_to_the_journal() {
+    let env = Ark::new().init(&[]);
+    let store = env.store();
+    let input = env.path("input");
+    std::fs::write(&input, common::dump(3, 1, 1)).unwrap();
+    let o = env.ark(&["benchmark", "--input", input.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let objdir = store
+        .join("objects")
+        .join(entries(&store.join("objects"))[0].clone());
+
+    // Left-overs of crashed writes, old and new.
+    let old_tmps = [
+        objdir.join(".tmp-0123456789abcdef0123456789abcdef"),
+        store.join("manifests/.tmp-0123456789abcdef0123456789abcdee"),
+        store.join("journal/.tmp-0123456789abcdef0123456789abcded"),
+        store.join(".tmp-0123456789abcdef0123456789abcdec"),
+    ];
+    for p in &old_tmps {
+        std::fs::write(p, b"half a write").unwrap();
+        age(p, 3 * 3600);
+    }
+    let new_tmp = objdir.join(".tmp-fedcba9876543210fedcba9876543210");
+    std::fs::write(&new_tmp, b"a write in progress").unwrap();
+    // An emptied trash batch of an interrupted gc, and an empty journal claim set aside.
+    let batch = store.join("trash/1700000000000-0123456789abcdef0123456789abcdef");
+    std::fs::create_dir_all(&batch).unwrap();
+    let abandoned =
+        store.join("journal/abandoned-00000000000000000099-0123456789abcdef0123456789abcdef");
+    std::fs::write(&abandoned, b"").unwrap();
+    age(&abandoned, 3 * 3600);
+    // Lock files of crashed processes: an init, and a backup session.
+    let host = n8n_ark::store::lock::holder_host();
+    let stale = |kind: &str| {
+        store_format::LockRecord {
+            kind: kind.into(),
+            host: host.clone(),
+            pid: dead_pid(),
+            created_ms: (now_secs() as i64 - 7200) * 1000,
+            heartbeat_ms: (now_secs() as i64 - 7200) * 1000,
+            refresh_ms: 30_000,
+        }
+        .encode()
+    };
+    std::fs::write(store.join("locks/init"), stale("init")).unwrap();
+    let session = store.join("locks/backup-0123456789abcdef0123456789abcdef");
+    std::fs::write(&session, stale("backup")).unwrap();
+    // An object no backup references, which gc sets aside and deletes.
+    let garbage = rt().block_on(async {
+        let s = common::open_store(&store).await;
+        s.write_object(store_format::object::ObjectKind::Blob, b"nobody needs this")
+            .await
+            .unwrap()
+            .0
+    });
+
+    let report = env.json(&["gc"]);
+    assert_eq!(report["objects_freed"], 1, "{report}");
+    for p in &old_tmps {
+        assert!(!p.exists(), "{} was left", p.display());
+    }
+    assert!(new_tmp.exists(), "a recent temporary file was removed");
+    assert!(!abandoned.exists(), "an empty abandoned claim was left");
+    assert_eq!(
+        entries(&store.join("trash")),
+        Vec::<String>::new(),
+        "trash batches were left"
+    );
+    assert!(
+        !store.join("locks/init").exists(),
+        "a dead init's lock was left"
+    );
+    assert!(
+        session.exists(),
+        "a crashed backup's lock is the journal's evidence: it stays until its backup is marked"
+    );
+    assert!(
+        report["leftovers_removed"].as_u64().unwrap() >= 6,
+        "{report}"
+    );
+    assert!(!files_under(&store)
+        .iter()
+        .any(|p| p.ends_with(garbage.to_hex())));
+
+    // The crashed session, as whoever marks its backup sees it, then removes it.
+    rt().block_on(async {
+        let s = common::open_store(&store).await;
+        let live = n8n_ark::store::lock::HeldLock::session(&s).await.unwrap();
+        let stale = n8n_ark::store::lock::stale_sessions(&s).await.unwrap();
+        assert_eq!(stale.len(), 1, "{stale:?}");
+        assert_eq!(
+            stale[0].path,
+            "locks/backup-0123456789abcdef0123456789abcdef"
+        );
+        let rec = stale[0].record.as_ref().expect("a readable lock");
+        assert_eq!(
+            (rec.kind.as_str(), rec.host.as_str()),
+            ("backup", host.as_str())
+        );
+        assert!(
+            n8n_ark::store::lock::remove_stale_session(&s, &stale[0].path)
+                .await
+                .unwrap()
+        );
+        assert!(!session.exists());
+        // A live session's lock is never removed that way.
+        let live_path = n8n_ark::store::lock::list_locks(&s)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|l| l.live)
+            .unwrap()
+            .path;
+        assert!(!n8n_ark::store::lock::remove_stale_session(&s, &live_path)
+            .await
+            .unwrap());
+        assert!(store.join(&live_path).exists());
+        live.release().await.unwrap();
+    });
+    let o = env.ark(&["check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 fn flip(p: &Path, at: usize, to: u8) {

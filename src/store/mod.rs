@@ -40,6 +40,10 @@ pub const JOURNAL: &str = "journal/";
 pub const LOCKS: &str = "locks/";
 pub const TRASH: &str = "trash/";
 pub const KEYS: &str = "keys/";
+/// Space held back for the collector on a disk that fills up (SPEC section
+/// 13): random bytes, never read.
+pub const RESERVE: &str = "reserve";
+pub const RESERVE_BYTES: usize = 1024 * 1024;
 /// The `encryption` value of the config of an encrypted store.
 pub const ENCRYPTION_SCHEME: &str = "xchacha20poly1305-blake3";
 
@@ -219,6 +223,9 @@ impl Store {
             }),
         )
         .await?;
+        if backend.fills_up() {
+            gc::make_reserve(&store).await?;
+        }
         Ok(store)
     }
 
