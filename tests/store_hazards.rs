@@ -691,3 +691,58 @@ fn a_passphrase_file_that_never_ends_is_refused() {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
+#[test]
+fn two_inits_at_once_leave_one_store_with_only_the_winners_key() {
+    for round in 0..6 {
+        let env = Ark::new();
+        std::fs::create_dir(env.store()).unwrap();
+        let start = |pass: &str| {
+            env.cmd()
+                .env("ARK_PASSWORD", pass)
+                // Slow enough key derivation that both are past their checks
+                // before either writes.
+                .env("ARK_KDF_TARGET_MS", "300")
+                .arg("init")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let a = start("passphrase of a");
+        let b = start("passphrase of b");
+        let (oa, ob) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        let (winner, loser) = match (oa.status.success(), ob.status.success()) {
+            (true, false) => ("passphrase of a", &ob),
+            (false, true) => ("passphrase of b", &oa),
+            _ => panic!(
+                "round {round}: exactly one init must succeed: a {} {}, b {} {}",
+                oa.status,
+                stderr(&oa),
+                ob.status,
+                stderr(&ob)
+            ),
+        };
+        let err = stderr(loser);
+        assert!(
+            err.contains("already") || err.contains("another init"),
+            "round {round}: {err}"
+        );
+        assert_eq!(
+            key_files(&env.store()).len(),
+            1,
+            "round {round}: the losing init left a key file"
+        );
+        let o = env
+            .cmd()
+            .env("ARK_PASSWORD", winner)
+            .args(["--json", "key", "list"])
+            .output()
+            .unwrap();
+        let keys = ok_json(&o);
+        assert_eq!(keys.as_array().unwrap().len(), 1, "round {round}: {keys}");
+        assert!(
+            entries(&env.store().join("locks")).is_empty(),
+            "round {round}: init left a lock"
+        );
+    }
+}

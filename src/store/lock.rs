@@ -15,6 +15,9 @@ use tokio::task::JoinHandle;
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
 pub const STALE_FACTOR: i64 = 4;
 pub const GC_LOCK: &str = "locks/gc";
+/// Held by `init` from its first write to its last: two `init`s at once on
+/// one location cannot both write.
+pub const INIT_LOCK: &str = "locks/init";
 /// The prefix of backup-session locks.
 pub const SESSION_PREFIX: &str = "locks/backup-";
 /// An empty claim (a lock being written) counts as live for this long.
@@ -128,6 +131,12 @@ impl HeldLock {
             refresh_ms,
             created_ms: created,
         })
+    }
+
+    /// Takes `init`'s lock (exclusive create of [`INIT_LOCK`]); fails with
+    /// `AlreadyExists` when another `init` holds it, or left it behind.
+    pub(crate) async fn init(store: &Store) -> Result<HeldLock> {
+        Self::start(store, INIT_LOCK.to_string(), "init").await
     }
 
     /// Takes a session lock for work that adds objects (a backup, an ingest).
@@ -363,6 +372,11 @@ pub async fn remove_stale_session(store: &Store, path: &str) -> Result<bool> {
         }
         _ => Ok(false),
     }
+}
+
+/// Whether `init`'s lock at this location is live (`None`: there is none).
+pub(crate) async fn init_lock_live(backend: &dyn Backend) -> Result<Option<bool>> {
+    Ok(read_lock(backend, INIT_LOCK).await?.map(|l| l.live))
 }
 
 /// Removes the stale locks that no journal event depends on: `init`'s lock
