@@ -692,6 +692,155 @@ mod cases {
         assert_eq!(paths(&b, "sync/").await, set(&["sync/c", "sync/deep/er/b"]));
         same(&b.get("sync/c").await.unwrap(), b"a", "after sync");
     }
+
+    /// `create_location` (init's first step) may be repeated, makes no
+    /// entries, and leaves a location that `check_location` accepts and that
+    /// takes writes under the top-level directories it made and others.
+    pub async fn create_location(b: B) {
+        let dirs = ["objects/", "journal/", "locks/"];
+        b.create_location(&dirs).await.expect("create_location");
+        b.create_location(&dirs)
+            .await
+            .expect("create_location again");
+        b.check_location().await.expect("check_location");
+        assert_eq!(
+            paths(&b, "").await,
+            BTreeSet::new(),
+            "directories are no entries"
+        );
+        b.put("objects/ab/ab01", random(90, 10)).await.unwrap();
+        b.create_exclusive("journal/00000000000000000001", random(91, 10))
+            .await
+            .unwrap();
+        b.put("elsewhere/x", random(92, 10)).await.unwrap();
+        b.check_location()
+            .await
+            .expect("check_location after writes");
+        assert_eq!(
+            paths(&b, "").await,
+            set(&[
+                "objects/ab/ab01",
+                "journal/00000000000000000001",
+                "elsewhere/x"
+            ])
+        );
+    }
+
+    /// Temporaries of interrupted writes are removed only when old, and never
+    /// anything else; emptied directories under a prefix go, the prefix stays.
+    /// (Object storage has neither: both remove nothing.)
+    pub async fn leftovers(b: B) {
+        b.put("trash/1-a/x", random(93, 10)).await.unwrap();
+        b.put("objects/ab/ab01", random(94, 10)).await.unwrap();
+        b.delete("trash/1-a/x").await.unwrap();
+        assert_eq!(b.remove_stale_temporaries(0).await.unwrap(), 0);
+        b.remove_empty_dirs("trash/").await.unwrap();
+        assert_eq!(paths(&b, "").await, set(&["objects/ab/ab01"]));
+        b.put("trash/2-b/y", random(95, 10)).await.unwrap();
+        assert_eq!(b.remove_empty_dirs("trash/").await.unwrap(), 0);
+        assert_eq!(paths(&b, "trash/").await, set(&["trash/2-b/y"]));
+    }
+}
+
+/// What only a directory on a disk can do: vanish from under a running
+/// command, or be unmounted. Its backend never creates it again, nor writes
+/// into what now has its name.
+mod local_location {
+    use super::*;
+
+    fn root_in(dir: &tempfile::TempDir) -> std::path::PathBuf {
+        dir.path().join("store")
+    }
+
+    fn expect_gone<T: std::fmt::Debug>(r: Result<T, BackendError>, what: &str) {
+        match r {
+            Err(BackendError::Gone { .. }) => {}
+            other => panic!("{what}: expected Gone, got {other:?}"),
+        }
+    }
+
+    async fn every_write_fails(b: &B) {
+        let data = Bytes::from_static(b"x");
+        expect_gone(
+            b.put("objects/cd/cd01", data.clone()).await,
+            "put in a new directory",
+        );
+        expect_gone(
+            b.put("objects/ab/ab02", data.clone()).await,
+            "put in a known directory",
+        );
+        expect_gone(b.put("config2", data.clone()).await, "put at the top");
+        expect_gone(
+            b.create_exclusive("journal/00000000000000000002", data.clone())
+                .await,
+            "create_exclusive",
+        );
+        expect_gone(
+            b.rename("objects/ab/ab01", "trash/1-a/ab01").await,
+            "rename",
+        );
+        expect_gone(b.delete("objects/ab/ab01").await, "delete");
+        expect_gone(b.check_location().await, "check_location");
+    }
+
+    async fn a_store_with_one_object() -> (tempfile::TempDir, B) {
+        let dir = tempfile::tempdir().unwrap();
+        let b: B = Arc::new(LocalBackend::new(root_in(&dir)));
+        b.create_location(&["objects/", "journal/"]).await.unwrap();
+        b.put("objects/ab/ab01", random(96, 10)).await.unwrap();
+        (dir, b)
+    }
+
+    #[tokio::test]
+    async fn a_root_moved_away_is_never_made_again() {
+        let (dir, b) = a_store_with_one_object().await;
+        let moved = dir.path().join("moved");
+        std::fs::rename(root_in(&dir), &moved).unwrap();
+        every_write_fails(&b).await;
+        assert!(
+            !root_in(&dir).exists(),
+            "the store's directory was made again"
+        );
+        // The store where it went is untouched.
+        assert!(moved.join("objects/ab/ab01").exists());
+    }
+
+    #[tokio::test]
+    async fn a_root_replaced_by_another_directory_gets_nothing() {
+        let (dir, b) = a_store_with_one_object().await;
+        std::fs::rename(root_in(&dir), dir.path().join("moved")).unwrap();
+        // An empty directory where the store was: an unmounted disk's mount point.
+        std::fs::create_dir(root_in(&dir)).unwrap();
+        every_write_fails(&b).await;
+        assert_eq!(
+            std::fs::read_dir(root_in(&dir)).unwrap().count(),
+            0,
+            "something was made in the directory that replaced the store's"
+        );
+        // Even one that has the same top-level directories.
+        std::fs::create_dir_all(root_in(&dir).join("objects/ab")).unwrap();
+        expect_gone(
+            b.put("objects/ab/ab03", Bytes::from_static(b"x")).await,
+            "put into the replacement's directories",
+        );
+        assert_eq!(
+            std::fs::read_dir(root_in(&dir).join("objects/ab"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn a_backend_never_makes_a_location_it_was_not_told_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let b: B = Arc::new(LocalBackend::new(root_in(&dir)));
+        expect_gone(
+            b.put("objects/ab/ab01", Bytes::from_static(b"x")).await,
+            "put before create_location",
+        );
+        assert!(!root_in(&dir).exists());
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -788,6 +937,8 @@ macro_rules! suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
                     let f = super::local_fixture();
+                    // As `init` does: the one step that makes the location.
+                    f.backend.create_location(&[]).await.unwrap();
                     super::cases::$case(f.backend.clone()).await;
                     f.finish().await;
                 }
@@ -798,6 +949,7 @@ macro_rules! suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
                     let Some(f) = super::s3_fixture(stringify!($case)) else { return };
+                    f.backend.create_location(&[]).await.unwrap();
                     super::cases::$case(f.backend.clone()).await;
                     f.finish().await;
                 }
@@ -821,4 +973,6 @@ suite!(
     create_exclusive_race,
     concurrent_puts,
     sync,
+    create_location,
+    leftovers,
 );

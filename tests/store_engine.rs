@@ -6,8 +6,10 @@ use common::*;
 use n8n_ark::store::gc::{self, GcOptions};
 use n8n_ark::store::ingest::{BackupSession, BackupSummary};
 use n8n_ark::store::journal::{self, ProblemKind};
-use n8n_ark::store::{check, object_path, reader, Store};
+use n8n_ark::store::{check, object_path, reader, BackendError, Store};
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 use store_format::{Event, ItemKind, ObjectId};
 
@@ -603,4 +605,122 @@ async fn a_backup_that_reuses_objects_gc_is_collecting_keeps_them() {
     assert!(check::run(&store, true).await.unwrap().ok());
     assert!(store.backend().list("trash/").await.unwrap().is_empty());
     std::env::remove_var("ARK_LOCK_REFRESH_MS");
+}
+
+/// A local disk with room for only `room` more moves into the trash (each
+/// new directory entry needing space, as on ext4), and `reserve_room` more
+/// once the store's space reserve is deleted.
+#[derive(Debug)]
+struct TightDisk {
+    inner: n8n_ark::store::local::LocalBackend,
+    room: std::sync::atomic::AtomicI64,
+    reserve_room: i64,
+}
+
+#[async_trait::async_trait]
+impl n8n_ark::store::Backend for TightDisk {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    async fn create_exclusive(&self, path: &str, data: bytes::Bytes) -> Result<(), BackendError> {
+        self.inner.create_exclusive(path, data).await
+    }
+    async fn put(&self, path: &str, data: bytes::Bytes) -> Result<(), BackendError> {
+        self.inner.put(path, data).await
+    }
+    async fn get(&self, path: &str) -> Result<bytes::Bytes, BackendError> {
+        self.inner.get(path).await
+    }
+    async fn get_range(
+        &self,
+        path: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<bytes::Bytes, BackendError> {
+        self.inner.get_range(path, range).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<n8n_ark::store::Entry>, BackendError> {
+        self.inner.list(prefix).await
+    }
+    async fn stat(&self, path: &str) -> Result<n8n_ark::store::Entry, BackendError> {
+        self.inner.stat(path).await
+    }
+    async fn delete(&self, path: &str) -> Result<(), BackendError> {
+        if path == n8n_ark::store::RESERVE {
+            self.room.fetch_add(self.reserve_room, Ordering::SeqCst);
+        }
+        self.inner.delete(path).await
+    }
+    async fn rename(&self, from: &str, to: &str) -> Result<(), BackendError> {
+        if to.starts_with("trash/") && self.room.fetch_sub(1, Ordering::SeqCst) <= 0 {
+            self.room.fetch_add(1, Ordering::SeqCst);
+            return Err(BackendError::NoSpace { path: to.into() });
+        }
+        self.inner.rename(from, to).await
+    }
+    async fn sync(&self) -> Result<(), BackendError> {
+        self.inner.sync().await
+    }
+    async fn check_location(&self) -> Result<(), BackendError> {
+        self.inner.check_location().await
+    }
+    async fn remove_stale_temporaries(&self, older_than_ms: i64) -> Result<u64, BackendError> {
+        self.inner.remove_stale_temporaries(older_than_ms).await
+    }
+    async fn remove_empty_dirs(&self, prefix: &str) -> Result<u64, BackendError> {
+        self.inner.remove_empty_dirs(prefix).await
+    }
+    fn fills_up(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn gc_on_a_disk_too_full_to_move_everything_frees_what_it_can_and_leaves_the_rest_for_the_next(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(dir.path()).await;
+    let keep = backup(&store, vec![("db", dump(31, 1, 1))]).await;
+    for i in 0..20u32 {
+        store
+            .write_object(store_format::object::ObjectKind::Blob, &i.to_le_bytes())
+            .await
+            .unwrap();
+    }
+    let tight = Arc::new(TightDisk {
+        inner: n8n_ark::store::local::LocalBackend::new(dir.path()),
+        room: 5.into(),
+        reserve_room: 5,
+    });
+    let p = PASSPHRASE.to_string();
+    let store = Store::open(tight.clone(), &move || Ok(p.clone().into()))
+        .await
+        .unwrap();
+    let r = gc::run(&store, &GcOptions::default()).await.unwrap();
+    assert!(r.used_space_reserve, "{r:?}");
+    assert_eq!(
+        (r.objects_freed, r.objects_left_for_next_run),
+        (10, 10),
+        "{r:?}"
+    );
+    assert!(!r.space_reserve_missing, "{r:?}");
+    assert!(
+        store.backend().stat(n8n_ark::store::RESERVE).await.is_ok(),
+        "the reserve is made again"
+    );
+    assert!(check::run(&store, true).await.unwrap().ok());
+    assert_eq!(
+        restore_all(&store, &keep.manifest).await["db"],
+        dump(31, 1, 1)
+    );
+    // With room again, the next run takes the rest.
+    tight.room.store(100, Ordering::SeqCst);
+    let r = gc::run(&store, &GcOptions::default()).await.unwrap();
+    assert_eq!(
+        (r.objects_freed, r.objects_left_for_next_run),
+        (10, 0),
+        "{r:?}"
+    );
+    assert!(!r.used_space_reserve);
+    assert!(store.backend().list("trash/").await.unwrap().is_empty());
+    assert!(check::run(&store, true).await.unwrap().ok());
 }

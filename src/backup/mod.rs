@@ -165,8 +165,9 @@ fn store_message(e: &StoreError) -> String {
         || m.contains("Disk quota exceeded");
     if full {
         format!(
-            "the store is full: {m}. Free space on the store's disk (or prune old backups and run gc), \
-             then run the backup again; nothing of this backup is visible"
+            "the store is full: {m}. Nothing of this backup is visible. Free space on the store's disk, then \
+             run the backup again: `n8n-ark gc` deletes what this and other failed backups left (it runs \
+             on a full disk too); more room needs files other than the store's removed, or a larger disk"
         )
     } else {
         m

@@ -37,6 +37,28 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
                 r.pending_trash_batches
             );
         }
+        if r.leftovers_removed > 0 {
+            println!(
+                "removed {} file(s) and folder(s) that interrupted writes and runs left",
+                r.leftovers_removed
+            );
+        }
+        if r.used_space_reserve {
+            println!("the store's disk was full: gc used the space it keeps in reserve for this");
+        }
+        if r.objects_left_for_next_run > 0 {
+            println!(
+                "the disk was too full to set aside {} more unreferenced object(s): run `n8n-ark gc` again \
+                 to collect them in the room this run freed",
+                r.objects_left_for_next_run
+            );
+        }
+        if r.space_reserve_missing {
+            eprintln!(
+                "warning: no room on the store's disk to keep space in reserve for the next gc; free some \
+                 space on that disk"
+            );
+        }
     }
     Ok(())
 }

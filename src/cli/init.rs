@@ -59,8 +59,12 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
                     loc
                 )));
             }
-            std::fs::create_dir(p)
-                .map_err(|e| CliError::Failed(format!("cannot create {loc}: {e}")))?;
+            match std::fs::create_dir(p) {
+                Ok(()) => {}
+                // Another `init` made it a moment ago: the store's own checks decide.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => {}
+                Err(e) => return Err(CliError::Failed(format!("cannot create {loc}: {e}"))),
+            }
         } else if !p.is_dir() {
             return Err(CliError::Failed(format!(
                 "{loc} exists and is not a directory"

@@ -22,6 +22,10 @@ pub enum CryptoError {
         path: String,
         source: std::io::Error,
     },
+    #[error("{var}: the passphrase file {path} is longer than {} KiB, so it holds no passphrase (it is read \
+             only up to that much: a device such as /dev/zero, or a pipe that never ends, is refused); point \
+             {var} at a file that holds the passphrase alone", MAX_PASSPHRASE_FILE / 1024)]
+    PassphraseFileTooLong { var: String, path: String },
     #[error("cannot read the passphrase from the terminal: {0}")]
     Prompt(std::io::Error),
     #[error("key derivation failed: {0}")]
@@ -47,12 +51,40 @@ pub fn random_nonce() -> [u8; store_format::crypto::NONCE_LEN] {
     n
 }
 
+/// The most that is read from a passphrase file (`ARK_PASSWORD_FILE`,
+/// `ARK_NEW_PASSWORD_FILE`); a longer file is refused, unread beyond that.
+pub const MAX_PASSPHRASE_FILE: u64 = 64 * 1024;
+
+/// A passphrase file's content, read up to [`MAX_PASSPHRASE_FILE`].
+fn read_passphrase_file(var: &str, path: &str) -> Result<Zeroizing<String>, CryptoError> {
+    use std::io::Read;
+    let err = |source| CryptoError::PassphraseFile {
+        path: path.to_string(),
+        source,
+    };
+    let f = std::fs::File::open(path).map_err(err)?;
+    let mut buf = Zeroizing::new(Vec::new());
+    f.take(MAX_PASSPHRASE_FILE + 1)
+        .read_to_end(&mut buf)
+        .map_err(err)?;
+    if buf.len() as u64 > MAX_PASSPHRASE_FILE {
+        return Err(CryptoError::PassphraseFileTooLong {
+            var: var.to_string(),
+            path: path.to_string(),
+        });
+    }
+    let s = std::str::from_utf8(&buf).map_err(|e| {
+        err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text ({e})"),
+        ))
+    })?;
+    Ok(Zeroizing::new(s.to_string()))
+}
+
 fn from_env(var: &str, file_var: &str) -> Result<Option<Zeroizing<String>>, CryptoError> {
     if let Ok(path) = std::env::var(file_var) {
-        let s = std::fs::read_to_string(&path).map_err(|source| CryptoError::PassphraseFile {
-            path: path.clone(),
-            source,
-        })?;
+        let s = read_passphrase_file(file_var, &path)?;
         // One trailing newline is the file's, not the passphrase's.
         let s = s
             .strip_suffix('\n')

@@ -48,6 +48,49 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// Makes the names of all completed `put`s and `rename`s durable.
     async fn sync(&self) -> BResult<()>;
+
+    /// Makes the place the store lives, and its top-level directories `dirs`
+    /// (names like `objects/`): `init`'s first step, and the only operation
+    /// that may create the location itself. Repeating it changes nothing.
+    /// Where there are no directories (object storage), there is nothing to make.
+    async fn create_location(&self, dirs: &[&str]) -> BResult<()> {
+        let _ = dirs;
+        Ok(())
+    }
+
+    /// Fails with [`BackendError::Gone`] unless the location is still the one
+    /// this backend first used (a local directory that was moved away, or whose
+    /// disk was unmounted, is not). A writer never creates the location, or a
+    /// directory at its top, outside [`Backend::create_location`]: after the
+    /// first use, every write checks this first.
+    async fn check_location(&self) -> BResult<()> {
+        Ok(())
+    }
+
+    /// Removes the temporary files of writes that were interrupted (a crash
+    /// between writing a temporary file and renaming it) whose last change is
+    /// older than `older_than_ms`; returns how many. Backends whose writes
+    /// leave no temporaries (object storage) remove nothing.
+    async fn remove_stale_temporaries(&self, older_than_ms: i64) -> BResult<u64> {
+        let _ = older_than_ms;
+        Ok(0)
+    }
+
+    /// Removes the empty directories directly under `prefix` (a directory path
+    /// such as `trash/`, itself kept); returns how many. Only for directories that no
+    /// one else writes into meanwhile (the collector's trash batches, under its
+    /// lock): a writer that finds its directory gone fails, it never recreates
+    /// a top-level one.
+    async fn remove_empty_dirs(&self, prefix: &str) -> BResult<u64> {
+        let _ = prefix;
+        Ok(0)
+    }
+
+    /// Whether the place can fill up (a disk), so that keeping space in
+    /// reserve for the collector makes sense. Object storage does not.
+    fn fills_up(&self) -> bool {
+        false
+    }
 }
 
 /// `create_exclusive`, treating "already exists with exactly our bytes" as

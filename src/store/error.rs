@@ -13,6 +13,9 @@ pub enum BackendError {
     PermissionDenied { path: String },
     #[error("{path}: no space left on the device holding the store")]
     NoSpace { path: String },
+    #[error("the store at {location} is gone: {detail}. It was moved, deleted or unmounted while this command ran; \
+             nothing was written in its place. Put it back (or mount its disk again) and run the command again")]
+    Gone { location: String, detail: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -96,6 +99,8 @@ pub enum StoreError {
     Interrupted,
     #[error("wrong passphrase: {0}")]
     WrongPassphrase(String),
+    #[error("{0}")]
+    DamagedKeys(String),
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
 }

@@ -10,13 +10,28 @@
 //! 4. Mark again from every manifest (now including those the waited-for
 //!    sessions committed); move referenced trash objects back, delete the rest.
 //!
+//! 5. Remove what crashes left (SPEC section 2 allows it): temporary files of
+//!    interrupted writes older than [`STALE_TEMP_MS`], emptied trash batch
+//!    directories, empty journal claims set aside long ago, and stale locks no
+//!    journal event depends on (a crashed `init`'s). Stale backup-session
+//!    locks stay: they are the evidence that their backup was interrupted, and
+//!    whoever records that in the journal removes them
+//!    ([`super::lock::remove_stale_session`]).
+//!
 //! Every step is idempotent: an interrupted run leaves trash batches that any
 //! later run finishes (step 4 covers every batch present).
+//!
+//! On a full disk: the store keeps [`RESERVE_BYTES`] in reserve (the file
+//! [`RESERVE`], made by `init`, remade by every collection that has room).
+//! A collector that cannot write its lock, or move objects, for lack of space
+//! deletes the reserve and goes on in the room it frees; it makes the reserve
+//! again once it has deleted what it could.
 use super::error::{BackendError, Result, StoreError};
 use super::index::{list_object_ids, IdSet};
 use super::lock::{live_sessions, HeldLock};
-use super::{now_ms, object_path, Store, TRASH};
+use super::{now_ms, object_path, Store, JOURNAL, RESERVE, RESERVE_BYTES, TRASH};
 use futures::{StreamExt, TryStreamExt};
+use rand::RngCore;
 use std::time::{Duration, Instant};
 use store_format::event::GcCompleted;
 use store_format::{Event, ObjectId};
@@ -31,7 +46,57 @@ pub struct GcReport {
     pub objects_restored_from_trash: u64,
     pub waited_for_sessions: usize,
     pub pending_trash_batches: usize,
+    /// Unreferenced objects not moved for lack of space: the next gc takes them.
+    pub objects_left_for_next_run: u64,
+    /// Files and directories left by crashes that this run removed.
+    pub leftovers_removed: u64,
+    /// The disk was full: this run used the space kept in reserve for it.
+    pub used_space_reserve: bool,
+    /// The disk has no room to keep space in reserve for the next gc.
+    pub space_reserve_missing: bool,
     pub duration_ms: u64,
+}
+
+/// How old a temporary file of an interrupted write must be before the
+/// collector removes it. A write in progress renames its temporary file
+/// within moments of creating it; an hour leaves a wide margin for a slow disk
+/// or a stalled process, whose write then fails instead of publishing.
+pub const STALE_TEMP_MS: i64 = 3600 * 1000;
+
+/// Writes the space reserve (random bytes, so that no file system can store
+/// it in less space than it claims).
+pub async fn make_reserve(store: &Store) -> Result<()> {
+    let mut data = vec![0u8; RESERVE_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut data);
+    store.backend().put(RESERVE, data.into()).await?;
+    store.backend().sync().await?;
+    Ok(())
+}
+
+/// Deletes the space reserve; false when there is none.
+async fn release_reserve(store: &Store) -> Result<bool> {
+    match store.backend().stat(RESERVE).await {
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => return Ok(false),
+        Err(e) => return Err(e.into()),
+    }
+    tracing::warn!("the store's disk is full: gc uses the space it keeps in reserve");
+    store.backend().delete(RESERVE).await?;
+    store.backend().sync().await?;
+    Ok(true)
+}
+
+fn is_no_space(e: &StoreError) -> bool {
+    matches!(e, StoreError::Backend(BackendError::NoSpace { .. }))
+}
+
+fn full_without_reserve(store: &Store, e: StoreError) -> StoreError {
+    StoreError::Invalid(format!(
+        "{e}. The disk holding {} is full and the space gc keeps in reserve for this ({RESERVE}) is used up \
+         (or, in a store made by an older n8n-ark, was never made): free some space on that disk (files \
+         other than the store's), then run `n8n-ark gc` again",
+        store.location()
+    ))
 }
 
 #[derive(Debug, Clone)]
@@ -91,11 +156,30 @@ pub async fn run(store: &Store, opts: &GcOptions) -> Result<GcReport> {
             tracing::warn!("interrupted backups could not be recorded: {e}");
         }
     }
-    let lock = HeldLock::gc(store).await?;
-    let res = run_locked(store, opts, started, &lock).await;
+    let mut used_reserve = false;
+    let lock = match HeldLock::gc(store).await {
+        Ok(l) => l,
+        Err(e) if is_no_space(&e) => {
+            if !release_reserve(store).await? {
+                return Err(full_without_reserve(store, e));
+            }
+            used_reserve = true;
+            HeldLock::gc(store).await.map_err(|e| {
+                if is_no_space(&e) {
+                    full_without_reserve(store, e)
+                } else {
+                    e
+                }
+            })?
+        }
+        Err(e) => return Err(e),
+    };
+    let res = run_locked(store, opts, started, &lock, &mut used_reserve).await;
     lock.release().await?;
-    let report = res?;
+    let mut report = res?;
+    report.used_space_reserve = used_reserve;
     if !opts.dry_run {
+        store.check_still_here().await?;
         super::journal::append(
             store,
             Event::GcCompleted(GcCompleted {
@@ -107,7 +191,59 @@ pub async fn run(store: &Store, opts: &GcOptions) -> Result<GcReport> {
         )
         .await?;
     }
+    if store.backend().fills_up() {
+        let present = match store.backend().stat(RESERVE).await {
+            Ok(_) => true,
+            Err(e) if e.is_not_found() => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !present {
+            match make_reserve(store).await {
+                Ok(()) => {}
+                Err(e) if is_no_space(&e) => {
+                    tracing::warn!("no room to keep space in reserve for the next gc: {e}");
+                    report.space_reserve_missing = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
     Ok(report)
+}
+
+/// Moves `candidates` into `batch`, eight at a time. Stops issuing moves at
+/// the first one that fails for lack of space, and returns those not moved
+/// for that reason.
+async fn move_to_trash(
+    store: &Store,
+    batch: &str,
+    candidates: Vec<ObjectId>,
+) -> Result<Vec<ObjectId>> {
+    let full = std::sync::atomic::AtomicBool::new(false);
+    let left: Vec<Option<ObjectId>> = futures::stream::iter(candidates)
+        .map(|id| {
+            let (b, full) = (store.backend().clone(), &full);
+            async move {
+                if full.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Ok(Some(id));
+                }
+                match b
+                    .rename(&object_path(&id), &format!("{batch}{}", id.to_hex()))
+                    .await
+                {
+                    Ok(()) | Err(BackendError::NotFound { .. }) => Ok(None),
+                    Err(BackendError::NoSpace { .. }) => {
+                        full.store(true, std::sync::atomic::Ordering::SeqCst);
+                        Ok(Some(id))
+                    }
+                    Err(e) => Err(StoreError::from(e)),
+                }
+            }
+        })
+        .buffer_unordered(8)
+        .try_collect()
+        .await?;
+    Ok(left.into_iter().flatten().collect())
 }
 
 async fn ensure_owner(lock: &HeldLock) -> Result<()> {
@@ -124,6 +260,7 @@ async fn run_locked(
     opts: &GcOptions,
     started: Instant,
     lock: &HeldLock,
+    used_reserve: &mut bool,
 ) -> Result<GcReport> {
     let b = store.backend().clone();
     let mut report = GcReport {
@@ -147,22 +284,19 @@ async fn run_locked(
     if !candidates.is_empty() {
         ensure_owner(lock).await?;
         let batch = format!("{TRASH}{}-{}/", now_ms(), uuid::Uuid::new_v4().simple());
-        futures::stream::iter(candidates)
-            .map(|(id, _)| {
-                let (b, batch) = (b.clone(), batch.clone());
-                async move {
-                    match b
-                        .rename(&object_path(&id), &format!("{batch}{}", id.to_hex()))
-                        .await
-                    {
-                        Ok(()) | Err(BackendError::NotFound { .. }) => Ok(()),
-                        Err(e) => Err(StoreError::from(e)),
-                    }
-                }
-            })
-            .buffer_unordered(8)
-            .try_collect::<Vec<_>>()
-            .await?;
+        let mut left =
+            move_to_trash(store, &batch, candidates.into_iter().map(|c| c.0).collect()).await?;
+        if !left.is_empty() && !*used_reserve && release_reserve(store).await? {
+            *used_reserve = true;
+            left = move_to_trash(store, &batch, left).await?;
+        }
+        if !left.is_empty() {
+            tracing::warn!(
+                "the disk is full: {} unreferenced object(s) stay for the next gc, after this one frees space",
+                left.len()
+            );
+            report.objects_left_for_next_run = left.len() as u64;
+        }
         b.sync().await?;
     }
     // Wait for the sessions that may have listed a moved object.
@@ -198,8 +332,27 @@ async fn run_locked(
     }
     ensure_owner(lock).await?;
     finish_trash(store, &mut report).await?;
+    report.leftovers_removed = remove_leftovers(store).await?;
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// Step 5: what crashes left behind (see the module documentation).
+async fn remove_leftovers(store: &Store) -> Result<u64> {
+    let b = store.backend();
+    let mut n = b.remove_stale_temporaries(STALE_TEMP_MS).await?;
+    n += b.remove_empty_dirs(TRASH).await?;
+    n += super::lock::remove_stale_other_locks(store).await?;
+    // Empty journal claims set aside (section 10): they hold nothing.
+    let cutoff = now_ms() - STALE_TEMP_MS;
+    for e in b.list(&format!("{JOURNAL}abandoned-")).await? {
+        if e.size == 0 && e.modified_ms < cutoff {
+            b.delete(&e.path).await?;
+            n += 1;
+        }
+    }
+    b.sync().await?;
+    Ok(n)
 }
 
 async fn count_batches(store: &Store) -> Result<usize> {

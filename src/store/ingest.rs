@@ -333,12 +333,20 @@ impl BackupSession {
         manifest.validate().map_err(|e| {
             StoreError::Invalid(format!("the manifest of this backup is inconsistent: {e}"))
         })?;
+        // Still the store this session opened? A store moved away or
+        // unmounted meanwhile must not receive a manifest (nor, below, the
+        // event that makes it a completed backup) at its old name.
+        if let Err(e) = self.store.check_still_here().await {
+            let _ = lock.release().await;
+            return Err(e);
+        }
         let plain = manifest.encode_plaintext();
         let (mid, bytes) = self.store.encode_object(ObjectKind::Manifest, &plain);
         backend
             .put(&manifest_path(&mid), Bytes::from(bytes))
             .await?;
         backend.sync().await?;
+        self.store.check_still_here().await?;
         let c = &self.counters;
         let chunks = c.chunks.load(Ordering::Relaxed);
         let new_objects = c.new_objects.load(Ordering::Relaxed);

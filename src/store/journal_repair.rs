@@ -480,12 +480,9 @@ pub async fn settle_interrupted(store: &Store) -> Result<Vec<Settled>> {
         if let Some(s) = settle_one(store, l, &k).await? {
             out.push(s);
         }
-        // Recorded (or nothing to record): the lock has served its purpose.
-        match store.backend().delete(&l.path).await {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
-        }
+        // Recorded (or nothing to record): the lock has served its purpose
+        // (removed only if it is still stale).
+        lock::remove_stale_session(store, &l.path).await?;
     }
     Ok(out)
 }

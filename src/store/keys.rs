@@ -41,16 +41,16 @@ pub async fn unlock(store: &Store, passphrase: &str) -> Result<(String, Zeroizin
         )));
     }
     let mut damaged = Vec::new();
+    // Intact key files that this passphrase did not open.
     let mut tried = 0;
     for (id, kf) in files {
         let kf = match kf {
             Ok(k) => k,
             Err(e) => {
-                damaged.push(format!("keys/{id}: {e}"));
+                damaged.push(format!("keys/{id} is damaged ({e})"));
                 continue;
             }
         };
-        tried += 1;
         let (pass, params) = (Zeroizing::new(passphrase.to_string()), kf.kdf.clone());
         let kek = match tokio::task::spawn_blocking(move || derive_kek(&pass, &params))
             .await
@@ -58,19 +58,37 @@ pub async fn unlock(store: &Store, passphrase: &str) -> Result<(String, Zeroizin
         {
             Ok(k) => k,
             Err(e) => {
-                damaged.push(format!("keys/{id}: {e}"));
+                damaged.push(format!(
+                    "keys/{id} is damaged (its key derivation failed: {e})"
+                ));
                 continue;
             }
         };
         match kf.unwrap_master(&kek, store.config_bytes()) {
             Ok(m) => return Ok((id, Zeroizing::new(m))),
-            Err(FormatError::AuthenticationFailed) => continue,
-            Err(e) => damaged.push(format!("keys/{id}: {e}")),
+            Err(FormatError::AuthenticationFailed) => tried += 1,
+            Err(e) => damaged.push(format!("keys/{id} is damaged ({e})")),
         }
     }
-    let mut msg = format!("none of the store's {tried} key file(s) opens with this passphrase (or they were tampered with)");
+    if tried == 0 {
+        // Nothing could even be tried: that says nothing about the passphrase.
+        return Err(StoreError::DamagedKeys(format!(
+            "{}: every key file is damaged, so the passphrase could not be tried with any: {}. Put back \
+             a copy of a key file (from a copy of the store's keys/, or one kept apart): nothing else holds \
+             the store's master key",
+            store.location(),
+            damaged.join("; ")
+        )));
+    }
+    let mut msg = format!(
+        "none of the store's {tried} intact key file(s) opens with this passphrase (or they were tampered with)"
+    );
     if !damaged.is_empty() {
-        msg.push_str(&format!("; damaged key files: {}", damaged.join("; ")));
+        msg.push_str(&format!(
+            "; damaged key files, which could not be tried (if the passphrase is theirs, put back a copy of \
+             the file): {}",
+            damaged.join("; ")
+        ));
     }
     Err(StoreError::WrongPassphrase(msg))
 }

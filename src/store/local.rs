@@ -6,6 +6,14 @@
 //! `O_EXCL` create of an empty file (atomic on local file systems and on NFSv3+),
 //! then publishes the content by renaming a complete temporary file over the
 //! claim. A reader therefore sees a name as absent, as an empty claim, or whole.
+//!
+//! The store's directory is made only by [`Backend::create_location`] (`init`).
+//! The backend remembers which directory that is (its device and inode, taken
+//! at `init` or at the first use), checks before every change that the name
+//! still leads there, and creates missing directories one level at a time
+//! below it, never the directory itself: a store moved away, or a disk
+//! unmounted from under it, makes writes fail instead of silently starting a
+//! new, keyless store at the old name or in the empty mount point.
 use super::backend::{BResult, Backend, Entry};
 use super::error::BackendError;
 use async_trait::async_trait;
@@ -22,6 +30,8 @@ pub struct LocalBackend {
     root: Arc<PathBuf>,
     /// Directories whose entries changed since the last `sync`.
     dirty: Arc<Mutex<HashSet<PathBuf>>>,
+    /// The store directory's device and inode, from its creation or first use.
+    pinned: Arc<Mutex<Option<(u64, u64)>>>,
 }
 
 pub const TEMP_PREFIX: &str = ".tmp-";
@@ -31,6 +41,40 @@ impl LocalBackend {
         LocalBackend {
             root: Arc::new(root.into()),
             dirty: Arc::default(),
+            pinned: Arc::default(),
+        }
+    }
+
+    fn gone(&self, detail: &str) -> BackendError {
+        BackendError::Gone {
+            location: self.location(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Checks that the root is still the directory this backend first used
+    /// (remembering it on the first call).
+    fn check_root(&self) -> BResult<()> {
+        use std::os::unix::fs::MetadataExt;
+        let md = match fs::metadata(self.root.as_path()) {
+            Ok(md) if md.is_dir() => md,
+            Ok(_) => return Err(self.gone("its name is now something other than a directory")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(self.gone("its directory no longer exists"))
+            }
+            Err(e) => return Err(BackendError::io(self.location(), e)),
+        };
+        let id = (md.dev(), md.ino());
+        let mut pinned = self.pinned.lock().unwrap();
+        match *pinned {
+            None => {
+                *pinned = Some(id);
+                Ok(())
+            }
+            Some(p) if p == id => Ok(()),
+            Some(_) => Err(self.gone(
+                "another directory now has its name (its disk is no longer mounted there, or it was replaced)",
+            )),
         }
     }
 
@@ -66,21 +110,34 @@ impl LocalBackend {
             })?
     }
 
+    /// The directory `full` goes into, made if missing: one level at a time
+    /// below the root, never the root itself (see the module documentation).
     fn ensure_parent(&self, path: &str, full: &Path) -> BResult<PathBuf> {
+        self.check_root()?;
         let parent = full
             .parent()
             .expect("store paths have a parent")
             .to_path_buf();
-        if !parent.is_dir() {
-            fs::create_dir_all(&parent).map_err(|e| BackendError::io(path, e))?;
-            // The new directory's own name must survive a crash too.
-            let mut p = parent.as_path();
-            while let Some(pp) = p.parent() {
-                fsync_dir(pp).map_err(|e| BackendError::io(path, e))?;
-                if pp == self.root.as_path() {
-                    break;
+        if parent.is_dir() {
+            return Ok(parent);
+        }
+        let rel = parent
+            .strip_prefix(self.root.as_path())
+            .expect("store paths are under the root")
+            .to_path_buf();
+        let mut dir = self.root.to_path_buf();
+        for c in rel.components() {
+            let up = dir.clone();
+            dir.push(c);
+            match fs::create_dir(&dir) {
+                // The new directory's own name must survive a crash too.
+                Ok(()) => fsync_dir(&up).map_err(|e| BackendError::io(path, e))?,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+                // The root went away between the check and here.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(self.gone("its directory no longer exists"))
                 }
-                p = pp;
+                Err(e) => return Err(BackendError::io(path, e)),
             }
         }
         Ok(parent)
@@ -294,6 +351,7 @@ impl Backend for LocalBackend {
         let path = path.to_string();
         self.blocking(move |me| {
             let full = me.full(&path)?;
+            me.check_root()?;
             match fs::remove_file(&full) {
                 Ok(()) => {
                     me.dirty
@@ -324,6 +382,7 @@ impl Backend for LocalBackend {
         self.blocking(move |me| {
             let f = me.full(&from)?;
             let t = me.full(&to)?;
+            me.check_root()?;
             // Only an object moves: a name that is a directory holds none (and
             // renaming it would move a whole subtree). Checked before the
             // target's directory is created, so a failed rename leaves nothing.
@@ -365,5 +424,117 @@ impl Backend for LocalBackend {
             Ok(())
         })
         .await
+    }
+
+    async fn create_location(&self, dirs: &[&str]) -> BResult<()> {
+        let dirs: Vec<String> = dirs
+            .iter()
+            .map(|d| d.trim_end_matches('/').to_string())
+            .collect();
+        self.blocking(move |me| {
+            let root = me.root.as_path();
+            let loc = me.location();
+            fs::create_dir_all(root).map_err(|e| BackendError::io(&loc, e))?;
+            if let Some(up) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fsync_dir(up).map_err(|e| BackendError::io(&loc, e))?;
+            }
+            me.check_root()?;
+            for d in &dirs {
+                if d.is_empty() || d.contains('/') {
+                    return Err(BackendError::io(
+                        d,
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            "not a top-level directory name",
+                        ),
+                    ));
+                }
+                match fs::create_dir(root.join(d)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(BackendError::io(d, e)),
+                }
+            }
+            fsync_dir(root).map_err(|e| BackendError::io(&loc, e))
+        })
+        .await
+    }
+
+    async fn check_location(&self) -> BResult<()> {
+        self.blocking(|me| me.check_root()).await
+    }
+
+    async fn remove_stale_temporaries(&self, older_than_ms: i64) -> BResult<u64> {
+        self.blocking(move |me| {
+            me.check_root()?;
+            let cutoff = super::now_ms() - older_than_ms;
+            let mut removed = 0;
+            let mut stack = vec![me.root.to_path_buf()];
+            while let Some(dir) = stack.pop() {
+                let rd = match fs::read_dir(&dir) {
+                    Ok(rd) => rd,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(BackendError::io(dir.display().to_string(), e)),
+                };
+                for ent in rd.flatten() {
+                    let Ok(ft) = ent.file_type() else { continue };
+                    if ft.is_dir() {
+                        stack.push(ent.path());
+                        continue;
+                    }
+                    if !ent.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                        continue;
+                    }
+                    let Ok(md) = ent.metadata() else { continue };
+                    if modified_ms(&md) >= cutoff {
+                        continue;
+                    }
+                    match fs::remove_file(ent.path()) {
+                        Ok(()) => {
+                            removed += 1;
+                            me.dirty.lock().unwrap().insert(dir.clone());
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            return Err(BackendError::io(ent.path().display().to_string(), e))
+                        }
+                    }
+                }
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn remove_empty_dirs(&self, prefix: &str) -> BResult<u64> {
+        let prefix = prefix.trim_end_matches('/').to_string();
+        self.blocking(move |me| {
+            me.check_root()?;
+            let top = me.full(&prefix)?;
+            let mut removed = 0;
+            let rd = match fs::read_dir(&top) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+                Err(e) => return Err(BackendError::io(&prefix, e)),
+            };
+            for ent in rd.flatten() {
+                if !ent.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    continue;
+                }
+                // Fails, and is left alone, unless it is empty.
+                if fs::remove_dir(ent.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+            if removed > 0 {
+                me.dirty.lock().unwrap().insert(top);
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
+    fn fills_up(&self) -> bool {
+        true
     }
 }

@@ -2,6 +2,7 @@
 //! by a heartbeat. A lock whose heartbeat is older than its promise (times
 //! [`STALE_FACTOR`]), or whose process is gone from this host, is stale and
 //! ignored, so a crashed process never needs an `unlock`.
+use super::backend::Backend;
 use super::error::{BackendError, Result, StoreError};
 use super::{now_ms, Store, LOCKS};
 use bytes::Bytes;
@@ -14,6 +15,11 @@ use tokio::task::JoinHandle;
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
 pub const STALE_FACTOR: i64 = 4;
 pub const GC_LOCK: &str = "locks/gc";
+/// Held by `init` from its first write to its last: two `init`s at once on
+/// one location cannot both write.
+pub const INIT_LOCK: &str = "locks/init";
+/// The prefix of backup-session locks.
+pub const SESSION_PREFIX: &str = "locks/backup-";
 /// An empty claim (a lock being written) counts as live for this long.
 const CLAIM_GRACE_MS: i64 = 60_000;
 
@@ -139,10 +145,16 @@ impl HeldLock {
         })
     }
 
+    /// Takes `init`'s lock (exclusive create of [`INIT_LOCK`]); fails with
+    /// `AlreadyExists` when another `init` holds it, or left it behind.
+    pub(crate) async fn init(store: &Store) -> Result<HeldLock> {
+        Self::start(store, INIT_LOCK.to_string(), "init", None).await
+    }
+
     /// Takes a session lock for work that adds objects (a backup, an ingest),
     /// naming the backup it belongs to.
     pub async fn session(store: &Store, backup_id: &str) -> Result<HeldLock> {
-        let path = format!("{LOCKS}backup-{}", uuid::Uuid::new_v4().simple());
+        let path = format!("{SESSION_PREFIX}{}", uuid::Uuid::new_v4().simple());
         Self::start(store, path, "backup", Some(backup_id.to_string()))
             .await
             .map_err(|e| match e {
@@ -159,7 +171,7 @@ impl HeldLock {
             match Self::start(store, GC_LOCK.to_string(), "gc", None).await {
                 Ok(l) => return Ok(l),
                 Err(StoreError::Backend(BackendError::AlreadyExists { .. })) => {
-                    match read_lock(store, GC_LOCK).await? {
+                    match read_lock(store.backend().as_ref(), GC_LOCK).await? {
                         Some(info) if info.live => {
                             return Err(StoreError::Locked(format!(
                                 "another gc is running ({}), started {}",
@@ -253,6 +265,9 @@ pub struct LockInfo {
     pub live: bool,
     /// The backup of a session lock, when its writer recorded it.
     pub backup_id: Option<String>,
+    /// The lock record, when the file holds one that decodes (not an empty
+    /// claim, nor a damaged or newer lock).
+    pub record: Option<LockRecord>,
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -261,15 +276,15 @@ fn pid_alive(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-async fn read_lock(store: &Store, path: &str) -> Result<Option<LockInfo>> {
-    let bytes = match store.backend().get(path).await {
+async fn read_lock(backend: &dyn Backend, path: &str) -> Result<Option<LockInfo>> {
+    let bytes = match backend.get(path).await {
         Ok(b) => b,
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e.into()),
     };
     if bytes.is_empty() {
         // A claim being written right now, or left by a crash between claim and publish.
-        let age = match store.backend().stat(path).await {
+        let age = match backend.stat(path).await {
             Ok(e) => now_ms() - e.modified_ms,
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -282,13 +297,14 @@ async fn read_lock(store: &Store, path: &str) -> Result<Option<LockInfo>> {
             heartbeat_ms: now_ms() - age,
             live: age < CLAIM_GRACE_MS,
             backup_id: None,
+            record: None,
         }));
     }
     let rec = match LockRecord::decode(&bytes) {
         Ok(r) => r,
         Err(e) => {
             // Perhaps written by a newer n8n-ark: live while it is being rewritten.
-            let modified = match store.backend().stat(path).await {
+            let modified = match backend.stat(path).await {
                 Ok(e) => e.modified_ms,
                 Err(e) if e.is_not_found() => return Ok(None),
                 Err(e) => return Err(e.into()),
@@ -310,6 +326,7 @@ async fn read_lock(store: &Store, path: &str) -> Result<Option<LockInfo>> {
                 heartbeat_ms: modified,
                 live,
                 backup_id: None,
+                record: None,
             }));
         }
     };
@@ -323,6 +340,7 @@ async fn read_lock(store: &Store, path: &str) -> Result<Option<LockInfo>> {
         heartbeat_ms: rec.heartbeat_ms,
         live: fresh && !gone,
         backup_id: rec.backup_id.clone(),
+        record: Some(rec),
     }))
 }
 
@@ -330,18 +348,73 @@ async fn read_lock(store: &Store, path: &str) -> Result<Option<LockInfo>> {
 pub async fn list_locks(store: &Store) -> Result<Vec<LockInfo>> {
     let mut out = Vec::new();
     for e in store.backend().list(LOCKS).await? {
-        if let Some(info) = read_lock(store, &e.path).await? {
+        if let Some(info) = read_lock(store.backend().as_ref(), &e.path).await? {
             out.push(info);
         }
     }
     Ok(out)
 }
 
-/// The live backup sessions.
+/// The live backup sessions (and anything else under `locks/` that is live
+/// and not the collector's own lock: the collector waits for it).
 pub async fn live_sessions(store: &Store) -> Result<Vec<LockInfo>> {
     Ok(list_locks(store)
         .await?
         .into_iter()
         .filter(|l| l.live && l.path != GC_LOCK)
         .collect())
+}
+
+/// The backup-session locks that are stale: their process is known to be
+/// gone (this host and PID namespace), or their heartbeat stopped long ago.
+/// Each is the trace of a backup that ended without releasing its lock (it
+/// was killed, or its machine stopped). The collector never removes them:
+/// whoever records such a backup's end in the journal removes its lock
+/// afterwards, with [`remove_stale_session`].
+pub async fn stale_sessions(store: &Store) -> Result<Vec<LockInfo>> {
+    let mut out: Vec<LockInfo> = list_locks(store)
+        .await?
+        .into_iter()
+        .filter(|l| !l.live && l.path.starts_with(SESSION_PREFIX))
+        .collect();
+    out.sort_by_key(|l| l.created_ms);
+    Ok(out)
+}
+
+/// Removes a backup-session lock if it is (still) stale; returns whether it
+/// did. A lock that is live again (its holder was only stalled) stays.
+pub async fn remove_stale_session(store: &Store, path: &str) -> Result<bool> {
+    if !path.starts_with(SESSION_PREFIX) {
+        return Err(StoreError::Invalid(format!(
+            "{path} is not a backup session's lock"
+        )));
+    }
+    match read_lock(store.backend().as_ref(), path).await? {
+        Some(info) if !info.live => {
+            store.backend().delete(path).await?;
+            store.backend().sync().await?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Whether `init`'s lock at this location is live (`None`: there is none).
+pub(crate) async fn init_lock_live(backend: &dyn Backend) -> Result<Option<bool>> {
+    Ok(read_lock(backend, INIT_LOCK).await?.map(|l| l.live))
+}
+
+/// Removes the stale locks that no journal event depends on: `init`'s lock
+/// left by a crashed `init`, and stale locks of kinds other than a backup
+/// session (never [`GC_LOCK`], which the caller holds). Returns how many.
+pub(crate) async fn remove_stale_other_locks(store: &Store) -> Result<u64> {
+    let mut n = 0;
+    for l in list_locks(store).await? {
+        if l.live || l.path == GC_LOCK || l.path.starts_with(SESSION_PREFIX) {
+            continue;
+        }
+        store.backend().delete(&l.path).await?;
+        n += 1;
+    }
+    Ok(n)
 }

@@ -41,6 +41,10 @@ pub const JOURNAL: &str = "journal/";
 pub const LOCKS: &str = "locks/";
 pub const TRASH: &str = "trash/";
 pub const KEYS: &str = "keys/";
+/// Space held back for the collector on a disk that fills up (SPEC section
+/// 13): random bytes, never read.
+pub const RESERVE: &str = "reserve";
+pub const RESERVE_BYTES: usize = 1024 * 1024;
 /// The `encryption` value of the config of an encrypted store.
 pub const ENCRYPTION_SCHEME: &str = "xchacha20poly1305-blake3";
 
@@ -151,6 +155,11 @@ impl InitOptions {
 impl Store {
     /// Creates a new store. Refuses a location that already holds a store or
     /// anything else.
+    ///
+    /// Exclusive from its first write: `init` claims [`lock::INIT_LOCK`] before
+    /// it writes anything else, and checks again under it that the location is
+    /// still empty, so that of two `init`s at once the loser writes nothing
+    /// (only the top-level directories, which the winner makes too).
     pub async fn init(backend: Arc<dyn Backend>, opts: InitOptions) -> Result<Store> {
         opts.chunker
             .validate()
@@ -161,21 +170,7 @@ impl Store {
                 opts.compression.level
             )));
         }
-        match backend.stat(CONFIG).await {
-            Ok(_) => return Err(StoreError::AlreadyAStore(backend.location())),
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
-        }
-        let present = backend.list("").await?;
-        if !present.is_empty() {
-            if present.iter().all(|e| e.path.starts_with(KEYS)) {
-                return Err(StoreError::Invalid(format!(
-                    "{}: an interrupted `init` left key files but no config; delete its keys/ folder and run init again",
-                    backend.location()
-                )));
-            }
-            return Err(StoreError::NotEmpty(backend.location()));
-        }
+        refuse_unless_empty(&backend, None).await?;
         let encrypted = matches!(opts.encryption, Encryption::Passphrase(_));
         let config = StoreConfig {
             id: uuid::Uuid::new_v4().simple().to_string(),
@@ -192,29 +187,65 @@ impl Store {
         };
         let config_bytes = Bytes::from(config.encode());
         let mut store = Store::locked(backend.clone(), config, config_bytes.clone());
-        if let Encryption::Passphrase(pass) = &opts.encryption {
-            let master = crate::crypto::new_master_key();
-            store.objects.keys = Some(Arc::new(StoreKeys::derive(&master)));
-            store.master = Some(Arc::new(master));
-            // The key file first: a config naming encryption must never exist without one.
-            store.key_id = Some(keys::add_key(&store, pass).await?);
+        let mut dirs = vec![OBJECTS, MANIFESTS, JOURNAL, LOCKS, TRASH];
+        if encrypted {
+            dirs.push(KEYS);
         }
-        // The config is written last among the skeleton: a store exists once it has one.
-        backend
-            .create_exclusive(CONFIG, config_bytes)
-            .await
-            .map_err(|e| match e {
-                BackendError::AlreadyExists { .. } => StoreError::AlreadyAStore(backend.location()),
-                e => e.into(),
-            })?;
-        journal::append(
-            &store,
-            store_format::Event::StoreInitialized(store_format::event::StoreInitialized {
-                store_id: store.config.id.clone(),
-                format_version: store.config.format_version,
-            }),
-        )
-        .await?;
+        backend.create_location(&dirs).await?;
+        let claim = match lock::HeldLock::init(&store).await {
+            Ok(l) => l,
+            Err(StoreError::Backend(BackendError::AlreadyExists { .. })) => {
+                return Err(match refuse_unless_empty(&backend, None).await {
+                    Err(e) => e,
+                    Ok(()) => another_init(&backend),
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        let res = async {
+            // Under the claim: an `init` that finished just before ours took it
+            // has left its store here.
+            refuse_unless_empty(&backend, Some(lock::INIT_LOCK)).await?;
+            if let Encryption::Passphrase(pass) = &opts.encryption {
+                let master = crate::crypto::new_master_key();
+                store.objects.keys = Some(Arc::new(StoreKeys::derive(&master)));
+                store.master = Some(Arc::new(master));
+                // The key file first: a config naming encryption must never exist without one.
+                store.key_id = Some(keys::add_key(&store, pass).await?);
+            }
+            // The config is written last among the skeleton: a store exists once it has one.
+            backend
+                .create_exclusive(CONFIG, config_bytes.clone())
+                .await
+                .map_err(|e| match e {
+                    BackendError::AlreadyExists { .. } => {
+                        StoreError::AlreadyAStore(backend.location())
+                    }
+                    e => e.into(),
+                })?;
+            journal::append(
+                &store,
+                store_format::Event::StoreInitialized(store_format::event::StoreInitialized {
+                    store_id: store.config.id.clone(),
+                    format_version: store.config.format_version,
+                }),
+            )
+            .await?;
+            if backend.fills_up() {
+                gc::make_reserve(&store).await?;
+            }
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        if res.is_err() && backend.get(CONFIG).await.ok().as_deref() != Some(&config_bytes[..]) {
+            // Failed before the store existed: take our key file back, so that
+            // nothing of this `init` is left to be mistaken for a passphrase.
+            if let Some(id) = &store.key_id {
+                let _ = backend.delete(&format!("{KEYS}{id}")).await;
+            }
+        }
+        claim.release().await?;
+        res?;
         Ok(store)
     }
 
@@ -225,6 +256,19 @@ impl Store {
         passphrase: &(dyn Fn() -> std::result::Result<Zeroizing<String>, crate::crypto::CryptoError>
               + Sync),
     ) -> Result<Store> {
+        // From here on the backend writes only into the location it sees now.
+        match backend.check_location().await {
+            Ok(()) => {}
+            // Nothing was pinned before this first look: not there, or not a directory.
+            Err(BackendError::Gone { .. }) => {
+                return Err(if backend_root_missing(&backend) {
+                    StoreError::NoSuchLocation(backend.location())
+                } else {
+                    StoreError::NotAStore(backend.location())
+                })
+            }
+            Err(e) => return Err(e.into()),
+        }
         let bytes = match backend.get(CONFIG).await {
             Ok(b) => b,
             Err(BackendError::NotFound { .. }) => {
@@ -238,8 +282,16 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         };
-        let config = StoreConfig::decode(&bytes)
-            .map_err(|e| StoreError::format(format!("{}/config", backend.location()), e))?;
+        let config = StoreConfig::decode(&bytes).map_err(|e| {
+            let what = format!("{}/config", backend.location());
+            match e {
+                store_format::FormatError::UnsupportedVersion { .. } => StoreError::format(what, e),
+                e => StoreError::Invalid(format!(
+                    "{what} is damaged ({e}): the store cannot be used without its config. Put back a copy \
+                     of that file (every key file is bound to its exact bytes, so only the original opens the store)"
+                )),
+            }
+        })?;
         let mut store = Store::locked(backend, config, bytes);
         match store.config.encryption.as_str() {
             "none" => {
@@ -288,6 +340,30 @@ impl Store {
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend
+    }
+
+    /// Fails with [`BackendError::Gone`] unless this is still the store that
+    /// was opened: the backend's location is the same (not moved away, not
+    /// unmounted) and its config holds the same bytes. A writer checks this
+    /// before it commits anything that makes work visible (a manifest, its
+    /// completion event).
+    pub async fn check_still_here(&self) -> Result<()> {
+        self.backend.check_location().await?;
+        let gone = |detail: &str| BackendError::Gone {
+            location: self.location(),
+            detail: detail.to_string(),
+        };
+        match self.backend.get(CONFIG).await {
+            Ok(b) if b == self.config_bytes => Ok(()),
+            Ok(_) => Err(gone(
+                "its config is not the one this command opened (another store is there now)",
+            )
+            .into()),
+            Err(BackendError::NotFound { .. }) => {
+                Err(gone("its config file is no longer there").into())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
     pub fn config(&self) -> &StoreConfig {
         &self.config
@@ -438,6 +514,53 @@ impl Store {
         ids.sort();
         Ok(ids)
     }
+}
+
+/// Refuses a location that holds a store, or anything but `ours` (the claim
+/// of the `init` that is checking).
+async fn refuse_unless_empty(backend: &Arc<dyn Backend>, ours: Option<&str>) -> Result<()> {
+    match backend.stat(CONFIG).await {
+        Ok(_) => return Err(StoreError::AlreadyAStore(backend.location())),
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e.into()),
+    }
+    let present: Vec<_> = match backend.list("").await {
+        Ok(p) => p,
+        // A directory that does not exist yet is empty (init makes it).
+        Err(e) if e.is_not_found() => vec![],
+        Err(e) => return Err(e.into()),
+    }
+    .into_iter()
+    .filter(|e| Some(e.path.as_str()) != ours)
+    .collect();
+    if present.is_empty() {
+        return Ok(());
+    }
+    if present.iter().any(|e| e.path == lock::INIT_LOCK) {
+        if lock::init_lock_live(backend.as_ref()).await? == Some(false) {
+            return Err(StoreError::Invalid(format!(
+                "{loc}: an interrupted `init` left {l} (and perhaps key files in keys/) but no config; \
+                 delete {l} and keys/ and run init again",
+                loc = backend.location(),
+                l = lock::INIT_LOCK
+            )));
+        }
+        return Err(another_init(backend));
+    }
+    if present.iter().all(|e| e.path.starts_with(KEYS)) {
+        return Err(StoreError::Invalid(format!(
+            "{}: an interrupted `init` left key files but no config; delete its keys/ folder and run init again",
+            backend.location()
+        )));
+    }
+    Err(StoreError::NotEmpty(backend.location()))
+}
+
+fn another_init(backend: &Arc<dyn Backend>) -> StoreError {
+    StoreError::Invalid(format!(
+        "another init is creating a store at {} right now; nothing was written",
+        backend.location()
+    ))
 }
 
 fn backend_root_missing(backend: &Arc<dyn Backend>) -> bool {

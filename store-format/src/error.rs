@@ -16,6 +16,8 @@ pub enum FormatError {
         found: u32,
         supported: u32,
     },
+    #[error("damaged: its {what} reads {found}, which this n8n-ark does not know, and an unencrypted object has no checksum that could show a newer writer made it")]
+    DamagedHeader { what: &'static str, found: u32 },
     #[error("unknown {what} {value}")]
     UnknownValue { what: &'static str, value: u32 },
     #[error("reserved flags set: {0:#04x} (written by a newer or different implementation)")]

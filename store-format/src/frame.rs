@@ -33,6 +33,13 @@ pub fn encode(magic: &[u8; 4], body: &[u8]) -> Vec<u8> {
 }
 
 /// Returns the body. `what` names the frame kind in errors.
+///
+/// The checksum is verified before the version byte and the reserved bytes
+/// are trusted: a frame whose version (or reserved bytes) this reader does
+/// not know is reported as a newer writer's only when the rest of it is
+/// intact (its checksum, computed over the layout every frame version keeps,
+/// matches); otherwise it is damage (*checksum mismatch*), however its
+/// version byte reads.
 pub fn decode<'a>(
     magic: &'static [u8; 4],
     what: &'static str,
@@ -49,16 +56,6 @@ pub fn decode<'a>(
             expected: std::str::from_utf8(magic).unwrap_or("?"),
             found: bytes[0..4].to_vec(),
         });
-    }
-    if bytes[4] != FRAME_VERSION {
-        return Err(FormatError::UnsupportedVersion {
-            what,
-            found: bytes[4] as u32,
-            supported: FRAME_VERSION as u32,
-        });
-    }
-    if bytes[5..8] != [0, 0, 0] {
-        return Err(FormatError::ReservedFlags(bytes[5] | bytes[6] | bytes[7]));
     }
     let len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
     if len > MAX_FRAME_BODY {
@@ -83,6 +80,17 @@ pub fn decode<'a>(
     let sum = blake3::hash(&bytes[..FRAME_HEADER + len]);
     if sum.as_bytes() != &bytes[FRAME_HEADER + len..] {
         return Err(FormatError::ChecksumMismatch);
+    }
+    // Intact: what the version and reserved bytes say was written on purpose.
+    if bytes[4] != FRAME_VERSION {
+        return Err(FormatError::UnsupportedVersion {
+            what,
+            found: bytes[4] as u32,
+            supported: FRAME_VERSION as u32,
+        });
+    }
+    if bytes[5..8] != [0, 0, 0] {
+        return Err(FormatError::ReservedFlags(bytes[5] | bytes[6] | bytes[7]));
     }
     Ok(&bytes[FRAME_HEADER..FRAME_HEADER + len])
 }
@@ -133,4 +141,45 @@ pub(crate) fn check_version(body: &[u8], what: &'static str, supported: u32) -> 
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reseal(b: &mut [u8]) {
+        let n = b.len();
+        let sum = blake3::hash(&b[..n - FRAME_TRAILER]);
+        b[n - FRAME_TRAILER..].copy_from_slice(sum.as_bytes());
+    }
+
+    #[test]
+    fn a_flipped_version_or_reserved_byte_is_damage_unless_the_frame_is_intact() {
+        let good = encode(b"ARKT", b"\x80");
+        assert_eq!(decode(b"ARKT", "test frame", &good).unwrap(), b"\x80");
+        for (at, to) in [(4, 2u8), (4, 0), (4, 0x81), (5, 1), (7, 0x80)] {
+            let mut b = good.clone();
+            b[at] = to;
+            assert_eq!(
+                decode(b"ARKT", "test frame", &b).unwrap_err(),
+                FormatError::ChecksumMismatch,
+                "byte {at} = {to:#x}, checksum not matching"
+            );
+            reseal(&mut b);
+            let e = decode(b"ARKT", "test frame", &b).unwrap_err();
+            if at == 4 {
+                assert_eq!(
+                    e,
+                    FormatError::UnsupportedVersion {
+                        what: "test frame",
+                        found: to as u32,
+                        supported: 1
+                    }
+                );
+                assert!(e.to_string().contains("upgrade"), "{e}");
+            } else {
+                assert_eq!(e, FormatError::ReservedFlags(to));
+            }
+        }
+    }
 }

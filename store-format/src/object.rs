@@ -85,6 +85,26 @@ pub struct Header {
     pub plaintext_len: u64,
 }
 
+/// What an envelope version or reserved flags this reader does not know mean:
+/// a newer writer only when the file proves it is otherwise intact. An
+/// encrypted object (flag bit 0) proves it with its trailing checksum, which
+/// covers the header; an unencrypted one has nothing that could (its id
+/// covers only the plaintext), so an unknown byte there is damage.
+fn unknown_header(bytes: &[u8], newer: FormatError, what: &'static str, found: u32) -> FormatError {
+    let sealed = bytes[7] & FLAG_ENCRYPTED != 0;
+    if sealed && bytes.len() >= HEADER_LEN + SEALED_OVERHEAD {
+        let (body, sum) = bytes.split_at(bytes.len() - 32);
+        if blake3::hash(body).as_bytes() == sum {
+            return newer;
+        }
+        return FormatError::ChecksumMismatch;
+    }
+    FormatError::DamagedHeader { what, found }
+}
+
+/// Parses and checks the fixed header. Given the whole file, it can tell a
+/// newer writer's envelope version or flags from damage (see `unknown_header`);
+/// given the header alone, an unknown version or flag is reported as damage.
 pub fn parse_header(bytes: &[u8]) -> Result<Header> {
     if bytes.len() < HEADER_LEN {
         return Err(FormatError::Truncated {
@@ -99,11 +119,17 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header> {
         });
     }
     if bytes[4] != ENVELOPE_VERSION {
-        return Err(FormatError::UnsupportedVersion {
+        let newer = FormatError::UnsupportedVersion {
             what: "object envelope",
             found: bytes[4] as u32,
             supported: ENVELOPE_VERSION as u32,
-        });
+        };
+        return Err(unknown_header(
+            bytes,
+            newer,
+            "envelope version byte",
+            bytes[4] as u32,
+        ));
     }
     let kind = ObjectKind::from_byte(bytes[5])?;
     let codec = bytes[6];
@@ -115,7 +141,12 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header> {
     }
     let flags = bytes[7];
     if flags & !FLAG_ENCRYPTED != 0 {
-        return Err(FormatError::ReservedFlags(flags));
+        return Err(unknown_header(
+            bytes,
+            FormatError::ReservedFlags(flags),
+            "flags byte",
+            flags as u32,
+        ));
     }
     let mut len = [0u8; 8];
     len.copy_from_slice(&bytes[8..16]);
