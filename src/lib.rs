@@ -1,5 +1,6 @@
 //! n8n-ark: backups for self-hosted n8n. The engine under the CLI and the service.
 pub mod backup;
+pub mod cancel;
 pub mod catalog;
 pub mod cli;
 pub mod crypto;

@@ -15,6 +15,7 @@ pub mod postgres_args;
 pub mod restore;
 pub mod sandbox;
 pub mod show;
+pub mod signals;
 pub mod verify;
 
 use crate::store::{backend_for, Store, StoreError};
@@ -94,12 +95,17 @@ pub enum CliError {
     Usage(String),
     #[error("{0}")]
     Failed(String),
+    /// Stopped by a signal (it ended cleanly): the message and the exit
+    /// status, 128 + the signal's number.
+    #[error("{0}")]
+    Interrupted(String, i32),
 }
 
 impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) => 2,
+            CliError::Interrupted(_, code) => *code,
             _ => 1,
         }
     }

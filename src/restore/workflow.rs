@@ -86,6 +86,7 @@
 //!   unchanged id could not be checked (it exists, or it dangles): those are
 //!   reported as *unchecked*, with how to enable the check.
 use super::{item, ChosenBackup, Outcome, Recorder, RestoreError, RestoreWhat, Result};
+use crate::cancel::Cancel;
 use crate::source::n8n_api::{CreateFailure, N8nApi};
 use crate::source::postgres::PgTarget;
 use crate::source::SourceError;
@@ -848,6 +849,44 @@ fn write_new_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<Writt
     Ok(written)
 }
 
+/// Removes the temporary files (`.<name>.ark-tmp-<pid>-<hex>`) that a
+/// restore killed while writing left in `dir`, when their process is gone.
+/// Returns how many it removed.
+fn sweep_temporary_files(dir: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(pid) = temporary_file_pid(name) else {
+            continue;
+        };
+        if pid == std::process::id() || crate::sandbox::process_alive(pid, None) {
+            continue;
+        }
+        if e.file_type().is_ok_and(|t| t.is_file()) && std::fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    removed
+}
+
+/// The process id in a temporary file's name `.<name>.ark-tmp-<pid>-<8 hex>`.
+fn temporary_file_pid(name: &str) -> Option<u32> {
+    let (_, rest) = name.strip_prefix('.')?.rsplit_once(".ark-tmp-")?;
+    let (pid, hex) = rest.split_once('-')?;
+    (hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
 /// Creates the output directory (0700) when it is missing; fsyncs its parent.
 fn make_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
@@ -1393,138 +1432,271 @@ struct Ctx<'a> {
     chosen: &'a ChosenBackup,
     destination: &'a Destination,
     credentials: Option<&'a TargetCredentials>,
+    cancel: &'a Cancel,
 }
 
-/// Restores the selected workflows of a backup. Errors before anything is
-/// done (an unknown workflow, an empty selection, an output path that is not
-/// a directory) record nothing; from then on the restore ends with one event:
-/// `RestoreFailed` when it cannot start (n8n does not answer or refuses the
-/// key: stage `check`; the directory cannot be created: stage `write`),
-/// otherwise `RestorePerformed` with one item per workflow (also when some
-/// failed: one failing workflow does not stop the others). `on_result` sees
-/// each workflow's result as it is known, in the backup's order.
+/// A restore of workflows that began: the backup holds workflows, the
+/// selection names some, the destination can be one. Made by [`begin`],
+/// carried out by [`Begun::run`].
+pub struct Begun<'a> {
+    store: &'a Store,
+    chosen: &'a ChosenBackup,
+    request: Request,
+    picked: Vec<Picked<'a>>,
+    recorder: Recorder,
+}
+
+impl Begun<'_> {
+    /// How many workflows the selection picked.
+    pub fn count(&self) -> usize {
+        self.picked.len()
+    }
+
+    /// The restore's id (of its event).
+    pub fn restore_id(&self) -> &str {
+        &self.recorder.restore_id
+    }
+}
+
+/// Begins a restore of workflows: checks that the backup holds workflows,
+/// that the selection picks at least one (an unknown name, an empty
+/// selection) and that the destination can be one. A restore that begins
+/// ends with an event: a check that fails records `RestoreFailed` (stage
+/// `check`) and returns the error; see [`Begun::run`] for the rest.
+pub async fn begin<'a>(
+    store: &'a Store,
+    chosen: &'a ChosenBackup,
+    request: Request,
+) -> Result<Begun<'a>> {
+    let recorder = Recorder::new(
+        &chosen.backup_id,
+        RestoreWhat::Workflow,
+        request.destination.target(),
+    );
+    let checked = (|| {
+        let contents = chosen.manifest.contents.as_ref();
+        let workflows: &'a [WorkflowEntry] =
+            contents.map(|c| c.workflows.as_slice()).unwrap_or(&[]);
+        if workflows.is_empty() {
+            return Err(RestoreError::NotFound(format!(
+                "backup {} ({}) holds no workflows: choose a flows, postgres_n8n, postgres_full or \
+                 full_system backup (e.g. latest:flows)",
+                chosen.backup_id, chosen.manifest.kind
+            )));
+        }
+        let picked = select(workflows, &request.selection, &chosen.backup_id)?;
+        if let Destination::Files { dir } = &request.destination {
+            if dir.exists() && !dir.is_dir() {
+                return Err(RestoreError::Invalid(format!(
+                    "--out {} is not a directory",
+                    dir.display()
+                )));
+            }
+        }
+        Ok(picked)
+    })();
+    match checked {
+        Ok(picked) => Ok(Begun {
+            store,
+            chosen,
+            request,
+            picked,
+            recorder,
+        }),
+        Err(e) => {
+            let message = e.to_string();
+            let unrecorded = recorder
+                .failed(store, "check", &message, vec![], None)
+                .await;
+            Err(match (e, unrecorded) {
+                (e, None) => e,
+                (RestoreError::Invalid(m), Some(u)) => RestoreError::Invalid(format!("{m} ({u})")),
+                (RestoreError::NotFound(m), Some(u)) => {
+                    RestoreError::NotFound(format!("{m} ({u})"))
+                }
+                (e, Some(u)) => RestoreError::target(format!("{e} ({u})")),
+            })
+        }
+    }
+}
+
+/// Restores the selected workflows of a backup ([`begin`], then
+/// [`Begun::run`] without cancellation).
 pub async fn restore(
     store: &Store,
     chosen: &ChosenBackup,
     request: Request,
     on_result: &(dyn Fn(&WorkflowResult) + Send + Sync),
 ) -> Result<RestoreReport> {
-    let contents = chosen.manifest.contents.as_ref();
-    let workflows: &[WorkflowEntry] = contents.map(|c| c.workflows.as_slice()).unwrap_or(&[]);
-    if workflows.is_empty() {
-        return Err(RestoreError::NotFound(format!(
-            "backup {} ({}) holds no workflows: choose a flows, postgres_n8n, postgres_full or \
-             full_system backup (e.g. latest:flows)",
-            chosen.backup_id, chosen.manifest.kind
-        )));
-    }
-    let picked = select(workflows, &request.selection, &chosen.backup_id)?;
-    if let Destination::Files { dir } = &request.destination {
-        if dir.exists() && !dir.is_dir() {
-            return Err(RestoreError::Invalid(format!(
-                "--out {} is not a directory",
-                dir.display()
-            )));
-        }
-    }
-    let target = request.destination.target();
-    let recorder = Recorder::new(&chosen.backup_id, RestoreWhat::Workflow, target.clone());
-    let mut warnings = Vec::new();
-
-    // Can the target take them?
-    match &request.destination {
-        Destination::N8n { api, .. } => {
-            if let Err(e) = api.check().await {
-                let message = format!(
-                    "{e}. Nothing was sent. To get the workflows anyway, restore them to files \
-                     with --out DIR and import them in n8n (editor: Import from File; or \
-                     `n8n import:workflow --separate --input=DIR`)"
-                );
-                return Err(fail(store, &recorder, "check", message, e.is_retryable()).await);
-            }
-        }
-        Destination::Files { dir } => {
-            if let Err(e) = make_dir(dir) {
-                let message = format!("cannot create the directory {}: {e}", dir.display());
-                return Err(fail(store, &recorder, "write", message, false).await);
-            }
-        }
-    }
-    let credentials = match &request.credentials_db {
-        Some(db) => match TargetCredentials::load(db).await {
-            Ok(c) => Some(c),
-            Err(e) => {
-                warnings.push(format!(
-                    "the credential references could not be checked against the target's \
-                     database: {e}"
-                ));
-                None
-            }
-        },
-        None => None,
-    };
-    let check = match (&credentials, &request.destination) {
-        (Some(_), _) => CredentialCheck::Database,
-        (None, Destination::N8n { .. }) => CredentialCheck::Api,
-        (None, Destination::Files { .. }) => CredentialCheck::None,
-    };
-    let names = file_names(&picked);
-    let ctx = Ctx {
-        store,
-        chosen,
-        destination: &request.destination,
-        credentials: credentials.as_ref(),
-    };
-    let ctx = &ctx;
-    let mut results = Vec::with_capacity(picked.len());
-    let mut stream = futures::stream::iter(picked.iter().zip(names))
-        .map(|(p, file)| async move { restore_one(ctx, p, file).await })
-        .buffered(CONCURRENCY);
-    while let Some(r) = stream.next().await {
-        on_result(&r);
-        results.push(r);
-    }
-    drop(stream);
-    if check == CredentialCheck::Api && results.iter().any(|r| !r.unchecked_credentials.is_empty())
-    {
-        warnings.push(
-            "n8n's public API cannot list credentials, so references n8n kept as they were \
-             could not be checked: configure the target n8n's database (--n8n-db / ARK_N8N_DB, \
-             password in ARK_N8N_DB_PASSWORD or ARK_N8N_DB_PASSWORD_FILE) to check them"
-                .into(),
-        );
-    }
-    let mut summary = Summary::default();
-    for r in &results {
-        match r.outcome {
-            Outcome::Restored => summary.restored += 1,
-            Outcome::Skipped => summary.skipped += 1,
-            Outcome::Failed => summary.failed += 1,
-        }
-    }
-    let items = results.iter().map(WorkflowResult::event_item).collect();
-    recorder
-        .performed(store, items, None)
+    begin(store, chosen, request)
+        .await?
+        .run(on_result, &Cancel::default())
         .await
-        .map_err(|e| RestoreError::Target {
-            message: format!(
-                "{} restored, {} skipped, {} failed, but the RestorePerformed event could not be \
-                 recorded: {e}",
-                summary.restored, summary.skipped, summary.failed
-            ),
-            retryable: e.is_retryable(),
-        })?;
-    Ok(RestoreReport {
-        restore_id: recorder.restore_id.clone(),
-        backup_id: chosen.backup_id.clone(),
-        backup_finished: iso_time(chosen.finished_ms),
-        target,
-        credentials_checked: check,
-        workflows: results,
-        summary,
-        warnings,
-        duration_ms: recorder.elapsed_ms(),
-    })
+}
+
+impl Begun<'_> {
+    /// Carries the restore out; it ends with one event: `RestoreFailed`
+    /// when it cannot start (n8n does not answer or refuses the key: stage
+    /// `check`; the directory cannot be created: stage `write`) or is
+    /// interrupted (`cancel`: the workflows under way finish, no new one
+    /// starts; stage `write` or `create`), otherwise `RestorePerformed` with
+    /// one item per workflow (also when some failed: one failing workflow
+    /// does not stop the others). `on_result` sees each workflow's result
+    /// as it is known, in the backup's order. Temporary files that an
+    /// interrupted restore left in the output directory are removed first.
+    pub async fn run(
+        self,
+        on_result: &(dyn Fn(&WorkflowResult) + Send + Sync),
+        cancel: &Cancel,
+    ) -> Result<RestoreReport> {
+        let Begun {
+            store,
+            chosen,
+            request,
+            picked,
+            recorder,
+        } = self;
+        let target = request.destination.target();
+        let mut warnings = Vec::new();
+
+        // Can the target take them?
+        match &request.destination {
+            Destination::N8n { api, .. } => {
+                if let Err(e) = api.check().await {
+                    let message = format!(
+                        "{e}. Nothing was sent. To get the workflows anyway, restore them to files \
+                         with --out DIR and import them in n8n (editor: Import from File; or \
+                         `n8n import:workflow --separate --input=DIR`)"
+                    );
+                    return Err(fail(store, &recorder, "check", message, e.is_retryable()).await);
+                }
+            }
+            Destination::Files { dir } => {
+                if let Err(e) = make_dir(dir) {
+                    let message = format!("cannot create the directory {}: {e}", dir.display());
+                    return Err(fail(store, &recorder, "write", message, false).await);
+                }
+                let swept = sweep_temporary_files(dir);
+                if swept > 0 {
+                    warnings.push(format!(
+                        "removed {swept} temporary file(s) that an interrupted restore left in {}",
+                        dir.display()
+                    ));
+                }
+            }
+        }
+        let credentials = match &request.credentials_db {
+            Some(db) => match TargetCredentials::load(db).await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    warnings.push(format!(
+                        "the credential references could not be checked against the target's \
+                         database: {e}"
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
+        let check = match (&credentials, &request.destination) {
+            (Some(_), _) => CredentialCheck::Database,
+            (None, Destination::N8n { .. }) => CredentialCheck::Api,
+            (None, Destination::Files { .. }) => CredentialCheck::None,
+        };
+        let names = file_names(&picked);
+        let ctx = Ctx {
+            store,
+            chosen,
+            destination: &request.destination,
+            credentials: credentials.as_ref(),
+            cancel,
+        };
+        let ctx = &ctx;
+        let mut results = Vec::with_capacity(picked.len());
+        // An interruption lets the workflows under way finish (a file is
+        // written whole, a workflow created in n8n is known) and starts no
+        // new one: the stream is drained, not dropped.
+        let mut stream = futures::stream::iter(picked.iter().zip(names))
+            .map(|(p, file)| async move { restore_one(ctx, p, file).await })
+            .buffered(CONCURRENCY);
+        while let Some(r) = stream.next().await {
+            on_result(&r);
+            results.push(r);
+        }
+        drop(stream);
+        if check == CredentialCheck::Api
+            && results.iter().any(|r| !r.unchecked_credentials.is_empty())
+        {
+            warnings.push(
+                "n8n's public API cannot list credentials, so references n8n kept as they were \
+                 could not be checked: configure the target n8n's database (--n8n-db / ARK_N8N_DB, \
+                 password in ARK_N8N_DB_PASSWORD or ARK_N8N_DB_PASSWORD_FILE) to check them"
+                    .into(),
+            );
+        }
+        let mut summary = Summary::default();
+        for r in &results {
+            match r.outcome {
+                Outcome::Restored => summary.restored += 1,
+                Outcome::Skipped => summary.skipped += 1,
+                Outcome::Failed => summary.failed += 1,
+            }
+        }
+        let items: Vec<_> = results.iter().map(WorkflowResult::event_item).collect();
+        if let Some(why) = cancel.interrupted() {
+            let (stage, kept) = match &request.destination {
+                Destination::Files { dir } => (
+                    "write",
+                    format!(
+                        "the files written to {} are complete (each is written whole or not at all); \
+                         running the same restore again skips them",
+                        dir.display()
+                    ),
+                ),
+                Destination::N8n { .. } => (
+                    "create",
+                    "the workflows created in n8n stay (each is complete and inactive; `n8n-ark restore \
+                     history` lists them)"
+                        .to_string(),
+                ),
+            };
+            let message = format!(
+                "{why} after {} of {} workflows were restored ({} skipped, {} failed); the others were \
+                 not: {kept}",
+                summary.restored,
+                results.len(),
+                summary.skipped,
+                summary.failed
+            );
+            let message = match recorder.failed(store, stage, &message, items, None).await {
+                None => message,
+                Some(u) => format!("{message} ({u})"),
+            };
+            return Err(RestoreError::Interrupted(message));
+        }
+        recorder
+            .performed(store, items, None)
+            .await
+            .map_err(|e| RestoreError::Target {
+                message: format!(
+                    "{} restored, {} skipped, {} failed, but the RestorePerformed event could not be \
+                     recorded: {e}",
+                    summary.restored, summary.skipped, summary.failed
+                ),
+                retryable: e.is_retryable(),
+            })?;
+        Ok(RestoreReport {
+            restore_id: recorder.restore_id.clone(),
+            backup_id: chosen.backup_id.clone(),
+            backup_finished: iso_time(chosen.finished_ms),
+            target,
+            credentials_checked: check,
+            workflows: results,
+            summary,
+            warnings,
+            duration_ms: recorder.elapsed_ms(),
+        })
+    }
 }
 
 /// Records `RestoreFailed` and makes the error for the operator.
@@ -1581,6 +1753,11 @@ async fn read_workflow(
 
 async fn restore_one(ctx: &Ctx<'_>, p: &Picked<'_>, file: String) -> WorkflowResult {
     let w = p.workflow;
+    if let Some(why) = ctx.cancel.interrupted() {
+        let mut r = WorkflowResult::new(w, Outcome::Skipped);
+        r.message = Some(format!("not restored: {why}"));
+        return r;
+    }
     if w.archived && !p.named {
         let mut r = WorkflowResult::new(w, Outcome::Skipped);
         r.message = Some(format!(
