@@ -191,6 +191,26 @@ impl Selection {
     fn filters(&self) -> bool {
         !self.name_contains.is_empty() || !self.tags.is_empty()
     }
+
+    /// The request's own mistakes, found without the backup (`--all` with
+    /// names or filters, nothing named).
+    pub fn check(&self) -> Result<()> {
+        if self.all && (self.filters() || !self.workflows.is_empty()) {
+            return Err(RestoreError::Invalid(
+                "--all restores every workflow: give it alone, or name workflows / use --match \
+                 and --tag instead"
+                    .into(),
+            ));
+        }
+        if !self.all && !self.filters() && self.workflows.is_empty() {
+            return Err(RestoreError::Invalid(
+                "which workflows? Name them (an id, a name or a part of one), or use --all, \
+                 --match NAME or --tag TAG"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Where the workflows go.
@@ -625,20 +645,7 @@ pub fn select<'a>(
     selection: &Selection,
     backup_id: &str,
 ) -> Result<Vec<Picked<'a>>> {
-    if selection.all && (selection.filters() || !selection.workflows.is_empty()) {
-        return Err(RestoreError::Invalid(
-            "--all restores every workflow: give it alone, or name workflows / use --match \
-             and --tag instead"
-                .into(),
-        ));
-    }
-    if !selection.all && !selection.filters() && selection.workflows.is_empty() {
-        return Err(RestoreError::Invalid(
-            "which workflows? Name them (an id, a name or a part of one), or use --all, \
-             --match NAME or --tag TAG"
-                .into(),
-        ));
-    }
+    selection.check()?;
     let mut named = HashSet::new();
     for r in &selection.workflows {
         named.insert(resolve(workflows, r, backup_id)?.id.as_str());

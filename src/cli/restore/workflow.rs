@@ -144,17 +144,19 @@ pub async fn run(cli: &Cli, a: &Args, cancel: &Cancel) -> CliResult {
     let settings = cli.settings().map_err(CliError::Usage)?;
     let destination = destination(a, settings).map_err(CliError::Usage)?;
     let credentials_db = credentials_db(a, settings).map_err(CliError::Usage)?;
+    let selection = Selection {
+        workflows: a.workflows.clone(),
+        all: a.all,
+        name_contains: a.name_contains.clone(),
+        tags: a.tags.clone(),
+    };
+    selection.check().map_err(restore_err)?;
     let (store, catalog) = open_store_and_catalog(cli).await?;
     let chosen = choose_backup(&catalog, &store, &a.backup).await;
     catalog.close().await;
     let chosen = chosen.map_err(restore_err)?;
     let request = Request {
-        selection: Selection {
-            workflows: a.workflows.clone(),
-            all: a.all,
-            name_contains: a.name_contains.clone(),
-            tags: a.tags.clone(),
-        },
+        selection,
         destination,
         credentials_db,
     };
