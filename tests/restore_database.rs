@@ -1307,3 +1307,193 @@ fn a_role_that_cannot_swap_databases_is_refused_before_anything_is_touched() {
     );
     assert!(work_databases(&pg).is_empty());
 }
+
+/// The processes of a container, as `docker top` lists them.
+fn container_processes(c: &common::docker::PgContainer) -> String {
+    let o = common::docker::docker()
+        .args(["top", c.name()])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A pg_restore run inside the database container through `docker exec`
+/// ends with the restore: killed with it (SIGKILL: its input closes) or
+/// stopped by it (SIGTERM: the restore kills it); nothing of it is left in
+/// the container, and the next run removes the work database.
+#[test]
+fn a_pg_restore_in_the_container_ends_with_the_restore() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    // Enough data that pg_restore runs for a while.
+    pg.psql(
+        "n8n",
+        "CREATE TABLE public.big_history (id int PRIMARY KEY, payload text);
+         INSERT INTO public.big_history
+              SELECT i, repeat(md5(i::text), 64) FROM generate_series(1, 24000) i",
+    );
+    let env = Env::new();
+    let backup = id(&env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n")]));
+    let c = common::docker::PgContainer::start();
+    let port = c.port().to_string();
+    let to = c.url("postgres");
+    let work = |c: &common::docker::PgContainer| -> Vec<String> {
+        c.exec_psql(
+            "postgres",
+            "SELECT datname FROM pg_database WHERE datname LIKE '%\\_ark\\_%' ORDER BY 1",
+        )
+        .lines()
+        .map(String::from)
+        .collect()
+    };
+    for (sig, name) in [
+        (libc::SIGKILL, "copy_killed"),
+        (libc::SIGTERM, "copy_stopped"),
+    ] {
+        let mut child = env
+            .cmd()
+            .args(["restore", "database", &backup, "n8n", "--target-url", &to])
+            .args(["--as", name, "--pg-container", c.name()])
+            .args(["--pg-container-host", "/tmp", "--pg-container-port", &port])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !container_processes(&c).contains("pg_restore --exit-on-error") {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the restore ended before pg_restore was seen in the container"
+            );
+            assert!(Instant::now() < deadline, "pg_restore never ran");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal(&child, sig);
+        let o = child.wait_with_output().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ps = container_processes(&c);
+            if !ps.contains("pg_restore") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pg_restore outlived the restore ({sig}) in the container:\n{ps}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if sig == libc::SIGTERM {
+            assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
+            assert!(work(&c).is_empty(), "{:?}", work(&c));
+        }
+    }
+    // The next run removes what the killed one left.
+    ok_json(&env.restore(&[
+        &backup,
+        "n8n",
+        "--target-url",
+        &to,
+        "--as",
+        "copy_next",
+        "--pg-container",
+        c.name(),
+        "--pg-container-host",
+        "/tmp",
+        "--pg-container-port",
+        &port,
+    ]));
+    assert!(work(&c).is_empty(), "{:?}", work(&c));
+    let dbs = c.exec_psql("postgres", "SELECT datname FROM pg_database ORDER BY 1");
+    assert!(
+        dbs.contains("copy_next") && !dbs.contains("copy_killed") && !dbs.contains("copy_stopped"),
+        "{dbs}"
+    );
+}
+
+/// A small file system of its own (tmpfs), unmounted on drop.
+struct SmallDisk {
+    path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn new(mib: u64) -> SmallDisk {
+        assert!(
+            unsafe { libc::geteuid() } == 0,
+            "this test mounts a tmpfs: run it as root"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk");
+        std::fs::create_dir(&path).unwrap();
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={mib}m,mode=0755"),
+                "tmpfs",
+            ])
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "cannot mount a tmpfs at {}", path.display());
+        SmallDisk { path, _dir: dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// A server whose disk cannot hold the restored copy beside the database
+/// it replaces is refused before anything is touched, saying how much is
+/// free and needed.
+#[test]
+fn a_server_without_room_for_the_restored_copy_is_refused_before_anything_is_touched() {
+    let source = PgCluster::start();
+    source.load_fixture("n8n");
+    // About 40 MiB that PostgreSQL cannot compress (as stored executions
+    // with binary data can be).
+    source.psql(
+        "n8n",
+        "CREATE TABLE public.big_history (id int PRIMARY KEY, payload text);
+         INSERT INTO public.big_history
+              SELECT i, (SELECT string_agg(md5(random()::text || i || g), '') FROM generate_series(1, 64) g)
+                FROM generate_series(1, 20000) i",
+    );
+    let env = Env::new();
+    let backup = id(&env.backup("postgres_n8n", &["--n8n-db", &source.url("n8n")]));
+    // The target's data directory on a disk with 6 MiB left.
+    let disk = SmallDisk::new(256);
+    let target = PgCluster::start_in(&disk.path);
+    target.load_fixture("n8n");
+    target.psql("postgres", "CHECKPOINT");
+    let ballast = disk.path.join("ballast");
+    let free = common::pg::free_space(&disk.path);
+    std::fs::write(&ballast, vec![0u8; (free - (6 << 20)) as usize]).unwrap();
+    let before = target.table_checksums("n8n");
+    let dbs = databases(&target);
+    let manifests = env.manifest_count();
+    let to = target.url("postgres");
+    for mode in [&["--as", "copy"][..], &["--replace", "--yes"][..]] {
+        let mut args = vec![backup.as_str(), "n8n", "--target-url", &to];
+        args.extend_from_slice(mode);
+        let o = env.restore(&args);
+        let err = assert_refused(&o, "free space on the server first");
+        assert!(err.contains("could not fit"), "{err}");
+        assert!(err.contains("nothing was changed"), "{err}");
+    }
+    assert_eq!(env.manifest_count(), manifests, "a safety backup was taken");
+    assert_eq!(target.table_checksums("n8n"), before);
+    assert_eq!(databases(&target), dbs);
+    let h = env.restore_history();
+    assert_eq!(h.len(), 2);
+    assert!(h.iter().all(|r| r["failed_stage"] == "check"));
+    // With room, the same restore goes through.
+    std::fs::remove_file(&ballast).unwrap();
+    ok_json(&env.restore(&[&backup, "n8n", "--target-url", &to, "--as", "copy"]));
+    drop(target);
+}

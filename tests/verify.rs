@@ -865,11 +865,11 @@ fn a_signal_or_a_dropped_session_tears_the_sandbox_down_and_records_the_stop() {
         let failed = env
             .events()
             .into_iter()
-            .filter_map(|e| match e {
+            .rev()
+            .find_map(|e| match e {
                 Event::VerificationFailed(v) => Some(v),
                 _ => None,
             })
-            .last()
             .unwrap_or_else(|| panic!("{name}: no VerificationFailed recorded: {err}"));
         assert_eq!(failed.backup_id, backup);
         assert_eq!(failed.stage, "interrupted", "{failed:?}");

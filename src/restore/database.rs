@@ -631,8 +631,8 @@ fn connect_as_superuser(target: &PgTarget, opts: &DatabaseOptions) -> String {
 /// [`DatabaseMode::Replace`], set the existing database aside and drop it
 /// (its owner, or a superuser); the roles owning the dump's objects exist
 /// there (unless [`DatabaseOptions::no_owner`]); when the server's free
-/// space can be known, it holds the dump. Run it before taking a safety
-/// backup; [`restore_database`] runs it again.
+/// space can be known, the restored copy could fit. Run it before taking a
+/// safety backup; [`restore_database`] runs it again.
 pub async fn preflight(
     store: &Store,
     backup: &ChosenBackup,
@@ -751,22 +751,28 @@ pub async fn preflight(
                 )));
             }
         }
-        // Space, where it can be known: the work database holds about what
-        // the dump holds (its indexes come on top).
+        // Space, where it can be known. The restored copy takes about what
+        // the dump holds (less where PostgreSQL compresses values, more for
+        // the indexes), beside the database it replaces until the swap; a
+        // server that runs out of space may stop altogether. Refused when
+        // it could not fit even compressed fourfold; below the dump's size,
+        // a note.
         let mut notes = Vec::new();
         let free_bytes = server_free_bytes(&mut conn, target).await;
         if let Some(free) = free_bytes {
-            if free < item.size {
+            if free < item.size / 4 {
                 return Err(RestoreError::Refused(format!(
-                    "the server's data directory has {} free, less than the dump's {} that the restored copy \
-                     needs beside {final_name:?}: free space on the server first",
+                    "the server's data directory has {} free; the restored copy of {db_name:?} takes about \
+                     the dump's {} beside {final_name:?} and could not fit even if PostgreSQL compressed it \
+                     fourfold: free space on the server first",
                     crate::restore::human_bytes(free),
                     crate::restore::human_bytes(item.size)
                 )));
             }
-            if free < item.size.saturating_mul(2) {
+            if free < item.size {
                 notes.push(format!(
-                    "the server's data directory has {} free for a dump of {}: its indexes may not fit",
+                    "the server's data directory has {} free; the restored copy takes about the dump's {} \
+                     unless PostgreSQL compresses it: it may not fit",
                     crate::restore::human_bytes(free),
                     crate::restore::human_bytes(item.size)
                 ));
@@ -1425,7 +1431,7 @@ pub async fn restore_database(
         return Err(RestoreError::target(format!(
             "{e}: the restored, checked copy could not take the name {final_name:?}; {}{untouched}",
             match dropped {
-                Ok(()) => format!("it was dropped and "),
+                Ok(()) => "it was dropped and ".to_string(),
                 Err(d) => format!(
                     "it could not be dropped either ({d}: the next restore onto this server removes it) and "
                 ),

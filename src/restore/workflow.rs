@@ -143,6 +143,9 @@ const MAX_ATTEMPTS: usize = 16;
 /// Workflows handled at once.
 const CONCURRENCY: usize = 4;
 
+/// How the message of a workflow an interruption left out begins.
+const NOT_RESTORED: &str = "not restored: ";
+
 /// The members of `n8n export:workflow`'s files, in its order. Members the
 /// backup has beyond these follow, sorted.
 const EXPORT_ORDER: &[&str] = &[
@@ -1650,7 +1653,18 @@ impl Begun<'_> {
             }
         }
         let items: Vec<_> = results.iter().map(WorkflowResult::event_item).collect();
-        if let Some(why) = cancel.interrupted() {
+        // Interrupted when the interruption left a workflow out (a signal
+        // after the last one changes nothing: the restore is whole).
+        let left_out = results
+            .iter()
+            .filter(|r| {
+                r.outcome == Outcome::Skipped
+                    && r.message
+                        .as_deref()
+                        .is_some_and(|m| m.starts_with(NOT_RESTORED))
+            })
+            .count();
+        if let Some(why) = cancel.interrupted().filter(|_| left_out > 0) {
             let (stage, kept) = match &request.destination {
                 Destination::Files { dir } => (
                     "write",
@@ -1668,12 +1682,12 @@ impl Begun<'_> {
                 ),
             };
             let message = format!(
-                "{why} after {} of {} workflows were restored ({} skipped, {} failed); the others were \
-                 not: {kept}",
+                "{why}: {} of {} workflows were restored ({} failed, {} skipped before it), {left_out} \
+                 were not: {kept}",
                 summary.restored,
                 results.len(),
-                summary.skipped,
-                summary.failed
+                summary.failed,
+                summary.skipped - left_out
             );
             let message = match recorder.failed(store, stage, &message, items, None).await {
                 None => message,
@@ -1762,7 +1776,7 @@ async fn restore_one(ctx: &Ctx<'_>, p: &Picked<'_>, file: String) -> WorkflowRes
     let w = p.workflow;
     if let Some(why) = ctx.cancel.interrupted() {
         let mut r = WorkflowResult::new(w, Outcome::Skipped);
-        r.message = Some(format!("not restored: {why}"));
+        r.message = Some(format!("{NOT_RESTORED}{why}"));
         return r;
     }
     if w.archived && !p.named {
