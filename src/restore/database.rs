@@ -2155,4 +2155,30 @@ mod tests {
         let p = PgTarget::parse("postgres://u@h/postgres", None).unwrap();
         assert_eq!(admin_target(&p, &["postgres"]).database, "template1");
     }
+
+    #[test]
+    fn work_databases_are_named_and_recorded_recognisably() {
+        let w = work_name("n8n", NEW, "0a1b2c3d");
+        assert_eq!(w, "n8n_ark_new_0a1b2c3d");
+        assert_eq!(parse_work_name(&w), Some((NEW, "0a1b2c3d".to_string())));
+        let long = work_name(&"é".repeat(40), OLD, "ffffffff");
+        assert!(
+            long.len() <= 63 && long.ends_with("_ark_old_ffffffff"),
+            "{long}"
+        );
+        assert_eq!(parse_work_name(&long).map(|p| p.0), Some(OLD));
+        assert_eq!(parse_work_name("n8n_ark_0a1b2c3d"), None, "an older naming");
+        assert_eq!(parse_work_name("n8n_ark_new_xyz12345"), None);
+        assert_eq!(parse_work_name("n8n"), None);
+        let r = WorkRecord::new("R1", NEW, "it's \\ n8n", Some("a 'comment'".into()));
+        let back = WorkRecord::parse(&r.comment()).unwrap();
+        assert_eq!(
+            (back.restore.as_str(), back.final_name.as_str(), back.pid),
+            ("R1", "it's \\ n8n", std::process::id())
+        );
+        assert_eq!(back.comment.as_deref(), Some("a 'comment'"));
+        assert!(WorkRecord::parse("someone's own comment").is_none());
+        assert_eq!(sql_literal("it's"), "'it''s'");
+        assert_eq!(sql_literal("a\\b'"), "E'a\\\\b'''");
+    }
 }

@@ -2091,6 +2091,33 @@ mod tests {
     }
 
     #[test]
+    fn commands_that_cannot_run_are_found_before_they_are_needed() {
+        assert!(check_command("sh -c 'true'").is_ok());
+        assert!(check_command("systemctl stop n8n").is_ok() || which("systemctl").is_none());
+        assert!(check_command("FOO=1 sh /nonexistent/x.sh").is_err());
+        assert!(check_command("FOO=1 sh /bin/true").is_ok());
+        assert!(check_command("no-such-program-of-n8n-ark --stop")
+            .unwrap_err()
+            .contains("not found on the PATH"));
+        assert!(check_command("/nonexistent/stop.sh")
+            .unwrap_err()
+            .contains("not an executable file"));
+        assert!(check_command("sh /nonexistent/stop.sh")
+            .unwrap_err()
+            .contains("does not exist"));
+        assert!(check_command("   ").is_err());
+        // Shell syntax is not judged.
+        assert!(check_command("cd /opt/n8n && docker compose stop").is_ok());
+        assert!(check_command("if true; then :; fi").is_ok());
+    }
+
+    fn which(program: &str) -> Option<PathBuf> {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    }
+
+    #[test]
     fn shell_quoting() {
         assert_eq!(shell_quote("restore"), "restore");
         assert_eq!(shell_quote("/tmp/a b"), "'/tmp/a b'");

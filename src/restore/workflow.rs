@@ -1881,6 +1881,29 @@ async fn restore_one(ctx: &Ctx<'_>, p: &Picked<'_>, file: String) -> WorkflowRes
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporary_files_of_a_killed_restore_are_known_by_name() {
+        assert_eq!(
+            temporary_file_pid(".a1-Flow.json.ark-tmp-4242-0a1b2c3d"),
+            Some(4242)
+        );
+        assert_eq!(temporary_file_pid("a1-Flow.json"), None);
+        assert_eq!(temporary_file_pid(".a1-Flow.json.ark-tmp-x-0a1b2c3d"), None);
+        assert_eq!(temporary_file_pid(".a.ark-tmp-12-zz"), None);
+        let d = tempfile::tempdir().unwrap();
+        // A process id that cannot run (above the kernel's limit).
+        let dead = d.path().join(".w.json.ark-tmp-2147483646-0a1b2c3d");
+        let mine = d
+            .path()
+            .join(format!(".w.json.ark-tmp-{}-0a1b2c3d", std::process::id()));
+        let other = d.path().join("w.json");
+        for p in [&dead, &mine, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        assert_eq!(sweep_temporary_files(d.path()), 1);
+        assert!(!dead.exists() && mine.exists() && other.exists());
+    }
     use serde_json::json;
 
     fn entry(id: &str, name: &str, tags: &[&str], archived: bool) -> WorkflowEntry {
