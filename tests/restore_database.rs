@@ -907,6 +907,8 @@ impl Gated {
             pid: dir.join("pid"),
             gate: dir.join("gate"),
         };
+        let _ = std::fs::remove_file(&g.gate);
+        let _ = std::fs::remove_file(&g.pid);
         std::fs::write(
             &g.wrapper,
             format!(
@@ -947,6 +949,14 @@ impl Gated {
             assert!(Instant::now() < deadline, "pg_restore did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+/// A test that fails while a restore is held opens the gate, so that the
+/// held restore runs to its end instead of waiting for ever.
+impl Drop for Gated {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.gate, b"");
     }
 }
 
@@ -1041,7 +1051,6 @@ fn signals_end_a_restore_cleanly_with_a_restore_failed_event() {
         (libc::SIGHUP, "SIGHUP", 129),
     ] {
         let gated = Gated::new(&env);
-        let _ = std::fs::remove_file(&gated.pid);
         let mut child = env
             .cmd()
             .args(["restore", "database", &backup, "n8n", "--target-url", &to])
@@ -1085,7 +1094,6 @@ fn signals_end_a_restore_cleanly_with_a_restore_failed_event() {
 
     // Over the existing database: its safety backup is kept, it is untouched.
     let gated = Gated::new(&env);
-    let _ = std::fs::remove_file(&gated.pid);
     let mut child = env
         .cmd()
         .args(["restore", "database", &backup, "n8n", "--target-url", &to])
