@@ -3,6 +3,7 @@
 #[macro_use]
 pub mod stdio;
 pub mod backup;
+pub mod cancel;
 pub mod catalog;
 pub mod cli;
 pub mod crypto;

@@ -82,7 +82,7 @@ pub struct RestoreSettings {
     pub stop_command: Option<String>,
     /// A shell command that starts n8n again.
     pub start_command: Option<String>,
-    /// n8n's health endpoint (default: `/healthz` of `[n8n] api_url`).
+    /// n8n's health endpoint (default: `/healthz/readiness` of `[n8n] api_url`).
     pub health_url: Option<String>,
     /// How long to wait for it and for the row counts, in seconds (default 300).
     pub health_timeout_secs: Option<u64>,

@@ -638,8 +638,11 @@ fn a_restore_that_breaks_midway_leaves_the_target_as_it_was() {
     args.extend(broken);
     let err = assert_refused(&env.restore(&args), "pg_restore (local:");
     assert!(err.contains("pg_restore: error:"), "{err}");
+    // It was restored under a work name: "partial" never existed.
     assert!(
-        err.contains("the partly restored database \"partial\" was dropped"),
+        err.contains("the partly restored database \"partial_ark_new_")
+            && err
+                .contains("was dropped; nothing was changed (no database \"partial\" was created)"),
         "{err}"
     );
     assert_eq!(databases(&pg), dbs);
@@ -869,4 +872,637 @@ fn pg_restore_runs_inside_the_database_container() {
     args.extend(in_container);
     ok_json(&env.restore(&args));
     assert_eq!(container_checksums(&c, "n8n"), before);
+}
+
+// ---------------------------------------------------------------------------
+// Interruptions: kills and signals at any moment never leave the server
+// without its database, and what they leave is cleaned up by the next run.
+
+/// The databases of n8n-ark's restores in progress (work copies, replaced
+/// originals set aside).
+fn work_databases(pg: &PgCluster) -> Vec<String> {
+    pg.psql(
+        "postgres",
+        "SELECT datname FROM pg_database WHERE datname LIKE '%\\_ark\\_%' ORDER BY 1",
+    )
+    .lines()
+    .map(String::from)
+    .collect()
+}
+
+/// A pg_restore that, when it restores (not for --version or --list),
+/// writes its pid to `pid` and waits for the file `gate` before it runs the
+/// real one: the restore is held while its work database exists.
+struct Gated {
+    wrapper: std::path::PathBuf,
+    pid: std::path::PathBuf,
+    gate: std::path::PathBuf,
+}
+
+impl Gated {
+    fn new(env: &Env) -> Gated {
+        let dir = env.dir.path().join("gated-bin");
+        std::fs::create_dir_all(&dir).unwrap();
+        let g = Gated {
+            wrapper: dir.join("pg_restore"),
+            pid: dir.join("pid"),
+            gate: dir.join("gate"),
+        };
+        let _ = std::fs::remove_file(&g.gate);
+        let _ = std::fs::remove_file(&g.pid);
+        std::fs::write(
+            &g.wrapper,
+            format!(
+                "#!/bin/sh\ncase \"$1\" in --version|--list) exec {real} \"$@\";; esac\n\
+                 echo $$ > {pid}.tmp && mv {pid}.tmp {pid}\n\
+                 while [ ! -f {gate} ]; do sleep 0.05; done\n\
+                 exec {real} \"$@\"\n",
+                real = common::pg::bin_dir().join("pg_restore").display(),
+                pid = g.pid.display(),
+                gate = g.gate.display(),
+            ),
+        )
+        .unwrap();
+        chmod_x(&g.wrapper);
+        g
+    }
+    fn arg(&self) -> [&str; 2] {
+        ["--pg-restore", self.wrapper.to_str().unwrap()]
+    }
+    /// Waits until the held pg_restore runs; its pid.
+    fn wait(&self, child: &mut std::process::Child) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(p) = std::fs::read_to_string(&self.pid)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                return p;
+            }
+            if let Some(s) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("the restore ended ({s}) before pg_restore ran: {err}");
+            }
+            assert!(Instant::now() < deadline, "pg_restore did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A test that fails while a restore is held opens the gate, so that the
+/// held restore runs to its end instead of waiting for ever.
+impl Drop for Gated {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.gate, b"");
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie counts as gone: it runs nothing.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn assert_dies(pid: i32, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "{what} (pid {pid}) still runs");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &std::process::Child, sig: i32) {
+    // SAFETY: kill(2) on a child this test started.
+    unsafe { libc::kill(child.id() as i32, sig) };
+}
+
+#[test]
+fn a_replace_killed_midway_keeps_the_database_and_the_next_run_removes_what_it_left() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let backup = id(&env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n")]));
+    let at_backup = pg.table_checksums("n8n");
+    pg.psql("n8n", "DELETE FROM execution_data");
+    let now = pg.table_checksums("n8n");
+    let to = pg.url("postgres");
+    let gated = Gated::new(&env);
+
+    let mut child = env
+        .cmd()
+        .args(["restore", "database", &backup, "n8n", "--target-url", &to])
+        .args(["--replace", "--yes"])
+        .args(gated.arg())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pg_restore = gated.wait(&mut child);
+    // The dump goes into a work database of a recognisable name, beside n8n.
+    let work = work_databases(&pg);
+    assert_eq!(work.len(), 1, "{work:?}");
+    assert!(work[0].starts_with("n8n_ark_new_"), "{work:?}");
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    // pg_restore died with n8n-ark; the database is as it was.
+    assert_dies(pg_restore, "pg_restore");
+    assert_eq!(pg.table_checksums("n8n"), now);
+    assert_eq!(work_databases(&pg), work, "a killed process cleans nothing");
+
+    // The next run removes what the killed one left, then restores.
+    let o = env
+        .cmd()
+        .args(["restore", "database", &backup, "n8n", "--target-url", &to])
+        .args(["--replace", "--yes"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert!(
+        all.contains(&work[0]) && all.contains("interrupted restore"),
+        "the cleanup is not reported: {all}"
+    );
+    assert_eq!(pg.table_checksums("n8n"), at_backup);
+    assert!(work_databases(&pg).is_empty(), "{:?}", work_databases(&pg));
+    assert_eq!(databases(&pg), vec!["n8n", "postgres"]);
+}
+
+#[test]
+fn signals_end_a_restore_cleanly_with_a_restore_failed_event() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let backup = id(&env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n")]));
+    pg.psql("n8n", "DELETE FROM execution_data");
+    let now = pg.table_checksums("n8n");
+    let to = pg.url("postgres");
+    let dbs = databases(&pg);
+
+    for (sig, name, code) in [
+        (libc::SIGTERM, "SIGTERM", 143),
+        (libc::SIGINT, "SIGINT", 130),
+        (libc::SIGHUP, "SIGHUP", 129),
+    ] {
+        let gated = Gated::new(&env);
+        let mut child = env
+            .cmd()
+            .args(["restore", "database", &backup, "n8n", "--target-url", &to])
+            .args(["--as", "copy"])
+            .args(gated.arg())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pg_restore = gated.wait(&mut child);
+        // The asked name appears only when the copy is complete and checked.
+        assert!(!databases(&pg).contains(&"copy".to_string()));
+        assert_eq!(work_databases(&pg).len(), 1);
+        signal(&child, sig);
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{name}: {err}");
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{err}");
+        assert!(
+            errors[0].contains(&format!("interrupted by {name}")),
+            "{err}"
+        );
+        assert!(errors[0].contains("nothing was changed"), "{err}");
+        assert_dies(pg_restore, "pg_restore");
+        assert_eq!(databases(&pg), dbs, "{name}");
+        assert!(work_databases(&pg).is_empty());
+        let h = env.restore_history();
+        let last = h.last().unwrap();
+        assert_eq!(last["result"], "failed", "{last}");
+        assert_eq!(last["failed_stage"], "database");
+        assert!(
+            last["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("interrupted by {name}")),
+            "{last}"
+        );
+    }
+    assert_eq!(env.restore_history().len(), 3);
+
+    // Over the existing database: its safety backup is kept, it is untouched.
+    let gated = Gated::new(&env);
+    let mut child = env
+        .cmd()
+        .args(["restore", "database", &backup, "n8n", "--target-url", &to])
+        .args(["--replace", "--yes"])
+        .args(gated.arg())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    gated.wait(&mut child);
+    signal(&child, libc::SIGTERM);
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(143), "{err}");
+    assert!(
+        err.contains("the database \"n8n\" was not touched"),
+        "{err}"
+    );
+    assert_eq!(pg.table_checksums("n8n"), now);
+    assert!(work_databases(&pg).is_empty());
+    let h = env.restore_history();
+    let last = h.last().unwrap();
+    assert_eq!(last["result"], "failed");
+    assert!(last["safety_backup"].is_string(), "{last}");
+}
+
+/// Sessions stay connected to the database being replaced and to the work
+/// copy (as a running n8n, or an operator's psql, would); a watcher looks
+/// every few milliseconds. At no moment is there no `n8n` database, and the
+/// restore ends them and swaps.
+#[test]
+fn a_replace_never_leaves_the_server_without_the_database() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let backup = id(&env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n")]));
+    let at_backup = pg.table_checksums("n8n");
+    pg.psql("n8n", "DELETE FROM execution_data");
+    let to = pg.url("postgres");
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let missing = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let looks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sock = pg.socket_dir().to_path_buf();
+    let port = pg.port();
+    let psql = move |db: &str| {
+        let mut c = common::pg::clean_command(common::pg::bin_dir().join("psql"));
+        c.env("PGHOST", &sock)
+            .env("PGPORT", port.to_string())
+            .env("PGUSER", "postgres")
+            .args(["-X", "-q", "-At", "-d", db]);
+        c
+    };
+    let watcher = {
+        let (stop, missing, looks, psql) =
+            (stop.clone(), missing.clone(), looks.clone(), psql.clone());
+        std::thread::spawn(move || {
+            let mut sessions = Vec::new();
+            let mut seen = std::collections::BTreeSet::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let o = psql("postgres")
+                    .args(["-c", "SELECT datname FROM pg_database"])
+                    .output()
+                    .unwrap();
+                let names: Vec<String> = String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .map(String::from)
+                    .collect();
+                if o.status.success() {
+                    looks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if !names.iter().any(|n| n == "n8n") {
+                        missing.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+                // A session in each new database of the restore, and in n8n.
+                for n in names
+                    .iter()
+                    .filter(|n| n.as_str() == "n8n" || n.contains("_ark_"))
+                {
+                    if seen.insert(n.clone()) {
+                        sessions.push(
+                            psql(n)
+                                .args(["-c", "SELECT pg_sleep(120)"])
+                                .stdout(Stdio::null())
+                                .stderr(Stdio::null())
+                                .spawn()
+                                .unwrap(),
+                        );
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            sessions
+        })
+    };
+    let o = env.restore(&[&backup, "n8n", "--target-url", &to, "--replace", "--yes"]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut sessions = watcher.join().unwrap();
+    assert!(looks.load(std::sync::atomic::Ordering::SeqCst) > 10);
+    assert_eq!(
+        missing.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "there was a moment without the n8n database: {}",
+        stderr(&o)
+    );
+    ok_json(&o);
+    assert_eq!(pg.table_checksums("n8n"), at_backup);
+    assert!(work_databases(&pg).is_empty(), "{:?}", work_databases(&pg));
+    // The sessions in the replaced database and in the work copy were ended.
+    assert!(sessions.len() >= 2);
+    for s in &mut sessions {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+}
+
+/// n8n's own role (the usual setup): it owns the n8n database and all of its
+/// tables, but may not create databases.
+fn load_as_n8n_role(pg: &PgCluster) {
+    pg.psql(
+        "postgres",
+        "CREATE ROLE n8n_app LOGIN; CREATE DATABASE n8n OWNER n8n_app",
+    );
+    let o = pg
+        .client("psql")
+        .env("PGUSER", "n8n_app")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "n8n", "-f"])
+        .arg(common::pg::fixture_path(common::pg::FIXTURE_SQL))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn a_role_that_cannot_swap_databases_is_refused_before_anything_is_touched() {
+    let pg = PgCluster::start();
+    load_as_n8n_role(&pg);
+    pg.psql("postgres", "CREATE ROLE helper LOGIN CREATEDB");
+    let env = Env::new();
+    let backup = id(&env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n")]));
+    pg.psql("n8n", "DELETE FROM execution_data");
+    let now = pg.table_checksums("n8n");
+    let dbs = databases(&pg);
+    let manifests = env.manifest_count();
+    let port = pg.port();
+    let as_role = |role: &str| format!("postgres://{role}@127.0.0.1:{port}/postgres");
+
+    // n8n's role: no CREATEDB. Refused with the fix, before the safety backup.
+    let o = env.restore(&[
+        &backup,
+        "n8n",
+        "--target-url",
+        &as_role("n8n_app"),
+        "--replace",
+        "--yes",
+    ]);
+    let err = assert_refused(&o, "CREATEDB");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains(&format!(
+            "--target-url postgres://postgres@127.0.0.1:{port}/postgres"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert!(!err.contains("partly"), "{err}");
+    assert_eq!(env.manifest_count(), manifests, "a safety backup was taken");
+    assert_eq!(pg.table_checksums("n8n"), now);
+    assert_eq!(databases(&pg), dbs);
+    // --as needs CREATEDB too.
+    let o = env.restore(&[
+        &backup,
+        "n8n",
+        "--target-url",
+        &as_role("n8n_app"),
+        "--as",
+        "copy",
+    ]);
+    assert_refused(&o, "CREATEDB");
+    // A role that may create databases but neither owns n8n nor is a
+    // superuser cannot set it aside.
+    let o = env.restore(&[
+        &backup,
+        "n8n",
+        "--target-url",
+        &as_role("helper"),
+        "--replace",
+        "--yes",
+    ]);
+    let err = assert_refused(&o, "owner");
+    assert!(err.contains("n8n_app"), "{err}");
+    assert_eq!(env.manifest_count(), manifests);
+    assert_eq!(databases(&pg), dbs);
+    let h = env.restore_history();
+    assert_eq!(h.len(), 3);
+    for r in &h {
+        assert_eq!(r["failed_stage"], "check", "{r}");
+        assert!(r["safety_backup"].is_null());
+    }
+
+    // With CREATEDB, n8n's role (the owner) replaces its own database.
+    pg.psql("postgres", "ALTER ROLE n8n_app CREATEDB");
+    let r = ok_json(&env.restore(&[
+        &backup,
+        "n8n",
+        "--target-url",
+        &as_role("n8n_app"),
+        "--replace",
+        "--yes",
+    ]));
+    assert_eq!(r["database"]["replaced"], true);
+    assert_ne!(pg.table_checksums("n8n"), now);
+    assert_eq!(
+        pg.psql(
+            "postgres",
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'n8n'"
+        ),
+        "n8n_app"
+    );
+    assert!(work_databases(&pg).is_empty());
+}
+
+/// The processes of a container, as `docker top` lists them.
+fn container_processes(c: &common::docker::PgContainer) -> String {
+    let o = common::docker::docker()
+        .args(["top", c.name()])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A pg_restore run inside the database container through `docker exec`
+/// ends with the restore: killed with it (SIGKILL: its input closes) or
+/// stopped by it (SIGTERM: the restore kills it); nothing of it is left in
+/// the container, and the next run removes the work database.
+#[test]
+fn a_pg_restore_in_the_container_ends_with_the_restore() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    // Enough data that pg_restore runs for a while.
+    pg.psql(
+        "n8n",
+        "CREATE TABLE public.big_history (id int PRIMARY KEY, payload text);
+         INSERT INTO public.big_history
+              SELECT i, repeat(md5(i::text), 64) FROM generate_series(1, 24000) i",
+    );
+    let env = Env::new();
+    let backup = id(&env.backup("postgres_n8n", &["--n8n-db", &pg.url("n8n")]));
+    let c = common::docker::PgContainer::start();
+    let port = c.port().to_string();
+    let to = c.url("postgres");
+    let work = |c: &common::docker::PgContainer| -> Vec<String> {
+        c.exec_psql(
+            "postgres",
+            "SELECT datname FROM pg_database WHERE datname LIKE '%\\_ark\\_%' ORDER BY 1",
+        )
+        .lines()
+        .map(String::from)
+        .collect()
+    };
+    for (sig, name) in [
+        (libc::SIGKILL, "copy_killed"),
+        (libc::SIGTERM, "copy_stopped"),
+    ] {
+        let mut child = env
+            .cmd()
+            .args(["restore", "database", &backup, "n8n", "--target-url", &to])
+            .args(["--as", name, "--pg-container", c.name()])
+            .args(["--pg-container-host", "/tmp", "--pg-container-port", &port])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !container_processes(&c).contains("pg_restore --exit-on-error") {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the restore ended before pg_restore was seen in the container"
+            );
+            assert!(Instant::now() < deadline, "pg_restore never ran");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal(&child, sig);
+        let o = child.wait_with_output().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ps = container_processes(&c);
+            if !ps.contains("pg_restore") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pg_restore outlived the restore ({sig}) in the container:\n{ps}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if sig == libc::SIGTERM {
+            assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
+            assert!(work(&c).is_empty(), "{:?}", work(&c));
+        }
+    }
+    // The next run removes what the killed one left.
+    ok_json(&env.restore(&[
+        &backup,
+        "n8n",
+        "--target-url",
+        &to,
+        "--as",
+        "copy_next",
+        "--pg-container",
+        c.name(),
+        "--pg-container-host",
+        "/tmp",
+        "--pg-container-port",
+        &port,
+    ]));
+    assert!(work(&c).is_empty(), "{:?}", work(&c));
+    let dbs = c.exec_psql("postgres", "SELECT datname FROM pg_database ORDER BY 1");
+    assert!(
+        dbs.contains("copy_next") && !dbs.contains("copy_killed") && !dbs.contains("copy_stopped"),
+        "{dbs}"
+    );
+}
+
+/// A small file system of its own (tmpfs), unmounted on drop.
+struct SmallDisk {
+    path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn new(mib: u64) -> SmallDisk {
+        assert!(
+            unsafe { libc::geteuid() } == 0,
+            "this test mounts a tmpfs: run it as root"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk");
+        std::fs::create_dir(&path).unwrap();
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={mib}m,mode=0755"),
+                "tmpfs",
+            ])
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "cannot mount a tmpfs at {}", path.display());
+        SmallDisk { path, _dir: dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// A server whose disk cannot hold the restored copy beside the database
+/// it replaces is refused before anything is touched, saying how much is
+/// free and needed.
+#[test]
+fn a_server_without_room_for_the_restored_copy_is_refused_before_anything_is_touched() {
+    let source = PgCluster::start();
+    source.load_fixture("n8n");
+    // About 40 MiB that PostgreSQL cannot compress (as stored executions
+    // with binary data can be).
+    source.psql(
+        "n8n",
+        "CREATE TABLE public.big_history (id int PRIMARY KEY, payload text);
+         INSERT INTO public.big_history
+              SELECT i, (SELECT string_agg(md5(random()::text || i || g), '') FROM generate_series(1, 64) g)
+                FROM generate_series(1, 20000) i",
+    );
+    let env = Env::new();
+    let backup = id(&env.backup("postgres_n8n", &["--n8n-db", &source.url("n8n")]));
+    // The target's data directory on a disk with 6 MiB left.
+    let disk = SmallDisk::new(256);
+    let target = PgCluster::start_in(&disk.path);
+    target.load_fixture("n8n");
+    target.psql("postgres", "CHECKPOINT");
+    let ballast = disk.path.join("ballast");
+    let free = common::pg::free_space(&disk.path);
+    std::fs::write(&ballast, vec![0u8; (free - (6 << 20)) as usize]).unwrap();
+    let before = target.table_checksums("n8n");
+    let dbs = databases(&target);
+    let manifests = env.manifest_count();
+    let to = target.url("postgres");
+    for mode in [&["--as", "copy"][..], &["--replace", "--yes"][..]] {
+        let mut args = vec![backup.as_str(), "n8n", "--target-url", &to];
+        args.extend_from_slice(mode);
+        let o = env.restore(&args);
+        let err = assert_refused(&o, "free space on the server first");
+        assert!(err.contains("could not fit"), "{err}");
+        assert!(err.contains("nothing was changed"), "{err}");
+    }
+    assert_eq!(env.manifest_count(), manifests, "a safety backup was taken");
+    assert_eq!(target.table_checksums("n8n"), before);
+    assert_eq!(databases(&target), dbs);
+    let h = env.restore_history();
+    assert_eq!(h.len(), 2);
+    assert!(h.iter().all(|r| r["failed_stage"] == "check"));
+    // With room, the same restore goes through.
+    std::fs::remove_file(&ballast).unwrap();
+    ok_json(&env.restore(&[&backup, "n8n", "--target-url", &to, "--as", "copy"]));
+    drop(target);
 }

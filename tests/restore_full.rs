@@ -675,6 +675,12 @@ fn a_failure_midway_starts_n8n_again_and_says_how_to_go_back() {
         "the message says what refused: {last}"
     );
     assert!(last.contains("n8n was started again."), "{last}");
+    // It says exactly what changed: the server refused before any swap.
+    assert!(
+        last.contains("No database and no config file was changed."),
+        "{last}"
+    );
+    assert!(!last.contains("partly"), "{last}");
     // n8n was stopped once and started again.
     assert_eq!(env.log(), "stop 2\nstart\n");
 
@@ -1264,4 +1270,102 @@ fn a_crafted_manifest_that_escapes_the_root_is_refused_before_anything_happens()
         2,
         "usage errors are not restores"
     );
+}
+
+/// n8n's own role (the usual setup): it owns the n8n database and all of its
+/// tables, but may not create databases.
+fn load_as_n8n_role(pg: &PgCluster) {
+    pg.psql(
+        "postgres",
+        "CREATE ROLE n8n_app LOGIN; CREATE DATABASE n8n OWNER n8n_app",
+    );
+    let o = pg
+        .client("psql")
+        .env("PGUSER", "n8n_app")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "n8n", "-f"])
+        .arg(common::pg::fixture_path(common::pg::FIXTURE_SQL))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// The checks of the plan cover what the restore needs to change things:
+/// a connecting role that may create and swap databases, stop and start
+/// commands that can run. Refused before anything is touched: no safety
+/// backup, n8n not stopped, nothing written, and the message says how.
+#[test]
+fn what_the_restore_needs_is_checked_in_the_plan_before_anything_is_touched() {
+    let pg = PgCluster::start();
+    load_as_n8n_role(&pg);
+    let env = Env::new();
+    build_server(&env.server(), "n8n", Some(FIXTURE_ENCRYPTION_KEY));
+    env.backup_full_system(&pg, "n8n", &[]);
+    build_server(&env.target(), "n8n", Some(FIXTURE_ENCRYPTION_KEY));
+    change_server(&env.target(), "n8n");
+    change_database(&pg);
+    let before_sums = pg.table_checksums("n8n");
+    let before_files = tree(&env.target());
+    let (stop, start) = env.scripts(&pg);
+    let health = env.health();
+    let port = pg.port();
+    let restore = |n8n_db: &str, stop: &str| {
+        env.cmd()
+            .args(["restore", "full", "latest", "--yes", "--root"])
+            .arg(env.root())
+            .args(["--n8n-db", n8n_db, "--stop-command", stop])
+            .args(["--start-command", &start])
+            .args(["--health-url", &health.url, "--health-timeout", "30"])
+            .output()
+            .unwrap()
+    };
+    let unchanged = |what: &str| {
+        assert_eq!(tree(&env.target()), before_files, "{what}: files");
+        assert_eq!(pg.table_checksums("n8n"), before_sums, "{what}: database");
+        assert_eq!(env.manifest_count(), 1, "{what}: a safety backup was taken");
+        assert_eq!(env.log(), "", "{what}: n8n was stopped or started");
+    };
+
+    // n8n's role, as configured for backups: no CREATEDB.
+    let o = restore(&format!("postgres://n8n_app@127.0.0.1:{port}/n8n"), &stop);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    let last = err.trim().lines().last().unwrap();
+    assert!(
+        last.starts_with("error: restore full refused, nothing was changed"),
+        "{err}"
+    );
+    assert!(last.contains("CREATEDB"), "{last}");
+    assert!(
+        last.contains(&format!(
+            "--n8n-db postgres://postgres@127.0.0.1:{port}/n8n"
+        )),
+        "{last}"
+    );
+    assert!(!last.contains("partly"), "{last}");
+    assert!(stdout(&o).contains("REFUSED"), "the plan shows it");
+    unchanged("a role without CREATEDB");
+
+    // A stop command that cannot run.
+    let missing = env.path("no-such-stop.sh");
+    let o = restore(&pg.url("n8n"), &format!("sh {}", missing.display()));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("the stop command") && err.contains("does not exist"),
+        "{err}"
+    );
+    unchanged("a stop command that cannot run");
+
+    // Both refusals are recorded, without a safety backup.
+    let h = env.restore_history();
+    assert_eq!(h.len(), 2, "{h:#?}");
+    for r in &h {
+        assert_eq!(r["result"], "failed");
+        assert_eq!(r["failed_stage"], "check");
+        assert!(r["safety_backup"].is_null());
+        assert!(r["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("restore full refused, nothing was changed"));
+    }
 }

@@ -874,16 +874,6 @@ fn unusable_targets_and_bad_input() {
     std::fs::write(&file, b"x").unwrap();
     let outs = out.to_str().unwrap();
     for (args, code, says) in [
-        (
-            vec!["latest", "no such workflow", "--out", outs],
-            2,
-            "has no workflow \"no such workflow\"",
-        ),
-        (
-            vec!["latest", "cleanup", "--out", outs],
-            2,
-            "workflows of backup",
-        ),
         (vec!["latest", "--all"], 2, "--out DIR"),
         (
             vec!["latest", "--all", "--out", outs, "--to-n8n"],
@@ -892,11 +882,6 @@ fn unusable_targets_and_bad_input() {
         ),
         (vec!["latest", "--all", "x", "--out", outs], 2, "--all"),
         (vec!["latest", "--out", outs], 2, "which workflows"),
-        (
-            vec!["latest", "--match", "zzz-none", "--out", outs],
-            2,
-            "no workflow of backup",
-        ),
         (
             vec!["latest", "--all", "--out", file.to_str().unwrap()],
             2,
@@ -952,12 +937,46 @@ fn unusable_targets_and_bad_input() {
         assert!(e.contains(says), "{args:?}: {e}");
         assert_eq!(e.trim().lines().count(), 1, "{args:?}: one line: {e}");
         assert!(!e.contains("secretpw"));
+        assert_eq!(stdout(&o), "", "{args:?}");
     }
     assert_eq!(snapshot(&env.store()), before, "the store changed");
     assert_eq!(env.restore_history().len(), 2);
     assert!(!out.exists());
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
     assert!(n8n.requests().len() == 1, "nothing more was sent");
+
+    // A selection the backup has nothing for: a restore that began (the
+    // store is open, the backup found), so it ends with RestoreFailed, and
+    // it is refused before any header is printed.
+    for (args, says) in [
+        (
+            vec!["latest", "no such workflow", "--out", outs],
+            "has no workflow \"no such workflow\"",
+        ),
+        (
+            vec!["latest", "cleanup", "--out", outs],
+            "workflows of backup",
+        ),
+        (
+            vec!["latest", "--match", "zzz-none", "--out", outs],
+            "no workflow of backup",
+        ),
+    ] {
+        let o = env.restore(&args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(says), "{args:?}: {e}");
+        assert_eq!(e.trim().lines().count(), 1, "{args:?}: one line: {e}");
+        assert_eq!(stdout(&o), "", "{args:?}: nothing before the error");
+        let h = env.restore_history();
+        let last = h.last().unwrap();
+        assert_eq!(last["result"], "failed", "{args:?}");
+        assert_eq!(last["what"], "workflow");
+        assert_eq!(last["failed_stage"], "check");
+        assert!(last["message"].as_str().unwrap().contains(says), "{last}");
+    }
+    assert_eq!(env.restore_history().len(), 5);
+    assert!(!out.exists());
 
     // The key from ARK_N8N_API_KEY_FILE, or URL and key file from the config.
     let key_file = env.path("n8n-key");

@@ -803,3 +803,173 @@ fn walk_for(dir: &Path, name: &str) -> Option<PathBuf> {
     }
     None
 }
+
+/// SIGHUP (an SSH session dropping), SIGTERM and SIGINT during `verify
+/// --level restore`: the verification stops, its sandbox is torn down before
+/// the process exits (no next command needed), the stop is recorded, and
+/// the exit status is 128 + the signal's number.
+#[test]
+fn a_signal_or_a_dropped_session_tears_the_sandbox_down_and_records_the_stop() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let backup = env.backup_id("postgres_n8n", &["--n8n-db", &pg.url("n8n")]);
+    let tmp = env.dir.path().join("sandboxes");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let sandboxes = || -> Vec<PathBuf> {
+        std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .collect()
+    };
+    for (sig, name, code) in [
+        (libc::SIGHUP, "SIGHUP", 129),
+        (libc::SIGTERM, "SIGTERM", 143),
+        (libc::SIGINT, "SIGINT", 130),
+    ] {
+        let mut child = env
+            .cmd()
+            .env("ARK_SANDBOX_TMPDIR", &tmp)
+            .args([
+                "verify",
+                "latest",
+                "--level",
+                "restore",
+                "--sandbox",
+                "local",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let (dir, postmaster) = loop {
+            if let Some(d) = sandboxes().into_iter().next() {
+                if let Some(p) = walk_for(&d, "postmaster.pid")
+                    .and_then(|f| std::fs::read_to_string(f).ok())
+                    .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<i32>().ok()))
+                {
+                    break (d, p);
+                }
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "verify ended before its sandbox was seen up"
+            );
+            assert!(std::time::Instant::now() < deadline, "no sandbox appeared");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        // SAFETY: kill(2) on the child this test started.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{name}: {err}");
+        assert!(
+            !dir.exists(),
+            "{name}: the sandbox {} outlived the command: {err}",
+            dir.display()
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // SAFETY: signal 0 only checks that the process exists.
+        while unsafe { libc::kill(postmaster, 0) } == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: postmaster {postmaster} still runs"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let failed = env
+            .events()
+            .into_iter()
+            .rev()
+            .find_map(|e| match e {
+                Event::VerificationFailed(v) => Some(v),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{name}: no VerificationFailed recorded: {err}"));
+        assert_eq!(failed.backup_id, backup);
+        assert_eq!(failed.stage, "interrupted", "{failed:?}");
+        assert!(
+            failed.message.contains(&format!("interrupted by {name}")),
+            "{failed:?}"
+        );
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{err}");
+        assert!(
+            errors[0].contains(&format!("interrupted by {name}")),
+            "{err}"
+        );
+    }
+    assert!(sandboxes().is_empty(), "{:?}", sandboxes());
+}
+
+/// A read-only copy of a store (a mounted backup disk, a snapshot) can be
+/// verified: the result is reported and the exit status is the
+/// verification's; only its event cannot be recorded, and it says so.
+#[test]
+fn a_read_only_copy_of_a_store_verifies_and_says_its_result_was_not_recorded() {
+    let env = Env::new();
+    let files = env.dir.path().join("etc");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("n8n.env"), b"N8N_HOST=n8n.example.org\n").unwrap();
+    let backup = env.backup_id(
+        "n8n_config",
+        &["--config-path", files.join("n8n.env").to_str().unwrap()],
+    );
+    let copy = env.dir.path().join("copy");
+    let o = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(env.store())
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let scratch = tempfile::tempdir().unwrap();
+    let ro = common::ReadOnly::new(&copy, scratch.path());
+    let journal = std::fs::read_dir(copy.join("journal")).unwrap().count();
+    let verify = |json: bool| {
+        let mut c = std::process::Command::new(common::bin());
+        c.env("ARK_PASSWORD", common::PASSPHRASE)
+            .env("ARK_KDF_TARGET_MS", "20")
+            .env_remove("ARK_STORE")
+            .env_remove("ARK_CONFIG")
+            .env_remove("ARK_DATA_DIR")
+            .arg("--store")
+            .arg(&ro.path)
+            .arg("--data-dir")
+            .arg(scratch.path().join("data"));
+        if json {
+            c.arg("--json");
+        }
+        c.args(["verify", "latest", "--level", "data"])
+            .output()
+            .unwrap()
+    };
+    let o = verify(true);
+    let err = stderr(&o);
+    assert!(o.status.success(), "exit {:?}: {err}", o.status.code());
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = single(&summary);
+    assert_eq!(r["result"], "passed", "{summary:#}");
+    assert_eq!(r["report"]["backup_id"], backup.as_str());
+    assert!(
+        r["report"]["unrecorded"]
+            .as_str()
+            .is_some_and(|u| u.contains("could not be recorded")),
+        "{summary:#}"
+    );
+    assert!(err.contains("could not be recorded"), "{err}");
+    assert!(!err.lines().any(|l| l.starts_with("error:")), "{err}");
+    let o = verify(false);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("data verification passed"), "{text}");
+    assert!(text.contains("could not be recorded"), "{text}");
+    drop(ro);
+    assert_eq!(
+        std::fs::read_dir(copy.join("journal")).unwrap().count(),
+        journal,
+        "nothing was written"
+    );
+}

@@ -16,6 +16,7 @@ pub mod repair;
 pub mod restore;
 pub mod sandbox;
 pub mod show;
+pub mod signals;
 pub mod terminal;
 pub mod verify;
 
@@ -105,6 +106,10 @@ pub enum CliError {
     Usage(String),
     #[error("{0}")]
     Failed(String),
+    /// Stopped by a signal (it ended cleanly): the message and the exit
+    /// status, 128 + the signal's number.
+    #[error("{0}")]
+    Interrupted(String, i32),
 }
 
 /// The exit codes (README, "Output, errors and exit codes"). The one place
@@ -122,7 +127,8 @@ pub mod exit {
     /// passphrase, a database, S3 credentials), a config file that is
     /// missing or invalid.
     pub const USAGE: i32 = 2;
-    /// Interrupted (Ctrl-C, SIGTERM, SIGHUP) and cleaned up.
+    /// Interrupted by Ctrl-C and cleaned up (a command stopped by another
+    /// signal exits with 128 + its number: [`CliError::Interrupted`]).
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -139,6 +145,7 @@ impl CliError {
                 | C::PassphraseFile { .. },
             )) => exit::USAGE,
             CliError::Store(StoreError::Interrupted) => exit::INTERRUPTED,
+            CliError::Interrupted(_, code) => *code,
             _ => exit::FAILED,
         }
     }

@@ -1,6 +1,12 @@
 //! `verify BACKUP|latest|all --level exists|data|restore`: prove that backups
 //! restore and hold what their manifests say, and record the proof; or
 //! `verify --history [BACKUP]`: the verifications recorded.
+//!
+//! The exit status reports the verification: 0 when every backup passed
+//! (also when the store is read-only and the result could not be recorded:
+//! a warning says so), 1 when one failed or could not be verified, 128 + the
+//! signal's number when SIGINT, SIGTERM or SIGHUP stopped it (its sandbox
+//! removed, `VerificationFailed` recorded).
 use super::catalog::{catalog_err, fmt_duration, fmt_time, TextTable};
 use super::restore::{open_store_and_catalog, restore_err};
 use super::{print_json, Cli, CliError, CliResult};
@@ -40,6 +46,7 @@ impl VerifyOptions {
         VerifyOptions {
             level,
             sandbox: s.clone(),
+            cancel: Default::default(),
         }
     }
 }
@@ -79,11 +86,17 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         return super::policy::run(cli, p).await;
     }
     if a.due {
+        // The policy's runs do not stop half-way: a signal removes their
+        // sandbox and exits.
+        super::signals::install(super::signals::OnSignal::Exit);
         return super::policy::run_due(cli, &cli.sandbox(&a.sandbox)).await;
     }
     if a.history {
         return history(cli, a).await;
     }
+    // SIGINT, SIGTERM, SIGHUP (an SSH session dropping): the verification
+    // stops, its sandbox is torn down and VerificationFailed recorded.
+    let cancel = super::signals::install(super::signals::OnSignal::Cancel);
     let reference = a.backup.as_deref().unwrap_or_default().trim();
     let (store, catalog) = open_store_and_catalog(cli).await?;
     let ids: Vec<String> = if reference == "all" {
@@ -102,9 +115,14 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     } else {
         vec![catalog.resolve(reference).await.map_err(catalog_err)?]
     };
-    let opts = VerifyOptions::with_sandbox(a.level, &cli.sandbox(&a.sandbox));
+    let mut opts = VerifyOptions::with_sandbox(a.level, &cli.sandbox(&a.sandbox));
+    opts.cancel = cancel.clone();
     let mut results = Vec::with_capacity(ids.len());
+    let mut unrecorded = 0;
     for id in &ids {
+        if cancel.is_cancelled() {
+            break;
+        }
         let chosen = match crate::restore::choose_backup(&catalog, &store, id).await {
             Ok(c) => c,
             Err(e) if ids.len() == 1 => {
@@ -128,6 +146,10 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             Ok(r) => {
                 if !cli.json {
                     print_report(&r);
+                }
+                if let Some(u) = &r.unrecorded {
+                    unrecorded += 1;
+                    eprintln!("warning: backup {id}: the result stands, but {u}");
                 }
                 results.push(Outcome {
                     backup_id: id.clone(),
@@ -170,6 +192,26 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             "\n{} backups verified at level {}: {} passed, {} failed, {} could not be verified",
             summary.backups, a.level, summary.passed, summary.failed, summary.errors
         );
+    }
+    if unrecorded > 0 && !cli.json {
+        println!(
+            "note: {unrecorded} verification result(s) could not be recorded in the store's journal \
+             (it is read-only?): the exit status reports the verification itself"
+        );
+    }
+    if let Some(why) = cancel.interrupted() {
+        let message = match summary.results.iter().find(|o| o.result == "error") {
+            Some(Outcome {
+                error: Some(e),
+                backup_id,
+                ..
+            }) => format!("the verification of backup {backup_id} stopped: {e}"),
+            _ => format!("verification {why}"),
+        };
+        return Err(CliError::Interrupted(
+            message,
+            super::signals::exit_code(&cancel.reason().unwrap_or_default()),
+        ));
     }
     if summary.failed + summary.errors == 0 {
         return Ok(());

@@ -33,6 +33,7 @@
 //! The password of the target never appears on a command line (libpq reads
 //! it from the environment of `pg_restore`) nor in a message.
 use super::{ChosenBackup, RestoreError, Result};
+use crate::cancel::Cancel;
 use crate::source::postgres::{parse_major, quote_ident, PgTarget};
 use crate::source::SourceError;
 use crate::store::{reader, Store, StoreError};
@@ -150,6 +151,30 @@ impl RestoreTool {
         target: Option<&PgTarget>,
         input: Input,
     ) -> Result<ToolRun> {
+        self.run_as(tool, args, target, input, None).await
+    }
+
+    /// [`RestoreTool::run`] with the sessions named `session`
+    /// (`application_name`). A local tool dies with this process
+    /// (`PR_SET_PDEATHSIG`), and is killed when the future is dropped; in a
+    /// container, the exec'd process is killed then too (it also ends when
+    /// its standard input closes, as it does when this process dies).
+    async fn run_as(
+        &self,
+        tool: &str,
+        args: Vec<String>,
+        target: Option<&PgTarget>,
+        input: Input,
+        session: Option<&str>,
+    ) -> Result<ToolRun> {
+        let libpq = |host: Option<(&str, u16)>| -> Vec<(String, String)> {
+            let mut env = target.map(|t| t.libpq_env(host)).unwrap_or_default();
+            if let Some(s) = session {
+                env.retain(|(k, _)| k != "PGAPPNAME");
+                env.push(("PGAPPNAME".into(), s.to_string()));
+            }
+            env
+        };
         match self {
             RestoreTool::Local { .. } => {
                 let path = self.tool_path(tool);
@@ -158,7 +183,7 @@ impl RestoreTool {
                     .env_clear()
                     .env("PATH", std::env::var_os("PATH").unwrap_or_default())
                     .env("LC_ALL", "C")
-                    .envs(target.map(|t| t.libpq_env(None)).unwrap_or_default())
+                    .envs(libpq(None))
                     .stdin(if matches!(input, Input::None) {
                         std::process::Stdio::null()
                     } else {
@@ -167,6 +192,7 @@ impl RestoreTool {
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
                     .kill_on_drop(true);
+                die_with_parent(&mut cmd);
                 let mut child = cmd.spawn().map_err(|e| {
                     RestoreError::target(if e.kind() == std::io::ErrorKind::NotFound {
                         format!("{tool} not found at {path}")
@@ -210,9 +236,7 @@ impl RestoreTool {
             } => {
                 let mut cmd = vec![tool.to_string()];
                 cmd.extend(args);
-                let env: Vec<String> = target
-                    .map(|t| t.libpq_env(Some((host, *port))))
-                    .unwrap_or_default()
+                let env: Vec<String> = libpq(Some((host, *port)))
                     .into_iter()
                     .chain([("LC_ALL".to_string(), "C".to_string())])
                     .map(|(k, v)| format!("{k}={v}"))
@@ -240,6 +264,10 @@ pub struct DatabaseOptions {
     /// connecting user and no grants are restored (for a target that lacks
     /// the dump's roles).
     pub no_owner: bool,
+    /// The flag that sets the connection to the target (`--target-url`,
+    /// `--n8n-db`, `--pg-server`), for refusals that say how to connect
+    /// otherwise. Empty: `--target-url`.
+    pub target_flag: &'static str,
 }
 
 /// One table's exact row count: recorded in the backup and found after the
@@ -279,6 +307,11 @@ pub struct DatabaseRestored {
     pub dump_bytes: u64,
     pub tables: Vec<TableCheck>,
     pub mismatches: usize,
+    /// What interrupted restores had left on the server, finished or undone
+    /// before this one began (one line each).
+    pub cleaned_up: Vec<String>,
+    /// What the operator should know (e.g. free space was short).
+    pub notes: Vec<String>,
     pub duration_ms: u64,
 }
 
@@ -475,15 +508,131 @@ pub struct Preflight {
     pub dump_owners: BTreeMap<String, usize>,
     /// Which of them the target has.
     pub roles_present: BTreeSet<String>,
+    /// Which of them the connecting role may give objects to (it is a
+    /// member of them, or a superuser).
+    pub roles_grantable: BTreeSet<String>,
     /// The server's major version.
     pub server_major: u32,
+    /// Free bytes on the file system of the server's data directory, when
+    /// that can be known (a server on this machine whose data directory the
+    /// connecting role may see).
+    pub free_bytes: Option<u64>,
+    /// What the operator should know that does not stop the restore.
+    pub notes: Vec<String>,
+}
+
+/// The privileges of the connecting role.
+struct Privileges {
+    superuser: bool,
+    createdb: bool,
+}
+
+async fn privileges(conn: &mut PgConnection) -> Result<Privileges> {
+    let (superuser, createdb): (bool, bool) =
+        sqlx::query_as("SELECT rolsuper, rolcreatedb FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(conn)
+            .await
+            .map_err(sql_err("reading the connecting role's privileges"))?;
+    Ok(Privileges {
+        superuser,
+        createdb,
+    })
+}
+
+/// Whether the connecting role owns `database` (directly or through a role
+/// it has the privileges of; a superuser owns everything).
+async fn owns(conn: &mut PgConnection, database: &str) -> Result<bool> {
+    sqlx::query_scalar::<_, bool>(
+        "SELECT pg_has_role(current_user, datdba, 'USAGE') FROM pg_database WHERE datname = $1",
+    )
+    .bind(database)
+    .fetch_optional(conn)
+    .await
+    .map_err(sql_err("reading the owner of the database"))
+    .map(|o| o.unwrap_or(false))
+}
+
+/// Of `names`, the roles the connecting role is a member of (it may create
+/// a database owned by them, and restore objects owned by them).
+async fn member_of(conn: &mut PgConnection, names: &[String]) -> Result<BTreeSet<String>> {
+    let found: Vec<String> = sqlx::query_scalar(
+        "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1) \
+         AND pg_has_role(current_user, oid, 'MEMBER')",
+    )
+    .bind(names)
+    .fetch_all(conn)
+    .await
+    .map_err(sql_err("reading the connecting role's memberships"))?;
+    Ok(found.into_iter().collect())
+}
+
+/// Free bytes on the file system of the server's data directory, when the
+/// server runs on this machine and the connecting role may read
+/// `data_directory` (superusers and `pg_read_all_settings`).
+async fn server_free_bytes(conn: &mut PgConnection, target: &PgTarget) -> Option<u64> {
+    let local = target.host.starts_with('/')
+        || matches!(target.host.as_str(), "localhost" | "127.0.0.1" | "::1");
+    if !local {
+        return None;
+    }
+    let dir: String = sqlx::query_scalar("SELECT current_setting('data_directory')")
+        .fetch_one(conn)
+        .await
+        .ok()?;
+    let path = Path::new(&dir);
+    if !path.is_absolute() || !path.exists() {
+        return None;
+    }
+    crate::restore::free_bytes(path)
+}
+
+/// The password variables that go with a connection flag, for messages.
+fn password_vars(flag: &str) -> &'static str {
+    match flag {
+        "--n8n-db" => "ARK_N8N_DB_PASSWORD or ARK_N8N_DB_PASSWORD_FILE",
+        "--pg-server" => "ARK_PG_SERVER_PASSWORD or ARK_PG_SERVER_PASSWORD_FILE",
+        _ => "ARK_TARGET_DB_PASSWORD or ARK_TARGET_DB_PASSWORD_FILE",
+    }
+}
+
+/// `postgres://user@host:port/db` for a message (never a password).
+pub fn url_for_message(t: &PgTarget) -> String {
+    let host = if t.host.starts_with('/') {
+        t.host.replace('%', "%25").replace('/', "%2F")
+    } else if t.host.contains(':') {
+        format!("[{}]", t.host)
+    } else {
+        t.host.clone()
+    };
+    format!("postgres://{}@{host}:{}/{}", t.user, t.port, t.database)
+}
+
+/// How to connect as the server's superuser instead, for a refusal.
+fn connect_as_superuser(target: &PgTarget, opts: &DatabaseOptions) -> String {
+    let flag = if opts.target_flag.is_empty() {
+        "--target-url"
+    } else {
+        opts.target_flag
+    };
+    let mut su = target.clone();
+    su.user = "postgres".into();
+    format!(
+        "{flag} {} (the server's superuser, or any role with CREATEDB that owns the database; its \
+         password in {})",
+        url_for_message(&su),
+        password_vars(flag)
+    )
 }
 
 /// The checks of a database restore, changing nothing: the backup holds the
 /// database and its dump; `pg_restore` runs and is new enough; the target
-/// server answers; for [`DatabaseMode::New`] the name is free; the roles owning
-/// the dump's objects exist there (unless [`DatabaseOptions::no_owner`]).
-/// Run it before taking a safety backup; [`restore_database`] runs it again.
+/// server answers; for [`DatabaseMode::New`] the name is free; the
+/// connecting role may create the work database (CREATEDB) and, for
+/// [`DatabaseMode::Replace`], set the existing database aside and drop it
+/// (its owner, or a superuser); the roles owning the dump's objects exist
+/// there (unless [`DatabaseOptions::no_owner`]); when the server's free
+/// space can be known, the restored copy could fit. Run it before taking a
+/// safety backup; [`restore_database`] runs it again.
 pub async fn preflight(
     store: &Store,
     backup: &ChosenBackup,
@@ -509,50 +658,141 @@ pub async fn preflight(
     let version_line = tool.check_version("pg_restore", needed_major(db)).await?;
     let admin = admin_target(target, &[final_name]);
     let mut conn = admin.connect().await.map_err(source_err)?;
-    let server_major = server_major(&mut conn).await?;
-    let existing_owner = database_exists(&mut conn, final_name).await?;
-    if let (DatabaseMode::New { name }, Some(_)) = (mode, &existing_owner) {
-        let _ = conn.close().await;
-        return Err(RestoreError::Refused(format!(
-            "the database {name:?} already exists on {}: choose another name with --as, or replace it \
-             with --replace --yes (after a safety backup)",
-            server_of(target)
-        )));
-    }
-    // The roles owning the dump's objects must exist on the target.
-    let toc = list_toc(store, item, tool, &admin).await?;
-    let dump_owners = toc_owners(&toc);
-    let roles_present = existing_roles(
-        &mut conn,
-        &dump_owners.keys().cloned().collect::<Vec<String>>(),
-    )
-    .await?;
-    let _ = conn.close().await;
-    if !opts.no_owner {
-        let missing: Vec<&str> = dump_owners
-            .keys()
-            .filter(|r| !roles_present.contains(*r))
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
+    let checked = async {
+        let server_major = server_major(&mut conn).await?;
+        let existing_owner = database_exists(&mut conn, final_name).await?;
+        if let (DatabaseMode::New { name }, Some(_)) = (mode, &existing_owner) {
             return Err(RestoreError::Refused(format!(
-                "the dump's objects belong to role(s) {} that {} lacks: create them, restore the roles of \
-                 a postgres_full backup first (--with-roles), or restore with --no-owner (everything then \
-                 belongs to {:?})",
-                missing.join(", "),
-                server_of(target),
-                target.user
+                "the database {name:?} already exists on {}: choose another name with --as, or replace it \
+                 with --replace --yes (after a safety backup)",
+                server_of(target)
             )));
         }
+        // The connecting role must be able to make the work database and,
+        // when one is replaced, rename it aside and drop it.
+        let privs = privileges(&mut conn).await?;
+        if !privs.superuser && !privs.createdb {
+            let how = match (mode, &existing_owner) {
+                (DatabaseMode::Replace, Some(_)) => format!(
+                    "the backup is restored into a new database beside {final_name:?}, which is swapped in \
+                     once it is checked"
+                ),
+                _ => format!(
+                    "the backup is restored into a new database, named {final_name:?} once it is checked"
+                ),
+            };
+            return Err(RestoreError::Refused(format!(
+                "the role {:?} may not create databases (it lacks CREATEDB), and {how}. Connect as a role \
+                 with CREATEDB, e.g. {}",
+                target.user,
+                connect_as_superuser(target, opts)
+            )));
+        }
+        if let (DatabaseMode::Replace, Some(owner)) = (mode, &existing_owner) {
+            if !owns(&mut conn, final_name).await? {
+                return Err(RestoreError::Refused(format!(
+                    "the role {:?} neither owns the database {final_name:?} (its owner is {owner:?}) nor is a \
+                     superuser, so it cannot set it aside and drop it once the restored copy replaced it. \
+                     Connect as its owner (with CREATEDB) or as a superuser, e.g. {}",
+                    target.user,
+                    connect_as_superuser(target, opts)
+                )));
+            }
+            if !privs.superuser && member_of(&mut conn, std::slice::from_ref(owner)).await?.is_empty() {
+                return Err(RestoreError::Refused(format!(
+                    "the role {:?} is not a member of {owner:?}, which owns {final_name:?}, so it cannot give \
+                     the restored database the same owner. Connect as {owner:?} (with CREATEDB) or as a \
+                     superuser, e.g. {}",
+                    target.user,
+                    connect_as_superuser(target, opts)
+                )));
+            }
+        }
+        // The roles owning the dump's objects must exist on the target.
+        let toc = list_toc(store, item, tool, &admin).await?;
+        let dump_owners = toc_owners(&toc);
+        let owner_names = dump_owners.keys().cloned().collect::<Vec<String>>();
+        let roles_present = existing_roles(&mut conn, &owner_names).await?;
+        let roles_grantable = if privs.superuser {
+            roles_present.clone()
+        } else {
+            member_of(&mut conn, &owner_names).await?
+        };
+        if !opts.no_owner {
+            let missing: Vec<&str> = dump_owners
+                .keys()
+                .filter(|r| !roles_present.contains(*r))
+                .map(String::as_str)
+                .collect();
+            if !missing.is_empty() {
+                return Err(RestoreError::Refused(format!(
+                    "the dump's objects belong to role(s) {} that {} lacks: create them, restore the roles of \
+                     a postgres_full backup first (--with-roles), or restore with --no-owner (everything then \
+                     belongs to {:?})",
+                    missing.join(", "),
+                    server_of(target),
+                    target.user
+                )));
+            }
+            let foreign: Vec<&str> = dump_owners
+                .keys()
+                .filter(|r| !r.starts_with("pg_") && !roles_grantable.contains(*r))
+                .map(String::as_str)
+                .collect();
+            if !foreign.is_empty() {
+                return Err(RestoreError::Refused(format!(
+                    "the dump's objects belong to role(s) {} that the role {:?} may not give objects to (it is \
+                     neither a member of them nor a superuser): connect as a superuser, e.g. {}, or restore \
+                     with --no-owner (everything then belongs to {:?})",
+                    foreign.join(", "),
+                    target.user,
+                    connect_as_superuser(target, opts),
+                    target.user
+                )));
+            }
+        }
+        // Space, where it can be known. The restored copy takes about what
+        // the dump holds (less where PostgreSQL compresses values, more for
+        // the indexes), beside the database it replaces until the swap; a
+        // server that runs out of space may stop altogether. Refused when
+        // it could not fit even compressed fourfold; below the dump's size,
+        // a note.
+        let mut notes = Vec::new();
+        let free_bytes = server_free_bytes(&mut conn, target).await;
+        if let Some(free) = free_bytes {
+            if free < item.size / 4 {
+                return Err(RestoreError::Refused(format!(
+                    "the server's data directory has {} free; the restored copy of {db_name:?} takes about \
+                     the dump's {} beside {final_name:?} and could not fit even if PostgreSQL compressed it \
+                     fourfold: free space on the server first",
+                    crate::restore::human_bytes(free),
+                    crate::restore::human_bytes(item.size)
+                )));
+            }
+            if free < item.size {
+                notes.push(format!(
+                    "the server's data directory has {} free; the restored copy takes about the dump's {} \
+                     unless PostgreSQL compresses it: it may not fit",
+                    crate::restore::human_bytes(free),
+                    crate::restore::human_bytes(item.size)
+                ));
+            }
+        }
+        Ok(Preflight {
+            pg_restore: format!("{version_line} ({})", tool.describe()),
+            target_database: final_name.to_string(),
+            existing_owner,
+            dump_owners,
+            roles_present,
+            roles_grantable,
+            server_major,
+            free_bytes,
+            notes,
+        })
     }
-    Ok(Preflight {
-        pg_restore: format!("{version_line} ({})", tool.describe()),
-        target_database: final_name.to_string(),
-        existing_owner,
-        dump_owners,
-        roles_present,
-        server_major,
-    })
+    .await;
+    let _ = conn.close().await;
+    checked
 }
 
 fn dump_item<'a>(backup: &'a ChosenBackup, db: &Database) -> Result<&'a store_format::Item> {
@@ -569,10 +809,388 @@ fn dump_item<'a>(backup: &'a ChosenBackup, db: &Database) -> Result<&'a store_fo
         })
 }
 
-/// Restores database `db_name` of the backup onto the server `target` (see the
-/// module documentation). Does not take the safety backup (the caller does,
-/// with [`crate::restore::take_safety_backup`]) and does not append events
-/// (the caller does, with [`crate::restore::Recorder`]).
+// ---- work databases: names, records, cleanup ----
+
+/// What a restore's work database is: `new` (the dump is restored into it;
+/// it takes the target name at the end) or `old` (the database it replaced,
+/// set aside by the swap until it is dropped).
+const NEW: &str = "new";
+const OLD: &str = "old";
+
+/// `<name>_ark_<kind>_<token>`, at most 63 bytes.
+pub fn work_name(final_name: &str, kind: &str, token: &str) -> String {
+    let suffix = format!("_ark_{kind}_{token}");
+    format!("{}{suffix}", truncate(final_name, 63 - suffix.len()))
+}
+
+/// The kind and token of a work database's name.
+fn parse_work_name(name: &str) -> Option<(&'static str, String)> {
+    let (rest, token) = name.rsplit_once('_')?;
+    if token.len() != 8 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let kind = if rest.ends_with("_ark_new") {
+        NEW
+    } else if rest.ends_with("_ark_old") {
+        OLD
+    } else {
+        return None;
+    };
+    Some((kind, token.to_string()))
+}
+
+/// The `application_name` of a restore's sessions: how another run tells
+/// that the restore owning a work database still runs.
+fn session_tag(token: &str) -> String {
+    format!("n8n-ark restore {token}")
+}
+
+/// What the comment of a work database records (after [`RECORD_MARK`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct WorkRecord {
+    /// The restore (its event's id).
+    restore: String,
+    /// `new` or `old`.
+    kind: String,
+    /// The database it becomes (`new`) or was (`old`).
+    #[serde(rename = "final")]
+    final_name: String,
+    /// Where the restore runs: host name, process id and start time.
+    host: String,
+    pid: u32,
+    pid_start: Option<u64>,
+    /// `old`: the comment the database had, put back if it is ever renamed back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    comment: Option<String>,
+}
+
+/// How a work database's comment begins.
+const RECORD_MARK: &str =
+    "n8n-ark restore work database (removed by the next restore onto this server): ";
+
+impl WorkRecord {
+    fn new(restore: &str, kind: &str, final_name: &str, comment: Option<String>) -> WorkRecord {
+        let pid = std::process::id();
+        WorkRecord {
+            restore: restore.to_string(),
+            kind: kind.to_string(),
+            final_name: final_name.to_string(),
+            host: host_name(),
+            pid,
+            pid_start: crate::sandbox::process_start(pid),
+            comment,
+        }
+    }
+
+    fn comment(&self) -> String {
+        format!(
+            "{RECORD_MARK}{}",
+            serde_json::to_string(self).unwrap_or_default()
+        )
+    }
+
+    fn parse(comment: &str) -> Option<WorkRecord> {
+        serde_json::from_str(comment.strip_prefix(RECORD_MARK)?).ok()
+    }
+}
+
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
+    // when the name fits (it is truncated otherwise, which is fine here).
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
+    if r != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// An SQL string literal (utility statements such as COMMENT take no
+/// parameters): quotes doubled, and an `E''` literal when it holds a
+/// backslash, so that it reads the same whatever `standard_conforming_strings` is.
+fn sql_literal(s: &str) -> String {
+    if s.contains('\\') {
+        format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+}
+
+fn comment_sql(database: &str, comment: Option<&str>) -> String {
+    format!(
+        "COMMENT ON DATABASE {} IS {}",
+        quote_ident(database),
+        comment.map(sql_literal).unwrap_or_else(|| "NULL".into())
+    )
+}
+
+/// A database of another restore: its name, oid and record.
+struct Leftover {
+    name: String,
+    kind: &'static str,
+    token: String,
+    record: Option<WorkRecord>,
+}
+
+/// Whether the restore that made `l` still runs: on this host, its process;
+/// elsewhere, a session of it on the server.
+async fn still_running(conn: &mut PgConnection, l: &Leftover) -> Result<bool> {
+    if let Some(r) = &l.record {
+        if !r.host.is_empty() && r.host == host_name() {
+            return Ok(crate::sandbox::process_alive(r.pid, r.pid_start));
+        }
+    }
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(session_tag(&l.token))
+    .fetch_one(conn)
+    .await
+    .map_err(sql_err("looking for the sessions of other restores"))?;
+    Ok(n > 0)
+}
+
+/// Finishes or undoes what interrupted restores left on the server (a
+/// killed process cleans nothing): a `new` work database never replaced
+/// anything and is dropped; an `old` one is a database that a completed
+/// swap replaced, dropped when its replacement exists (renamed back when it
+/// does not). Work databases of restores that still run are left alone.
+/// Returns one line per thing done; a leftover that cannot be removed is
+/// said, not an error.
+pub async fn clean_up_interrupted(
+    conn: &mut PgConnection,
+    major: u32,
+    own_token: &str,
+) -> Result<Vec<String>> {
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT datname::text, shobj_description(oid, 'pg_database') FROM pg_database \
+         WHERE datname ~ '_ark_(new|old)_[0-9a-f]{8}$' ORDER BY datname",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(sql_err(
+        "looking for the work databases of interrupted restores",
+    ))?;
+    let mut done = Vec::new();
+    for (name, comment) in rows {
+        let Some((kind, token)) = parse_work_name(&name) else {
+            continue;
+        };
+        if token == own_token {
+            continue;
+        }
+        let record = comment.as_deref().and_then(WorkRecord::parse);
+        // An `old` database without our record is someone else's name.
+        if kind == OLD && record.is_none() {
+            continue;
+        }
+        let l = Leftover {
+            name,
+            kind,
+            token,
+            record,
+        };
+        if still_running(conn, &l).await? {
+            continue;
+        }
+        let of = match &l.record {
+            Some(r) => format!(
+                "interrupted restore {} (into {:?})",
+                r.restore, r.final_name
+            ),
+            None => "an interrupted restore".to_string(),
+        };
+        let outcome = if l.kind == NEW {
+            drop_database(conn, &l.name, major).await.map(|()| {
+                format!(
+                    "removed the work database {:?} of {of}: it never replaced anything",
+                    l.name
+                )
+            })
+        } else {
+            let r = l.record.as_ref().expect("checked above");
+            match database_exists(conn, &r.final_name).await? {
+                Some(_) => drop_database(conn, &l.name, major).await.map(|()| {
+                    format!(
+                        "removed {:?}, the database {:?} as it was before {of} replaced it (the swap had \
+                         completed; the restore's safety backup holds it)",
+                        l.name, r.final_name
+                    )
+                }),
+                None => {
+                    let sql = format!(
+                        "BEGIN; ALTER DATABASE {} RENAME TO {}; {}; COMMIT",
+                        quote_ident(&l.name),
+                        quote_ident(&r.final_name),
+                        comment_sql(&r.final_name, r.comment.as_deref())
+                    );
+                    let renamed = exec(conn, sql, "renaming a set-aside database back").await;
+                    if renamed.is_err() {
+                        let _ = exec(conn, "ROLLBACK".into(), "rolling back").await;
+                    }
+                    renamed.map(|()| {
+                        format!(
+                            "renamed {:?} back to {:?}: {of} had replaced it, and no database {:?} exists any more",
+                            l.name, r.final_name, r.final_name
+                        )
+                    })
+                }
+            }
+        };
+        done.push(match outcome {
+            Ok(line) => line,
+            Err(e) => format!(
+                "could not remove {:?}, left by {of}: {e} (drop it as its owner or a superuser)",
+                l.name
+            ),
+        });
+    }
+    Ok(done)
+}
+
+/// Renames `work` to `final_name` and, when `aside` is given (the existing
+/// `final_name` and the name to set it aside as, with its record), first
+/// `final_name` to that name: one transaction, so that at every moment (a
+/// kill included) the server has either the old or the new database under
+/// `final_name`. Other sessions in either database are ended while it
+/// waits for them (a second connection terminates them; new ones wait for
+/// the swap to commit). The restored database keeps the replaced one's
+/// comment. Returns the oid now named `final_name`.
+async fn swap_in(
+    conn: &mut PgConnection,
+    admin: &PgTarget,
+    token: &str,
+    work: &str,
+    final_name: &str,
+    aside: Option<(&str, &WorkRecord)>,
+    keep_comment: Option<&str>,
+) -> Result<()> {
+    let mut sql = String::from("BEGIN; ");
+    if let Some((old, _)) = aside {
+        sql.push_str(&format!(
+            "ALTER DATABASE {} RENAME TO {}; ",
+            quote_ident(final_name),
+            quote_ident(old)
+        ));
+    }
+    sql.push_str(&format!(
+        "ALTER DATABASE {} RENAME TO {}; {}; ",
+        quote_ident(work),
+        quote_ident(final_name),
+        comment_sql(final_name, keep_comment)
+    ));
+    if let Some((old, record)) = aside {
+        sql.push_str(&comment_sql(old, Some(&record.comment())));
+        sql.push_str("; ");
+    }
+    sql.push_str("COMMIT");
+
+    // Ends the other sessions of both databases while the swap waits for
+    // them to go (a swap holds the databases' locks: new sessions wait).
+    let own_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(sql_err("reading the session's pid"))?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let terminator = {
+        let stop = stop.clone();
+        let admin = admin.clone();
+        let names = vec![final_name.to_string(), work.to_string()];
+        let tag = session_tag(token);
+        tokio::spawn(async move {
+            let Ok(mut c) = admin.connect().await else {
+                return;
+            };
+            let _ = exec(
+                &mut c,
+                format!("SET application_name = {}", sql_literal(&tag)),
+                "naming the session",
+            )
+            .await;
+            while !stop.is_cancelled() {
+                let pids: Vec<i32> = sqlx::query_scalar(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = ANY($1) \
+                     AND pid <> pg_backend_pid() AND pid <> $2",
+                )
+                .bind(&names)
+                .bind(own_pid)
+                .fetch_all(&mut c)
+                .await
+                .unwrap_or_default();
+                for pid in pids {
+                    // Sessions of roles this one may not signal stay; the
+                    // swap then fails, changing nothing.
+                    let _ = sqlx::query("SELECT pg_terminate_backend($1)")
+                        .bind(pid)
+                        .execute(&mut c)
+                        .await;
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                }
+            }
+            let _ = c.close().await;
+        })
+    };
+    let mut attempt = 0;
+    let result = loop {
+        attempt += 1;
+        match sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&mut *conn)
+            .await
+        {
+            Ok(_) => break Ok(()),
+            Err(e) => {
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+                let in_use =
+                    matches!(&e, sqlx::Error::Database(d) if d.code().as_deref() == Some("55006"));
+                if in_use && attempt < 6 {
+                    continue;
+                }
+                break Err(sql_err("swapping the restored database in")(e));
+            }
+        }
+    };
+    stop.cancel();
+    let _ = terminator.await;
+    result
+}
+
+/// The oid of `name`, if it exists.
+async fn database_oid(conn: &mut PgConnection, name: &str) -> Result<Option<u32>> {
+    let oid: Option<i64> =
+        sqlx::query_scalar("SELECT oid::bigint FROM pg_database WHERE datname = $1")
+            .bind(name)
+            .fetch_optional(conn)
+            .await
+            .map_err(sql_err("looking for the database"))?;
+    Ok(oid.map(|o| o as u32))
+}
+
+/// The comment of `name` (None when it has none or does not exist).
+async fn database_comment(conn: &mut PgConnection, name: &str) -> Result<Option<String>> {
+    let c: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+    )
+    .bind(name)
+    .fetch_optional(conn)
+    .await
+    .map_err(sql_err("reading the database's comment"))?;
+    Ok(c.flatten())
+}
+
+/// Restores database `db_name` of the backup onto the server `target` (see
+/// the module documentation). Does not take the safety backup (the caller
+/// does, with [`crate::restore::take_safety_backup`]) and does not append
+/// events (the caller does, with [`crate::restore::Recorder`]);
+/// `restore_id` names the restore in the work databases' records. First
+/// finishes or undoes what interrupted restores left on the server
+/// ([`clean_up_interrupted`]). `cancel` stops it at the next safe point:
+/// before the swap, its work database is dropped and nothing was changed;
+/// a swap that began completes.
+#[allow(clippy::too_many_arguments)]
 pub async fn restore_database(
     store: &Store,
     backup: &ChosenBackup,
@@ -581,88 +1199,136 @@ pub async fn restore_database(
     tool: &RestoreTool,
     mode: &DatabaseMode,
     opts: &DatabaseOptions,
+    restore_id: &str,
+    cancel: &Cancel,
 ) -> Result<DatabaseRestored> {
     let started = std::time::Instant::now();
     let pre = preflight(store, backup, db_name, target, tool, mode, opts).await?;
     let db = backup_database(backup, db_name)?;
     let item = dump_item(backup, db)?;
     let final_name = pre.target_database.as_str();
-    let work_name = match mode {
-        DatabaseMode::New { name } => name.clone(),
-        DatabaseMode::Replace => format!(
-            "{}_ark_{:08x}",
-            truncate(final_name, 63 - 13),
-            rand::random::<u32>()
-        ),
+    let untouched = match mode {
+        DatabaseMode::Replace if pre.existing_owner.is_some() => {
+            format!("the database {final_name:?} was not touched")
+        }
+        _ => format!("nothing was changed (no database {final_name:?} was created)"),
     };
-    let admin = admin_target(target, &[final_name, &work_name]);
-    let mut conn = admin.connect().await.map_err(source_err)?;
-    let major = pre.server_major;
-    // Checked again on this connection: it may have appeared since.
-    let existing_owner = database_exists(&mut conn, final_name).await?;
-    if let (DatabaseMode::New { name }, Some(_)) = (mode, &existing_owner) {
-        let _ = conn.close().await;
-        return Err(RestoreError::Refused(format!(
-            "the database {name:?} already exists on {}: choose another name with --as",
-            server_of(target)
+    if let Some(why) = cancel.interrupted() {
+        return Err(RestoreError::Interrupted(format!(
+            "{why} before the restore began: {untouched}"
         )));
     }
+    let token = format!("{:08x}", rand::random::<u32>());
+    let work = work_name(final_name, NEW, &token);
+    let admin = admin_target(target, &[final_name, &work]);
+    let mut conn = admin.connect().await.map_err(source_err)?;
+    let major = pre.server_major;
+    // Our sessions carry the token: another run sees that this one runs.
+    exec(
+        &mut conn,
+        format!(
+            "SET application_name = {}; SET synchronous_commit = on",
+            sql_literal(&session_tag(&token))
+        ),
+        "setting up the session",
+    )
+    .await?;
+    let cleaned_up = clean_up_interrupted(&mut conn, major, &token).await?;
+    for line in &cleaned_up {
+        tracing::info!("{line}");
+    }
+    // Checked again on this connection: it may have appeared since.
+    let existing_owner = database_exists(&mut conn, final_name).await?;
+    match (mode, &existing_owner) {
+        (DatabaseMode::New { name }, Some(_)) => {
+            let _ = conn.close().await;
+            return Err(RestoreError::Refused(format!(
+                "the database {name:?} already exists on {}: choose another name with --as",
+                server_of(target)
+            )));
+        }
+        (DatabaseMode::Replace, Some(_)) if pre.existing_owner.is_none() => {
+            let _ = conn.close().await;
+            return Err(RestoreError::Refused(format!(
+                "the database {final_name:?} appeared on {} since the restore's checks (no safety backup of \
+                 it was taken): run the restore again",
+                server_of(target)
+            )));
+        }
+        _ => {}
+    }
     // The new database's owner: the replaced one's, else the role owning most
-    // of the dump's objects (when the target has it), else the connecting user.
+    // of the dump's objects (when the target has it and this role may give
+    // it a database), else the connecting user.
     let owner = match (&existing_owner, opts.no_owner) {
         (Some(o), _) => Some(o.clone()),
         (None, true) => None,
         (None, false) => pre
             .dump_owners
             .iter()
-            .filter(|(r, _)| pre.roles_present.contains(*r) && !r.starts_with("pg_"))
+            .filter(|(r, _)| pre.roles_grantable.contains(*r) && !r.starts_with("pg_"))
             .max_by_key(|(r, n)| (**n, std::cmp::Reverse((*r).clone())))
             .map(|(r, _)| r.clone()),
     };
     let version_line = pre.pg_restore.clone();
 
-    let mut create = format!(
-        "CREATE DATABASE {} TEMPLATE template0",
-        quote_ident(&work_name)
-    );
+    let mut create = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&work));
     if let Some(o) = &owner {
         create.push_str(&format!(" OWNER {}", quote_ident(o)));
     }
     exec(
         &mut conn,
         create,
-        &format!("creating the database {work_name:?}"),
+        &format!("creating the database {work:?}"),
     )
     .await?;
-    tracing::info!(database = %work_name, server = %server_of(target), "restoring {db_name} ({} bytes)", item.size);
-
-    // From here on, a failure drops what was created.
-    let restored = async {
-        let dump_bytes =
-            run_pg_restore(store, item, tool, &target.with_database(&work_name), opts).await?;
-        let tables = count_tables(&target.with_database(&work_name), db).await?;
-        Ok::<_, RestoreError>((dump_bytes, tables))
+    let record = WorkRecord::new(restore_id, NEW, final_name, None);
+    if let Err(e) = exec(
+        &mut conn,
+        comment_sql(&work, Some(&record.comment())),
+        "recording the restore on its work database",
+    )
+    .await
+    {
+        let _ = drop_database(&mut conn, &work, major).await;
+        let _ = conn.close().await;
+        return Err(e);
     }
-    .await;
+    tracing::info!(database = %work, server = %server_of(target), "restoring {db_name} ({} bytes)", item.size);
+
+    // From here on, a failure or an interruption drops what was created.
+    let restored = tokio::select! {
+        r = async {
+            let into = target.with_database(&work);
+            let dump_bytes =
+                run_pg_restore(store, item, tool, &into, opts, &session_tag(&token)).await?;
+            let tables = count_tables(&into, db).await?;
+            Ok::<_, RestoreError>((dump_bytes, tables))
+        } => r,
+        _ = cancel.cancelled() => Err(RestoreError::Interrupted(format!(
+            "{} while pg_restore ran",
+            cancel.interrupted().unwrap_or_default()
+        ))),
+    };
     let (dump_bytes, tables) = match restored {
         Ok(r) => r,
         Err(e) => {
-            let dropped = drop_database(&mut conn, &work_name, major).await;
+            let dropped = drop_database(&mut conn, &work, major).await;
             let _ = conn.close().await;
-            let what = match (mode, &existing_owner) {
-                (DatabaseMode::Replace, Some(_)) => {
-                    format!("; the database {final_name:?} was not touched")
-                }
-                _ => String::new(),
-            };
             return Err(match (e, dropped) {
+                (RestoreError::Interrupted(m), Ok(())) => RestoreError::Interrupted(format!(
+                    "{m}: the work database {work:?} was dropped; {untouched}"
+                )),
                 (RestoreError::Target { message, retryable }, Ok(())) => RestoreError::Target {
-                    message: format!("{message} (the partly restored database {work_name:?} was dropped{what})"),
+                    message: format!(
+                        "{message} (the partly restored database {work:?} was dropped; {untouched})"
+                    ),
                     retryable,
                 },
                 (e, Ok(())) => e,
                 (e, Err(d)) => RestoreError::target(format!(
-                    "{e}; the partly restored database {work_name:?} could not be dropped either ({d}): drop it by hand{what}"
+                    "{e}; the partly restored database {work:?} could not be dropped either ({d}): the next \
+                     restore onto this server removes it, or drop it by hand; {untouched}"
                 )),
             });
         }
@@ -690,20 +1356,24 @@ pub async fn restore_database(
             String::new()
         };
         let after = match mode {
-            DatabaseMode::New { .. } => format!(
-                "the restored database {work_name:?} is left in place for inspection: drop it when done"
-            ),
-            DatabaseMode::Replace => {
-                let dropped = drop_database(&mut conn, &work_name, major).await;
-                match dropped {
+            DatabaseMode::New { .. } => {
+                match swap_in(&mut conn, &admin, &token, &work, final_name, None, None).await {
                     Ok(()) => format!(
-                        "it was dropped and the database {final_name:?} was not touched"
+                        "the restored database {final_name:?} is left in place for inspection: drop it when done"
                     ),
-                    Err(d) => format!(
-                        "the database {final_name:?} was not touched; the restored copy {work_name:?} could not be dropped ({d})"
-                    ),
+                    Err(e) => {
+                        let _ = drop_database(&mut conn, &work, major).await;
+                        format!("it could not be named {final_name:?} ({e}) and was dropped")
+                    }
                 }
             }
+            DatabaseMode::Replace => match drop_database(&mut conn, &work, major).await {
+                Ok(()) => format!("it was dropped and {untouched}"),
+                Err(d) => format!(
+                    "{untouched}; the restored copy {work:?} could not be dropped ({d}): the next restore onto \
+                     this server removes it"
+                ),
+            },
         };
         let _ = conn.close().await;
         return Err(RestoreError::Target {
@@ -715,33 +1385,77 @@ pub async fn restore_database(
             retryable: false,
         });
     }
-
-    let replaced = existing_owner.is_some();
-    if let DatabaseMode::Replace = mode {
-        if replaced {
-            drop_database(&mut conn, final_name, major).await.map_err(|e| {
-                RestoreError::target(format!(
-                    "{e}; the backup was restored and checked into {work_name:?}, and {final_name:?} is \
-                     unchanged: drop {final_name:?} and rename {work_name:?} to it by hand, or run the restore again"
-                ))
-            })?;
-        }
-        exec(
-            &mut conn,
-            format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                quote_ident(&work_name),
-                quote_ident(final_name)
+    if let Some(why) = cancel.interrupted() {
+        let dropped = drop_database(&mut conn, &work, major).await;
+        let _ = conn.close().await;
+        return Err(RestoreError::Interrupted(match dropped {
+            Ok(()) => format!(
+                "{why} after the restored copy was checked, before it was swapped in: the work database \
+                 {work:?} was dropped; {untouched}"
             ),
-            "renaming the restored database",
+            Err(d) => format!(
+                "{why} before the swap: {untouched}; the work database {work:?} could not be dropped ({d}): \
+                 the next restore onto this server removes it"
+            ),
+        }));
+    }
+
+    // The swap: from here on it completes, whatever is asked.
+    let replaced = existing_owner.is_some();
+    let work_oid = database_oid(&mut conn, &work).await?;
+    let old = work_name(final_name, OLD, &token);
+    let mut notes = pre.notes.clone();
+    let swapped = async {
+        let keep_comment = if replaced {
+            database_comment(&mut conn, final_name).await?
+        } else {
+            None
+        };
+        let old_record = WorkRecord::new(restore_id, OLD, final_name, keep_comment.clone());
+        let aside = replaced.then_some((old.as_str(), &old_record));
+        swap_in(
+            &mut conn,
+            &admin,
+            &token,
+            &work,
+            final_name,
+            aside,
+            keep_comment.as_deref(),
         )
         .await
-        .map_err(|e| {
-            RestoreError::target(format!(
-                "{e}; the database {final_name:?} was dropped and the restored, checked copy is named \
-                 {work_name:?}: rename it with ALTER DATABASE \"{work_name}\" RENAME TO \"{final_name}\""
-            ))
-        })?;
+    }
+    .await;
+    if let Err(e) = swapped {
+        let dropped = drop_database(&mut conn, &work, major).await;
+        let _ = conn.close().await;
+        return Err(RestoreError::target(format!(
+            "{e}: the restored, checked copy could not take the name {final_name:?}; {}{untouched}",
+            match dropped {
+                Ok(()) => "it was dropped and ".to_string(),
+                Err(d) => format!(
+                    "it could not be dropped either ({d}: the next restore onto this server removes it) and "
+                ),
+            }
+        )));
+    }
+    // Durable (synchronous commit) and checked: the restored copy has the
+    // name; only now is the replaced database dropped.
+    let now_named = database_oid(&mut conn, final_name).await?;
+    if now_named.is_none() || now_named != work_oid {
+        let _ = conn.close().await;
+        return Err(RestoreError::target(format!(
+            "after the swap, {final_name:?} on {} is not the restored copy: nothing was dropped; the replaced \
+             database is {old:?} (the next restore onto this server puts it back if {final_name:?} is missing)",
+            server_of(target)
+        )));
+    }
+    if replaced {
+        if let Err(e) = drop_database(&mut conn, &old, major).await {
+            notes.push(format!(
+                "the replaced database, set aside as {old:?}, could not be dropped ({e}): the next restore onto \
+                 this server removes it, or drop it by hand"
+            ));
+        }
     }
     let _ = conn.close().await;
     Ok(DatabaseRestored {
@@ -754,6 +1468,8 @@ pub async fn restore_database(
         dump_bytes,
         tables,
         mismatches: 0,
+        cleaned_up,
+        notes,
         duration_ms: started.elapsed().as_millis() as u64,
     })
 }
@@ -816,6 +1532,7 @@ async fn run_pg_restore(
     tool: &RestoreTool,
     target: &PgTarget,
     opts: &DatabaseOptions,
+    session: &str,
 ) -> Result<u64> {
     let mut args = vec![
         "--exit-on-error".to_string(),
@@ -827,11 +1544,12 @@ async fn run_pg_restore(
         args.push("--no-privileges".into());
     }
     let run = tool
-        .run(
+        .run_as(
             "pg_restore",
             args,
             Some(target),
             Input::Item(Box::pin(reader::item_stream(store, item))),
+            Some(session),
         )
         .await?;
     if run.code != 0 {
@@ -1231,6 +1949,67 @@ fn exec_failure(e: crate::docker_exec::ExecError) -> RestoreError {
     }
 }
 
+/// Makes a local tool die with this process, however it ends (SIGKILL
+/// included): `PR_SET_PDEATHSIG` in the child, checked against a parent
+/// that died before it was set.
+fn die_with_parent(cmd: &mut tokio::process::Command) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: only async-signal-safe calls (prctl, getppid) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("the parent process is gone"));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Kills a `docker exec`'d tool that is still running when its run is given
+/// up (dropped: an interruption): by its process id on this host, after
+/// checking that the process there is that tool. Where that cannot be done
+/// (another PID namespace, no permission), the tool still ends when its
+/// standard input closes, and its sessions when its work database is dropped.
+struct ExecGuard {
+    docker: bollard::Docker,
+    id: String,
+    tool: String,
+    armed: bool,
+}
+
+impl Drop for ExecGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (d, id, tool) = (self.docker.clone(), self.id.clone(), self.tool.clone());
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            let Ok(info) = d.inspect_exec(&id).await else {
+                return;
+            };
+            let Some(pid) = info.pid.filter(|p| *p > 0 && *p <= i32::MAX as i64) else {
+                return;
+            };
+            if info.running != Some(true) {
+                return;
+            }
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let program = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+            let base = program.rsplit(|b| *b == b'/').next().unwrap_or_default();
+            if base == tool.as_bytes() {
+                // SAFETY: kill(2) on the process just checked to be our tool.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+        });
+    }
+}
+
 /// Runs `cmd` in `container` through `docker exec`, standard input attached.
 async fn docker_run(
     container: &str,
@@ -1249,6 +2028,12 @@ async fn docker_run(
     } = crate::docker_exec::start(&d, container, cmd, env, with_input)
         .await
         .map_err(exec_failure)?;
+    let mut guard = ExecGuard {
+        docker: d.clone(),
+        id: id.clone(),
+        tool: tool.to_string(),
+        armed: true,
+    };
     let name = container.to_string();
     let reading = tokio::spawn(async move {
         let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -1301,6 +2086,7 @@ async fn docker_run(
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    guard.armed = code == -1;
     Ok(ToolRun {
         tool: tool.to_string(),
         code,
@@ -1368,5 +2154,31 @@ mod tests {
         assert_eq!(admin_target(&t, &["other"]).database, "n8n");
         let p = PgTarget::parse("postgres://u@h/postgres", None).unwrap();
         assert_eq!(admin_target(&p, &["postgres"]).database, "template1");
+    }
+
+    #[test]
+    fn work_databases_are_named_and_recorded_recognisably() {
+        let w = work_name("n8n", NEW, "0a1b2c3d");
+        assert_eq!(w, "n8n_ark_new_0a1b2c3d");
+        assert_eq!(parse_work_name(&w), Some((NEW, "0a1b2c3d".to_string())));
+        let long = work_name(&"é".repeat(40), OLD, "ffffffff");
+        assert!(
+            long.len() <= 63 && long.ends_with("_ark_old_ffffffff"),
+            "{long}"
+        );
+        assert_eq!(parse_work_name(&long).map(|p| p.0), Some(OLD));
+        assert_eq!(parse_work_name("n8n_ark_0a1b2c3d"), None, "an older naming");
+        assert_eq!(parse_work_name("n8n_ark_new_xyz12345"), None);
+        assert_eq!(parse_work_name("n8n"), None);
+        let r = WorkRecord::new("R1", NEW, "it's \\ n8n", Some("a 'comment'".into()));
+        let back = WorkRecord::parse(&r.comment()).unwrap();
+        assert_eq!(
+            (back.restore.as_str(), back.final_name.as_str(), back.pid),
+            ("R1", "it's \\ n8n", std::process::id())
+        );
+        assert_eq!(back.comment.as_deref(), Some("a 'comment'"));
+        assert!(WorkRecord::parse("someone's own comment").is_none());
+        assert_eq!(sql_literal("it's"), "'it''s'");
+        assert_eq!(sql_literal("a\\b'"), "E'a\\\\b'''");
     }
 }

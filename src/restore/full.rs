@@ -62,6 +62,7 @@ use super::config::{self, ConfigOptions, PlannedFile};
 use super::database::{self, DatabaseMode, DatabaseOptions, RestoreTool};
 use super::{item, ChosenBackup, Outcome, Recorder, RestoreError, Result};
 use crate::backup::{BackupKind, Sources};
+use crate::cancel::Cancel;
 use crate::source::config_files::{self, ConfigPath, ENCRYPTION_KEY_VAR};
 use crate::source::postgres::{self, quote_ident, DumpRunner, PgTarget};
 use crate::store::Store;
@@ -134,7 +135,7 @@ pub struct FullOptions {
     /// pg_restore for the restore.
     pub tool: RestoreTool,
     pub control: Control,
-    /// n8n's health endpoint (e.g. `http://127.0.0.1:5678/healthz`); None:
+    /// n8n's health endpoint (e.g. `http://127.0.0.1:5678/healthz/readiness`); None:
     /// not checked.
     pub health_url: Option<String>,
     pub health_timeout: Duration,
@@ -309,6 +310,9 @@ pub struct FullReport {
     pub go_back: Option<String>,
     /// A failure could not be recorded in the journal.
     pub unrecorded: Option<String>,
+    /// What the restore changed on the target, in order (`n8n stopped`,
+    /// `database n8n replaced`, ...): empty when it changed nothing.
+    pub changed: Vec<String>,
     pub duration_ms: u64,
 }
 
@@ -782,10 +786,18 @@ pub async fn plan(store: &Store, backup: &ChosenBackup, opts: &FullOptions) -> R
                 expected: d.tables.clone(),
             });
         }
-        // pg_restore, the server, the dump's roles: checked now, before the
-        // safety backup (the roles are created first with --with-roles).
-        let check_opts = DatabaseOptions {
+        // pg_restore, the server, the connecting roles' privileges, the
+        // dump's roles, the space: checked now, before the safety backup
+        // (the roles are created first with --with-roles).
+        let check_opts = |t: &DbTarget| DatabaseOptions {
             no_owner: opts.no_owner || opts.with_roles,
+            target_flag: if t.is_n8n && opts.n8n_db.is_some() {
+                "--n8n-db"
+            } else if opts.pg_server.is_some() {
+                "--pg-server"
+            } else {
+                "--n8n-db"
+            },
         };
         if opts.with_roles && contents.globals_item.is_none() {
             refusals.push(format!(
@@ -794,18 +806,23 @@ pub async fn plan(store: &Store, backup: &ChosenBackup, opts: &FullOptions) -> R
             ));
         }
         for t in &db_targets {
-            if let Err(e) = database::preflight(
+            match database::preflight(
                 store,
                 backup,
                 &t.backup_database,
                 &t.target,
                 &opts.tool,
                 &DatabaseMode::Replace,
-                &check_opts,
+                &check_opts(t),
             )
             .await
             {
-                refusals.push(format!("database {}: {e}", t.backup_database));
+                Ok(p) => notes.extend(
+                    p.notes
+                        .into_iter()
+                        .map(|n| format!("database {}: {n}", t.backup_database)),
+                ),
+                Err(e) => refusals.push(format!("database {}: {e}", t.backup_database)),
             }
         }
         let mut seen = BTreeSet::new();
@@ -867,15 +884,25 @@ pub async fn plan(store: &Store, backup: &ChosenBackup, opts: &FullOptions) -> R
             summary: "nothing is stopped or started (--no-stop: n8n is not running on the target)"
                 .into(),
         },
-        Control::Commands { stop, start } => StopPlan {
-            method: "commands".into(),
-            project: None,
-            project_from: None,
-            containers: vec![],
-            stop_command: Some(stop.clone()),
-            start_command: Some(start.clone()),
-            summary: format!("n8n is stopped with `{stop}` and started with `{start}`"),
-        },
+        Control::Commands { stop, start } => {
+            for (what, cmd) in [("stop", stop), ("start", start)] {
+                if let Err(why) = check_command(cmd) {
+                    refusals.push(format!(
+                        "the {what} command `{cmd}` cannot run: {why}. Fix it (it runs with `sh -c`), or pass \
+                         --no-stop if n8n is not running on the target"
+                    ));
+                }
+            }
+            StopPlan {
+                method: "commands".into(),
+                project: None,
+                project_from: None,
+                containers: vec![],
+                stop_command: Some(stop.clone()),
+                start_command: Some(start.clone()),
+                summary: format!("n8n is stopped with `{stop}` and started with `{start}`"),
+            }
+        }
         Control::Compose {
             project,
             keep_running,
@@ -1204,6 +1231,63 @@ fn step(stage: &'static str) -> impl Fn(RestoreError) -> StepError {
     }
 }
 
+/// Whether a stop or start command can run, as far as can be told without
+/// running it: its program (the first word, after variable assignments) is
+/// found on the PATH or is an executable file; for `sh FILE` (or bash, dash),
+/// the script exists. A command that starts with shell syntax is not judged.
+pub fn check_command(cmd: &str) -> std::result::Result<(), String> {
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    let mut i = 0;
+    while i < words.len()
+        && words[i].contains('=')
+        && !words[i].starts_with('=')
+        && !words[i].contains('/')
+    {
+        i += 1;
+    }
+    let Some(&program) = words.get(i) else {
+        return Err("it is empty".into());
+    };
+    const SHELL: &[&str] = &[
+        "if", "for", "while", "case", "{", "(", "!", "exec", "cd", ".", ":", "true", "false",
+        "test", "[", "command", "eval", "set", "export", "echo", "printf", "kill", "trap", "wait",
+    ];
+    let plain = program
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./+@".contains(c));
+    if !plain || SHELL.contains(&program) {
+        return Ok(());
+    }
+    let executable = |p: &Path| -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    let found = if program.contains('/') {
+        if !executable(Path::new(program)) {
+            return Err(format!("{program} is not an executable file"));
+        }
+        true
+    } else {
+        std::env::var_os("PATH")
+            .map(|path| std::env::split_paths(&path).any(|d| executable(&d.join(program))))
+            .unwrap_or(false)
+    };
+    if !found {
+        return Err(format!("{program} is not found on the PATH"));
+    }
+    if matches!(program.rsplit('/').next(), Some("sh" | "bash" | "dash")) {
+        if let Some(script) = words.get(i + 1).filter(|w| !w.starts_with('-')) {
+            let p = Path::new(script);
+            if (p.is_absolute() || script.starts_with("./")) && !p.is_file() {
+                return Err(format!("the script {script} does not exist"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs a stop or start command with `sh -c`, bounded by [`COMMAND_TIMEOUT`].
 async fn run_command(what: &str, cmd: &str) -> Result<String> {
     let mut c = tokio::process::Command::new("sh");
@@ -1449,6 +1533,7 @@ pub fn target_description(opts: &FullOptions) -> String {
 /// Runs the restore the plan describes (the caller checked `--yes`), records
 /// its event and returns the report. `go_back` renders the command that
 /// restores a safety backup; `progress` receives one line per step.
+#[allow(clippy::too_many_arguments)]
 pub async fn execute(
     store: &Store,
     backup: &ChosenBackup,
@@ -1457,6 +1542,7 @@ pub async fn execute(
     recorder: &Recorder,
     go_back: &(dyn Fn(&str) -> String + Sync),
     progress: &(dyn Fn(&str) + Sync),
+    cancel: &Cancel,
 ) -> FullReport {
     let mut report = FullReport {
         restore_id: Some(recorder.restore_id.clone()),
@@ -1471,6 +1557,7 @@ pub async fn execute(
         message: None,
         go_back: None,
         unrecorded: None,
+        changed: vec![],
         duration_ms: 0,
     };
     if !prepared.plan.refusals.is_empty() {
@@ -1495,6 +1582,7 @@ pub async fn execute(
         opts,
         recorder,
         progress,
+        cancel,
         &mut report,
         &mut stopped,
     )
@@ -1533,28 +1621,40 @@ pub async fn execute(
                     }
                 }
             }
-            // Did anything change on the target? Not before the databases.
-            let changed = matches!(
-                stage,
-                "roles" | "database" | "verify" | "config" | "start" | "health"
-            );
-            match (&report.safety_backup, changed) {
-                (Some(s), true) => {
-                    let cmd = go_back(s);
-                    text.push_str(&format!(
-                        " The target may be partly restored. The safety backup {s} (pinned) holds its state \
-                         from before this restore; to go back, run: {cmd}"
-                    ));
-                    report.go_back = Some(cmd);
-                }
-                (None, true) => text.push_str(
-                    " The target may be partly restored; there is no safety backup (nothing that the \
-                     restore replaces existed before it).",
-                ),
-                (Some(s), false) => text.push_str(&format!(
-                    " Nothing was restored; the safety backup {s} stays (pinned)."
-                )),
-                (None, false) => text.push_str(" Nothing was changed."),
+            // What changed on the target, exactly (a database whose restore
+            // failed before its swap was not changed; n8n stopped and started
+            // again is not a change of its data).
+            let data_changes: Vec<&String> = report
+                .changed
+                .iter()
+                .filter(|c| !c.starts_with("n8n "))
+                .collect();
+            if data_changes.is_empty() {
+                text.push_str(if report.changed.is_empty() {
+                    " Nothing was changed."
+                } else {
+                    " No database and no config file was changed."
+                });
+            } else {
+                text.push_str(&format!(
+                    " Changed before it stopped: {}.",
+                    data_changes
+                        .iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ));
+            }
+            if let Some(s) = &report.safety_backup {
+                let cmd = go_back(s);
+                text.push_str(&format!(
+                    " The safety backup {s} (pinned) holds the state from before this restore; to go back, run: {cmd}"
+                ));
+                report.go_back = Some(cmd);
+            } else if !data_changes.is_empty() {
+                text.push_str(
+                    " There is no safety backup: nothing that the restore replaces existed before it.",
+                );
             }
             report.result = "failed".into();
             report.failed_stage = Some(stage.into());
@@ -1582,11 +1682,21 @@ async fn run_steps(
     opts: &FullOptions,
     recorder: &Recorder,
     progress: &(dyn Fn(&str) + Sync),
+    cancel: &Cancel,
     report: &mut FullReport,
     stopped: &mut Option<Vec<Container>>,
 ) -> std::result::Result<(), StepError> {
     let started = Instant::now();
+    // Where an interruption is honoured: between steps.
+    let stop_point = |stage: &'static str, when: &str| match cancel.interrupted() {
+        Some(why) => Err(StepError {
+            stage,
+            message: format!("{why} {when}"),
+        }),
+        None => Ok(()),
+    };
     // 1. The safety backup, before anything is stopped.
+    stop_point("safety_backup", "before the safety backup")?;
     if let Some(kind) = prepared.safety_kind {
         progress(&format!(
             "taking the safety backup ({kind}) of the current state"
@@ -1605,6 +1715,7 @@ async fn run_steps(
         report.safety_backup = Some(id);
     }
     // 2. Stop n8n.
+    stop_point("stop", "before n8n was stopped")?;
     progress(&format!("stopping n8n: {}", prepared.plan.stop.summary));
     if matches!(opts.control, Control::Commands { .. }) {
         // A stop command that fails may have stopped part of n8n: the start
@@ -1613,9 +1724,13 @@ async fn run_steps(
     }
     let (containers, detail) = stop_n8n(prepared, opts).await.map_err(step("stop"))?;
     *stopped = Some(containers);
+    if !matches!(opts.control, Control::NoStop) {
+        report.changed.push("n8n stopped".into());
+    }
     report
         .items
         .push(item("n8n:stop", Outcome::Restored, detail));
+    stop_point("database", "after n8n was stopped, before the databases")?;
     // 3. Roles the target lacks, then the databases.
     if opts.with_roles && !prepared.databases.is_empty() {
         let server = prepared.databases[0].target.clone();
@@ -1634,6 +1749,11 @@ async fn run_steps(
                     message: e.to_string(),
                 }
             })?;
+        if !g.created.is_empty() {
+            report
+                .changed
+                .push(format!("role(s) {} created", g.created.join(", ")));
+        }
         report.items.push(item(
             "roles",
             Outcome::Restored,
@@ -1648,10 +1768,11 @@ async fn run_steps(
             ),
         ));
     }
-    let db_opts = DatabaseOptions {
-        no_owner: opts.no_owner,
-    };
     for d in &prepared.databases {
+        let db_opts = DatabaseOptions {
+            no_owner: opts.no_owner,
+            target_flag: if d.is_n8n { "--n8n-db" } else { "--pg-server" },
+        };
         progress(&format!(
             "restoring database {} into {}",
             d.backup_database,
@@ -1666,6 +1787,8 @@ async fn run_steps(
             &opts.tool,
             &mode,
             &db_opts,
+            &recorder.restore_id,
+            cancel,
         )
         .await
         .map_err(|e| {
@@ -1687,6 +1810,17 @@ async fn run_steps(
                 ),
             }
         })?;
+        report.changed.push(format!(
+            "database {} {} with the backup's",
+            d.target.display(),
+            if r.replaced { "replaced" } else { "created" }
+        ));
+        for line in &r.cleaned_up {
+            progress(&format!("before it: {line}"));
+        }
+        for n in &r.notes {
+            progress(&format!("note: {n}"));
+        }
         report.databases.push(DatabaseReport {
             backup_database: r.backup_database.clone(),
             target_database: r.target_database.clone(),
@@ -1726,6 +1860,7 @@ async fn run_steps(
     }
     // 4. Config files.
     if !prepared.plan.config_files.is_empty() {
+        stop_point("config", "before the config files were written")?;
         progress(&format!(
             "writing {} config entries under {}",
             prepared.plan.config_files.len(),
@@ -1741,7 +1876,21 @@ async fn run_steps(
             },
         )
         .await
-        .map_err(step("config"))?;
+        .map_err(|e| {
+            report
+                .changed
+                .push("config files: some may have been written before the error".into());
+            step("config")(e)
+        })?;
+        let written = items
+            .iter()
+            .filter(|i| i.outcome == Outcome::Restored.as_str())
+            .count();
+        if written > 0 {
+            report
+                .changed
+                .push(format!("{written} config entries written"));
+        }
         let failed: Vec<String> = items
             .iter()
             .filter(|i| i.outcome == Outcome::Failed.as_str())
@@ -1763,7 +1912,12 @@ async fn run_steps(
     let containers = stopped.take().unwrap_or_default();
     progress("starting n8n");
     match start_n8n(opts, &containers).await {
-        Ok(d) => report.items.push(item("n8n:start", Outcome::Restored, d)),
+        Ok(d) => {
+            if !matches!(opts.control, Control::NoStop) {
+                report.changed.push("n8n started again".into());
+            }
+            report.items.push(item("n8n:start", Outcome::Restored, d))
+        }
         Err(e) => {
             report
                 .items
@@ -1784,7 +1938,14 @@ async fn run_steps(
     match &prepared.plan.health.url {
         Some(url) => {
             progress(&format!("waiting for n8n's health endpoint {url}"));
-            let ms = wait_healthy(url, started, deadline).await.map_err(|e| {
+            let waited = tokio::select! {
+                r = wait_healthy(url, started, deadline) => r,
+                _ = cancel.cancelled() => Err(RestoreError::Interrupted(format!(
+                    "{} while waiting for n8n's health endpoint",
+                    cancel.interrupted().unwrap_or_default()
+                ))),
+            };
+            let ms = waited.map_err(|e| {
                 report
                     .items
                     .push(item("n8n:health", Outcome::Failed, e.to_string()));
@@ -1814,6 +1975,10 @@ async fn run_steps(
             d.target.display()
         ));
         loop {
+            stop_point(
+                "verify",
+                "while the row counts were checked with n8n running",
+            )?;
             let diff = count_mismatches(&d.target, &d.expected)
                 .await
                 .map_err(step("verify"))?;
@@ -1837,7 +2002,10 @@ async fn run_steps(
                     ),
                 });
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = cancel.cancelled() => {}
+            }
         }
         health.tables_checked = d.expected.len();
         report.items.push(item(
@@ -1920,6 +2088,33 @@ mod tests {
         );
         assert_eq!(compose_file_name("services:\n  n8n:\n    name: x\n"), None);
         assert_eq!(compose_file_name("name: ${PROJECT}\n"), None);
+    }
+
+    #[test]
+    fn commands_that_cannot_run_are_found_before_they_are_needed() {
+        assert!(check_command("sh -c 'true'").is_ok());
+        assert!(check_command("systemctl stop n8n").is_ok() || which("systemctl").is_none());
+        assert!(check_command("FOO=1 sh /nonexistent/x.sh").is_err());
+        assert!(check_command("FOO=1 sh /bin/true").is_ok());
+        assert!(check_command("no-such-program-of-n8n-ark --stop")
+            .unwrap_err()
+            .contains("not found on the PATH"));
+        assert!(check_command("/nonexistent/stop.sh")
+            .unwrap_err()
+            .contains("not an executable file"));
+        assert!(check_command("sh /nonexistent/stop.sh")
+            .unwrap_err()
+            .contains("does not exist"));
+        assert!(check_command("   ").is_err());
+        // Shell syntax is not judged.
+        assert!(check_command("cd /opt/n8n && docker compose stop").is_ok());
+        assert!(check_command("if true; then :; fi").is_ok());
+    }
+
+    fn which(program: &str) -> Option<PathBuf> {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
     }
 
     #[test]

@@ -8,6 +8,12 @@
 //! that overwrites anything first takes a safety backup of what it replaces,
 //! pinned (manifest label [`crate::backup::PINNED_LABEL`]) so retention never
 //! removes it.
+//!
+//! A restore is interrupted (SIGINT, SIGTERM, SIGHUP in the CLI) through a
+//! [`crate::cancel::Cancel`]: it stops at the next point where stopping is
+//! safe, undoes what it made (a work database is dropped; a database swap,
+//! once begun, completes) and ends with `RestoreFailed`, its message
+//! beginning `interrupted by SIG…`.
 pub mod config;
 pub mod database;
 pub mod full;
@@ -66,6 +72,10 @@ pub enum RestoreError {
     Refused(String),
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
+    /// Stopped on the front end's request (a signal): the message says at
+    /// which point and what was and was not changed.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl RestoreError {
@@ -194,6 +204,23 @@ impl Recorder {
             .err()
             .map(|e| format!("the RestoreFailed event could not be recorded: {e}"))
     }
+}
+
+/// Free bytes (for an unprivileged user) on the file system of `path`.
+pub fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a zeroed struct to fill.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+/// `1.5 GiB`, for messages.
+pub fn human_bytes(n: u64) -> String {
+    humansize::format_size(n, humansize::BINARY)
 }
 
 /// A backup chosen for a restore: its id and its manifest, read from the store.

@@ -86,6 +86,7 @@
 //!   unchanged id could not be checked (it exists, or it dangles): those are
 //!   reported as *unchecked*, with how to enable the check.
 use super::{item, ChosenBackup, Outcome, Recorder, RestoreError, RestoreWhat, Result};
+use crate::cancel::Cancel;
 use crate::source::n8n_api::{CreateFailure, N8nApi};
 use crate::source::postgres::PgTarget;
 use crate::source::SourceError;
@@ -142,6 +143,9 @@ const MAX_ATTEMPTS: usize = 16;
 /// Workflows handled at once.
 const CONCURRENCY: usize = 4;
 
+/// How the message of a workflow an interruption left out begins.
+const NOT_RESTORED: &str = "not restored: ";
+
 /// The members of `n8n export:workflow`'s files, in its order. Members the
 /// backup has beyond these follow, sorted.
 const EXPORT_ORDER: &[&str] = &[
@@ -189,6 +193,26 @@ pub struct Selection {
 impl Selection {
     fn filters(&self) -> bool {
         !self.name_contains.is_empty() || !self.tags.is_empty()
+    }
+
+    /// The request's own mistakes, found without the backup (`--all` with
+    /// names or filters, nothing named).
+    pub fn check(&self) -> Result<()> {
+        if self.all && (self.filters() || !self.workflows.is_empty()) {
+            return Err(RestoreError::Invalid(
+                "--all restores every workflow: give it alone, or name workflows / use --match \
+                 and --tag instead"
+                    .into(),
+            ));
+        }
+        if !self.all && !self.filters() && self.workflows.is_empty() {
+            return Err(RestoreError::Invalid(
+                "which workflows? Name them (an id, a name or a part of one), or use --all, \
+                 --match NAME or --tag TAG"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -624,20 +648,7 @@ pub fn select<'a>(
     selection: &Selection,
     backup_id: &str,
 ) -> Result<Vec<Picked<'a>>> {
-    if selection.all && (selection.filters() || !selection.workflows.is_empty()) {
-        return Err(RestoreError::Invalid(
-            "--all restores every workflow: give it alone, or name workflows / use --match \
-             and --tag instead"
-                .into(),
-        ));
-    }
-    if !selection.all && !selection.filters() && selection.workflows.is_empty() {
-        return Err(RestoreError::Invalid(
-            "which workflows? Name them (an id, a name or a part of one), or use --all, \
-             --match NAME or --tag TAG"
-                .into(),
-        ));
-    }
+    selection.check()?;
     let mut named = HashSet::new();
     for r in &selection.workflows {
         named.insert(resolve(workflows, r, backup_id)?.id.as_str());
@@ -846,6 +857,44 @@ fn write_new_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<Writt
     let written = result?;
     std::fs::File::open(dir)?.sync_all()?;
     Ok(written)
+}
+
+/// Removes the temporary files (`.<name>.ark-tmp-<pid>-<hex>`) that a
+/// restore killed while writing left in `dir`, when their process is gone.
+/// Returns how many it removed.
+fn sweep_temporary_files(dir: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(pid) = temporary_file_pid(name) else {
+            continue;
+        };
+        if pid == std::process::id() || crate::sandbox::process_alive(pid, None) {
+            continue;
+        }
+        if e.file_type().is_ok_and(|t| t.is_file()) && std::fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    removed
+}
+
+/// The process id in a temporary file's name `.<name>.ark-tmp-<pid>-<8 hex>`.
+fn temporary_file_pid(name: &str) -> Option<u32> {
+    let (_, rest) = name.strip_prefix('.')?.rsplit_once(".ark-tmp-")?;
+    let (pid, hex) = rest.split_once('-')?;
+    (hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| pid.parse().ok())
+        .flatten()
 }
 
 /// Creates the output directory (0700) when it is missing; fsyncs its parent.
@@ -1393,138 +1442,282 @@ struct Ctx<'a> {
     chosen: &'a ChosenBackup,
     destination: &'a Destination,
     credentials: Option<&'a TargetCredentials>,
+    cancel: &'a Cancel,
 }
 
-/// Restores the selected workflows of a backup. Errors before anything is
-/// done (an unknown workflow, an empty selection, an output path that is not
-/// a directory) record nothing; from then on the restore ends with one event:
-/// `RestoreFailed` when it cannot start (n8n does not answer or refuses the
-/// key: stage `check`; the directory cannot be created: stage `write`),
-/// otherwise `RestorePerformed` with one item per workflow (also when some
-/// failed: one failing workflow does not stop the others). `on_result` sees
-/// each workflow's result as it is known, in the backup's order.
+/// A restore of workflows that began: the backup holds workflows, the
+/// selection names some, the destination can be one. Made by [`begin`],
+/// carried out by [`Begun::run`].
+pub struct Begun<'a> {
+    store: &'a Store,
+    chosen: &'a ChosenBackup,
+    request: Request,
+    picked: Vec<Picked<'a>>,
+    recorder: Recorder,
+}
+
+impl Begun<'_> {
+    /// How many workflows the selection picked.
+    pub fn count(&self) -> usize {
+        self.picked.len()
+    }
+
+    /// The restore's id (of its event).
+    pub fn restore_id(&self) -> &str {
+        &self.recorder.restore_id
+    }
+}
+
+/// Begins a restore of workflows: checks that the backup holds workflows,
+/// that the selection picks at least one (an unknown name, an empty
+/// selection) and that the destination can be one. A restore that begins
+/// ends with an event: a check that fails records `RestoreFailed` (stage
+/// `check`) and returns the error; see [`Begun::run`] for the rest.
+pub async fn begin<'a>(
+    store: &'a Store,
+    chosen: &'a ChosenBackup,
+    request: Request,
+) -> Result<Begun<'a>> {
+    let recorder = Recorder::new(
+        &chosen.backup_id,
+        RestoreWhat::Workflow,
+        request.destination.target(),
+    );
+    let checked = (|| {
+        let contents = chosen.manifest.contents.as_ref();
+        let workflows: &'a [WorkflowEntry] =
+            contents.map(|c| c.workflows.as_slice()).unwrap_or(&[]);
+        if workflows.is_empty() {
+            return Err(RestoreError::NotFound(format!(
+                "backup {} ({}) holds no workflows: choose a flows, postgres_n8n, postgres_full or \
+                 full_system backup (e.g. latest:flows)",
+                chosen.backup_id, chosen.manifest.kind
+            )));
+        }
+        let picked = select(workflows, &request.selection, &chosen.backup_id)?;
+        if let Destination::Files { dir } = &request.destination {
+            if dir.exists() && !dir.is_dir() {
+                return Err(RestoreError::Invalid(format!(
+                    "--out {} is not a directory",
+                    dir.display()
+                )));
+            }
+        }
+        Ok(picked)
+    })();
+    match checked {
+        Ok(picked) => Ok(Begun {
+            store,
+            chosen,
+            request,
+            picked,
+            recorder,
+        }),
+        Err(e) => {
+            let message = e.to_string();
+            let unrecorded = recorder
+                .failed(store, "check", &message, vec![], None)
+                .await;
+            Err(match (e, unrecorded) {
+                (e, None) => e,
+                (RestoreError::Invalid(m), Some(u)) => RestoreError::Invalid(format!("{m} ({u})")),
+                (RestoreError::NotFound(m), Some(u)) => {
+                    RestoreError::NotFound(format!("{m} ({u})"))
+                }
+                (e, Some(u)) => RestoreError::target(format!("{e} ({u})")),
+            })
+        }
+    }
+}
+
+/// Restores the selected workflows of a backup ([`begin`], then
+/// [`Begun::run`] without cancellation).
 pub async fn restore(
     store: &Store,
     chosen: &ChosenBackup,
     request: Request,
     on_result: &(dyn Fn(&WorkflowResult) + Send + Sync),
 ) -> Result<RestoreReport> {
-    let contents = chosen.manifest.contents.as_ref();
-    let workflows: &[WorkflowEntry] = contents.map(|c| c.workflows.as_slice()).unwrap_or(&[]);
-    if workflows.is_empty() {
-        return Err(RestoreError::NotFound(format!(
-            "backup {} ({}) holds no workflows: choose a flows, postgres_n8n, postgres_full or \
-             full_system backup (e.g. latest:flows)",
-            chosen.backup_id, chosen.manifest.kind
-        )));
-    }
-    let picked = select(workflows, &request.selection, &chosen.backup_id)?;
-    if let Destination::Files { dir } = &request.destination {
-        if dir.exists() && !dir.is_dir() {
-            return Err(RestoreError::Invalid(format!(
-                "--out {} is not a directory",
-                dir.display()
-            )));
-        }
-    }
-    let target = request.destination.target();
-    let recorder = Recorder::new(&chosen.backup_id, RestoreWhat::Workflow, target.clone());
-    let mut warnings = Vec::new();
-
-    // Can the target take them?
-    match &request.destination {
-        Destination::N8n { api, .. } => {
-            if let Err(e) = api.check().await {
-                let message = format!(
-                    "{e}. Nothing was sent. To get the workflows anyway, restore them to files \
-                     with --out DIR and import them in n8n (editor: Import from File; or \
-                     `n8n import:workflow --separate --input=DIR`)"
-                );
-                return Err(fail(store, &recorder, "check", message, e.is_retryable()).await);
-            }
-        }
-        Destination::Files { dir } => {
-            if let Err(e) = make_dir(dir) {
-                let message = format!("cannot create the directory {}: {e}", dir.display());
-                return Err(fail(store, &recorder, "write", message, false).await);
-            }
-        }
-    }
-    let credentials = match &request.credentials_db {
-        Some(db) => match TargetCredentials::load(db).await {
-            Ok(c) => Some(c),
-            Err(e) => {
-                warnings.push(format!(
-                    "the credential references could not be checked against the target's \
-                     database: {e}"
-                ));
-                None
-            }
-        },
-        None => None,
-    };
-    let check = match (&credentials, &request.destination) {
-        (Some(_), _) => CredentialCheck::Database,
-        (None, Destination::N8n { .. }) => CredentialCheck::Api,
-        (None, Destination::Files { .. }) => CredentialCheck::None,
-    };
-    let names = file_names(&picked);
-    let ctx = Ctx {
-        store,
-        chosen,
-        destination: &request.destination,
-        credentials: credentials.as_ref(),
-    };
-    let ctx = &ctx;
-    let mut results = Vec::with_capacity(picked.len());
-    let mut stream = futures::stream::iter(picked.iter().zip(names))
-        .map(|(p, file)| async move { restore_one(ctx, p, file).await })
-        .buffered(CONCURRENCY);
-    while let Some(r) = stream.next().await {
-        on_result(&r);
-        results.push(r);
-    }
-    drop(stream);
-    if check == CredentialCheck::Api && results.iter().any(|r| !r.unchecked_credentials.is_empty())
-    {
-        warnings.push(
-            "n8n's public API cannot list credentials, so references n8n kept as they were \
-             could not be checked: configure the target n8n's database (--n8n-db / ARK_N8N_DB, \
-             password in ARK_N8N_DB_PASSWORD or ARK_N8N_DB_PASSWORD_FILE) to check them"
-                .into(),
-        );
-    }
-    let mut summary = Summary::default();
-    for r in &results {
-        match r.outcome {
-            Outcome::Restored => summary.restored += 1,
-            Outcome::Skipped => summary.skipped += 1,
-            Outcome::Failed => summary.failed += 1,
-        }
-    }
-    let items = results.iter().map(WorkflowResult::event_item).collect();
-    recorder
-        .performed(store, items, None)
+    begin(store, chosen, request)
+        .await?
+        .run(on_result, &Cancel::default())
         .await
-        .map_err(|e| RestoreError::Target {
-            message: format!(
-                "{} restored, {} skipped, {} failed, but the RestorePerformed event could not be \
-                 recorded: {e}",
-                summary.restored, summary.skipped, summary.failed
-            ),
-            retryable: e.is_retryable(),
-        })?;
-    Ok(RestoreReport {
-        restore_id: recorder.restore_id.clone(),
-        backup_id: chosen.backup_id.clone(),
-        backup_finished: iso_time(chosen.finished_ms),
-        target,
-        credentials_checked: check,
-        workflows: results,
-        summary,
-        warnings,
-        duration_ms: recorder.elapsed_ms(),
-    })
+}
+
+impl Begun<'_> {
+    /// Carries the restore out; it ends with one event: `RestoreFailed`
+    /// when it cannot start (n8n does not answer or refuses the key: stage
+    /// `check`; the directory cannot be created: stage `write`) or is
+    /// interrupted (`cancel`: the workflows under way finish, no new one
+    /// starts; stage `write` or `create`), otherwise `RestorePerformed` with
+    /// one item per workflow (also when some failed: one failing workflow
+    /// does not stop the others). `on_result` sees each workflow's result
+    /// as it is known, in the backup's order. Temporary files that an
+    /// interrupted restore left in the output directory are removed first.
+    pub async fn run(
+        self,
+        on_result: &(dyn Fn(&WorkflowResult) + Send + Sync),
+        cancel: &Cancel,
+    ) -> Result<RestoreReport> {
+        let Begun {
+            store,
+            chosen,
+            request,
+            picked,
+            recorder,
+        } = self;
+        let target = request.destination.target();
+        let mut warnings = Vec::new();
+
+        // Can the target take them?
+        match &request.destination {
+            Destination::N8n { api, .. } => {
+                if let Err(e) = api.check().await {
+                    let message = format!(
+                        "{e}. Nothing was sent. To get the workflows anyway, restore them to files \
+                         with --out DIR and import them in n8n (editor: Import from File; or \
+                         `n8n import:workflow --separate --input=DIR`)"
+                    );
+                    return Err(fail(store, &recorder, "check", message, e.is_retryable()).await);
+                }
+            }
+            Destination::Files { dir } => {
+                if let Err(e) = make_dir(dir) {
+                    let message = format!("cannot create the directory {}: {e}", dir.display());
+                    return Err(fail(store, &recorder, "write", message, false).await);
+                }
+                let swept = sweep_temporary_files(dir);
+                if swept > 0 {
+                    warnings.push(format!(
+                        "removed {swept} temporary file(s) that an interrupted restore left in {}",
+                        dir.display()
+                    ));
+                }
+            }
+        }
+        let credentials = match &request.credentials_db {
+            Some(db) => match TargetCredentials::load(db).await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    warnings.push(format!(
+                        "the credential references could not be checked against the target's \
+                         database: {e}"
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
+        let check = match (&credentials, &request.destination) {
+            (Some(_), _) => CredentialCheck::Database,
+            (None, Destination::N8n { .. }) => CredentialCheck::Api,
+            (None, Destination::Files { .. }) => CredentialCheck::None,
+        };
+        let names = file_names(&picked);
+        let ctx = Ctx {
+            store,
+            chosen,
+            destination: &request.destination,
+            credentials: credentials.as_ref(),
+            cancel,
+        };
+        let ctx = &ctx;
+        let mut results = Vec::with_capacity(picked.len());
+        // An interruption lets the workflows under way finish (a file is
+        // written whole, a workflow created in n8n is known) and starts no
+        // new one: the stream is drained, not dropped.
+        let mut stream = futures::stream::iter(picked.iter().zip(names))
+            .map(|(p, file)| async move { restore_one(ctx, p, file).await })
+            .buffered(CONCURRENCY);
+        while let Some(r) = stream.next().await {
+            on_result(&r);
+            results.push(r);
+        }
+        drop(stream);
+        if check == CredentialCheck::Api
+            && results.iter().any(|r| !r.unchecked_credentials.is_empty())
+        {
+            warnings.push(
+                "n8n's public API cannot list credentials, so references n8n kept as they were \
+                 could not be checked: configure the target n8n's database (--n8n-db / ARK_N8N_DB, \
+                 password in ARK_N8N_DB_PASSWORD or ARK_N8N_DB_PASSWORD_FILE) to check them"
+                    .into(),
+            );
+        }
+        let mut summary = Summary::default();
+        for r in &results {
+            match r.outcome {
+                Outcome::Restored => summary.restored += 1,
+                Outcome::Skipped => summary.skipped += 1,
+                Outcome::Failed => summary.failed += 1,
+            }
+        }
+        let items: Vec<_> = results.iter().map(WorkflowResult::event_item).collect();
+        // Interrupted when the interruption left a workflow out (a signal
+        // after the last one changes nothing: the restore is whole).
+        let left_out = results
+            .iter()
+            .filter(|r| {
+                r.outcome == Outcome::Skipped
+                    && r.message
+                        .as_deref()
+                        .is_some_and(|m| m.starts_with(NOT_RESTORED))
+            })
+            .count();
+        if let Some(why) = cancel.interrupted().filter(|_| left_out > 0) {
+            let (stage, kept) = match &request.destination {
+                Destination::Files { dir } => (
+                    "write",
+                    format!(
+                        "the files written to {} are complete (each is written whole or not at all); \
+                         running the same restore again skips them",
+                        dir.display()
+                    ),
+                ),
+                Destination::N8n { .. } => (
+                    "create",
+                    "the workflows created in n8n stay (each is complete and inactive; `n8n-ark restore \
+                     history` lists them)"
+                        .to_string(),
+                ),
+            };
+            let message = format!(
+                "{why}: {} of {} workflows were restored ({} failed, {} skipped before it), {left_out} \
+                 were not: {kept}",
+                summary.restored,
+                results.len(),
+                summary.failed,
+                summary.skipped - left_out
+            );
+            let message = match recorder.failed(store, stage, &message, items, None).await {
+                None => message,
+                Some(u) => format!("{message} ({u})"),
+            };
+            return Err(RestoreError::Interrupted(message));
+        }
+        recorder
+            .performed(store, items, None)
+            .await
+            .map_err(|e| RestoreError::Target {
+                message: format!(
+                    "{} restored, {} skipped, {} failed, but the RestorePerformed event could not be \
+                     recorded: {e}",
+                    summary.restored, summary.skipped, summary.failed
+                ),
+                retryable: e.is_retryable(),
+            })?;
+        Ok(RestoreReport {
+            restore_id: recorder.restore_id.clone(),
+            backup_id: chosen.backup_id.clone(),
+            backup_finished: iso_time(chosen.finished_ms),
+            target,
+            credentials_checked: check,
+            workflows: results,
+            summary,
+            warnings,
+            duration_ms: recorder.elapsed_ms(),
+        })
+    }
 }
 
 /// Records `RestoreFailed` and makes the error for the operator.
@@ -1581,6 +1774,11 @@ async fn read_workflow(
 
 async fn restore_one(ctx: &Ctx<'_>, p: &Picked<'_>, file: String) -> WorkflowResult {
     let w = p.workflow;
+    if let Some(why) = ctx.cancel.interrupted() {
+        let mut r = WorkflowResult::new(w, Outcome::Skipped);
+        r.message = Some(format!("{NOT_RESTORED}{why}"));
+        return r;
+    }
     if w.archived && !p.named {
         let mut r = WorkflowResult::new(w, Outcome::Skipped);
         r.message = Some(format!(
@@ -1683,6 +1881,29 @@ async fn restore_one(ctx: &Ctx<'_>, p: &Picked<'_>, file: String) -> WorkflowRes
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporary_files_of_a_killed_restore_are_known_by_name() {
+        assert_eq!(
+            temporary_file_pid(".a1-Flow.json.ark-tmp-4242-0a1b2c3d"),
+            Some(4242)
+        );
+        assert_eq!(temporary_file_pid("a1-Flow.json"), None);
+        assert_eq!(temporary_file_pid(".a1-Flow.json.ark-tmp-x-0a1b2c3d"), None);
+        assert_eq!(temporary_file_pid(".a.ark-tmp-12-zz"), None);
+        let d = tempfile::tempdir().unwrap();
+        // A process id that cannot run (above the kernel's limit).
+        let dead = d.path().join(".w.json.ark-tmp-2147483646-0a1b2c3d");
+        let mine = d
+            .path()
+            .join(format!(".w.json.ark-tmp-{}-0a1b2c3d", std::process::id()));
+        let other = d.path().join("w.json");
+        for p in [&dead, &mine, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        assert_eq!(sweep_temporary_files(d.path()), 1);
+        assert!(!dead.exists() && mine.exists() && other.exists());
+    }
     use serde_json::json;
 
     fn entry(id: &str, name: &str, tags: &[&str], archived: bool) -> WorkflowEntry {

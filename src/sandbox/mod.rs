@@ -12,7 +12,10 @@
 //!   in that directory only (no TCP).
 //!
 //! Teardown is guaranteed: [`Sandbox::teardown`] on the normal path; the
-//! implementations' drop guards on errors and panics; a Ctrl-C handler; and
+//! implementations' drop guards on errors and panics; on SIGINT, SIGTERM or
+//! SIGHUP, the front end's handler (which cancels the operation, or calls
+//! [`remove_live_blocking`] before it exits) or, for a front end that
+//! handles no signals, a last-resort handler of this module; and
 //! [`remove_leftovers`] at start removes any sandbox of ours a crash left.
 pub mod docker;
 pub mod local;
@@ -469,7 +472,7 @@ pub(crate) fn tool_error(tool: &str, code: i64, stderr: &[u8]) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// Live sandboxes of this process, for the Ctrl-C/SIGTERM handler.
+// Live sandboxes of this process, for the signal handlers.
 
 /// What removes a sandbox without its handle (blocking, best effort).
 #[derive(Debug, Clone)]
@@ -498,13 +501,24 @@ impl Remover {
 static LIVE: std::sync::Mutex<Vec<(u64, Remover)>> = std::sync::Mutex::new(Vec::new());
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 static HANDLER: std::sync::Once = std::sync::Once::new();
+static FRONT_END_HANDLES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Registers a sandbox to remove on Ctrl-C/SIGTERM; the handler is installed
+/// Says that the front end handles SIGINT, SIGTERM and SIGHUP itself (and
+/// calls [`remove_live_blocking`] before it exits on one): the last-resort
+/// handler below is then not installed.
+pub fn signals_handled_by_front_end() {
+    FRONT_END_HANDLES.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Registers a sandbox to remove if the process is stopped by a signal.
+/// Unless the front end handles signals, a last-resort handler is installed
 /// with the first one (inside a tokio runtime). Returns its registration.
 pub(crate) fn register(r: Remover) -> u64 {
     let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     LIVE.lock().unwrap_or_else(|e| e.into_inner()).push((id, r));
-    if tokio::runtime::Handle::try_current().is_ok() {
+    if tokio::runtime::Handle::try_current().is_ok()
+        && !FRONT_END_HANDLES.load(std::sync::atomic::Ordering::SeqCst)
+    {
         HANDLER.call_once(|| {
             tokio::spawn(signal_handler());
         });
@@ -518,34 +532,52 @@ pub(crate) fn unregister(id: u64) {
         .retain(|(i, _)| *i != id);
 }
 
-async fn signal_handler() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
-    tokio::select! {
-        _ = int.recv() => {},
-        _ = term.recv() => {},
-    }
+/// Removes every sandbox of this process that is still registered
+/// (blocking, best effort), for a front end about to exit on a signal;
+/// one line per sandbox, saying what happened.
+pub fn remove_live_blocking() -> Vec<String> {
     let live: Vec<Remover> = LIVE
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .drain(..)
         .map(|(_, r)| r)
         .collect();
-    let _ = tokio::task::spawn_blocking(move || {
-        for r in live {
-            match r.remove_blocking() {
-                Ok(()) => eprintln!("interrupted: removed the sandbox {}", r.name()),
-                Err(e) => eprintln!("interrupted: {e}"),
-            }
-        }
-    })
-    .await;
-    std::process::exit(130);
+    live.into_iter()
+        .map(|r| match r.remove_blocking() {
+            Ok(()) => format!("removed the sandbox {}", r.name()),
+            Err(e) => e,
+        })
+        .collect()
+}
+
+/// The last resort, for commands whose front end does not handle signals:
+/// on SIGINT, SIGTERM or SIGHUP, removes the live sandboxes and exits with
+/// 128 + the signal's number.
+async fn signal_handler() {
+    use std::io::Write;
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return;
+    };
+    let code = tokio::select! {
+        _ = int.recv() => 128 + libc::SIGINT,
+        _ = term.recv() => 128 + libc::SIGTERM,
+        _ = hup.recv() => 128 + libc::SIGHUP,
+    };
+    if FRONT_END_HANDLES.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let removed = tokio::task::spawn_blocking(remove_live_blocking)
+        .await
+        .unwrap_or_default();
+    for line in removed {
+        let _ = writeln!(std::io::stderr(), "interrupted: {line}");
+    }
+    std::process::exit(code);
 }
 
 // ---------------------------------------------------------------------------

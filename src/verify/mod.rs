@@ -15,7 +15,10 @@
 //!
 //! Each run appends one journal event: `VerificationCompleted` when it ran to
 //! its end (passed or not, with every failed check) or `VerificationFailed`
-//! when it could not (no sandbox, the store unreadable, ...).
+//! when it could not (no sandbox, the store unreadable, interrupted, ...).
+//! A verification that ran keeps its result when its event cannot be written
+//! (a read-only copy of a store): the report says the event is missing
+//! ([`VerificationReport::unrecorded`]).
 pub mod cryptojs;
 pub mod policy;
 mod restore;
@@ -80,6 +83,9 @@ pub struct VerifyOptions {
     /// The sandbox of `restore`: which implementation (None: docker when an
     /// engine answers and an image is known, else local), its image and limits.
     pub sandbox: SandboxArgs,
+    /// Stops a verification at its next safe point (the sandbox is torn
+    /// down; `VerificationFailed` at stage `interrupted` is recorded).
+    pub cancel: crate::cancel::Cancel,
 }
 
 impl VerifyOptions {
@@ -87,6 +93,7 @@ impl VerifyOptions {
         VerifyOptions {
             level,
             sandbox: SandboxArgs::default(),
+            cancel: Default::default(),
         }
     }
 }
@@ -129,6 +136,11 @@ pub struct VerificationReport {
     /// `credential "X" decrypts with the backed-up key`, or why a check was
     /// not possible).
     pub notes: Vec<String>,
+    /// Why its `VerificationCompleted` event could not be recorded (e.g. a
+    /// read-only copy of the store): the result stands, the journal does
+    /// not show it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unrecorded: Option<String>,
 }
 
 /// Why a verification could not run to its end (it proves nothing either way).
@@ -143,15 +155,19 @@ pub enum VerifyError {
     /// No sandbox could be made, or it failed to answer.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
-    /// The verification ran but its event could not be recorded.
-    #[error("the verification ran ({0}) but its event could not be recorded: {1}")]
+    /// It could not run, and its `VerificationFailed` event could not be
+    /// recorded either.
+    #[error("the verification {0}, and its event could not be recorded: {1}")]
     Record(String, StoreError),
+    /// Stopped on the front end's request (a signal); the sandbox is gone.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl VerifyError {
     pub fn is_retryable(&self) -> bool {
         match self {
-            VerifyError::Invalid(_) => false,
+            VerifyError::Invalid(_) | VerifyError::Interrupted(_) => false,
             VerifyError::Store(e) | VerifyError::Record(_, e) => e.is_retryable(),
             VerifyError::Sandbox(e) => e.is_retryable(),
         }
@@ -167,6 +183,7 @@ impl VerifyError {
             VerifyError::Sandbox(SandboxError::Store(_)) => "store",
             VerifyError::Sandbox(SandboxError::Failed(_)) => "query",
             VerifyError::Record(..) => "record",
+            VerifyError::Interrupted(_) => "interrupted",
         }
     }
 }
@@ -426,10 +443,7 @@ pub async fn verify_backup(
             duration_ms,
         };
         if let Err(re) = journal::append(store, Event::VerificationFailed(ev)).await {
-            return Err(VerifyError::Record(
-                format!("it could not run: {message}"),
-                re,
-            ));
+            return Err(VerifyError::Record(format!("could not run: {message}"), re));
         }
         return Err(e);
     }
@@ -443,6 +457,7 @@ pub async fn verify_backup(
         sandbox: checks.sandbox,
         duration_ms,
         notes: checks.notes,
+        unrecorded: None,
     };
     if !report.passed {
         let f = &report.failures[0];
@@ -469,13 +484,14 @@ pub async fn verify_backup(
         sandbox: report.sandbox.clone(),
         duration_ms: report.duration_ms,
     };
-    journal::append(store, Event::VerificationCompleted(ev))
-        .await
-        .map_err(|e| {
-            VerifyError::Record(
-                if report.passed { "passed" } else { "failed" }.to_string(),
-                e,
-            )
-        })?;
+    // A verification that ran has its result whether or not the journal
+    // takes its event (a read-only copy of a store): the caller says so.
+    let mut report = report;
+    if let Err(e) = journal::append(store, Event::VerificationCompleted(ev)).await {
+        tracing::info!(verification = %report.verification_id, "the event could not be recorded: {e}");
+        report.unrecorded = Some(format!(
+            "its VerificationCompleted event could not be recorded: {e}"
+        ));
+    }
     Ok(report)
 }

@@ -636,13 +636,34 @@ pub(super) async fn verify_restore(
         }
     };
     let spec = opts.sandbox.spec(Purpose::Verify, major);
+    let cancel = &opts.cancel;
+    let interrupted = |when: &str| {
+        VerifyError::Interrupted(format!(
+            "{} {when}",
+            cancel.interrupted().unwrap_or_default()
+        ))
+    };
+    // Provisioning is not cut short (a half-made sandbox is harder to
+    // remove than a whole one): an interruption then is honoured after it.
     let sb = crate::sandbox::provision(opts.sandbox.sandbox, &spec).await?;
     checks.sandbox = Some(sb.describe());
-    let ran = in_sandbox(store, m, &databases, &users, env.as_ref(), &*sb, checks).await;
+    let ran = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(interrupted("while the backup was loaded and compared in the sandbox")),
+        r = in_sandbox(store, m, &databases, &users, env.as_ref(), &*sb, checks) => r,
+    };
     let down = sb.teardown().await;
-    ran?;
-    down?;
-    Ok(())
+    match (ran, down) {
+        (Err(VerifyError::Interrupted(m)), Ok(())) => Err(VerifyError::Interrupted(format!(
+            "{m}; the sandbox {} was removed",
+            checks.sandbox.as_deref().unwrap_or("")
+        ))),
+        (ran, down) => {
+            ran?;
+            down?;
+            Ok(())
+        }
+    }
 }
 
 async fn in_sandbox(

@@ -87,6 +87,15 @@ pub fn major() -> u32 {
     })
 }
 
+/// Free bytes on the file system of `path`.
+pub fn free_space(path: &Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+    st.f_bavail as u64 * st.f_frsize as u64
+}
+
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -177,6 +186,12 @@ impl PgCluster {
         Self::start_inner(None)
     }
 
+    /// A cluster whose directory is made in `base` (e.g. a small file
+    /// system, to see what a full disk does).
+    pub fn start_in(base: &Path) -> PgCluster {
+        Self::start_inner_in(None, base.to_path_buf())
+    }
+
     /// A cluster whose TCP connections need `password` (scram-sha-256) for
     /// the superuser `postgres`; unix-socket connections stay trusted.
     pub fn start_with_password(password: &str) -> PgCluster {
@@ -190,10 +205,14 @@ impl PgCluster {
     }
 
     fn start_inner(password: Option<String>) -> PgCluster {
-        let t0 = Instant::now();
         let base = std::env::var_os("ARK_TEST_PG_TMPDIR")
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir);
+        Self::start_inner_in(password, base)
+    }
+
+    fn start_inner_in(password: Option<String>, base: PathBuf) -> PgCluster {
+        let t0 = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("ark-pg-")
             .tempdir_in(&base)

@@ -9,6 +9,7 @@
 //! from the command line: a `--target-url` holding a password is refused.
 use super::{open_store_and_catalog, restore_err};
 use crate::backup::{BackupKind, Sources};
+use crate::cancel::Cancel;
 use crate::cli::catalog::TextTable;
 use crate::cli::postgres_args::{no_password_on_the_command_line, ToolArgs};
 use crate::cli::{human_bytes, print_json, Cli, CliError, CliResult};
@@ -102,16 +103,49 @@ fn tools(a: &Args, s: &Settings) -> (RestoreTool, DumpRunner) {
     )
 }
 
-/// The URL to type again to go back (never with the password).
-fn url_for_message(t: &PgTarget) -> String {
-    let host = if t.host.starts_with('/') {
-        t.host.replace('%', "%25").replace('/', "%2F")
-    } else if t.host.contains(':') {
-        format!("[{}]", t.host)
-    } else {
-        t.host.clone()
-    };
-    format!("postgres://{}@{host}:{}/{}", t.user, t.port, t.database)
+/// The command that restores the safety backup `safety` onto the same
+/// target with the same tools (never with a password).
+fn go_back(a: &Args, target: &PgTarget, tool: &RestoreTool, safety: &str) -> String {
+    let mut v: Vec<String> = vec![
+        "n8n-ark".into(),
+        "restore".into(),
+        "database".into(),
+        safety.into(),
+        a.database.clone(),
+        "--target-url".into(),
+        database::url_for_message(target),
+        "--replace".into(),
+        "--yes".into(),
+    ];
+    match tool {
+        RestoreTool::Local { pg_restore } => {
+            if a.pg_restore.is_some() || a.tools.pg_dump.is_some() {
+                v.push("--pg-restore".into());
+                v.push(pg_restore.display().to_string());
+            }
+        }
+        RestoreTool::Docker {
+            container,
+            host,
+            port,
+        } => {
+            v.extend([
+                "--pg-container".into(),
+                container.clone(),
+                "--pg-container-host".into(),
+                host.clone(),
+                "--pg-container-port".into(),
+                port.to_string(),
+            ]);
+        }
+    }
+    if a.no_owner {
+        v.push("--no-owner".into());
+    }
+    v.iter()
+        .map(|s| crate::restore::full::shell_quote(s))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[derive(serde::Serialize)]
@@ -123,7 +157,7 @@ struct Report<'a> {
     database: &'a DatabaseRestored,
 }
 
-pub async fn run(cli: &Cli, a: &Args) -> CliResult {
+pub async fn run(cli: &Cli, a: &Args, cancel: &Cancel) -> CliResult {
     let settings = cli.settings().map_err(CliError::Usage)?;
     if a.replace && !a.yes {
         return Err(CliError::Usage(format!(
@@ -164,10 +198,34 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     );
     let opts = DatabaseOptions {
         no_owner: a.no_owner,
+        target_flag: "--target-url",
     };
     let mut safety: Option<String> = None;
     let mut roles: Option<GlobalsRestored> = None;
     let result: Result<DatabaseRestored, (&str, RestoreError)> = async {
+        if let Some(why) = cancel.interrupted() {
+            return Err((
+                "check",
+                RestoreError::Interrupted(format!("{why} before the restore began")),
+            ));
+        }
+        // Every check before anything changes (the roles --with-roles
+        // creates count as there).
+        let check_opts = DatabaseOptions {
+            no_owner: a.no_owner || a.with_roles,
+            ..opts.clone()
+        };
+        let pre = database::preflight(
+            &store,
+            &backup,
+            &a.database,
+            &target,
+            &tool,
+            &mode,
+            &check_opts,
+        )
+        .await
+        .map_err(|e| ("check", e))?;
         if a.with_roles {
             let r = database::restore_globals(&store, &backup, &target, &tool)
                 .await
@@ -177,9 +235,6 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             }
             roles = Some(r);
         }
-        let pre = database::preflight(&store, &backup, &a.database, &target, &tool, &mode, &opts)
-            .await
-            .map_err(|e| ("check", e))?;
         if matches!(mode, DatabaseMode::Replace) && pre.existing_owner.is_some() {
             if !cli.json {
                 eprintln!(
@@ -207,16 +262,26 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             }
             safety = Some(id);
         }
-        database::restore_database(&store, &backup, &a.database, &target, &tool, &mode, &opts)
-            .await
-            .map_err(|e| {
-                let stage = if database::is_count_mismatch(&e) {
-                    "verify"
-                } else {
-                    "database"
-                };
-                (stage, e)
-            })
+        database::restore_database(
+            &store,
+            &backup,
+            &a.database,
+            &target,
+            &tool,
+            &mode,
+            &opts,
+            &recorder.restore_id,
+            cancel,
+        )
+        .await
+        .map_err(|e| {
+            let stage = if database::is_count_mismatch(&e) {
+                "verify"
+            } else {
+                "database"
+            };
+            (stage, e)
+        })
     }
     .await;
     let outcome = match result {
@@ -248,11 +313,19 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
                 "ARK_N8N_DB_PASSWORD / ARK_N8N_DB_PASSWORD_FILE, or the password file in the config",
                 "ARK_TARGET_DB_PASSWORD / ARK_TARGET_DB_PASSWORD_FILE",
             );
+            if stage == "check" && !message.contains("nothing was changed") {
+                message.push_str("; nothing was changed");
+            }
+            if let Some(r) = roles.as_ref().filter(|r| !r.created.is_empty()) {
+                message.push_str(&format!(
+                    ". The roles created before it stay: {}",
+                    r.created.join(", ")
+                ));
+            }
             if let Some(id) = &safety {
                 message.push_str(&format!(
-                    ". The safety backup {id} (pinned) holds {db:?} as it was before; to go back: \
-                     n8n-ark restore database {id} {db} --target-url {} --replace --yes",
-                    url_for_message(&target),
+                    ". The safety backup {id} (pinned) holds {db:?} as it was before; to go back: {}",
+                    go_back(a, &target, &tool, id),
                     db = a.database,
                 ));
             }
@@ -267,7 +340,7 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             {
                 message.push_str(&format!(" ({unrecorded})"));
             }
-            Err(CliError::Failed(message))
+            Err(super::interrupted_or(cancel, CliError::Failed(message)))
         }
     };
     if let Err(e) = catalog.catch_up(&store).await {
@@ -298,6 +371,12 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     );
     if let Some(id) = &safety {
         println!("  safety backup of the replaced database: {id} (pinned)");
+    }
+    for line in &restored.cleaned_up {
+        println!("  before it: {line}");
+    }
+    for n in &restored.notes {
+        println!("  note: {n}");
     }
     let mut t = TextTable::new(&["TABLE", "EXPECTED", "FOUND", ""]).right_align(&[1, 2]);
     for c in &restored.tables {

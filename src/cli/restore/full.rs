@@ -11,6 +11,7 @@
 //! midway (`RestoreFailed` with its stage, the safety backup and the command
 //! that goes back).
 use super::{open_store_and_catalog, restore_err};
+use crate::cancel::Cancel;
 use crate::cli::catalog::fmt_time;
 use crate::cli::postgres_args::{ServerArgs, Servers, ToolArgs};
 use crate::cli::{print_json, Cli, CliError, CliResult};
@@ -67,7 +68,7 @@ pub struct Args {
     /// Stop and start nothing: n8n is not running on the target.
     #[arg(long)]
     pub no_stop: bool,
-    /// n8n's base URL; its /healthz is the health endpoint.
+    /// n8n's base URL; its /healthz/readiness is the health endpoint.
     #[arg(long, env = "ARK_N8N_URL")]
     pub n8n_url: Option<String>,
     /// The health endpoint to wait for after the start (answers 200).
@@ -166,7 +167,7 @@ fn options(a: &Args, s: &Settings) -> Result<FullOptions, String> {
         if !p.username().is_empty() || p.password().is_some() {
             return Err(
                 "the health URL holds a user name or password, which the plan and the journal would show: \
-                 give n8n's /healthz without them"
+                 give n8n's /healthz/readiness without them"
                     .into(),
             );
         }
@@ -194,7 +195,9 @@ fn options(a: &Args, s: &Settings) -> Result<FullOptions, String> {
     })
 }
 
-/// n8n's health endpoint from its base URL: `<base>/healthz`.
+/// n8n's health endpoint from its base URL: `<base>/healthz/readiness`
+/// (`/healthz` answers as soon as the process listens, before n8n's
+/// database and API are up; the readiness endpoint only then).
 fn health_of(base: &str) -> Result<String, String> {
     let mut u = url::Url::parse(base.trim()).map_err(|e| {
         format!("{base:?} is not a valid n8n URL: {e} (expected e.g. http://127.0.0.1:5678)")
@@ -206,7 +209,7 @@ fn health_of(base: &str) -> Result<String, String> {
             break;
         }
     }
-    u.set_path(&format!("{path}/healthz"));
+    u.set_path(&format!("{path}/healthz/readiness"));
     u.set_query(None);
     u.set_fragment(None);
     let _ = u.set_username("");
@@ -417,11 +420,12 @@ fn planned(plan: Plan) -> FullReport {
         message: None,
         go_back: None,
         unrecorded: None,
+        changed: vec![],
         duration_ms: 0,
     }
 }
 
-pub async fn run(cli: &Cli, a: &Args) -> CliResult {
+pub async fn run(cli: &Cli, a: &Args, cancel: &Cancel) -> CliResult {
     let opts = cli
         .settings()
         .and_then(|s| options(a, s))
@@ -456,6 +460,14 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             });
         }
     };
+    if let (Some(why), false) = (cancel.interrupted(), a.yes && !a.dry_run) {
+        return Err(super::interrupted_or(
+            cancel,
+            CliError::Failed(format!(
+                "{why} while the plan was made: nothing was changed"
+            )),
+        ));
+    }
     if cli.json && (a.dry_run || !a.yes) {
         print_json(&planned(prepared.plan.clone()));
     } else if !cli.json {
@@ -483,7 +495,7 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     let go_back = |safety: &str| go_back_command(cli, &opts, &prepared.plan, safety);
     let progress = |line: &str| eprintln!("restore: {line}");
     let report = full::execute(
-        &store, &backup, &prepared, &opts, &recorder, &go_back, &progress,
+        &store, &backup, &prepared, &opts, &recorder, &go_back, &progress, cancel,
     )
     .await;
     if cli.json {
@@ -510,7 +522,9 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         eprintln!("warning: {u}");
     }
     match &report.message {
-        Some(m) if report.failed_stage.is_some() => Err(CliError::Failed(m.clone())),
+        Some(m) if report.failed_stage.is_some() => {
+            Err(super::interrupted_or(cancel, CliError::Failed(m.clone())))
+        }
         _ => Ok(()),
     }
 }
@@ -523,11 +537,11 @@ mod tests {
     fn health_urls() {
         assert_eq!(
             health_of("http://127.0.0.1:5678").unwrap(),
-            "http://127.0.0.1:5678/healthz"
+            "http://127.0.0.1:5678/healthz/readiness"
         );
         assert_eq!(
             health_of("https://u:p@n8n.example.org/api/v1/").unwrap(),
-            "https://n8n.example.org/healthz"
+            "https://n8n.example.org/healthz/readiness"
         );
         assert!(health_of("not a url").is_err());
     }

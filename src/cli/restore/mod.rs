@@ -25,12 +25,26 @@ pub enum RestoreCommand {
 }
 
 pub async fn run(cli: &Cli, cmd: &RestoreCommand) -> CliResult {
+    // SIGINT, SIGTERM and SIGHUP stop these restores cleanly (the engine
+    // sees the cancellation, undoes what it made and records RestoreFailed).
+    let cancel = || super::signals::install(super::signals::OnSignal::Cancel);
     match cmd {
-        RestoreCommand::Workflow(a) => workflow::run(cli, a).await,
-        RestoreCommand::Database(a) => database::run(cli, a).await,
+        RestoreCommand::Workflow(a) => workflow::run(cli, a, &cancel()).await,
+        RestoreCommand::Database(a) => database::run(cli, a, &cancel()).await,
         RestoreCommand::Config(a) => config::run(cli, a).await,
-        RestoreCommand::Full(a) => full::run(cli, a).await,
+        RestoreCommand::Full(a) => full::run(cli, a, &cancel()).await,
         RestoreCommand::History(a) => history::run(cli, a).await,
+    }
+}
+
+/// The error of a restore that ended after `cancel` was asked: exit status
+/// 128 + the signal's number; else `e` as it is.
+pub fn interrupted_or(cancel: &crate::cancel::Cancel, e: super::CliError) -> super::CliError {
+    match (cancel.reason(), e) {
+        (Some(reason), super::CliError::Failed(m)) => {
+            super::CliError::Interrupted(m, super::signals::exit_code(&reason))
+        }
+        (_, e) => e,
     }
 }
 

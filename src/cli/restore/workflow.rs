@@ -3,6 +3,7 @@
 //! for n8n's import, or created in a running n8n as new, inactive workflows
 //! (the originals are never touched). See [`crate::restore::workflow`].
 use super::{open_store_and_catalog, restore_err};
+use crate::cancel::Cancel;
 use crate::cli::{print_json, Cli, CliError, CliResult};
 use crate::restore::workflow::{
     self, Destination, NameTemplate, Request, RestoreReport, Selection, WorkflowResult,
@@ -138,22 +139,24 @@ fn credentials_db(a: &Args, s: &Settings) -> Result<Option<PgTarget>, String> {
     }
 }
 
-pub async fn run(cli: &Cli, a: &Args) -> CliResult {
+pub async fn run(cli: &Cli, a: &Args, cancel: &Cancel) -> CliResult {
     // Everything the operator can get wrong is found before the store opens.
     let settings = cli.settings().map_err(CliError::Usage)?;
     let destination = destination(a, settings).map_err(CliError::Usage)?;
     let credentials_db = credentials_db(a, settings).map_err(CliError::Usage)?;
+    let selection = Selection {
+        workflows: a.workflows.clone(),
+        all: a.all,
+        name_contains: a.name_contains.clone(),
+        tags: a.tags.clone(),
+    };
+    selection.check().map_err(restore_err)?;
     let (store, catalog) = open_store_and_catalog(cli).await?;
     let chosen = choose_backup(&catalog, &store, &a.backup).await;
     catalog.close().await;
     let chosen = chosen.map_err(restore_err)?;
     let request = Request {
-        selection: Selection {
-            workflows: a.workflows.clone(),
-            all: a.all,
-            name_contains: a.name_contains.clone(),
-            tags: a.tags.clone(),
-        },
+        selection,
         destination,
         credentials_db,
     };
@@ -163,20 +166,26 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             print_result(r);
         }
     };
+    let what = match &request.destination {
+        Destination::Files { dir } => format!("to files in {}", dir.display()),
+        Destination::N8n { api, .. } => format!("into n8n at {}", api.base_url()),
+    };
+    // The selection is checked (and a refusal recorded) before the header.
+    let begun = workflow::begin(&store, &chosen, request)
+        .await
+        .map_err(restore_err)?;
     if !json {
-        let what = match &request.destination {
-            Destination::Files { dir } => format!("to files in {}", dir.display()),
-            Destination::N8n { api, .. } => format!("into n8n at {}", api.base_url()),
-        };
         println!(
-            "restoring workflows of backup {} (finished {} UTC) {what}",
+            "restoring {} workflow(s) of backup {} (finished {} UTC) {what}",
+            begun.count(),
             chosen.backup_id,
             crate::cli::catalog::fmt_time(Some(chosen.finished_ms))
         );
     }
-    let report = workflow::restore(&store, &chosen, request, &print)
+    let report = begun
+        .run(&print, cancel)
         .await
-        .map_err(restore_err)?;
+        .map_err(|e| super::interrupted_or(cancel, restore_err(e)))?;
     if json {
         print_json(&report);
     } else {
