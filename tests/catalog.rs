@@ -242,6 +242,7 @@ async fn take_backup(store: &Store, spec: &Spec) -> BackupSummary {
                 .then(|| blake3::hash(c.content).to_hex().to_string()),
             link_target: c.link_target.map(String::from),
             item,
+            ..Default::default()
         });
     }
     let contents = Contents {
@@ -284,6 +285,7 @@ async fn take_backup(store: &Store, spec: &Spec) -> BackupSummary {
         config_files,
         encryption_key_fingerprint: Some("5f1c0ffee0ddba11".into()),
         encryption_key_source: Some("/opt/n8n/.env".into()),
+        ..Default::default()
     };
     s.commit_with(BTreeMap::new(), Some(contents))
         .await
