@@ -182,15 +182,18 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
 fn print_plan(plan: &[PlannedFile]) {
     let mut t = TextTable::new(&["ACTION", "PATH", "TO", "MODE", "DETAIL"]);
     for p in plan {
-        let detail = match (&p.link_target, p.file_type.as_str()) {
-            (Some(l), _) => format!("-> {l}"),
-            (None, "file") => crate::cli::human_bytes(p.size),
+        let detail = match (&p.reason, &p.link_target, p.file_type.as_str()) {
+            (Some(why), _, _) => why.clone(),
+            (None, Some(l), _) => format!("-> {l}"),
+            (None, None, "file") => crate::cli::human_bytes(p.size),
             _ => String::new(),
         };
         t.row(vec![
             p.action.clone(),
             p.path.clone(),
-            p.target.display().to_string(),
+            store_format::contents::readable_path(std::os::unix::ffi::OsStrExt::as_bytes(
+                p.target.as_os_str(),
+            )),
             if p.file_type == "missing" {
                 String::new()
             } else {
