@@ -961,3 +961,92 @@ async fn a_flows_backup_through_the_api() {
         assert!(obj.get("shared").is_none());
     }
 }
+
+/// n8n's key is found where docker compose gives it to n8n: the compose
+/// file's `env_file` (string and list forms), its `environment` (map and
+/// list forms, interpolated from the project's `.env`), a secret file;
+/// whichever way a real project writes it.
+#[tokio::test]
+async fn the_encryption_key_is_found_where_the_compose_file_gives_it_to_n8n() {
+    common::fast_kdf();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = common::new_store(&tmp.path().join("store")).await;
+    let fkey = config_files::fingerprint_key(&store);
+    let layouts: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+        (
+            "env_file: n8n.env",
+            vec![
+                (
+                    "docker-compose.yml",
+                    "services:\n  postgres:\n    image: postgres:15\n    env_file: .env\n  n8n:\n    image: docker.n8n.io/n8nio/n8n:1.123.0\n    restart: always\n    env_file: n8n.env\n    ports:\n      - \"127.0.0.1:5678:5678\"\n    depends_on:\n      - postgres\n",
+                ),
+                (".env", "POSTGRES_PASSWORD=pg-secret\n"),
+                ("n8n.env", "DB_TYPE=postgresdb\nN8N_ENCRYPTION_KEY=KEY-1\n"),
+            ],
+            "n8n.env",
+        ),
+        (
+            "env_file list with a path map",
+            vec![
+                (
+                    "compose.yaml",
+                    "services:\n  n8n:\n    image: n8nio/n8n\n    env_file:\n      - ./config/common.env\n      - path: ./config/n8n.env\n        required: true\n",
+                ),
+                ("config/common.env", "GENERIC_TIMEZONE=Europe/Berlin\n"),
+                ("config/n8n.env", "N8N_ENCRYPTION_KEY='KEY-1'\n"),
+            ],
+            "config/n8n.env",
+        ),
+        (
+            "environment map interpolated from .env (n8n's own docker-compose example)",
+            vec![
+                (
+                    "docker-compose.yml",
+                    "volumes:\n  n8n_storage:\nservices:\n  n8n:\n    image: docker.n8n.io/n8nio/n8n\n    environment:\n      - DB_TYPE=postgresdb\n      - DB_POSTGRESDB_PASSWORD=${POSTGRES_NON_ROOT_PASSWORD}\n      - N8N_ENCRYPTION_KEY=${N8N_ENCRYPTION_KEY}\n    volumes:\n      - n8n_storage:/home/node/.n8n\n",
+                ),
+                (".env", "POSTGRES_NON_ROOT_PASSWORD=x\nN8N_ENCRYPTION_KEY=KEY-1\n"),
+            ],
+            ".env",
+        ),
+        (
+            "environment map, inline",
+            vec![(
+                "docker-compose.yaml",
+                "services:\n  n8n:\n    image: n8nio/n8n:latest\n    environment:\n      N8N_HOST: n8n.example.org\n      N8N_ENCRYPTION_KEY: \"KEY-1\"\n",
+            )],
+            "docker-compose.yaml",
+        ),
+        (
+            "a secret file",
+            vec![
+                (
+                    "docker-compose.yml",
+                    "services:\n  n8n:\n    image: n8nio/n8n\n    environment:\n      N8N_ENCRYPTION_KEY_FILE: /run/secrets/n8n_encryption_key\n    secrets:\n      - n8n_encryption_key\nsecrets:\n  n8n_encryption_key:\n    file: ./secrets/n8n_encryption_key.txt\n",
+                ),
+                ("secrets/n8n_encryption_key.txt", "KEY-1\n"),
+            ],
+            "secrets/n8n_encryption_key.txt",
+        ),
+    ];
+    for (i, (what, files, holder)) in layouts.iter().enumerate() {
+        let project = tmp.path().join(format!("p{i}/opt/n8n"));
+        for (name, content) in files {
+            write(&project.join(name), content.as_bytes(), 0o600);
+        }
+        let mut sess = session(&store).await;
+        let cb = config_files::back_up(&mut sess, &[ConfigPath::optional(s(&project))], &fkey)
+            .await
+            .unwrap();
+        sess.abort().await;
+        assert_eq!(
+            cb.encryption_key_source.as_deref(),
+            Some(s(&project.join(holder)).as_str()),
+            "{what}"
+        );
+        assert_eq!(
+            cb.encryption_key_fingerprint.as_deref(),
+            Some(config_files::fingerprint(&fkey, "KEY-1").as_str()),
+            "{what}"
+        );
+    }
+}

@@ -37,10 +37,14 @@
 //! or not: an operator must know that their backup misses something.
 //!
 //! The n8n encryption key (`N8N_ENCRYPTION_KEY`, which decrypts the stored
-//! credentials) is looked for in every backed-up file named `.env`, then in
-//! this process's environment. It is never recorded nor logged: only a keyed
-//! fingerprint ([`fingerprint`]) lets a restore tell whether a target instance
-//! uses the same key.
+//! credentials) is looked for as n8n gets it: through the backed-up compose
+//! file's n8n service (its `environment`, its `env_file`s, the project's
+//! `.env` it interpolates, a key file), else in a backed-up `.env` (see
+//! [`crate::source::n8n_key`]), then in this process's environment. It is
+//! never recorded nor logged: only a keyed fingerprint ([`fingerprint`]) lets
+//! a restore tell whether a target instance uses the same key. A key found in
+//! a file the backup does not hold (an `env_file` outside the configured
+//! paths) is fingerprinted with a warning: a restore would lack it.
 use super::{Result, SourceError};
 use crate::store::ingest::BackupSession;
 use crate::store::{Store, StoreError};
@@ -182,14 +186,26 @@ pub async fn back_up(
         session,
         files: Vec::new(),
         seen: HashMap::new(),
-        env_key: None,
     };
     for p in paths {
         w.configured(p).await?;
     }
-    let Walker { files, env_key, .. } = w;
-    let (key, source) = match env_key {
-        Some((path, key)) => (Some(key), Some(path)),
+    let Walker { files, .. } = w;
+    let found = super::n8n_key::find(&files, &mut |p: &str| read_small(Path::new(p)));
+    let (key, source) = match found {
+        Some(k) => {
+            let backed_up = files
+                .iter()
+                .any(|f| f.path == k.source && f.file_type == FileType::File);
+            if !backed_up {
+                tracing::warn!(
+                    "{ENCRYPTION_KEY_VAR} was found in {}, which this backup does not hold: add it to \
+                     the config paths, or a restore of this backup lacks n8n's key",
+                    k.source
+                );
+            }
+            (Some(k.key), Some(k.source))
+        }
         None => match std::env::var(ENCRYPTION_KEY_VAR) {
             Ok(k) if !k.is_empty() => (Some(Zeroizing::new(k)), Some("environment".to_string())),
             _ => (None, None),
@@ -197,8 +213,8 @@ pub async fn back_up(
     };
     if key.is_none() {
         tracing::warn!(
-            "{ENCRYPTION_KEY_VAR} was found neither in a backed-up .env file nor in the environment: \
-             a restore cannot check that the target n8n can decrypt the credentials"
+            "{ENCRYPTION_KEY_VAR} was found neither through a backed-up compose file or .env file nor \
+             in the environment: a restore cannot check that the target n8n can decrypt the credentials"
         );
     }
     Ok(ConfigBackup {
@@ -213,8 +229,16 @@ struct Walker<'a> {
     files: Vec<ConfigFile>,
     /// Recorded paths (exact bytes) and their index in `files`.
     seen: HashMap<Vec<u8>, usize>,
-    /// The first `.env` holding the key: its path and the key.
-    env_key: Option<(String, Zeroizing<String>)>,
+}
+
+/// A regular file's content (never through a symlink at its last
+/// component), up to 1 MiB; None otherwise.
+pub fn read_small(p: &Path) -> Option<Vec<u8>> {
+    let md = std::fs::symlink_metadata(p).ok()?;
+    if !md.is_file() || md.len() > 1 << 20 {
+        return None;
+    }
+    std::fs::read(p).ok()
 }
 
 fn is_glob(p: &str) -> bool {
@@ -476,9 +500,6 @@ impl Walker<'_> {
             .await
             .map_err(unreadable)?;
         if head.len() as u64 <= BLOB_LIMIT {
-            if p.file_name().map(|n| n.as_bytes()) == Some(b".env") {
-                self.look_for_key(&f.path, &head);
-            }
             f.size = head.len() as u64;
             f.checksum = Some(blake3::hash(&head).to_hex().to_string());
             self.session.add_blob(&item, head).await?;
@@ -502,21 +523,6 @@ impl Walker<'_> {
         }
         f.item = Some(item);
         Ok(Some(f))
-    }
-
-    fn look_for_key(&mut self, path: &str, content: &[u8]) {
-        let text = String::from_utf8_lossy(content);
-        let Some(key) = env_value(&text, ENCRYPTION_KEY_VAR) else {
-            return;
-        };
-        match &self.env_key {
-            None => self.env_key = Some((path.to_string(), key)),
-            Some((first, k)) if *k != key => tracing::warn!(
-                "{path} and {first} set different values of {ENCRYPTION_KEY_VAR}; \
-                 the backup records the fingerprint of the one in {first}"
-            ),
-            Some(_) => {}
-        }
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod config_files;
 pub mod json;
 pub mod n8n_api;
+pub mod n8n_key;
 pub mod postgres;
 pub mod workflow;
 

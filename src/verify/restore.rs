@@ -485,8 +485,9 @@ async fn read_small_item(
 }
 
 /// Config files re-hashed from the store (BLAKE3 of the content, as the
-/// manifest's checksum); returns the content of the backed-up `.env` that
-/// holds N8N_ENCRYPTION_KEY (its key), when there is one.
+/// manifest's checksum); returns n8n's encryption key as the backed-up files
+/// give it (found as a backup finds it: [`crate::source::n8n_key`]) and the
+/// file holding it, when they do.
 async fn compare_config_files(
     store: &Store,
     m: &Manifest,
@@ -496,7 +497,8 @@ async fn compare_config_files(
     let Some(contents) = &m.contents else {
         return Ok(None);
     };
-    let mut key = None;
+    // The content of every file that matched its checksum, for the finder.
+    let mut texts: BTreeMap<String, Zeroizing<Vec<u8>>> = BTreeMap::new();
     for f in &contents.config_files {
         if f.file_type != FileType::File {
             continue;
@@ -518,16 +520,14 @@ async fn compare_config_files(
         };
         let got = blake3::hash(&bytes).to_hex().to_string();
         checks.compare("config_file", f.path.clone(), sum.clone(), got.clone());
-        if got == *sum && key.is_none() && f.path.rsplit('/').next() == Some(".env") {
-            if let Ok(text) = std::str::from_utf8(&bytes) {
-                if let Some(k) = crate::source::config_files::env_value(text, "N8N_ENCRYPTION_KEY")
-                {
-                    key = Some((f.path.clone(), k));
-                }
-            }
+        if got == *sum && bytes.len() <= 1 << 20 {
+            texts.insert(f.path.clone(), bytes);
         }
     }
-    Ok(key)
+    let found = crate::source::n8n_key::find(&contents.config_files, &mut |p: &str| {
+        texts.get(p).map(|b| b.to_vec())
+    });
+    Ok(found.map(|k| (k.source, k.key)))
 }
 
 /// One credential of the restored n8n database test-decrypted with the
@@ -731,7 +731,7 @@ async fn in_sandbox(
             match env {
                 Some(env) => test_decrypt(store, sb, name, m, d, &restored, env, checks).await?,
                 None => checks.notes.push(
-                    "no backed-up .env holds N8N_ENCRYPTION_KEY: no credential was test-decrypted"
+                    "no backed-up file gives N8N_ENCRYPTION_KEY (a compose file's n8n service, its env files, a .env): no credential was test-decrypted"
                         .into(),
                 ),
             }
