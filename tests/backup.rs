@@ -1456,7 +1456,10 @@ fn deep_workflow_round_trip(pg: &PgCluster, depth: usize, kinds: &[&str]) {
         stored.sort();
         assert_eq!(stored, ids, "{kind}: every workflow is stored");
         let obj = stored_workflow(&env, &s, &deep_id);
-        assert!(obj.get("pinData").unwrap() == &want, "{kind}: the pinned data as stored");
+        assert!(
+            obj.get("pinData").unwrap() == &want,
+            "{kind}: the pinned data as stored"
+        );
     }
 
     // Restored to a file: the pinned data whole, in what n8n imports.
@@ -1527,7 +1530,12 @@ fn a_workflow_that_cannot_be_read_is_named_in_the_manifest_and_every_other_is_st
     // PostgreSQL's json keeps what it was given; these read into no string
     // and no number: a lone UTF-16 surrogate, and a number beyond f64.
     let (surrogate, huge) = (ids[1].clone(), ids[2].clone());
-    set_pin_data(&pg, "n8n", &surrogate, r#"{"Webhook":[{"json":{"text":"\ud800"}}]}"#);
+    set_pin_data(
+        &pg,
+        "n8n",
+        &surrogate,
+        r#"{"Webhook":[{"json":{"text":"\ud800"}}]}"#,
+    );
     pg.psql(
         "n8n",
         &format!(
@@ -1535,7 +1543,12 @@ fn a_workflow_that_cannot_be_read_is_named_in_the_manifest_and_every_other_is_st
              WHERE id = '{huge}'"
         ),
     );
-    let name_of = |id: &str| pg.psql("n8n", &format!("SELECT name FROM workflow_entity WHERE id = '{id}'"));
+    let name_of = |id: &str| {
+        pg.psql(
+            "n8n",
+            &format!("SELECT name FROM workflow_entity WHERE id = '{id}'"),
+        )
+    };
     let env = Env::new();
     for kind in ["postgres_n8n", "flows"] {
         let o = env.backup_output(kind, &["--n8n-db", &pg.url("n8n")]);
@@ -1559,9 +1572,15 @@ fn a_workflow_that_cannot_be_read_is_named_in_the_manifest_and_every_other_is_st
             .map(|n| (n.id.as_str(), n.name.as_str(), n.reason.as_str()))
             .collect();
         assert_eq!(not.len(), 2, "{not:?}");
-        assert_eq!((not[0].0, not[0].1), (surrogate.as_str(), name_of(&surrogate).as_str()));
+        assert_eq!(
+            (not[0].0, not[0].1),
+            (surrogate.as_str(), name_of(&surrogate).as_str())
+        );
         assert!(not[0].2.contains("surrogate"), "{not:?}");
-        assert_eq!((not[1].0, not[1].1), (huge.as_str(), name_of(&huge).as_str()));
+        assert_eq!(
+            (not[1].0, not[1].1),
+            (huge.as_str(), name_of(&huge).as_str())
+        );
         assert!(not[1].2.contains("number out of range"), "{not:?}");
     }
     // `show` says so, in text and JSON.
@@ -1580,13 +1599,22 @@ fn a_workflow_that_cannot_be_read_is_named_in_the_manifest_and_every_other_is_st
     let out = env.dir.path().join("out");
     let o = env
         .cmd()
-        .args(["restore", "workflow", "latest:postgres_n8n", &surrogate, "--out"])
+        .args([
+            "restore",
+            "workflow",
+            "latest:postgres_n8n",
+            &surrogate,
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains("not stored") && err.contains("surrogate") && err.contains("restore database"), "{err}");
+    assert!(
+        err.contains("not stored") && err.contains("surrogate") && err.contains("restore database"),
+        "{err}"
+    );
     // The dump holds their rows; verification rebuilds every other workflow
     // and notes these two.
     let o = env
@@ -1602,8 +1630,16 @@ fn a_workflow_that_cannot_be_read_is_named_in_the_manifest_and_every_other_is_st
         ])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let notes = v["results"][0]["report"]["notes"].to_string();
-    assert!(notes.contains(&surrogate) && notes.contains("not stored"), "{notes}");
+    assert!(
+        notes.contains(&surrogate) && notes.contains("not stored"),
+        "{notes}"
+    );
 }

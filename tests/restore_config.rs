@@ -585,11 +585,17 @@ fn crafted_manifests_that_escape_the_root_are_refused_and_nothing_is_written() {
         .unwrap()
         .clone();
     assert_eq!(evil["action"], "refused");
-    assert!(evil["reason"].as_str().unwrap().contains("written through the link"));
+    assert!(evil["reason"]
+        .as_str()
+        .unwrap()
+        .contains("written through the link"));
     let o = env.restore(&[&through, "--root", s(&root)]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("/srv/app/conf/evil"), "{}", stderr(&o));
-    assert_eq!(std::fs::read(root.join("srv/app/settings.json")).unwrap(), b"{}\n");
+    assert_eq!(
+        std::fs::read(root.join("srv/app/settings.json")).unwrap(),
+        b"{}\n"
+    );
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
     std::fs::remove_dir_all(root.join("srv")).unwrap();
 
@@ -673,8 +679,16 @@ fn dot_dot_paths_non_utf8_names_and_links_out_of_the_tree_come_back() {
     let env = Env::new();
     let src = env.dir.path().join("server");
     let nginx = src.join("etc/nginx");
-    write(&nginx.join("nginx.conf"), b"include modules-enabled/*.conf;\n", 0o644);
-    write(&nginx.join("sites-available/default"), b"server {}\n", 0o644);
+    write(
+        &nginx.join("nginx.conf"),
+        b"include modules-enabled/*.conf;\n",
+        0o644,
+    );
+    write(
+        &nginx.join("sites-available/default"),
+        b"server {}\n",
+        0o644,
+    );
     std::fs::create_dir_all(nginx.join("sites-enabled")).unwrap();
     std::os::unix::fs::symlink(
         nginx.join("sites-available/default"),
@@ -684,13 +698,23 @@ fn dot_dot_paths_non_utf8_names_and_links_out_of_the_tree_come_back() {
     std::fs::create_dir_all(nginx.join("modules-enabled")).unwrap();
     let outside = "/usr/share/nginx/modules-available/mod-http-n8n-ark-test.conf";
     assert!(!Path::new(outside).exists());
-    std::os::unix::fs::symlink(outside, nginx.join("modules-enabled/50-mod-http-n8n-ark-test.conf"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        outside,
+        nginx.join("modules-enabled/50-mod-http-n8n-ark-test.conf"),
+    )
+    .unwrap();
     // Names that are not UTF-8 (Latin-1 "café", a 0xff byte), and a link to one.
     let latin1 = OsStr::from_bytes(b"caf\xe9.conf");
-    write(&nginx.join("conf.d").join(latin1), b"a Latin-1 name\n", 0o640);
     write(
-        &nginx.join("conf.d").join(OsStr::from_bytes(b"dir\xff")).join("inner.conf"),
+        &nginx.join("conf.d").join(latin1),
+        b"a Latin-1 name\n",
+        0o640,
+    );
+    write(
+        &nginx
+            .join("conf.d")
+            .join(OsStr::from_bytes(b"dir\xff"))
+            .join("inner.conf"),
         b"inside\n",
         0o644,
     );
@@ -714,10 +738,16 @@ fn dot_dot_paths_non_utf8_names_and_links_out_of_the_tree_come_back() {
     let files = m.contents.unwrap().config_files;
     let recorded: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
     for p in &recorded {
-        assert!(!p.contains("/..") && !p.contains("/./") && !p.contains("n8n-current"), "{p}");
+        assert!(
+            !p.contains("/..") && !p.contains("/./") && !p.contains("n8n-current"),
+            "{p}"
+        );
     }
     assert!(recorded.contains(&s(&n8n.join(".env"))), "{recorded:?}");
-    assert!(recorded.contains(&s(&n8n.join("docker-compose.yaml"))), "{recorded:?}");
+    assert!(
+        recorded.contains(&s(&n8n.join("docker-compose.yaml"))),
+        "{recorded:?}"
+    );
     let raw = |p: &Path| p.as_os_str().as_bytes().to_vec();
     let odd = files
         .iter()
@@ -729,15 +759,21 @@ fn dot_dot_paths_non_utf8_names_and_links_out_of_the_tree_come_back() {
         .iter()
         .find(|f| f.path.ends_with("conf.d/to-latin1"))
         .unwrap();
-    assert_eq!(link.link_target_bytes.as_deref(), Some(&b"caf\xe9.conf"[..]));
-    assert!(files.iter().any(|f| f.path.ends_with("inner.conf") && f.path_bytes.is_some()));
+    assert_eq!(
+        link.link_target_bytes.as_deref(),
+        Some(&b"caf\xe9.conf"[..])
+    );
+    assert!(files
+        .iter()
+        .any(|f| f.path.ends_with("inner.conf") && f.path_bytes.is_some()));
 
     // A dry run under a root that does not exist yet, with and without --only.
     let root = env.dir.path().join("scratch");
     let plan = ok_json(&env.restore(&[&backup, "--root", s(&root), "--dry-run"]));
     assert_eq!(plan["plan"].as_array().unwrap().len(), files.len());
     let only = nginx.join("sites-available");
-    let plan = ok_json(&env.restore(&[&backup, "--root", s(&root), "--dry-run", "--only", s(&only)]));
+    let plan =
+        ok_json(&env.restore(&[&backup, "--root", s(&root), "--dry-run", "--only", s(&only)]));
     assert_eq!(plan["plan"].as_array().unwrap().len(), 2, "{plan}");
     assert!(!root.exists(), "a dry run writes nothing");
     let o = env.ark(&["restore", "full", &backup, "--root", s(&root), "--dry-run"]);
@@ -750,20 +786,31 @@ fn dot_dot_paths_non_utf8_names_and_links_out_of_the_tree_come_back() {
     let restored = root.join(src.strip_prefix("/").unwrap());
     let want = tree(&nginx);
     let got = tree(&restored.join("etc/nginx"));
-    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
     for (rel, w) in &want {
         let g = &got[rel];
         assert_eq!((g.0, g.1, &g.5), (w.0, w.1, &w.5), "{rel}");
     }
     assert_eq!(
-        std::fs::read_link(restored.join("etc/nginx/modules-enabled/50-mod-http-n8n-ark-test.conf"))
-            .unwrap(),
+        std::fs::read_link(
+            restored.join("etc/nginx/modules-enabled/50-mod-http-n8n-ark-test.conf")
+        )
+        .unwrap(),
         Path::new(outside)
     );
-    assert!(!Path::new(outside).exists(), "nothing is written through a link");
+    assert!(
+        !Path::new(outside).exists(),
+        "nothing is written through a link"
+    );
     assert_eq!(
         std::fs::read(restored.join("etc/nginx/conf.d").join(latin1)).unwrap(),
         b"a Latin-1 name\n"
     );
-    assert_eq!(std::fs::read(restored.join("opt/n8n/.env")).unwrap(), b"N8N_HOST=example.org\n");
+    assert_eq!(
+        std::fs::read(restored.join("opt/n8n/.env")).unwrap(),
+        b"N8N_HOST=example.org\n"
+    );
 }

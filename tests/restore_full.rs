@@ -1273,7 +1273,11 @@ fn the_key_check_reads_the_env_file_the_compose_file_names() {
     let env = Env::new();
     let compose = "services:\n  n8n:\n    image: docker.n8n.io/n8nio/n8n\n    env_file: n8n.env\n    environment:\n      - DB_TYPE=postgresdb\n";
     let project = |base: &Path, key: &str| {
-        write(&base.join("opt/n8n/docker-compose.yml"), compose.as_bytes(), 0o644);
+        write(
+            &base.join("opt/n8n/docker-compose.yml"),
+            compose.as_bytes(),
+            0o644,
+        );
         write(&base.join("opt/n8n/.env"), b"POSTGRES_PASSWORD=pg\n", 0o600);
         write(
             &base.join("opt/n8n/n8n.env"),
@@ -1339,5 +1343,10 @@ fn the_key_check_reads_the_env_file_the_compose_file_names() {
         .output()
         .unwrap();
     let j: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(j["plan"]["encryption_key"]["verdict"], "match", "{j:#} {}", stderr(&o));
+    assert_eq!(
+        j["plan"]["encryption_key"]["verdict"],
+        "match",
+        "{j:#} {}",
+        stderr(&o)
+    );
 }

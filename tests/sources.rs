@@ -848,7 +848,11 @@ fn api_runner(dir: &Path) -> impl Fn(Vec<String>) -> std::process::Output + Clon
 fn nested_value(depth: usize) -> Value {
     let mut v = json!(1);
     for i in (0..depth).rev() {
-        v = if i % 2 == 0 { json!({ "a": v }) } else { json!([v]) };
+        v = if i % 2 == 0 {
+            json!({ "a": v })
+        } else {
+            json!([v])
+        };
     }
     v
 }
@@ -879,7 +883,9 @@ async fn a_flows_backup_through_the_api_stores_a_deep_workflow_and_names_a_bad_o
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let o = tokio::task::spawn_blocking(move || run(args)).await.unwrap();
+    let o = tokio::task::spawn_blocking(move || run(args))
+        .await
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(o.status.success(), "{err}");
     assert!(err.contains("badxxxxxxxxxxxxx"), "{err}");
@@ -897,7 +903,11 @@ async fn a_flows_backup_through_the_api_stores_a_deep_workflow_and_names_a_bad_o
     assert!(n.name.ends_with("copy 1"), "{n:?}");
     assert!(n.reason.contains("nodes is not an array"), "{n:?}");
     let items = common::restore_all(&store, s["manifest"].as_str().unwrap()).await;
-    let w = c.workflows.iter().find(|w| w.id == "deepxxxxxxxxxxxx").unwrap();
+    let w = c
+        .workflows
+        .iter()
+        .find(|w| w.id == "deepxxxxxxxxxxxx")
+        .unwrap();
     let obj = Doc::parse(&items[&w.item]).unwrap();
     assert!(obj.get("pinData").unwrap() == &Doc::from(&deep["pinData"]));
     assert_eq!(obj.get("pinData").unwrap().depth(), 203);
@@ -972,7 +982,9 @@ async fn the_encryption_key_is_found_where_the_compose_file_gives_it_to_n8n() {
     let tmp = tempfile::tempdir().unwrap();
     let store = common::new_store(&tmp.path().join("store")).await;
     let fkey = config_files::fingerprint_key(&store);
-    let layouts: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    /// What the layout is, its files (name, content), the file holding the key.
+    type Layout<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let layouts: Vec<Layout> = vec![
         (
             "env_file: n8n.env",
             vec![

@@ -810,7 +810,12 @@ fn the_key_a_compose_file_gives_n8n_through_an_env_file_decrypts_the_credentials
     .unwrap();
     let backup = env.backup_id(
         "full_system",
-        &["--n8n-db", &pg.url("n8n"), "--config-path", project.to_str().unwrap()],
+        &[
+            "--n8n-db",
+            &pg.url("n8n"),
+            "--config-path",
+            project.to_str().unwrap(),
+        ],
     );
     let c = env.manifest_of(&backup).contents.unwrap();
     assert_eq!(

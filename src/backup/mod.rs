@@ -609,9 +609,8 @@ enum ReadWorkflow {
 /// only the source itself failing (the database, the API) fails the backup.
 async fn store_workflows(
     blobs: &BlobWriter,
-    rows: impl futures::Stream<
-            Item = crate::source::Result<Result<CanonicalWorkflow, WorkflowNotStored>>,
-        > + Send,
+    rows: impl futures::Stream<Item = crate::source::Result<Result<CanonicalWorkflow, WorkflowNotStored>>>
+        + Send,
 ) -> Result<Vec<ReadWorkflow>, Failure> {
     rows.map_err(Failure::from)
         .map_ok(|read| {

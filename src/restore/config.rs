@@ -312,8 +312,7 @@ pub fn plan_config(backup: &ChosenBackup, opts: &ConfigOptions) -> Result<Vec<Pl
     let selected = |p: &[u8]| {
         only.is_empty()
             || only.iter().any(|o| {
-                p == o.as_slice()
-                    || (p.len() > o.len() && p.starts_with(o) && p[o.len()] == b'/')
+                p == o.as_slice() || (p.len() > o.len() && p.starts_with(o) && p[o.len()] == b'/')
             })
     };
 

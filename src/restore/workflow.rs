@@ -11,7 +11,9 @@
 //! `n8n export:workflow --separate` writes and that `n8n import:workflow`
 //! and the editor's *Import from File* read: the workflow's members
 //! (`id`, `name`, `nodes`, `connections`, `settings`, `staticData`, `tags`
-//! as `[{id, name}]`, ...) in n8n's order, pretty-printed. `parentFolderId` is
+//! as `[{id, name}]`, ...) in n8n's order, pretty-printed (down to 64 levels;
+//! deeper members on one line, so a workflow nested 100,000 levels deep is
+//! written in linear size). `parentFolderId` is
 //! left out (n8n's export does not carry it; a folder of the backed-up
 //! instance need not exist on the target). Note that `n8n import:workflow`
 //! replaces a workflow with the same `id` on the target (a restore in place);
@@ -86,13 +88,13 @@
 //!   unchanged id could not be checked (it exists, or it dangles): those are
 //!   reported as *unchecked*, with how to enable the check.
 use super::{item, ChosenBackup, Outcome, Recorder, RestoreError, RestoreWhat, Result};
+use crate::source::json::{Json, Object};
 use crate::source::n8n_api::{CreateFailure, N8nApi};
 use crate::source::postgres::PgTarget;
 use crate::source::SourceError;
 use crate::store::Store;
 use futures::StreamExt;
 use serde::Serialize;
-use crate::source::json::{Json, Object};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use store_format::contents::Workflow as WorkflowEntry;
@@ -923,7 +925,7 @@ fn settings_candidates(settings: &Object) -> Vec<(String, String)> {
         })
         .collect();
     for k in RECORDING_SETTINGS {
-        if settings.contains_key(*k) {
+        if settings.contains_key(k) {
             out.push((
                 k.to_string(),
                 "the target n8n refuses this setting (an older n8n); it only governs what n8n \
@@ -1513,7 +1515,11 @@ pub async fn restore(
 
 /// A selection naming a workflow the backup read but could not store: says
 /// so (and why) instead of "no such workflow".
-fn not_stored_instead(e: RestoreError, chosen: &ChosenBackup, selection: &Selection) -> RestoreError {
+fn not_stored_instead(
+    e: RestoreError,
+    chosen: &ChosenBackup,
+    selection: &Selection,
+) -> RestoreError {
     let Some(c) = chosen.manifest.contents.as_ref() else {
         return e;
     };
@@ -1862,11 +1868,16 @@ mod tests {
         let b = post_body(&obj(w), "new").unwrap();
         assert_eq!(
             Json::Object(b),
-            Json::from(json!({"name": "new", "nodes": [{"name": "a"}], "connections": {}, "settings": {}}))
+            Json::from(
+                json!({"name": "new", "nodes": [{"name": "a"}], "connections": {}, "settings": {}})
+            )
         );
         let w = json!({"id": "w", "nodes": [], "connections": {"a": 1}, "settings": {"x": 1}, "staticData": {"global": {}}});
         let b = post_body(&obj(w), "n").unwrap();
-        assert_eq!(b.get("staticData").unwrap(), &Json::from(json!({"global": {}})));
+        assert_eq!(
+            b.get("staticData").unwrap(),
+            &Json::from(json!({"global": {}}))
+        );
         assert!(b.keys().all(|k| POST_FIELDS.contains(&k.as_str())));
         assert!(post_body(&obj(json!({"id": "w"})), "n").is_err());
     }

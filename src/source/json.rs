@@ -26,7 +26,9 @@ use serde_json::Number;
 use std::fmt;
 
 /// A JSON value (see the module documentation).
+#[derive(Default)]
 pub enum Json {
+    #[default]
     Null,
     Bool(bool),
     Number(Number),
@@ -54,12 +56,6 @@ impl fmt::Display for JsonError {
 }
 
 impl std::error::Error for JsonError {}
-
-impl Default for Json {
-    fn default() -> Json {
-        Json::Null
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Dropping, walking, cloning, comparing: no recursion.
@@ -164,7 +160,8 @@ impl Builder {
     }
 
     fn start_array(&mut self, len: usize) {
-        self.open.push(Open::Array(Vec::with_capacity(len.min(1024))));
+        self.open
+            .push(Open::Array(Vec::with_capacity(len.min(1024))));
     }
 
     fn start_object(&mut self, len: usize) {
@@ -643,11 +640,7 @@ pub const PRETTY_DEPTH: usize = 64;
 
 /// Pretty form of `v`, or of an object made of `members` (in that order)
 /// when given: the top level of an export keeps n8n's member order.
-pub(crate) fn write_pretty_members(
-    members: Option<&[(&str, &Json)]>,
-    v: &Json,
-    out: &mut Vec<u8>,
-) {
+pub(crate) fn write_pretty_members(members: Option<&[(&str, &Json)]>, v: &Json, out: &mut Vec<u8>) {
     struct Open {
         is_object: bool,
         entries: usize,
@@ -690,8 +683,7 @@ pub(crate) fn write_pretty_members(
                 }
                 let is_object = matches!(ev, Event::StartObject(_));
                 out.push(if is_object { b'{' } else { b'[' });
-                let compact =
-                    open.len() >= PRETTY_DEPTH || open.last().is_some_and(|o| o.compact);
+                let compact = open.len() >= PRETTY_DEPTH || open.last().is_some_and(|o| o.compact);
                 open.push(Open {
                     is_object,
                     entries: 0,
@@ -809,7 +801,12 @@ impl Parser<'_> {
         let at = at.min(self.s.len());
         let before = &self.s[..at];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let column = at - before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+        let column = at
+            - before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1)
+            + 1;
         JsonError {
             message: format!("{what} at line {line} column {column}"),
         }
@@ -980,7 +977,10 @@ impl Parser<'_> {
             // serde_json's words for a lone UTF-16 surrogate (`\ud800` not
             // followed by its pair) do not say so.
             if token.windows(3).any(|w| w.eq_ignore_ascii_case(b"\\ud")) {
-                e.message = format!("{} (a string holding an unpaired UTF-16 surrogate?)", e.message);
+                e.message = format!(
+                    "{} (a string holding an unpaired UTF-16 surrogate?)",
+                    e.message
+                );
             }
             e
         })
@@ -1165,7 +1165,16 @@ mod tests {
             r#"{"Z":true,"a":"one","é":null}"#
         );
         let v = Json::from(json!({"k": [1, {"x": "y"}]}));
-        assert_eq!(v.get("k").unwrap().get_index(1).unwrap().get("x").unwrap().as_str(), Some("y"));
+        assert_eq!(
+            v.get("k")
+                .unwrap()
+                .get_index(1)
+                .unwrap()
+                .get("x")
+                .unwrap()
+                .as_str(),
+            Some("y")
+        );
         assert!(v.clone().into_object().is_ok());
         assert!(Json::Null.into_object().is_err());
     }

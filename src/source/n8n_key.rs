@@ -407,8 +407,7 @@ mod tests {
             .map(|(p, t)| (p.to_string(), t.as_bytes().to_vec()))
             .collect();
         let recorded: Vec<ConfigFile> = files.iter().map(|(p, _)| file(p)).collect();
-        find(&recorded, &mut |p: &str| map.get(p).cloned())
-            .map(|k| (k.key.to_string(), k.source))
+        find(&recorded, &mut |p: &str| map.get(p).cloned()).map(|k| (k.key.to_string(), k.source))
     }
 
     #[test]

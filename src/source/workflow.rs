@@ -193,10 +193,10 @@ pub fn canonical_from_api(body: Json) -> Result<CanonicalWorkflow> {
     };
     let id = workflow_id(&obj)?;
     for k in API_DERIVED {
-        obj.remove(*k);
+        obj.remove(k);
     }
     for k in TIMESTAMP_FIELDS {
-        if let Some(v) = obj.get_mut(*k) {
+        if let Some(v) = obj.get_mut(k) {
             normalise_timestamp(v);
         }
     }
@@ -234,7 +234,9 @@ pub fn canonical_from_api(body: Json) -> Result<CanonicalWorkflow> {
 /// The workflow of an element of n8n's API list, or what the manifest
 /// records instead when it cannot be put in canonical form (named with what
 /// the element says of its id and name).
-pub fn canonical_from_api_or_not(body: Json) -> std::result::Result<CanonicalWorkflow, WorkflowNotStored> {
+pub fn canonical_from_api_or_not(
+    body: Json,
+) -> std::result::Result<CanonicalWorkflow, WorkflowNotStored> {
     let id = body.get("id").and_then(id_string).unwrap_or_default();
     let name = body
         .get("name")
@@ -676,8 +678,8 @@ mod tests {
         assert_eq!(normalise_timestamp_str("infinity"), None);
         let row = json!({"id": "w1", "name": "n", "nodes": [], "createdAt": "2026-01-02T03:04:05.6+00:00",
             "updatedAt": "infinity", "other": "2026-01-02T03:04:05.6+00:00"});
-        let c =
-            canonical_from_db_row(obj(row.as_object().unwrap().clone()), vec![], &ts_cols()).unwrap();
+        let c = canonical_from_db_row(obj(row.as_object().unwrap().clone()), vec![], &ts_cols())
+            .unwrap();
         let back: Value = serde_json::from_slice(&c.json).unwrap();
         assert_eq!(back["createdAt"], "2026-01-02T03:04:05.600Z");
         assert_eq!(back["updatedAt"], "infinity");
@@ -924,10 +926,16 @@ mod tests {
         let not = |row: &str, tags: std::result::Result<Vec<(String, String)>, String>| {
             canonical_from_row_text(row, tags, "w9", "Nine", &ts_cols()).unwrap_err()
         };
-        let n = not(r#"{"id":"w9","name":"Nine","nodes":[],"pinData":{"t":"\ud800"}}"#, Ok(vec![]));
+        let n = not(
+            r#"{"id":"w9","name":"Nine","nodes":[],"pinData":{"t":"\ud800"}}"#,
+            Ok(vec![]),
+        );
         assert_eq!((n.id.as_str(), n.name.as_str()), ("w9", "Nine"));
         assert!(n.reason.contains("surrogate"), "{}", n.reason);
-        let n = not(r#"{"id":"w9","name":"Nine","nodes":[{"n":1e400}]}"#, Ok(vec![]));
+        let n = not(
+            r#"{"id":"w9","name":"Nine","nodes":[{"n":1e400}]}"#,
+            Ok(vec![]),
+        );
         assert!(n.reason.contains("number out of range"), "{}", n.reason);
         let n = not(r#"{"id":"w9","name":"Nine","nodes":{}}"#, Ok(vec![]));
         assert!(n.reason.contains("nodes is not an array"), "{}", n.reason);

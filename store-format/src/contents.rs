@@ -171,11 +171,7 @@ pub struct ConfigFile {
     /// The path's exact bytes, present only when they are not UTF-8 (file
     /// names on Linux are bytes). Readers that know the field use it in
     /// place of `path`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "opt_bytes"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_bytes")]
     pub path_bytes: Option<Vec<u8>>,
     pub file_type: FileType,
     /// Whether the operator required it (a required path that is missing or
@@ -194,11 +190,7 @@ pub struct ConfigFile {
     /// When the target is not UTF-8, its readable form (as `path`).
     pub link_target: Option<String>,
     /// A symlink target's exact bytes, present only when they are not UTF-8.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "opt_bytes"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_bytes")]
     pub link_target_bytes: Option<Vec<u8>>,
     /// The manifest item holding the content (files only).
     pub item: Option<String>,
