@@ -1,8 +1,9 @@
 //! `n8n-ark restore config BACKUP [--root DIR] [--only PATH…] [--no-keep] [--dry-run]`:
 //! the backup's config files, directories and symlinks written under a root
-//! (`/` by default), with their modes, owners (as root) and mtimes. The whole
-//! manifest is checked first: a path that would land outside the root is
-//! refused and nothing is written.
+//! (`/` by default), with their modes, owners (as root) and mtimes; symlinks
+//! as recorded, whatever they point at. The whole manifest is checked first:
+//! a path no backup records (`..`, relative, twice) is refused and nothing is
+//! written; an entry that would be written through a link is refused alone.
 use super::{open_store_and_catalog, restore_err};
 use crate::cli::catalog::TextTable;
 use crate::cli::{print_json, Cli, CliError, CliResult};
