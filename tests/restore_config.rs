@@ -536,6 +536,22 @@ fn crafted_manifests_that_escape_the_root_are_refused_and_nothing_is_written() {
         );
     }
 
+    // An older n8n-ark recorded a --config-path as given, `..` included:
+    // such a backup restores, each path where its `..` leads (never above
+    // the root).
+    let older = crafted(
+        &env,
+        &[("/srv/app/../app/./old.conf", File, Some("old\n"))],
+        &[],
+    );
+    let r = ok_json(&env.restore(&[&older, "--root", s(&root)]));
+    assert_eq!(r["failed"], 0, "{r}");
+    assert_eq!(
+        std::fs::read(root.join("srv/app/old.conf")).unwrap(),
+        b"old\n"
+    );
+    std::fs::remove_dir_all(root.join("srv")).unwrap();
+
     // Symlinks are data: restored as links, whatever they point at (out of
     // the root, up past it, through the backup's own links), and nothing is
     // written through one.

@@ -9,10 +9,11 @@
 //! thing refused is writing *through* a link:
 //!
 //! - [`plan_config`] first checks every recorded path, and refuses the whole
-//!   restore ([`RestoreError::Unsafe`], naming the path) when one is not an
-//!   absolute path without `.`, `..` or empty components, or is recorded
-//!   twice: no backup records such a path (they are normalised when the
-//!   backup is taken), so the manifest was crafted or damaged;
+//!   restore ([`RestoreError::Unsafe`], naming the path) when one is not
+//!   absolute, climbs above the root with `..`, or is recorded twice: no
+//!   backup records such a path, so the manifest was crafted or damaged.
+//!   Backups normalise their paths; an older n8n-ark recorded a configured
+//!   path as given, so `.`, `..` and empty components are resolved by name;
 //! - an entry below a symlink the backup also records (it would be written
 //!   through that link), or below a directory of the target that is a
 //!   symlink leading out of the root (or nowhere), or a recorded directory
@@ -142,6 +143,41 @@ fn components(path: &[u8]) -> std::result::Result<Vec<&[u8]>, String> {
     Ok(parts)
 }
 
+/// A recorded path as older backups may hold it (n8n-ark recorded a
+/// `--config-path` as given, `..` included, before it normalised them):
+/// absolute, `.` and empty components dropped, `..` resolved by name. An
+/// error when it is not absolute, holds a NUL byte, is the root, or climbs
+/// above the root (no backup records that: a crafted manifest).
+fn cleaned(path: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let Some(rest) = path.strip_prefix(b"/") else {
+        return Err("it is not absolute".into());
+    };
+    if path.contains(&0) {
+        return Err("it holds a NUL byte".into());
+    }
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for c in rest.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                if parts.pop().is_none() {
+                    return Err("its `..` components climb above the root".into());
+                }
+            }
+            name => parts.push(name),
+        }
+    }
+    if parts.is_empty() {
+        return Err("it is the root itself".into());
+    }
+    let mut out = Vec::with_capacity(path.len());
+    for p in parts {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    Ok(out)
+}
+
 /// `root` joined with the relative form of a checked absolute path.
 fn rerooted(root: &Path, path: &[u8]) -> PathBuf {
     root.join(OsStr::from_bytes(&path[1..]))
@@ -266,26 +302,30 @@ pub fn plan_config(backup: &ChosenBackup, opts: &ConfigOptions) -> Result<Vec<Pl
     let root = opts.root.clone();
     let canon_root = canonical_root(&root)?;
 
-    // Every recorded path: well formed, once.
-    let mut recorded: BTreeMap<&[u8], &ConfigFile> = BTreeMap::new();
+    // Every recorded path: well formed (`..` of an older backup resolved by
+    // name, never above the root), once. `at[i]`: where `files[i]` goes.
+    let mut at: Vec<Vec<u8>> = Vec::with_capacity(files.len());
+    let mut recorded: BTreeSet<Vec<u8>> = BTreeSet::new();
     for f in files {
-        components(f.path_raw()).map_err(|why| {
+        let clean = cleaned(f.path_raw()).map_err(|why| {
             RestoreError::Unsafe(format!(
                 "the backup records the path {:?}, which is refused: {why}",
                 f.path
             ))
         })?;
-        if recorded.insert(f.path_raw(), f).is_some() {
+        if !recorded.insert(clean.clone()) {
             return Err(RestoreError::Unsafe(format!(
                 "the backup records the path {:?} twice",
                 f.path
             )));
         }
+        at.push(clean);
     }
     let links: BTreeSet<&[u8]> = files
         .iter()
-        .filter(|f| f.file_type == FileType::Symlink)
-        .map(|f| f.path_raw())
+        .zip(&at)
+        .filter(|(f, _)| f.file_type == FileType::Symlink)
+        .map(|(_, p)| p.as_slice())
         .collect();
 
     // The selection.
@@ -298,10 +338,7 @@ pub fn plan_config(backup: &ChosenBackup, opts: &ConfigOptions) -> Result<Vec<Pl
         let shown = readable_path(o);
         components(o).map_err(|why| RestoreError::Invalid(format!("--only {shown:?}: {why}")))?;
         let below = |p: &[u8]| p.len() > o.len() && p.starts_with(o) && p[o.len()] == b'/';
-        if !files
-            .iter()
-            .any(|f| f.path_raw() == o || below(f.path_raw()))
-        {
+        if !at.iter().any(|p| p.as_slice() == o || below(p)) {
             return Err(RestoreError::Invalid(format!(
                 "--only {shown}: backup {} records nothing there (see `n8n-ark show {}`)",
                 backup.backup_id, backup.backup_id
@@ -318,12 +355,12 @@ pub fn plan_config(backup: &ChosenBackup, opts: &ConfigOptions) -> Result<Vec<Pl
 
     let root_user = is_root_user();
     let mut plan = Vec::new();
-    for f in files.iter().filter(|f| selected(f.path_raw())) {
-        let raw = f.path_raw();
+    for (f, clean) in files.iter().zip(&at).filter(|(_, p)| selected(p)) {
+        let raw = clean.as_slice();
         let target = rerooted(&root, raw);
         let mut p = PlannedFile {
             path: f.path.clone(),
-            raw: raw.to_vec(),
+            raw: f.path_raw().to_vec(),
             target: target.clone(),
             action: String::new(),
             file_type: file_type_name(f.file_type).into(),
@@ -887,6 +924,25 @@ pub fn left_out(backup: &ChosenBackup, plan: &[PlannedFile]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_of_older_backups_are_cleaned_never_above_the_root() {
+        assert_eq!(
+            cleaned(b"/opt/n8n/../n8n/./.env").unwrap(),
+            b"/opt/n8n/.env"
+        );
+        assert_eq!(cleaned(b"/etc//nginx/").unwrap(), b"/etc/nginx");
+        for bad in [
+            &b"/../etc"[..],
+            b"/a/../../b",
+            b"etc/x",
+            b"/",
+            b"/a/..",
+            b"/a\0",
+        ] {
+            assert!(cleaned(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn recorded_paths_must_be_clean_and_absolute() {
