@@ -185,7 +185,9 @@ fn postgres_n8n_round_trips_and_the_second_backup_stores_only_changes() {
             panic!()
         };
         let again = n8n_ark::source::workflow::canonical_from_db_row(
-            restored,
+            n8n_ark::source::json::Json::from(Value::Object(restored))
+                .into_object()
+                .unwrap(),
             tags,
             &["createdAt".to_string(), "updatedAt".to_string()],
         )
@@ -1373,4 +1375,276 @@ fn the_catalog_lives_in_the_default_data_dir_for_root_and_for_a_user() {
     let o = as_nobody(&["--store", user_store, "list"], Some(&xdg));
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(catalogs(&xdg.join("n8n-ark/catalogs")).len(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// No workflow can stop the backups.
+
+/// Pinned data nested `depth` levels deep, as n8n stores a node's pinned
+/// output: `{"Webhook":[{"json":{"a":[{"a":[…1…]}]}}]}` (objects and arrays
+/// in turn).
+fn deep_pin_data(depth: usize) -> String {
+    assert!(depth > 4);
+    let mut s = String::with_capacity(depth * 6);
+    s.push_str("{\"Webhook\":[{\"json\":");
+    let inner = depth - 3;
+    for i in 0..inner {
+        s.push_str(if i % 2 == 0 { "{\"a\":" } else { "[" });
+    }
+    s.push('1');
+    for i in (0..inner).rev() {
+        s.push(if i % 2 == 0 { '}' } else { ']' });
+    }
+    s.push_str("}]}");
+    s
+}
+
+/// Sets the pinned data of workflow `id` (through a file: it can be large).
+fn set_pin_data(pg: &PgCluster, db: &str, id: &str, json: &str) {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        f.path(),
+        format!(
+            "UPDATE workflow_entity SET \"pinData\" = $deep${json}$deep$::json WHERE id = '{id}';\n"
+        ),
+    )
+    .unwrap();
+    let perm = std::os::unix::fs::PermissionsExt::from_mode(0o644);
+    std::fs::set_permissions(f.path(), perm).unwrap();
+    pg.run_file(db, f.path());
+    let stored = pg.psql(
+        db,
+        &format!("SELECT length(\"pinData\"::text) FROM workflow_entity WHERE id = '{id}'"),
+    );
+    assert_eq!(stored, json.len().to_string());
+}
+
+/// The workflow ids of the fixture, in order.
+fn workflow_ids(pg: &PgCluster, db: &str) -> Vec<String> {
+    pg.psql(db, "SELECT id FROM workflow_entity ORDER BY id")
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// A workflow's object in backup `summary` (its canonical JSON), parsed.
+fn stored_workflow(env: &Env, summary: &Value, id: &str) -> n8n_ark::source::json::Json {
+    let m = env.manifest(summary);
+    let c = m.contents.unwrap();
+    let w = c
+        .workflows
+        .iter()
+        .find(|w| w.id == id)
+        .unwrap_or_else(|| panic!("workflow {id} is not in the manifest"));
+    let items = env.items(summary);
+    n8n_ark::source::json::Json::parse(&items[&w.item]).unwrap()
+}
+
+/// What every kind that reads workflows does with a workflow whose pinned
+/// data nests `depth` levels: backs it up whole with every other workflow,
+/// restores it to a file n8n imports, and verifies it in a sandbox.
+fn deep_workflow_round_trip(pg: &PgCluster, depth: usize, kinds: &[&str]) {
+    use n8n_ark::source::json::Json;
+    let ids = workflow_ids(pg, "n8n");
+    let deep_id = ids[ids.len() / 2].clone();
+    let pin = deep_pin_data(depth);
+    set_pin_data(pg, "n8n", &deep_id, &pin);
+    let want = Json::parse_str(&pin).unwrap();
+    assert_eq!(want.depth(), depth);
+    let env = Env::new();
+    for kind in kinds {
+        let o = env.backup_output(kind, &["--n8n-db", &pg.url("n8n")]);
+        assert!(o.status.success(), "{kind}: {}", stderr(&o));
+        let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let c = env.manifest(&s).contents.unwrap();
+        let mut stored: Vec<&str> = c.workflows.iter().map(|w| w.id.as_str()).collect();
+        stored.sort();
+        assert_eq!(stored, ids, "{kind}: every workflow is stored");
+        let obj = stored_workflow(&env, &s, &deep_id);
+        assert!(
+            obj.get("pinData").unwrap() == &want,
+            "{kind}: the pinned data as stored"
+        );
+    }
+
+    // Restored to a file: the pinned data whole, in what n8n imports.
+    let out = env.dir.path().join("restored");
+    let o = env
+        .cmd()
+        .args(["--json", "restore", "workflow", "latest", &deep_id, "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let files: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let doc = Json::parse(&std::fs::read(&files[0]).unwrap()).unwrap();
+    assert_eq!(doc.get("id").and_then(Json::as_str), Some(deep_id.as_str()));
+    assert!(doc.get("pinData").unwrap() == &want);
+
+    // Verified: the dump restored into a sandbox, every workflow rebuilt
+    // from its rows and compared with its object.
+    if kinds.contains(&"postgres_n8n") {
+        let o = env
+            .cmd()
+            .args([
+                "--json",
+                "verify",
+                "latest:postgres_n8n",
+                "--level",
+                "restore",
+                "--sandbox",
+                "local",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn a_workflow_nested_132_levels_deep_is_backed_up_restored_and_verified() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    deep_workflow_round_trip(&pg, 132, &["postgres_n8n", "flows", "full_system"]);
+}
+
+#[test]
+fn a_workflow_nested_100000_levels_deep_is_backed_up_restored_and_verified() {
+    // PostgreSQL's json parser recurses once per level: its default
+    // max_stack_depth (2 MB) stores about 10,000 levels; a server whose
+    // operator raised it stores 100,000.
+    let pg = PgCluster::start_with_stack(120);
+    pg.load_fixture("n8n");
+    deep_workflow_round_trip(&pg, 100_000, &["postgres_n8n", "flows"]);
+}
+
+#[test]
+fn a_workflow_that_cannot_be_read_is_named_in_the_manifest_and_every_other_is_stored() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let ids = workflow_ids(&pg, "n8n");
+    // PostgreSQL's json keeps what it was given; these read into no string
+    // and no number: a lone UTF-16 surrogate, and a number beyond f64.
+    let (surrogate, huge) = (ids[1].clone(), ids[2].clone());
+    set_pin_data(
+        &pg,
+        "n8n",
+        &surrogate,
+        r#"{"Webhook":[{"json":{"text":"\ud800"}}]}"#,
+    );
+    pg.psql(
+        "n8n",
+        &format!(
+            "UPDATE workflow_entity SET nodes = '[{{\"name\":\"A\",\"type\":\"t\",\"parameters\":{{\"n\":1e400}}}}]' \
+             WHERE id = '{huge}'"
+        ),
+    );
+    let name_of = |id: &str| {
+        pg.psql(
+            "n8n",
+            &format!("SELECT name FROM workflow_entity WHERE id = '{id}'"),
+        )
+    };
+    let env = Env::new();
+    for kind in ["postgres_n8n", "flows"] {
+        let o = env.backup_output(kind, &["--n8n-db", &pg.url("n8n")]);
+        assert!(o.status.success(), "{kind}: {}", stderr(&o));
+        // The operator is told which workflows were not stored.
+        let err = stderr(&o);
+        assert!(err.contains(&surrogate) && err.contains(&huge), "{err}");
+        let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let c = env.manifest(&s).contents.unwrap();
+        let mut stored: Vec<&str> = c.workflows.iter().map(|w| w.id.as_str()).collect();
+        stored.sort();
+        let others: Vec<&str> = ids
+            .iter()
+            .map(String::as_str)
+            .filter(|i| *i != surrogate && *i != huge)
+            .collect();
+        assert_eq!(stored, others, "{kind}: every other workflow is stored");
+        let not: Vec<(&str, &str, &str)> = c
+            .workflows_not_stored
+            .iter()
+            .map(|n| (n.id.as_str(), n.name.as_str(), n.reason.as_str()))
+            .collect();
+        assert_eq!(not.len(), 2, "{not:?}");
+        assert_eq!(
+            (not[0].0, not[0].1),
+            (surrogate.as_str(), name_of(&surrogate).as_str())
+        );
+        assert!(not[0].2.contains("surrogate"), "{not:?}");
+        assert_eq!(
+            (not[1].0, not[1].1),
+            (huge.as_str(), name_of(&huge).as_str())
+        );
+        assert!(not[1].2.contains("number out of range"), "{not:?}");
+    }
+    // `show` says so, in text and JSON.
+    let shown = env.json(&["show", "latest:postgres_n8n"]);
+    let listed: Vec<&str> = shown["workflows_not_stored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [surrogate.as_str(), huge.as_str()]);
+    let o = env.ark(&["show", "latest:postgres_n8n"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("workflows NOT stored: 2"), "{text}");
+    // Asking for one names why it cannot be restored from the workflow objects.
+    let out = env.dir.path().join("out");
+    let o = env
+        .cmd()
+        .args([
+            "restore",
+            "workflow",
+            "latest:postgres_n8n",
+            &surrogate,
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("not stored") && err.contains("surrogate") && err.contains("restore database"),
+        "{err}"
+    );
+    // The dump holds their rows; verification rebuilds every other workflow
+    // and notes these two.
+    let o = env
+        .cmd()
+        .args([
+            "--json",
+            "verify",
+            "latest:postgres_n8n",
+            "--level",
+            "restore",
+            "--sandbox",
+            "local",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let notes = v["results"][0]["report"]["notes"].to_string();
+    assert!(
+        notes.contains(&surrogate) && notes.contains("not stored"),
+        "{notes}"
+    );
 }

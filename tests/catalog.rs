@@ -251,6 +251,7 @@ async fn take_labelled_backup(
                 .then(|| blake3::hash(c.content).to_hex().to_string()),
             link_target: c.link_target.map(String::from),
             item,
+            ..Default::default()
         });
     }
     let contents = Contents {
@@ -293,6 +294,7 @@ async fn take_labelled_backup(
         config_files,
         encryption_key_fingerprint: Some("5f1c0ffee0ddba11".into()),
         encryption_key_source: Some("/opt/n8n/.env".into()),
+        ..Default::default()
     };
     let labels = labels
         .iter()

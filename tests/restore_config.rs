@@ -213,8 +213,8 @@ fn files_modes_owners_links_and_directories_come_back_under_a_root() {
             assert_eq!((g.2, g.3), (w.2, w.3), "owner of {rel}");
         }
     }
-    // Relative links as written; the absolute one re-rooted, so it stays
-    // inside the root (and leads to the restored file).
+    // Links as written: relative ones, and the absolute one as it was
+    // recorded (a link is data: it is not re-rooted).
     let cert = "etc/letsencrypt/live/n8n.example.org/cert.pem";
     assert_eq!(got[cert].5, want[cert].5);
     assert_eq!(
@@ -225,8 +225,8 @@ fn files_modes_owners_links_and_directories_come_back_under_a_root() {
     let link = std::fs::read_link(restored_base.join(site)).unwrap();
     assert_eq!(
         link,
-        restored_base.join("etc/nginx/sites-available/n8n"),
-        "re-rooted"
+        src.join("etc/nginx/sites-available/n8n"),
+        "as recorded"
     );
     if is_root() {
         assert_eq!((got[site].2, got[site].3), (33, 33));
@@ -459,6 +459,8 @@ fn crafted_manifests_that_escape_the_root_are_refused_and_nothing_is_written() {
     std::fs::create_dir_all(&outside).unwrap();
     let benign: (&str, FileType, Option<&str>) = ("/srv/app/settings.json", File, Some("{}\n"));
     type Crafted<'a> = (&'a str, FileType, Option<&'a str>);
+    // Paths no backup records (they are normalised when it is taken): the
+    // whole restore is refused.
     let cases: Vec<(&str, Vec<Crafted>)> = vec![
         (
             "/../../etc/passwd",
@@ -487,38 +489,6 @@ fn crafted_manifests_that_escape_the_root_are_refused_and_nothing_is_written() {
             vec![
                 benign,
                 ("etc/cron.d/evil", File, Some("* * * * * root sh\n")),
-            ],
-        ),
-        // An absolute target outside the restored files.
-        (
-            "/srv/app/passwd",
-            vec![benign, ("/srv/app/passwd", Symlink, Some("/etc/passwd"))],
-        ),
-        // A relative target climbing out of the root.
-        (
-            "/srv/app/up",
-            vec![
-                benign,
-                ("/srv/app/up", Symlink, Some("../../../../../../etc")),
-            ],
-        ),
-        // Lexically inside, but through the backup's own link it climbs out.
-        (
-            "/srv/app/t",
-            vec![
-                benign,
-                ("/srv/app/s", Symlink, Some("../..")),
-                ("/srv/app/t", Symlink, Some("s/../../etc")),
-            ],
-        ),
-        // A file written through a link of the same backup.
-        (
-            "/srv/app/conf/evil",
-            vec![
-                benign,
-                ("/srv/other", Directory, None),
-                ("/srv/app/conf", Symlink, Some("/srv/other")),
-                ("/srv/app/conf/evil", File, Some("x\n")),
             ],
         ),
         ("/srv/app/settings.json", vec![benign, benign]),
@@ -552,21 +522,6 @@ fn crafted_manifests_that_escape_the_root_are_refused_and_nothing_is_written() {
         }
         refused.push((id, *needle));
     }
-
-    // A directory of the target on the way, a symlink leading out of the root.
-    std::os::unix::fs::symlink(&outside, root.join("srv")).unwrap();
-    let id = crafted(&env, &[benign], &[]);
-    let o = env.restore(&[&id, "--root", s(&root)]);
-    let err = stderr(&o);
-    assert!(!o.status.success());
-    assert!(
-        err.contains("is a symlink to") && err.contains("outside the root"),
-        "{err}"
-    );
-    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
-    std::fs::remove_file(root.join("srv")).unwrap();
-    refused.push((id, "outside the root"));
-
     // Every refusal is recorded, naming the path.
     let h = env.restore_history();
     assert_eq!(h.len(), refused.len());
@@ -580,6 +535,101 @@ fn crafted_manifests_that_escape_the_root_are_refused_and_nothing_is_written() {
             "{m}"
         );
     }
+
+    // An older n8n-ark recorded a --config-path as given, `..` included:
+    // such a backup restores, each path where its `..` leads (never above
+    // the root).
+    let older = crafted(
+        &env,
+        &[("/srv/app/../app/./old.conf", File, Some("old\n"))],
+        &[],
+    );
+    let r = ok_json(&env.restore(&[&older, "--root", s(&root)]));
+    assert_eq!(r["failed"], 0, "{r}");
+    assert_eq!(
+        std::fs::read(root.join("srv/app/old.conf")).unwrap(),
+        b"old\n"
+    );
+    std::fs::remove_dir_all(root.join("srv")).unwrap();
+
+    // Symlinks are data: restored as links, whatever they point at (out of
+    // the root, up past it, through the backup's own links), and nothing is
+    // written through one.
+    let links = crafted(
+        &env,
+        &[
+            benign,
+            ("/srv/app/passwd", Symlink, Some("/etc/passwd")),
+            ("/srv/app/up", Symlink, Some("../../../../../../etc")),
+            ("/srv/app/s", Symlink, Some("../..")),
+            ("/srv/app/t", Symlink, Some("s/../../etc")),
+        ],
+        &[],
+    );
+    let r = ok_json(&env.restore(&[&links, "--root", s(&root)]));
+    assert_eq!(r["failed"], 0, "{r}");
+    for (name, target) in [
+        ("passwd", "/etc/passwd"),
+        ("up", "../../../../../../etc"),
+        ("s", "../.."),
+        ("t", "s/../../etc"),
+    ] {
+        assert_eq!(
+            std::fs::read_link(root.join("srv/app").join(name)).unwrap(),
+            Path::new(target)
+        );
+    }
+    std::fs::remove_dir_all(root.join("srv")).unwrap();
+
+    // A file the backup records below one of its own links would be
+    // written through it: that entry is refused, the others restored.
+    let through = crafted(
+        &env,
+        &[
+            benign,
+            ("/srv/app/conf", Symlink, Some(s(&outside))),
+            ("/srv/app/conf/evil", File, Some("x\n")),
+        ],
+        &[],
+    );
+    let plan = ok_json(&env.restore(&[&through, "--root", s(&root), "--dry-run"]));
+    let evil = plan["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["path"] == "/srv/app/conf/evil")
+        .unwrap()
+        .clone();
+    assert_eq!(evil["action"], "refused");
+    assert!(evil["reason"]
+        .as_str()
+        .unwrap()
+        .contains("written through the link"));
+    let o = env.restore(&[&through, "--root", s(&root)]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("/srv/app/conf/evil"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(root.join("srv/app/settings.json")).unwrap(),
+        b"{}\n"
+    );
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    std::fs::remove_dir_all(root.join("srv")).unwrap();
+
+    // A directory of the target on the way, a symlink leading out of the
+    // root: what is below it is refused, nothing is written through it.
+    std::os::unix::fs::symlink(&outside, root.join("srv")).unwrap();
+    let id = crafted(&env, &[benign], &[]);
+    let o = env.restore(&[&id, "--root", s(&root)]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    let last = env.restore_history().pop().unwrap();
+    let detail = last["items"][0]["detail"].as_str().unwrap().to_string();
+    assert!(
+        detail.contains("is a symlink to") && detail.contains("outside the root"),
+        "{detail} / {err}"
+    );
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    std::fs::remove_file(root.join("srv")).unwrap();
 
     // With the root `/`, an absolute link outside the backup's files is where
     // it pointed when backed up: planned as is (dry run only).
@@ -629,4 +679,154 @@ fn crafted_manifests_that_escape_the_root_are_refused_and_nothing_is_written() {
         .clone();
     assert_eq!(bad["name"], "file:/srv/app/tampered.json");
     assert!(bad["detail"].as_str().unwrap().contains("does not match"));
+}
+
+/// What a backup records, a restore writes back: a path given with `..` or
+/// through a symlinked directory is recorded where it really is; file names
+/// that are not UTF-8 are recorded as bytes; a symlink is recorded and
+/// restored as the link it is, whatever it points at (Debian's nginx links
+/// `modules-enabled/*.conf` to `/usr/share/nginx/...`, outside any tree a
+/// backup holds), also under a scratch root, also with --dry-run and --only,
+/// and a dry run needs no root yet.
+#[test]
+fn dot_dot_paths_non_utf8_names_and_links_out_of_the_tree_come_back() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new();
+    let src = env.dir.path().join("server");
+    let nginx = src.join("etc/nginx");
+    write(
+        &nginx.join("nginx.conf"),
+        b"include modules-enabled/*.conf;\n",
+        0o644,
+    );
+    write(
+        &nginx.join("sites-available/default"),
+        b"server {}\n",
+        0o644,
+    );
+    std::fs::create_dir_all(nginx.join("sites-enabled")).unwrap();
+    std::os::unix::fs::symlink(
+        nginx.join("sites-available/default"),
+        nginx.join("sites-enabled/default"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(nginx.join("modules-enabled")).unwrap();
+    let outside = "/usr/share/nginx/modules-available/mod-http-n8n-ark-test.conf";
+    assert!(!Path::new(outside).exists());
+    std::os::unix::fs::symlink(
+        outside,
+        nginx.join("modules-enabled/50-mod-http-n8n-ark-test.conf"),
+    )
+    .unwrap();
+    // Names that are not UTF-8 (Latin-1 "café", a 0xff byte), and a link to one.
+    let latin1 = OsStr::from_bytes(b"caf\xe9.conf");
+    write(
+        &nginx.join("conf.d").join(latin1),
+        b"a Latin-1 name\n",
+        0o640,
+    );
+    write(
+        &nginx
+            .join("conf.d")
+            .join(OsStr::from_bytes(b"dir\xff"))
+            .join("inner.conf"),
+        b"inside\n",
+        0o644,
+    );
+    std::os::unix::fs::symlink(latin1, nginx.join("conf.d/to-latin1")).unwrap();
+    // The compose project, given through `..` and through a symlinked directory.
+    let n8n = src.join("opt/n8n");
+    write(&n8n.join(".env"), b"N8N_HOST=example.org\n", 0o600);
+    write(&n8n.join("docker-compose.yaml"), b"services: {}\n", 0o644);
+    std::os::unix::fs::symlink(&n8n, src.join("n8n-current")).unwrap();
+    let backup = back_up(
+        &env,
+        &[
+            nginx.clone(),
+            src.join("opt/n8n/../n8n/./.env"),
+            src.join("n8n-current/docker-compose.yaml"),
+        ],
+    );
+
+    // Recorded normalised, where the files are.
+    let m = env.manifest_of(&backup);
+    let files = m.contents.unwrap().config_files;
+    let recorded: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    for p in &recorded {
+        assert!(
+            !p.contains("/..") && !p.contains("/./") && !p.contains("n8n-current"),
+            "{p}"
+        );
+    }
+    assert!(recorded.contains(&s(&n8n.join(".env"))), "{recorded:?}");
+    assert!(
+        recorded.contains(&s(&n8n.join("docker-compose.yaml"))),
+        "{recorded:?}"
+    );
+    let raw = |p: &Path| p.as_os_str().as_bytes().to_vec();
+    let odd = files
+        .iter()
+        .find(|f| f.path_bytes.as_deref() == Some(&raw(&nginx.join("conf.d").join(latin1))[..]))
+        .expect("the Latin-1 name is recorded as bytes");
+    assert_eq!(odd.file_type, FileType::File);
+    assert!(odd.path.ends_with("caf\\xe9.conf"), "{}", odd.path);
+    let link = files
+        .iter()
+        .find(|f| f.path.ends_with("conf.d/to-latin1"))
+        .unwrap();
+    assert_eq!(
+        link.link_target_bytes.as_deref(),
+        Some(&b"caf\xe9.conf"[..])
+    );
+    assert!(files
+        .iter()
+        .any(|f| f.path.ends_with("inner.conf") && f.path_bytes.is_some()));
+
+    // A dry run under a root that does not exist yet, with and without --only.
+    let root = env.dir.path().join("scratch");
+    let plan = ok_json(&env.restore(&[&backup, "--root", s(&root), "--dry-run"]));
+    assert_eq!(plan["plan"].as_array().unwrap().len(), files.len());
+    let only = nginx.join("sites-available");
+    let plan =
+        ok_json(&env.restore(&[&backup, "--root", s(&root), "--dry-run", "--only", s(&only)]));
+    assert_eq!(plan["plan"].as_array().unwrap().len(), 2, "{plan}");
+    assert!(!root.exists(), "a dry run writes nothing");
+    let o = env.ark(&["restore", "full", &backup, "--root", s(&root), "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!root.exists(), "a dry run writes nothing");
+
+    // The restore: every entry, links as they were written.
+    let r = ok_json(&env.restore(&[&backup, "--root", s(&root)]));
+    assert_eq!(r["failed"], 0, "{r}");
+    let restored = root.join(src.strip_prefix("/").unwrap());
+    let want = tree(&nginx);
+    let got = tree(&restored.join("etc/nginx"));
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    for (rel, w) in &want {
+        let g = &got[rel];
+        assert_eq!((g.0, g.1, &g.5), (w.0, w.1, &w.5), "{rel}");
+    }
+    assert_eq!(
+        std::fs::read_link(
+            restored.join("etc/nginx/modules-enabled/50-mod-http-n8n-ark-test.conf")
+        )
+        .unwrap(),
+        Path::new(outside)
+    );
+    assert!(
+        !Path::new(outside).exists(),
+        "nothing is written through a link"
+    );
+    assert_eq!(
+        std::fs::read(restored.join("etc/nginx/conf.d").join(latin1)).unwrap(),
+        b"a Latin-1 name\n"
+    );
+    assert_eq!(
+        std::fs::read(restored.join("opt/n8n/.env")).unwrap(),
+        b"N8N_HOST=example.org\n"
+    );
 }

@@ -1115,12 +1115,15 @@ fn a_crafted_manifest_that_escapes_the_root_is_refused_before_anything_happens()
             ],
             "/srv/app/../../../escape.conf",
         ),
+        // A link is data (restored as the link it is, wherever it points);
+        // a path recorded twice is not something a backup writes.
         (
             vec![
                 file("/srv/app/ok.conf"),
                 link("/srv/app/certs", "../../../../../etc"),
+                file("/srv/app/ok.conf"),
             ],
-            "/srv/app/certs",
+            "/srv/app/ok.conf",
         ),
     ] {
         let id = crafted_backup(&env, files);
@@ -1368,4 +1371,90 @@ fn what_the_restore_needs_is_checked_in_the_plan_before_anything_is_touched() {
             .unwrap()
             .starts_with("restore full refused, nothing was changed"));
     }
+}
+
+/// The key check reads the compose project as n8n gets its key: here from
+/// `env_file: n8n.env`, which the restore would replace with the backup's,
+/// whose key is not the one the target's database was encrypted with.
+#[test]
+fn the_key_check_reads_the_env_file_the_compose_file_names() {
+    let env = Env::new();
+    let compose = "services:\n  n8n:\n    image: docker.n8n.io/n8nio/n8n\n    env_file: n8n.env\n    environment:\n      - DB_TYPE=postgresdb\n";
+    let project = |base: &Path, key: &str| {
+        write(
+            &base.join("opt/n8n/docker-compose.yml"),
+            compose.as_bytes(),
+            0o644,
+        );
+        write(&base.join("opt/n8n/.env"), b"POSTGRES_PASSWORD=pg\n", 0o600);
+        write(
+            &base.join("opt/n8n/n8n.env"),
+            format!("N8N_ENCRYPTION_KEY={key}\n").as_bytes(),
+            0o600,
+        );
+    };
+    let src = env.path("src");
+    project(&src, "the-backups-key-2222");
+    let o = env
+        .cmd()
+        .env_remove("N8N_ENCRYPTION_KEY")
+        .args([
+            "--json",
+            "backup",
+            "--type",
+            "n8n_config",
+            "--no-default-config-paths",
+            "--config-path",
+        ])
+        .arg(src.join("opt/n8n"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let b: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let target = env.path("target");
+    project(&under(&target, &src), FIXTURE_ENCRYPTION_KEY);
+    let o = env
+        .cmd()
+        .env_remove("N8N_ENCRYPTION_KEY")
+        .args([
+            "--json",
+            "restore",
+            "full",
+            b["backup_id"].as_str().unwrap(),
+            "--dry-run",
+            "--no-stop",
+        ])
+        .arg("--root")
+        .arg(&target)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let j: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let k = &j["plan"]["encryption_key"];
+    assert_eq!(k["verdict"], "mismatch", "{j:#}");
+    assert!(k.to_string().contains("n8n.env"), "{k:#}");
+    // The same key on both sides: they match.
+    project(&under(&target, &src), "the-backups-key-2222");
+    let o = env
+        .cmd()
+        .env_remove("N8N_ENCRYPTION_KEY")
+        .args([
+            "--json",
+            "restore",
+            "full",
+            b["backup_id"].as_str().unwrap(),
+            "--dry-run",
+            "--no-stop",
+        ])
+        .arg("--root")
+        .arg(&target)
+        .output()
+        .unwrap();
+    let j: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        j["plan"]["encryption_key"]["verdict"],
+        "match",
+        "{j:#} {}",
+        stderr(&o)
+    );
 }

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use n8n_ark::source::config_files::{self, ConfigPath};
+use n8n_ark::source::json::Json as Doc;
 use n8n_ark::source::n8n_api::N8nApi;
 use n8n_ark::source::workflow::canonical_from_api;
 use n8n_ark::source::SourceError;
@@ -690,8 +691,16 @@ fn fixture_workflows() -> Vec<Value> {
 }
 
 async fn fake_n8n(max_limit: usize, stuck_cursor: bool) -> (String, FakeN8n) {
+    fake_n8n_serving(fixture_workflows(), max_limit, stuck_cursor).await
+}
+
+async fn fake_n8n_serving(
+    workflows: Vec<Value>,
+    max_limit: usize,
+    stuck_cursor: bool,
+) -> (String, FakeN8n) {
     let state = FakeN8n {
-        workflows: Arc::new(fixture_workflows()),
+        workflows: Arc::new(workflows),
         max_limit,
         stuck_cursor,
         requests: Arc::default(),
@@ -718,10 +727,11 @@ async fn lists_every_workflow_across_pages() {
         4,
         "7 workflows, 2 a page"
     );
-    assert_eq!(got, *state.workflows, "every workflow, whole, in order");
+    let want: Vec<Doc> = state.workflows.iter().map(Doc::from).collect();
+    assert!(got == want, "every workflow, whole, in order");
     // Each body canonicalises, without what n8n derives from other tables.
-    for w in got {
-        let c = canonical_from_api(w.clone()).unwrap();
+    for w in state.workflows.iter() {
+        let c = canonical_from_api(Doc::from(w)).unwrap();
         let back: Value = serde_json::from_slice(&c.json).unwrap();
         assert!(back.get("shared").is_none() && back.get("activeVersion").is_none());
         assert_eq!(back["nodes"], w["nodes"]);
@@ -812,6 +822,97 @@ async fn a_closed_port_does_not_answer() {
     }
 }
 
+/// The binary with a fresh store in `dir` and the fake's key in a file.
+fn api_runner(dir: &Path) -> impl Fn(Vec<String>) -> std::process::Output + Clone + Send + 'static {
+    let keyfile = dir.join("api-key");
+    std::fs::write(&keyfile, format!("{API_KEY}\n")).unwrap();
+    let dir = dir.to_path_buf();
+    move |args: Vec<String>| {
+        let mut c = std::process::Command::new(common::bin());
+        c.env_remove("ARK_N8N_DB")
+            .env_remove("ARK_STORE")
+            .env("ARK_PASSWORD", common::PASSPHRASE)
+            .env("ARK_KDF_TARGET_MS", "20")
+            .env("ARK_N8N_API_KEY_FILE", dir.join("api-key"))
+            .arg("--store")
+            .arg(dir.join("store"))
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(args);
+        c.output().unwrap()
+    }
+}
+
+/// A value nested `depth` levels deep (objects and arrays in turn), built
+/// without parsing.
+fn nested_value(depth: usize) -> Value {
+    let mut v = json!(1);
+    for i in (0..depth).rev() {
+        v = if i % 2 == 0 {
+            json!({ "a": v })
+        } else {
+            json!([v])
+        };
+    }
+    v
+}
+
+/// Through n8n's API too, a workflow nested deeper than serde_json reads is
+/// stored whole, and one that has not the shape of a workflow is named in
+/// the manifest while every other is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flows_backup_through_the_api_stores_a_deep_workflow_and_names_a_bad_one() {
+    let mut workflows = fixture_workflows();
+    let mut deep = workflows[0].clone();
+    deep["id"] = json!("deepxxxxxxxxxxxx");
+    deep["pinData"] = json!({ "Webhook": [{ "json": nested_value(200) }] });
+    let mut bad = workflows[1].clone();
+    bad["id"] = json!("badxxxxxxxxxxxxx");
+    bad["nodes"] = json!("not a list");
+    workflows.push(deep.clone());
+    workflows.push(bad);
+    let (url, _server) = fake_n8n_serving(workflows, 250, false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = api_runner(dir.path());
+    let run2 = run.clone();
+    let o = tokio::task::spawn_blocking(move || run2(vec!["init".into()]))
+        .await
+        .unwrap();
+    assert!(o.status.success());
+    let args: Vec<String> = ["--json", "backup", "--type", "flows", "--n8n-url", &url]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let o = tokio::task::spawn_blocking(move || run(args))
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("badxxxxxxxxxxxxx"), "{err}");
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let store = common::open_store(&dir.path().join("store")).await;
+    let m = store
+        .read_manifest(&store_format::ObjectId::from_hex(s["manifest"].as_str().unwrap()).unwrap())
+        .await
+        .unwrap();
+    let c = m.contents.unwrap();
+    assert_eq!(c.workflows.len(), 8);
+    assert_eq!(c.workflows_not_stored.len(), 1);
+    let n = &c.workflows_not_stored[0];
+    assert_eq!(n.id, "badxxxxxxxxxxxxx");
+    assert!(n.name.ends_with("copy 1"), "{n:?}");
+    assert!(n.reason.contains("nodes is not an array"), "{n:?}");
+    let items = common::restore_all(&store, s["manifest"].as_str().unwrap()).await;
+    let w = c
+        .workflows
+        .iter()
+        .find(|w| w.id == "deepxxxxxxxxxxxx")
+        .unwrap();
+    let obj = Doc::parse(&items[&w.item]).unwrap();
+    assert!(obj.get("pinData").unwrap() == &Doc::from(&deep["pinData"]));
+    assert_eq!(obj.get("pinData").unwrap().depth(), 203);
+}
+
 /// `backup --type flows` without a database reads n8n's API, page by page,
 /// through the binary; the key comes from a file and never shows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -868,5 +969,96 @@ async fn a_flows_backup_through_the_api() {
         assert_eq!(obj["nodes"], body["nodes"]);
         assert_eq!(obj["name"], body["name"]);
         assert!(obj.get("shared").is_none());
+    }
+}
+
+/// n8n's key is found where docker compose gives it to n8n: the compose
+/// file's `env_file` (string and list forms), its `environment` (map and
+/// list forms, interpolated from the project's `.env`), a secret file;
+/// whichever way a real project writes it.
+#[tokio::test]
+async fn the_encryption_key_is_found_where_the_compose_file_gives_it_to_n8n() {
+    common::fast_kdf();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = common::new_store(&tmp.path().join("store")).await;
+    let fkey = config_files::fingerprint_key(&store);
+    /// What the layout is, its files (name, content), the file holding the key.
+    type Layout<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let layouts: Vec<Layout> = vec![
+        (
+            "env_file: n8n.env",
+            vec![
+                (
+                    "docker-compose.yml",
+                    "services:\n  postgres:\n    image: postgres:15\n    env_file: .env\n  n8n:\n    image: docker.n8n.io/n8nio/n8n:1.123.0\n    restart: always\n    env_file: n8n.env\n    ports:\n      - \"127.0.0.1:5678:5678\"\n    depends_on:\n      - postgres\n",
+                ),
+                (".env", "POSTGRES_PASSWORD=pg-secret\n"),
+                ("n8n.env", "DB_TYPE=postgresdb\nN8N_ENCRYPTION_KEY=KEY-1\n"),
+            ],
+            "n8n.env",
+        ),
+        (
+            "env_file list with a path map",
+            vec![
+                (
+                    "compose.yaml",
+                    "services:\n  n8n:\n    image: n8nio/n8n\n    env_file:\n      - ./config/common.env\n      - path: ./config/n8n.env\n        required: true\n",
+                ),
+                ("config/common.env", "GENERIC_TIMEZONE=Europe/Berlin\n"),
+                ("config/n8n.env", "N8N_ENCRYPTION_KEY='KEY-1'\n"),
+            ],
+            "config/n8n.env",
+        ),
+        (
+            "environment map interpolated from .env (n8n's own docker-compose example)",
+            vec![
+                (
+                    "docker-compose.yml",
+                    "volumes:\n  n8n_storage:\nservices:\n  n8n:\n    image: docker.n8n.io/n8nio/n8n\n    environment:\n      - DB_TYPE=postgresdb\n      - DB_POSTGRESDB_PASSWORD=${POSTGRES_NON_ROOT_PASSWORD}\n      - N8N_ENCRYPTION_KEY=${N8N_ENCRYPTION_KEY}\n    volumes:\n      - n8n_storage:/home/node/.n8n\n",
+                ),
+                (".env", "POSTGRES_NON_ROOT_PASSWORD=x\nN8N_ENCRYPTION_KEY=KEY-1\n"),
+            ],
+            ".env",
+        ),
+        (
+            "environment map, inline",
+            vec![(
+                "docker-compose.yaml",
+                "services:\n  n8n:\n    image: n8nio/n8n:latest\n    environment:\n      N8N_HOST: n8n.example.org\n      N8N_ENCRYPTION_KEY: \"KEY-1\"\n",
+            )],
+            "docker-compose.yaml",
+        ),
+        (
+            "a secret file",
+            vec![
+                (
+                    "docker-compose.yml",
+                    "services:\n  n8n:\n    image: n8nio/n8n\n    environment:\n      N8N_ENCRYPTION_KEY_FILE: /run/secrets/n8n_encryption_key\n    secrets:\n      - n8n_encryption_key\nsecrets:\n  n8n_encryption_key:\n    file: ./secrets/n8n_encryption_key.txt\n",
+                ),
+                ("secrets/n8n_encryption_key.txt", "KEY-1\n"),
+            ],
+            "secrets/n8n_encryption_key.txt",
+        ),
+    ];
+    for (i, (what, files, holder)) in layouts.iter().enumerate() {
+        let project = tmp.path().join(format!("p{i}/opt/n8n"));
+        for (name, content) in files {
+            write(&project.join(name), content.as_bytes(), 0o600);
+        }
+        let mut sess = session(&store).await;
+        let cb = config_files::back_up(&mut sess, &[ConfigPath::optional(s(&project))], &fkey)
+            .await
+            .unwrap();
+        sess.abort().await;
+        assert_eq!(
+            cb.encryption_key_source.as_deref(),
+            Some(s(&project.join(holder)).as_str()),
+            "{what}"
+        );
+        assert_eq!(
+            cb.encryption_key_fingerprint.as_deref(),
+            Some(config_files::fingerprint(&fkey, "KEY-1").as_str()),
+            "{what}"
+        );
     }
 }

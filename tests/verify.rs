@@ -973,3 +973,43 @@ fn a_read_only_copy_of_a_store_verifies_and_says_its_result_was_not_recorded() {
         "nothing was written"
     );
 }
+
+/// A compose project that gives n8n its key through `env_file: n8n.env`
+/// (its `.env` holds only the database password): the backup fingerprints
+/// that key, and verification test-decrypts a credential with it.
+#[test]
+fn the_key_a_compose_file_gives_n8n_through_an_env_file_decrypts_the_credentials() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let env = Env::new();
+    let project = env.dir.path().join("opt/n8n");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("docker-compose.yml"),
+        "services:\n  postgres:\n    image: postgres:15\n    env_file: .env\n  n8n:\n    image: docker.n8n.io/n8nio/n8n:1.123.0\n    env_file:\n      - n8n.env\n    environment:\n      - DB_TYPE=postgresdb\n      - DB_POSTGRESDB_PASSWORD=${POSTGRES_PASSWORD}\n",
+    )
+    .unwrap();
+    std::fs::write(project.join(".env"), "POSTGRES_PASSWORD=pg-secret\n").unwrap();
+    std::fs::write(
+        project.join("n8n.env"),
+        format!("N8N_HOST=n8n.example.org\nN8N_ENCRYPTION_KEY={FIXTURE_ENCRYPTION_KEY}\n"),
+    )
+    .unwrap();
+    let backup = env.backup_id(
+        "full_system",
+        &[
+            "--n8n-db",
+            &pg.url("n8n"),
+            "--config-path",
+            project.to_str().unwrap(),
+        ],
+    );
+    let c = env.manifest_of(&backup).contents.unwrap();
+    assert_eq!(
+        c.encryption_key_source.as_deref(),
+        project.join("n8n.env").to_str()
+    );
+    let report = restore_passes(&env, &backup, &["--sandbox", "local"]);
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("n8n.env"), "{notes}");
+}

@@ -20,9 +20,9 @@ use crate::source::workflow::{self, CanonicalWorkflow, WorkflowSummary};
 use crate::source::SourceError;
 use crate::store::ingest::{new_backup_id, BackupSession, BackupSummary, BlobWriter};
 use crate::store::{journal, Store, StoreError};
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use std::collections::BTreeMap;
-use store_format::contents::Contents;
+use store_format::contents::{Contents, WorkflowNotStored};
 use store_format::event::{BackupFailed, BackupStarted};
 use store_format::Event;
 
@@ -597,10 +597,7 @@ async fn dump_database(
         let (workflows, credentials) = if is_n8n {
             let w = store_workflows(
                 &blobs,
-                snap.workflow_rows(&tables).map(|r| {
-                    let r = r?;
-                    workflow::canonical_from_db_row(r.row, r.tags, &r.timestamp_columns)
-                }),
+                snap.workflow_rows(&tables).map_ok(|r| r.canonical()),
             )
             .await?;
             (w, snap.credentials(&tables).await?)
@@ -630,21 +627,33 @@ async fn dump_database(
     Ok(())
 }
 
-/// A workflow stored, waiting for its item to be named: its summary and its
-/// one chunk (the bytes are in the store, not in memory).
-type StoredWorkflow = (WorkflowSummary, Option<store_format::ChunkRef>);
+/// A workflow read: stored, waiting for its item to be named (its summary
+/// and its one chunk; the bytes are in the store, not in memory), or not
+/// stored (named, with why).
+enum ReadWorkflow {
+    Stored(WorkflowSummary, Option<store_format::ChunkRef>),
+    NotStored(WorkflowNotStored),
+}
 
-/// Stores canonical workflows (several at once), in order.
+/// Stores canonical workflows (several at once), in order. A workflow that
+/// could not be put in canonical form is kept as such, and the others go on;
+/// only the source itself failing (the database, the API) fails the backup.
 async fn store_workflows(
     blobs: &BlobWriter,
-    rows: impl futures::Stream<Item = crate::source::Result<CanonicalWorkflow>> + Send,
-) -> Result<Vec<StoredWorkflow>, Failure> {
+    rows: impl futures::Stream<Item = crate::source::Result<Result<CanonicalWorkflow, WorkflowNotStored>>>
+        + Send,
+) -> Result<Vec<ReadWorkflow>, Failure> {
     rows.map_err(Failure::from)
-        .map_ok(|canonical| {
+        .map_ok(|read| {
             let blobs = blobs.clone();
             async move {
-                let chunk = blobs.write(canonical.json).await.map_err(Failure::from)?;
-                Ok::<_, Failure>((canonical.summary, chunk))
+                match read {
+                    Ok(canonical) => {
+                        let chunk = blobs.write(canonical.json).await.map_err(Failure::from)?;
+                        Ok::<_, Failure>(ReadWorkflow::Stored(canonical.summary, chunk))
+                    }
+                    Err(not_stored) => Ok(ReadWorkflow::NotStored(not_stored)),
+                }
             }
         })
         .try_buffered(8)
@@ -655,9 +664,22 @@ async fn store_workflows(
 fn add_workflows(
     session: &mut BackupSession,
     contents: &mut Contents,
-    workflows: Vec<StoredWorkflow>,
+    workflows: Vec<ReadWorkflow>,
 ) -> Result<(), Failure> {
-    for (summary, chunk) in workflows {
+    for w in workflows {
+        let (summary, chunk) = match w {
+            ReadWorkflow::Stored(summary, chunk) => (summary, chunk),
+            ReadWorkflow::NotStored(n) => {
+                tracing::warn!(
+                    "workflow {} ({:?}) is not stored in this backup: {}; the other workflows are",
+                    n.id,
+                    n.name,
+                    n.reason
+                );
+                contents.workflows_not_stored.push(n);
+                continue;
+            }
+        };
         let item = format!("workflows/{}.json", item_part(&summary.id));
         let size = chunk.map(|c| c.len as u64).unwrap_or(0);
         session.add_blob_item(&item, size, chunk)?;
@@ -690,10 +712,7 @@ async fn flows(
         }
         let stored = store_workflows(
             &blobs,
-            snap.workflow_rows(&tables).map(|r| {
-                let r = r?;
-                workflow::canonical_from_db_row(r.row, r.tags, &r.timestamp_columns)
-            }),
+            snap.workflow_rows(&tables).map_ok(|r| r.canonical()),
         )
         .await?;
         snap.close().await;
@@ -703,7 +722,9 @@ async fn flows(
         let api = s.n8n_api.as_ref().expect("checked");
         api.check().await?;
         let bodies = api.list_workflows().await?;
-        let canon = bodies.into_iter().map(workflow::canonical_from_api);
+        let canon = bodies
+            .into_iter()
+            .map(|b| Ok(workflow::canonical_from_api_or_not(b)));
         contents.workflow_source = Some(format!("n8n-api:{}", api.base_url()));
         store_workflows(&blobs, futures::stream::iter(canon)).await?
     };

@@ -578,8 +578,9 @@ async fn insert_contents(conn: &mut SqliteConnection, backup_id: &str, m: &Manif
         "INSERT OR REPLACE INTO backup_contents (backup_id, workflow_count, credential_count, config_file_count, \
          database_count, table_count, workflows_manifest, credentials_manifest, config_files_manifest, \
          database_schema_manifest, verification_checksums, encryption_key_fingerprint, encryption_key_source, \
-         workflow_source, globals_item, manifest_host, manifest_started_ms, manifest_finished_ms, labels) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         workflow_source, globals_item, manifest_host, manifest_started_ms, manifest_finished_ms, labels, \
+         workflows_not_stored) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(backup_id)
     .bind(c.workflows.len() as i64)
@@ -600,6 +601,7 @@ async fn insert_contents(conn: &mut SqliteConnection, backup_id: &str, m: &Manif
     .bind(m.started_ms)
     .bind(m.finished_ms)
     .bind(json(&m.labels))
+    .bind(json(&c.workflows_not_stored))
     .execute(&mut *conn)
     .await?;
 

@@ -258,6 +258,8 @@ pub struct BackupView {
     pub encryption_key_fingerprint: Option<String>,
     pub encryption_key_source: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// The workflows the backup read but could not store (named, with why).
+    pub workflows_not_stored: Vec<store_format::contents::WorkflowNotStored>,
 }
 
 /// One version (object id) of a workflow.
@@ -668,8 +670,8 @@ impl Catalog {
         })?;
         let row = sqlx::query(
             "SELECT workflow_count, credential_count, config_file_count, database_count, table_count, \
-             workflow_source, encryption_key_fingerprint, encryption_key_source, labels \
-             FROM backup_contents WHERE backup_id = ?",
+             workflow_source, encryption_key_fingerprint, encryption_key_source, labels, \
+             workflows_not_stored FROM backup_contents WHERE backup_id = ?",
         )
         .bind(backup_id)
         .fetch_optional(self.pool())
@@ -692,10 +694,12 @@ impl Catalog {
                 encryption_key_fingerprint: None,
                 encryption_key_source: None,
                 labels: BTreeMap::new(),
+                workflows_not_stored: vec![],
             });
         };
         let c = self.load_contents(backup_id).await?;
         let labels: String = row.try_get("labels")?;
+        let not_stored: String = row.try_get("workflows_not_stored")?;
         let count = |col: &str| -> Result<u64> { Ok(row.try_get::<i64, _>(col)?.max(0) as u64) };
         Ok(BackupView {
             contents_available: true,
@@ -717,6 +721,7 @@ impl Catalog {
             encryption_key_fingerprint: row.try_get("encryption_key_fingerprint")?,
             encryption_key_source: row.try_get("encryption_key_source")?,
             labels: from_json("backup_contents.labels", &labels)?,
+            workflows_not_stored: from_json("backup_contents.workflows_not_stored", &not_stored)?,
             backup,
         })
     }

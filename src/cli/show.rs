@@ -170,6 +170,23 @@ fn print_view(v: &BackupView) {
         }
         t.print(2);
     }
+    if !v.workflows_not_stored.is_empty() {
+        println!(
+            "workflows NOT stored: {} (read, but not in canonical form: not restorable from this \
+             backup's workflow objects{})",
+            v.workflows_not_stored.len(),
+            if v.databases.iter().any(|d| d.is_n8n) {
+                "; their rows are in its database dump"
+            } else {
+                ""
+            }
+        );
+        let mut t = TextTable::new(&["ID", "NAME", "WHY"]);
+        for w in &v.workflows_not_stored {
+            t.row(vec![w.id.clone(), w.name.clone(), w.reason.clone()]);
+        }
+        t.print(2);
+    }
     if filtered {
         return;
     }

@@ -2,19 +2,25 @@
 //! recorded (`contents.config_files`), written under a root directory
 //! (`/` by default: where they were; a scratch directory to look first).
 //!
-//! Safety first: [`plan_config`] checks every recorded path before anything is
-//! written, and refuses the whole restore ([`RestoreError::Unsafe`], naming the
-//! path) when a crafted or damaged manifest would write outside the root:
-//! - a path that is not absolute, or holds `.`, `..` or empty components, or
-//!   is recorded twice;
-//! - a path below a recorded symlink (it would be written through the link);
-//! - a symlink whose target leaves the root: a relative target with more `..`
-//!   than it has room for (resolved through the backup's own symlinks), an
-//!   absolute target outside the restored tree when the root is not `/`
-//!   (absolute targets inside the tree are re-rooted: `/etc/x` becomes
-//!   `<root>/etc/x`);
-//! - a directory on the target, on the way to a path, that is a symlink
-//!   pointing outside the root.
+//! What a backup records is written back as it was recorded: paths by their
+//! exact bytes (a name that is not UTF-8 included), symlinks as links with
+//! their target exactly as recorded, whatever it points at (an absolute
+//! target is not re-rooted: a link is data, not a path to follow). The only
+//! thing refused is writing *through* a link:
+//!
+//! - [`plan_config`] first checks every recorded path, and refuses the whole
+//!   restore ([`RestoreError::Unsafe`], naming the path) when one is not
+//!   absolute, climbs above the root with `..`, or is recorded twice: no
+//!   backup records such a path, so the manifest was crafted or damaged.
+//!   Backups normalise their paths; an older n8n-ark recorded a configured
+//!   path as given, so `.`, `..` and empty components are resolved by name;
+//! - an entry below a symlink the backup also records (it would be written
+//!   through that link), or below a directory of the target that is a
+//!   symlink leading out of the root (or nowhere), or a recorded directory
+//!   whose place on the target is such a symlink, is *refused*: planned as
+//!   `refused` with why, reported failed, and nothing is written for it; the
+//!   other entries are restored. Only the entries `--only` selects are
+//!   looked at. With the root `/`, no link leads out of the root.
 //!
 //! [`restore_config`] then writes each entry in the order the backup recorded
 //! it (a directory before what it holds):
@@ -37,10 +43,12 @@ use super::{item, ChosenBackup, Outcome, RestoreError, Result};
 use crate::store::{reader, Store};
 use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
-use store_format::contents::{ConfigFile, FileType};
+use store_format::contents::{readable_path, ConfigFile, FileType};
 use store_format::event::RestoredItem;
 
 /// What to restore, and where.
@@ -67,23 +75,35 @@ impl Default for ConfigOptions {
 /// One entry of a config restore's plan.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PlannedFile {
-    /// As recorded in the backup.
+    /// As recorded in the backup (its readable form when not UTF-8).
     pub path: String,
+    /// The recorded path's exact bytes.
+    #[serde(skip)]
+    pub raw: Vec<u8>,
     /// Where it goes (re-rooted).
+    #[serde(serialize_with = "readable")]
     pub target: PathBuf,
-    /// `create`, `replace` or `unchanged` (files), `symlink`, `dir`, or
+    /// `create`, `replace` or `unchanged` (files), `symlink`, `dir`,
     /// `missing-in-backup` (the path was absent when the backup ran: nothing
-    /// is done to it).
+    /// is done to it), or `refused` (it would be written through a link:
+    /// see `reason`).
     pub action: String,
     /// `file`, `directory`, `symlink` or `missing`.
     pub file_type: String,
-    /// For a symlink: the target it is written with (re-rooted when absolute).
+    /// For a symlink: its target, exactly as recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link_target: Option<String>,
     /// Bytes (files).
     pub size: u64,
     /// Permission bits as recorded.
     pub mode: u32,
+    /// Why it is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+fn readable<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&readable_path(p.as_os_str().as_bytes()))
 }
 
 fn file_type_name(t: FileType) -> &'static str {
@@ -101,94 +121,71 @@ fn is_root_user() -> bool {
 }
 
 /// The components of a recorded absolute path, or why it is unsafe.
-fn components(path: &str) -> std::result::Result<Vec<&str>, String> {
-    let Some(rest) = path.strip_prefix('/') else {
+fn components(path: &[u8]) -> std::result::Result<Vec<&[u8]>, String> {
+    let Some(rest) = path.strip_prefix(b"/") else {
         return Err("it is not absolute".into());
     };
-    if path.contains('\0') {
+    if path.contains(&0) {
         return Err("it holds a NUL byte".into());
     }
     if rest.is_empty() {
         return Err("it is the root itself".into());
     }
-    let parts: Vec<&str> = rest.split('/').collect();
+    let parts: Vec<&[u8]> = rest.split(|&b| b == b'/').collect();
     for p in &parts {
         match *p {
-            "" => return Err("it has an empty component (`//` or a trailing `/`)".into()),
-            "." => return Err("it has a `.` component".into()),
-            ".." => return Err("it has a `..` component".into()),
+            b"" => return Err("it has an empty component (`//` or a trailing `/`)".into()),
+            b"." => return Err("it has a `.` component".into()),
+            b".." => return Err("it has a `..` component".into()),
             _ => {}
         }
     }
     Ok(parts)
 }
 
-/// `root` joined with the relative form of a checked absolute path.
-fn rerooted(root: &Path, path: &str) -> PathBuf {
-    root.join(path.trim_start_matches('/'))
-}
-
-/// Why a symlink target is refused.
-enum Escape {
-    /// More `..` than there is room for.
-    AboveRoot,
-    /// Too many links followed.
-    Loop,
-}
-
-/// Resolves `target` (a symlink's, relative to `dir`, the components of its
-/// directory) through the backup's own symlinks (`links`, by recorded path),
-/// treating the recorded namespace as rooted at `/`. Returns the resolved
-/// components.
-fn resolve(
-    dir: &[String],
-    target: &str,
-    links: &BTreeMap<&str, &str>,
-    depth: usize,
-) -> std::result::Result<Vec<String>, Escape> {
-    if depth > 40 {
-        return Err(Escape::Loop);
-    }
-    let mut stack: Vec<String> = if target.starts_with('/') {
-        vec![]
-    } else {
-        dir.to_vec()
+/// A recorded path as older backups may hold it (n8n-ark recorded a
+/// `--config-path` as given, `..` included, before it normalised them):
+/// absolute, `.` and empty components dropped, `..` resolved by name. An
+/// error when it is not absolute, holds a NUL byte, is the root, or climbs
+/// above the root (no backup records that: a crafted manifest).
+fn cleaned(path: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let Some(rest) = path.strip_prefix(b"/") else {
+        return Err("it is not absolute".into());
     };
-    for comp in target.split('/') {
-        match comp {
-            "" | "." => {}
-            ".." => {
-                if stack.pop().is_none() {
-                    return Err(Escape::AboveRoot);
+    if path.contains(&0) {
+        return Err("it holds a NUL byte".into());
+    }
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for c in rest.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                if parts.pop().is_none() {
+                    return Err("its `..` components climb above the root".into());
                 }
             }
-            name => {
-                stack.push(name.to_string());
-                let here = format!("/{}", stack.join("/"));
-                if let Some(t) = links.get(here.as_str()) {
-                    stack.pop();
-                    stack = resolve(&stack, t, links, depth + 1)?;
-                }
-            }
+            name => parts.push(name),
         }
     }
-    Ok(stack)
+    if parts.is_empty() {
+        return Err("it is the root itself".into());
+    }
+    let mut out = Vec::with_capacity(path.len());
+    for p in parts {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    Ok(out)
 }
 
-/// Whether `path` (components) is a recorded path or below a recorded directory.
-fn in_recorded_tree(path: &[String], recorded: &BTreeMap<&str, &ConfigFile>) -> bool {
-    (1..=path.len()).rev().any(|n| {
-        let p = format!("/{}", path[..n].join("/"));
-        match recorded.get(p.as_str()) {
-            Some(f) if n == path.len() => f.file_type != FileType::Missing,
-            Some(f) => f.file_type == FileType::Directory,
-            None => false,
-        }
-    })
+/// `root` joined with the relative form of a checked absolute path.
+fn rerooted(root: &Path, path: &[u8]) -> PathBuf {
+    root.join(OsStr::from_bytes(&path[1..]))
 }
 
 /// Checks the directories on the way from `root` to `target` (exclusive) as
-/// they are on disk: a symlink must resolve inside `canon_root`; anything else
+/// they are on disk: a symlink must resolve inside `canon_root` (else
+/// [`RestoreError::Unsafe`]: writing through it is refused); anything else
 /// than a directory (or nothing yet) is a conflict.
 fn check_ancestors(root: &Path, canon_root: &Path, target: &Path, recorded: &str) -> Result<()> {
     let rel = target.strip_prefix(root).unwrap_or(target);
@@ -246,6 +243,40 @@ fn hash_file(p: &Path) -> std::io::Result<String> {
     Ok(h.finalize().to_hex().to_string())
 }
 
+/// The root as it will be: itself canonicalised when it exists (it must be
+/// a directory); when it does not exist yet (a dry run, or a restore that
+/// creates it), its deepest existing ancestor canonicalised, joined with the
+/// rest.
+fn canonical_root(root: &Path) -> Result<PathBuf> {
+    match std::fs::canonicalize(root) {
+        Ok(c) if c.is_dir() => Ok(c),
+        Ok(_) => Err(RestoreError::Invalid(format!(
+            "--root {} is not a directory",
+            root.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut missing = Vec::new();
+            let mut up = root;
+            while let Some(parent) = up.parent() {
+                missing.push(up.file_name().unwrap_or_default().to_os_string());
+                if let Ok(c) = std::fs::canonicalize(parent) {
+                    let mut out = c;
+                    for m in missing.iter().rev() {
+                        out.push(m);
+                    }
+                    return Ok(out);
+                }
+                up = parent;
+            }
+            Ok(root.to_path_buf())
+        }
+        Err(e) => Err(RestoreError::target(format!(
+            "cannot read the root {}: {e}",
+            root.display()
+        ))),
+    }
+}
+
 /// Checks every path of the backup's config files before anything is written
 /// (see the module documentation) and returns the plan of the entries
 /// selected by `opts.only`, in the backup's order.
@@ -269,155 +300,110 @@ pub fn plan_config(backup: &ChosenBackup, opts: &ConfigOptions) -> Result<Vec<Pl
         )));
     }
     let root = opts.root.clone();
-    let canon_root = match std::fs::canonicalize(&root) {
-        Ok(c) => {
-            if !c.is_dir() {
-                return Err(RestoreError::Invalid(format!(
-                    "--root {} is not a directory",
-                    root.display()
-                )));
-            }
-            c
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => root.clone(),
-        Err(e) => {
-            return Err(RestoreError::target(format!(
-                "cannot read the root {}: {e}",
-                root.display()
-            )))
-        }
-    };
-    let slash = root == Path::new("/");
+    let canon_root = canonical_root(&root)?;
 
-    // Every recorded path: well formed, once.
-    let mut recorded: BTreeMap<&str, &ConfigFile> = BTreeMap::new();
+    // Every recorded path: well formed (`..` of an older backup resolved by
+    // name, never above the root), once. `at[i]`: where `files[i]` goes.
+    let mut at: Vec<Vec<u8>> = Vec::with_capacity(files.len());
+    let mut recorded: BTreeSet<Vec<u8>> = BTreeSet::new();
     for f in files {
-        components(&f.path).map_err(|why| {
+        let clean = cleaned(f.path_raw()).map_err(|why| {
             RestoreError::Unsafe(format!(
                 "the backup records the path {:?}, which is refused: {why}",
                 f.path
             ))
         })?;
-        if recorded.insert(f.path.as_str(), f).is_some() {
+        if !recorded.insert(clean.clone()) {
             return Err(RestoreError::Unsafe(format!(
                 "the backup records the path {:?} twice",
                 f.path
             )));
         }
+        at.push(clean);
     }
-    let links: BTreeMap<&str, &str> = files
+    let links: BTreeSet<&[u8]> = files
         .iter()
-        .filter(|f| f.file_type == FileType::Symlink)
-        .map(|f| (f.path.as_str(), f.link_target.as_deref().unwrap_or("")))
+        .zip(&at)
+        .filter(|(f, _)| f.file_type == FileType::Symlink)
+        .map(|(_, p)| p.as_slice())
         .collect();
 
-    // Nothing below a recorded symlink; every symlink's target inside the root.
-    let mut written_targets: BTreeMap<&str, String> = BTreeMap::new();
-    for f in files {
-        let parts = components(&f.path).expect("checked");
-        for n in 1..parts.len() {
-            let up = format!("/{}", parts[..n].join("/"));
-            if links.contains_key(up.as_str()) {
-                return Err(RestoreError::Unsafe(format!(
-                    "the backup records {:?} below the symlink {up:?}: it would be written through the link",
-                    f.path
-                )));
-            }
-        }
-        if f.file_type != FileType::Symlink {
-            continue;
-        }
-        let t = f.link_target.as_deref().unwrap_or("");
-        if t.is_empty() || t.contains('\0') {
-            return Err(RestoreError::Unsafe(format!(
-                "the symlink {:?} has an empty or invalid target",
-                f.path
-            )));
-        }
-        let dir: Vec<String> = parts[..parts.len() - 1]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let resolved = resolve(&dir, t, &links, 0).map_err(|e| {
-            RestoreError::Unsafe(match e {
-                Escape::AboveRoot => format!(
-                    "the symlink {:?} points to {t:?}, which leaves the root: refused",
-                    f.path
-                ),
-                Escape::Loop => format!(
-                    "the symlink {:?} points to {t:?} through a loop of symlinks: refused",
-                    f.path
-                ),
-            })
-        })?;
-        let written = if t.starts_with('/') {
-            if in_recorded_tree(&resolved, &recorded) {
-                if slash {
-                    t.to_string()
-                } else {
-                    rerooted(&root, t).display().to_string()
-                }
-            } else if slash {
-                t.to_string()
-            } else {
-                return Err(RestoreError::Unsafe(format!(
-                    "the symlink {:?} points to {t:?}, outside the restored files and the root {}: refused",
-                    f.path,
-                    root.display()
-                )));
-            }
-        } else {
-            t.to_string()
-        };
-        written_targets.insert(f.path.as_str(), written);
-    }
-
     // The selection.
-    let mut only: Vec<String> = Vec::new();
+    let mut only: Vec<Vec<u8>> = Vec::new();
     for o in &opts.only {
-        let s = o
-            .to_str()
-            .ok_or_else(|| RestoreError::Invalid(format!("--only {}: not UTF-8", o.display())))?;
-        let s = s.trim_end_matches('/');
-        components(s).map_err(|why| RestoreError::Invalid(format!("--only {s:?}: {why}")))?;
-        if !files
-            .iter()
-            .any(|f| f.path == s || f.path.starts_with(&format!("{s}/")))
-        {
+        let mut o = o.as_os_str().as_bytes();
+        while o.len() > 1 && o.ends_with(b"/") {
+            o = &o[..o.len() - 1];
+        }
+        let shown = readable_path(o);
+        components(o).map_err(|why| RestoreError::Invalid(format!("--only {shown:?}: {why}")))?;
+        let below = |p: &[u8]| p.len() > o.len() && p.starts_with(o) && p[o.len()] == b'/';
+        if !at.iter().any(|p| p.as_slice() == o || below(p)) {
             return Err(RestoreError::Invalid(format!(
-                "--only {s}: backup {} records nothing there (see `n8n-ark show {}`)",
+                "--only {shown}: backup {} records nothing there (see `n8n-ark show {}`)",
                 backup.backup_id, backup.backup_id
             )));
         }
-        only.push(s.to_string());
+        only.push(o.to_vec());
     }
-    let selected = |p: &str| {
+    let selected = |p: &[u8]| {
         only.is_empty()
-            || only
-                .iter()
-                .any(|o| p == o || p.starts_with(&format!("{o}/")))
+            || only.iter().any(|o| {
+                p == o.as_slice() || (p.len() > o.len() && p.starts_with(o) && p[o.len()] == b'/')
+            })
     };
 
     let root_user = is_root_user();
     let mut plan = Vec::new();
-    for f in files.iter().filter(|f| selected(&f.path)) {
-        let target = rerooted(&root, &f.path);
-        let link_target = written_targets.get(f.path.as_str()).cloned();
+    for (f, clean) in files.iter().zip(&at).filter(|(_, p)| selected(p)) {
+        let raw = clean.as_slice();
+        let target = rerooted(&root, raw);
         let mut p = PlannedFile {
             path: f.path.clone(),
+            raw: f.path_raw().to_vec(),
             target: target.clone(),
             action: String::new(),
             file_type: file_type_name(f.file_type).into(),
-            link_target,
+            link_target: (f.file_type == FileType::Symlink)
+                .then(|| readable_path(f.link_target_raw().unwrap_or_default())),
             size: f.size,
             mode: f.mode,
+            reason: None,
         };
         if f.file_type == FileType::Missing {
             p.action = "missing-in-backup".into();
             plan.push(p);
             continue;
         }
-        check_ancestors(&root, &canon_root, &target, &f.path)?;
+        let refuse = |mut p: PlannedFile, why: String| {
+            p.action = "refused".into();
+            p.reason = Some(why);
+            p
+        };
+        // Below a link this backup also restores: written through it.
+        let through = raw
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(_, &b)| b == b'/')
+            .map(|(i, _)| &raw[..i])
+            .find(|up| links.contains(up));
+        if let Some(up) = through {
+            let why = format!(
+                "it is below {:?}, which the backup records as a symlink: it would be written through the link",
+                readable_path(up)
+            );
+            plan.push(refuse(p, why));
+            continue;
+        }
+        match check_ancestors(&root, &canon_root, &target, &f.path) {
+            Ok(()) => {}
+            Err(RestoreError::Unsafe(why)) => {
+                plan.push(refuse(p, why));
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
         let existing = match std::fs::symlink_metadata(&target) {
             Ok(md) => Some(md),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -433,31 +419,35 @@ pub fn plan_config(backup: &ChosenBackup, opts: &ConfigOptions) -> Result<Vec<Pl
             (FileType::Directory, None) => "dir".into(),
             (FileType::Directory, Some(md)) if md.is_dir() => "dir".into(),
             (FileType::Directory, Some(md)) if md.file_type().is_symlink() => {
-                // Written through: it must lead to a directory inside the root.
-                let r = std::fs::canonicalize(&target).map_err(|e| {
-                    RestoreError::Unsafe(format!(
-                        "{} (for the directory {}) is a symlink that does not resolve ({e})",
-                        target.display(),
-                        f.path
-                    ))
-                })?;
-                if !r.starts_with(&canon_root) {
-                    return Err(RestoreError::Unsafe(format!(
-                        "{} (for the directory {}) is a symlink to {}, outside the root {}: refusing to write through it",
-                        target.display(),
-                        f.path,
-                        r.display(),
-                        canon_root.display()
-                    )));
+                // Its mode and owner would be set through the link.
+                match std::fs::canonicalize(&target) {
+                    Err(e) => {
+                        let why = format!(
+                            "{} is a symlink that does not resolve ({e}) where the backup has a directory: refusing to write through it",
+                            target.display()
+                        );
+                        plan.push(refuse(p, why));
+                        continue;
+                    }
+                    Ok(r) if !r.starts_with(&canon_root) => {
+                        let why = format!(
+                            "{} is a symlink to {}, outside the root {}: refusing to write through it",
+                            target.display(),
+                            r.display(),
+                            canon_root.display()
+                        );
+                        plan.push(refuse(p, why));
+                        continue;
+                    }
+                    Ok(r) if !r.is_dir() => {
+                        return Err(RestoreError::target(format!(
+                            "{} is a symlink to a non-directory where the backup has the directory {}: move it away first",
+                            target.display(),
+                            f.path
+                        )))
+                    }
+                    Ok(_) => "dir".into(),
                 }
-                if !r.is_dir() {
-                    return Err(RestoreError::target(format!(
-                        "{} is a symlink to a non-directory where the backup has the directory {}: move it away first",
-                        target.display(),
-                        f.path
-                    )));
-                }
-                "dir".into()
             }
             (FileType::Directory, Some(_)) => {
                 return Err(RestoreError::target(format!(
@@ -476,7 +466,7 @@ pub fn plan_config(backup: &ChosenBackup, opts: &ConfigOptions) -> Result<Vec<Pl
             }
             (FileType::Symlink, Some(md)) if md.file_type().is_symlink() => {
                 let now = std::fs::read_link(&target).ok();
-                if now.as_deref().and_then(Path::to_str) == p.link_target.as_deref() {
+                if now.as_ref().map(|n| n.as_os_str().as_bytes()) == f.link_target_raw() {
                     "unchanged".into()
                 } else {
                     "symlink".into()
@@ -516,16 +506,11 @@ pub async fn restore_config(
     opts: &ConfigOptions,
 ) -> Result<Vec<RestoredItem>> {
     let plan = plan_config(backup, opts)?;
-    let files: BTreeMap<&str, &ConfigFile> = backup
+    let files: BTreeMap<&[u8], &ConfigFile> = backup
         .manifest
         .contents
         .as_ref()
-        .map(|c| {
-            c.config_files
-                .iter()
-                .map(|f| (f.path.as_str(), f))
-                .collect()
-        })
+        .map(|c| c.config_files.iter().map(|f| (f.path_raw(), f)).collect())
         .unwrap_or_default();
     let root = opts.root.clone();
     std::fs::create_dir_all(&root).map_err(|e| {
@@ -544,9 +529,15 @@ pub async fn restore_config(
     let mut items = Vec::with_capacity(plan.len());
     let mut dirs: Vec<(PathBuf, i64)> = Vec::new();
     for p in &plan {
-        let f = files[p.path.as_str()];
+        let f = files[p.raw.as_slice()];
         let name = format!("file:{}", p.path);
         let r = match p.action.as_str() {
+            "refused" => {
+                let why = p.reason.clone().unwrap_or_default();
+                tracing::warn!("config restore of {}: refused: {why}", p.path);
+                items.push(item(name, Outcome::Failed, format!("refused: {why}")));
+                continue;
+            }
             "missing-in-backup" => {
                 items.push(item(
                     name,
@@ -585,7 +576,7 @@ pub async fn restore_config(
 struct Writer<'a> {
     root: PathBuf,
     canon_root: PathBuf,
-    files: &'a BTreeMap<&'a str, &'a ConfigFile>,
+    files: &'a BTreeMap<&'a [u8], &'a ConfigFile>,
     chown: bool,
     keep_before: bool,
 }
@@ -644,17 +635,17 @@ impl Writer<'_> {
         let rel = target.strip_prefix(&self.root).unwrap_or(target);
         let parts: Vec<Component> = rel.components().collect();
         let mut p = self.root.clone();
-        let mut rec = String::new();
+        let mut rec: Vec<u8> = Vec::new();
         for c in parts.iter().take(parts.len().saturating_sub(1)) {
             p.push(c.as_os_str());
-            rec.push('/');
-            rec.push_str(&c.as_os_str().to_string_lossy());
+            rec.push(b'/');
+            rec.extend_from_slice(c.as_os_str().as_bytes());
             if std::fs::symlink_metadata(&p).is_ok() {
                 continue;
             }
             let f = self
                 .files
-                .get(rec.as_str())
+                .get(rec.as_slice())
                 .filter(|f| f.file_type == FileType::Directory);
             std::fs::create_dir(&p).map_err(io_err(format!("creating {}", p.display())))?;
             self.dir_meta(&p, f.copied())?;
@@ -704,19 +695,21 @@ impl Writer<'_> {
 
     /// A free `<target>.ark-before-restore[.N]`.
     fn keep_path(target: &Path) -> Result<PathBuf> {
-        let base = format!("{}.ark-before-restore", target.display());
+        let mut base = target.as_os_str().as_bytes().to_vec();
+        base.extend_from_slice(b".ark-before-restore");
         for n in 0..1000 {
-            let p = if n == 0 {
-                PathBuf::from(&base)
-            } else {
-                PathBuf::from(format!("{base}.{n}"))
-            };
+            let mut name = base.clone();
+            if n > 0 {
+                name.extend_from_slice(format!(".{n}").as_bytes());
+            }
+            let p = PathBuf::from(OsStr::from_bytes(&name));
             if std::fs::symlink_metadata(&p).is_err() {
                 return Ok(p);
             }
         }
         Err(RestoreError::target(format!(
-            "too many {base}.N copies already: clean them up"
+            "too many {}.N copies already: clean them up",
+            readable_path(&base)
         )))
     }
 
@@ -763,13 +756,16 @@ impl Writer<'_> {
     }
 
     fn symlink(&self, p: &PlannedFile, f: &ConfigFile) -> Result<String> {
+        let raw_link = f
+            .link_target_raw()
+            .filter(|t| !t.is_empty() && !t.contains(&0))
+            .ok_or_else(|| {
+                RestoreError::Invalid(format!("the symlink {} has no valid target", p.path))
+            })?;
+        let link = readable_path(raw_link);
         self.parents(&p.target, &p.path)?;
-        let link = p
-            .link_target
-            .as_deref()
-            .ok_or_else(|| RestoreError::Unsafe(format!("the symlink {} has no target", p.path)))?;
         let tmp = Self::tmp_name(&p.target);
-        std::os::unix::fs::symlink(link, &tmp)
+        std::os::unix::fs::symlink(OsStr::from_bytes(raw_link), &tmp)
             .map_err(io_err(format!("creating the symlink {}", tmp.display())))?;
         let done = (|| {
             if self.chown {
@@ -911,7 +907,7 @@ impl Writer<'_> {
 
 /// The recorded paths a plan leaves out because of `--only` (for messages).
 pub fn left_out(backup: &ChosenBackup, plan: &[PlannedFile]) -> usize {
-    let planned: BTreeSet<&str> = plan.iter().map(|p| p.path.as_str()).collect();
+    let planned: BTreeSet<&[u8]> = plan.iter().map(|p| p.raw.as_slice()).collect();
     backup
         .manifest
         .contents
@@ -919,7 +915,7 @@ pub fn left_out(backup: &ChosenBackup, plan: &[PlannedFile]) -> usize {
         .map(|c| {
             c.config_files
                 .iter()
-                .filter(|f| !planned.contains(f.path.as_str()))
+                .filter(|f| !planned.contains(f.path_raw()))
                 .count()
         })
         .unwrap_or(0)
@@ -930,38 +926,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn recorded_paths_must_be_clean_and_absolute() {
-        assert!(components("/etc/nginx/nginx.conf").is_ok());
+    fn paths_of_older_backups_are_cleaned_never_above_the_root() {
+        assert_eq!(
+            cleaned(b"/opt/n8n/../n8n/./.env").unwrap(),
+            b"/opt/n8n/.env"
+        );
+        assert_eq!(cleaned(b"/etc//nginx/").unwrap(), b"/etc/nginx");
         for bad in [
-            "etc/passwd",
-            "/../../etc/passwd",
-            "/etc/../passwd",
-            "/etc/./x",
-            "/etc//x",
-            "/etc/x/",
-            "/",
-            "",
-            "/etc/\0x",
+            &b"/../etc"[..],
+            b"/a/../../b",
+            b"etc/x",
+            b"/",
+            b"/a/..",
+            b"/a\0",
+        ] {
+            assert!(cleaned(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn recorded_paths_must_be_clean_and_absolute() {
+        assert!(components(b"/etc/nginx/nginx.conf").is_ok());
+        assert!(components(b"/etc/nginx/caf\xe9.conf").is_ok());
+        for bad in [
+            &b"etc/passwd"[..],
+            b"/../../etc/passwd",
+            b"/etc/../passwd",
+            b"/etc/./x",
+            b"/etc//x",
+            b"/etc/x/",
+            b"/",
+            b"",
+            b"/etc/\0x",
         ] {
             assert!(components(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
-    fn symlink_targets_resolve_through_recorded_links() {
-        let links: BTreeMap<&str, &str> =
-            [("/etc/x/s", "../.."), ("/etc/x/deep", "/a/b/c/d")].into();
-        let dir = vec!["etc".to_string(), "x".to_string()];
-        let ok = |t: &str| resolve(&dir, t, &links, 0).ok();
+    fn a_root_that_does_not_exist_yet_is_planned_where_it_will_be() {
+        let d = tempfile::tempdir().unwrap();
+        let canon = std::fs::canonicalize(d.path()).unwrap();
+        assert_eq!(canonical_root(d.path()).unwrap(), canon);
         assert_eq!(
-            ok("../../etc/le/archive/cert1.pem").unwrap().join("/"),
-            "etc/le/archive/cert1.pem"
+            canonical_root(&d.path().join("a/b")).unwrap(),
+            canon.join("a/b")
         );
-        assert!(ok("../../..").is_none());
-        // Lexically inside, but `s` leads to / first: escapes.
-        assert!(ok("s/../..").is_none());
-        assert_eq!(ok("deep/../..").unwrap().join("/"), "a/b");
-        let looping: BTreeMap<&str, &str> = [("/a", "/b"), ("/b", "/a")].into();
-        assert!(matches!(resolve(&[], "/a", &looping, 0), Err(Escape::Loop)));
+        std::fs::write(d.path().join("f"), b"").unwrap();
+        assert!(canonical_root(&d.path().join("f")).is_err());
     }
 }

@@ -32,20 +32,21 @@
 //! ## The encryption key
 //!
 //! n8n encrypts credentials with `N8N_ENCRYPTION_KEY`. A backup records a
-//! keyed fingerprint of that key (never the key) and where it found it: the
-//! first backed-up file named `.env` holding it, else n8n-ark's environment.
+//! keyed fingerprint of that key (never the key) and where it found it: as
+//! n8n gets it, through the backed-up compose file's n8n service (its
+//! `environment`, `env_file`s, the project's `.env`, a key file), else a
+//! backed-up `.env` ([`crate::source::n8n_key`]), else n8n-ark's environment.
 //! After a restore, two keys must agree:
 //!
 //! - the key the **n8n database's credentials** are encrypted with: the
 //!   backup's when its n8n database is restored, else the target's current
 //!   one;
 //! - the key **n8n will run with**: found the way a backup finds it, in the
-//!   state after the restore: walking the backup's recorded `.env` files in
-//!   order, a restored one is the backup's file (holding the backup's key if
-//!   it is where the backup found it, no key otherwise), one the backup
-//!   recorded as missing is left as it is on the target now; then the
-//!   environment (`N8N_ENCRYPTION_KEY` of this process, standing for the key
-//!   the running n8n gets from elsewhere).
+//!   state after the restore: a file the restore writes is the backup's
+//!   (read from the store), any other (recorded as missing, or not recorded,
+//!   such as an `env_file` outside the backup) is as it is on the target
+//!   now; then the environment (`N8N_ENCRYPTION_KEY` of this process,
+//!   standing for the key the running n8n gets from elsewhere).
 //!
 //! The target's current key is found the same way over the target as it is
 //! now. When both fingerprints are known and differ, n8n could not decrypt
@@ -56,14 +57,15 @@
 //! restored where the environment holds another. When either is unknown
 //! (old backups, backups without config files, a target without the key
 //! anywhere), the plan says so and the restore goes on. The check cannot see
-//! a key set elsewhere than a `.env` file or this environment (e.g. written
-//! into the compose file itself).
+//! a key set outside the compose project and this environment (e.g. in a
+//! systemd unit).
 use super::config::{self, ConfigOptions, PlannedFile};
 use super::database::{self, DatabaseMode, DatabaseOptions, RestoreTool};
 use super::{item, ChosenBackup, Outcome, Recorder, RestoreError, Result};
 use crate::backup::{BackupKind, Sources};
 use crate::cancel::Cancel;
 use crate::source::config_files::{self, ConfigPath, ENCRYPTION_KEY_VAR};
+use crate::source::n8n_key;
 use crate::source::postgres::{self, quote_ident, DumpRunner, PgTarget};
 use crate::store::Store;
 use serde::Serialize;
@@ -461,17 +463,9 @@ fn found_in(key: Option<&(String, String)>, when: &str) -> String {
     }
 }
 
-fn is_env_file(path: &str) -> bool {
-    Path::new(path).file_name().and_then(|n| n.to_str()) == Some(".env")
-}
-
 /// A regular file under the root (never through a symlink), up to 1 MiB.
 fn read_small(path: &Path) -> Option<Vec<u8>> {
-    let md = std::fs::symlink_metadata(path).ok()?;
-    if !md.is_file() || md.len() > 1 << 20 {
-        return None;
-    }
-    std::fs::read(path).ok()
+    crate::source::config_files::read_small(path)
 }
 
 fn env_key(fp_key: &[u8; 32]) -> Option<(String, String)> {
@@ -484,45 +478,86 @@ fn env_key(fp_key: &[u8; 32]) -> Option<(String, String)> {
     }
 }
 
+/// Whether the restore writes the backup's file at `path`.
+fn restores_file(backup: &ChosenBackup, path: &str) -> bool {
+    backup.manifest.contents.as_ref().is_some_and(|c| {
+        c.config_files
+            .iter()
+            .any(|f| f.path == path && f.path_bytes.is_none() && f.file_type == FileType::File)
+    })
+}
+
+/// The backup's files that the key finder reads in the state after the
+/// restore (its compose file, the env files and key file it names), read
+/// from the store: the finder is run until it asks for no file it lacks.
+async fn key_files_of_backup(
+    store: &Store,
+    backup: &ChosenBackup,
+    root: &Path,
+) -> HashMap<String, Vec<u8>> {
+    let mut loaded: HashMap<String, Vec<u8>> = HashMap::new();
+    let Some(contents) = backup.manifest.contents.as_ref() else {
+        return loaded;
+    };
+    for _ in 0..4 {
+        let mut wanted: Vec<String> = Vec::new();
+        let _ = n8n_key::find(&contents.config_files, &mut |p: &str| {
+            if let Some(b) = loaded.get(p) {
+                return Some(b.clone());
+            }
+            if restores_file(backup, p) {
+                wanted.push(p.to_string());
+                return None;
+            }
+            reroot(root, p).ok().and_then(|t| read_small(&t))
+        });
+        if wanted.is_empty() {
+            break;
+        }
+        for p in wanted {
+            let item = contents
+                .config_files
+                .iter()
+                .find(|f| f.path == p)
+                .and_then(|f| f.item.as_deref())
+                .and_then(|name| backup.manifest.items.iter().find(|i| i.name == name));
+            let mut buf = Vec::new();
+            if let Some(item) = item.filter(|i| i.size <= 1 << 20) {
+                if crate::store::reader::write_item(store, item, &mut buf)
+                    .await
+                    .is_err()
+                {
+                    buf.clear();
+                }
+            }
+            loaded.insert(p, buf);
+        }
+    }
+    loaded
+}
+
 /// The key fingerprints before and after the restore (see the module
-/// documentation).
+/// documentation). `backup_files`: [`key_files_of_backup`].
 fn key_state(
     store: &Store,
     backup: &ChosenBackup,
     root: &Path,
     restores_config: bool,
+    backup_files: &HashMap<String, Vec<u8>>,
 ) -> Result<KeyState> {
     let fp_key = config_files::fingerprint_key(store);
     let contents = backup.manifest.contents.clone().unwrap_or_default();
-    let from_file = |path: &str| -> Result<Option<(String, String)>> {
-        let target = reroot(root, path)?;
-        Ok(read_small(&target).and_then(|bytes| {
-            let text = String::from_utf8_lossy(&bytes);
-            config_files::env_value(&text, ENCRYPTION_KEY_VAR).map(|k| {
-                (
-                    config_files::fingerprint(&fp_key, &k),
-                    target.display().to_string(),
-                )
-            })
-        }))
+    let shown = |p: &str| {
+        reroot(root, p)
+            .map(|t| t.display().to_string())
+            .unwrap_or_else(|_| p.to_string())
     };
-    let env_files: Vec<&ConfigFile> = contents
-        .config_files
-        .iter()
-        .filter(|f| {
-            is_env_file(&f.path) && matches!(f.file_type, FileType::File | FileType::Missing)
-        })
-        .collect();
-    // Now: the target's .env files at the recorded paths, else the environment.
-    let mut target_now = None;
-    for f in &env_files {
-        if let Some(k) = from_file(&f.path)? {
-            target_now = Some(k);
-            break;
-        }
-    }
-    let target_now = target_now.or_else(|| env_key(&fp_key));
-    // After: restored .env files are the backup's; missing ones stay as they are.
+    // Now: the target's files at the recorded paths, else the environment.
+    let target_now = n8n_key::find(&contents.config_files, &mut |p: &str| {
+        reroot(root, p).ok().and_then(|t| read_small(&t))
+    })
+    .map(|k| (config_files::fingerprint(&fp_key, &k.key), shown(&k.source)))
+    .or_else(|| env_key(&fp_key));
     let backup_key = contents.encryption_key_fingerprint.clone().map(|fp| {
         (
             fp,
@@ -532,32 +567,18 @@ fn key_state(
                 .unwrap_or_else(|| "unknown".into()),
         )
     });
+    // After: the files the restore writes are the backup's; the others stay
+    // as they are on the target.
     let n8n_after = if restores_config {
-        let mut found = None;
-        for f in &env_files {
-            match f.file_type {
-                FileType::File => {
-                    if contents.encryption_key_source.as_deref() == Some(f.path.as_str()) {
-                        found = backup_key.clone().map(|(fp, _)| {
-                            (
-                                fp,
-                                reroot(root, &f.path)
-                                    .map(|p| p.display().to_string())
-                                    .unwrap_or_default(),
-                            )
-                        });
-                        break;
-                    }
-                }
-                _ => {
-                    if let Some(k) = from_file(&f.path)? {
-                        found = Some(k);
-                        break;
-                    }
-                }
+        n8n_key::find(&contents.config_files, &mut |p: &str| {
+            if restores_file(backup, p) {
+                backup_files.get(p).cloned()
+            } else {
+                reroot(root, p).ok().and_then(|t| read_small(&t))
             }
-        }
-        found.or_else(|| env_key(&fp_key))
+        })
+        .map(|k| (config_files::fingerprint(&fp_key, &k.key), shown(&k.source)))
+        .or_else(|| env_key(&fp_key))
     } else {
         target_now.clone()
     };
@@ -1032,7 +1053,12 @@ pub async fn plan(store: &Store, backup: &ChosenBackup, opts: &FullOptions) -> R
 
     // The encryption key.
     let restores_n8n_db = db_targets.iter().any(|d| d.is_n8n);
-    let ks = key_state(store, backup, &opts.root, restores_config)?;
+    let backup_files = if restores_config {
+        key_files_of_backup(store, backup, &opts.root).await
+    } else {
+        HashMap::new()
+    };
+    let ks = key_state(store, backup, &opts.root, restores_config, &backup_files)?;
     let (verdict, db_fp, n8n_fp) = key_verdict(&ks, restores_n8n_db, restores_config);
     let summary = match verdict {
         "match" => {

@@ -11,7 +11,9 @@
 //! `n8n export:workflow --separate` writes and that `n8n import:workflow`
 //! and the editor's *Import from File* read: the workflow's members
 //! (`id`, `name`, `nodes`, `connections`, `settings`, `staticData`, `tags`
-//! as `[{id, name}]`, ...) in n8n's order, pretty-printed. `parentFolderId` is
+//! as `[{id, name}]`, ...) in n8n's order, pretty-printed (down to 64 levels;
+//! deeper members on one line, so a workflow nested 100,000 levels deep is
+//! written in linear size). `parentFolderId` is
 //! left out (n8n's export does not carry it; a folder of the backed-up
 //! instance need not exist on the target). Note that `n8n import:workflow`
 //! replaces a workflow with the same `id` on the target (a restore in place);
@@ -87,13 +89,13 @@
 //!   reported as *unchecked*, with how to enable the check.
 use super::{item, ChosenBackup, Outcome, Recorder, RestoreError, RestoreWhat, Result};
 use crate::cancel::Cancel;
+use crate::source::json::{Json, Object};
 use crate::source::n8n_api::{CreateFailure, N8nApi};
 use crate::source::postgres::PgTarget;
 use crate::source::SourceError;
 use crate::store::Store;
 use futures::StreamExt;
 use serde::Serialize;
-use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use store_format::contents::Workflow as WorkflowEntry;
@@ -760,30 +762,20 @@ fn file_names(picked: &[Picked<'_>]) -> Vec<String> {
 /// The file `n8n import:workflow` reads for a canonical workflow: its
 /// members in n8n's export order (others after, sorted), without
 /// [`NOT_EXPORTED`], pretty-printed, with a final newline.
-pub fn export_document(w: &Map<String, Value>) -> Vec<u8> {
-    struct Ordered<'a>(Vec<(&'a str, &'a Value)>);
-    impl Serialize for Ordered<'_> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-            use serde::ser::SerializeMap;
-            let mut m = s.serialize_map(Some(self.0.len()))?;
-            for (k, v) in &self.0 {
-                m.serialize_entry(k, v)?;
-            }
-            m.end()
-        }
-    }
-    let mut members: Vec<(&str, &Value)> = EXPORT_ORDER
+pub fn export_document(w: &Object) -> Vec<u8> {
+    let mut members: Vec<(&str, &Json)> = EXPORT_ORDER
         .iter()
-        .filter_map(|k| w.get_key_value(*k).map(|(k, v)| (k.as_str(), v)))
+        .filter_map(|k| w.get(k).map(|v| (*k, v)))
         .collect();
-    let mut rest: Vec<(&str, &Value)> = w
+    let mut rest: Vec<(&str, &Json)> = w
         .iter()
         .filter(|(k, _)| !EXPORT_ORDER.contains(&k.as_str()) && !NOT_EXPORTED.contains(&k.as_str()))
         .map(|(k, v)| (k.as_str(), v))
         .collect();
     rest.sort_by(|a, b| a.0.cmp(b.0));
     members.extend(rest);
-    let mut out = serde_json::to_vec_pretty(&Ordered(members)).expect("JSON values serialize");
+    let mut out = Vec::new();
+    crate::source::json::write_pretty_members(Some(&members), &Json::Null, &mut out);
     out.push(b'\n');
     out
 }
@@ -918,30 +910,23 @@ fn make_dir(dir: &Path) -> std::io::Result<()> {
 
 /// The body of `POST /api/v1/workflows` for a canonical workflow: only
 /// [`POST_FIELDS`].
-pub fn post_body(
-    w: &Map<String, Value>,
-    new_name: &str,
-) -> std::result::Result<Map<String, Value>, String> {
-    let mut body = Map::new();
-    body.insert("name".into(), Value::String(new_name.to_string()));
+pub fn post_body(w: &Object, new_name: &str) -> std::result::Result<Object, String> {
+    let mut body = Object::new();
+    body.insert("name", Json::String(new_name.to_string()));
     match w.get("nodes") {
-        Some(Value::Array(n)) => body.insert("nodes".into(), Value::Array(n.clone())),
+        Some(n @ Json::Array(_)) => body.insert("nodes", n.clone()),
         _ => return Err("its object in the backup has no nodes array".into()),
     };
-    let connections = match w.get("connections") {
-        None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(c) => c.clone(),
+    let or_empty = |v: Option<&Json>| match v {
+        None | Some(Json::Null) => Json::Object(Object::new()),
+        Some(v) => v.clone(),
     };
-    body.insert("connections".into(), connections);
-    let settings = match w.get("settings") {
-        None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(s) => s.clone(),
-    };
-    body.insert("settings".into(), settings);
+    body.insert("connections", or_empty(w.get("connections")));
+    body.insert("settings", or_empty(w.get("settings")));
     match w.get("staticData") {
-        None | Some(Value::Null) => {}
+        None | Some(Json::Null) => {}
         Some(s) => {
-            body.insert("staticData".into(), s.clone());
+            body.insert("staticData", s.clone());
         }
     }
     Ok(body)
@@ -975,7 +960,7 @@ fn classify(message: &str) -> Rejection {
 
 /// The settings keys to try without, in order, for a target that refuses
 /// some settings key (see the module documentation).
-fn settings_candidates(settings: &Map<String, Value>) -> Vec<(String, String)> {
+fn settings_candidates(settings: &Object) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = settings
         .keys()
         .filter(|k| !N8N_SETTINGS_KEYS.contains(&k.as_str()))
@@ -989,7 +974,7 @@ fn settings_candidates(settings: &Map<String, Value>) -> Vec<(String, String)> {
         })
         .collect();
     for k in RECORDING_SETTINGS {
-        if settings.contains_key(*k) {
+        if settings.contains_key(k) {
             out.push((
                 k.to_string(),
                 "the target n8n refuses this setting (an older n8n); it only governs what n8n \
@@ -1023,7 +1008,7 @@ struct SettingsSearch {
 }
 
 impl SettingsSearch {
-    fn new(settings: &Map<String, Value>, message: String) -> SettingsSearch {
+    fn new(settings: &Object, message: String) -> SettingsSearch {
         let candidates = settings_candidates(settings);
         let left = trials(candidates.len()).into_iter();
         SettingsSearch {
@@ -1054,28 +1039,28 @@ impl SettingsSearch {
 /// Returns the created workflow and what was dropped, or why it failed.
 async fn create(
     api: &N8nApi,
-    body: Map<String, Value>,
+    body: Object,
     new_name: &str,
-) -> std::result::Result<(Value, Vec<Dropped>), String> {
+) -> std::result::Result<(Json, Vec<Dropped>), String> {
     let base = api.base_url();
     let mut settings = match body.get("settings") {
-        Some(Value::Object(s)) => s.clone(),
-        _ => Map::new(),
+        Some(Json::Object(s)) => s.clone(),
+        _ => Object::new(),
     };
     let mut dropped: Vec<Dropped> = Vec::new();
     let mut search: Option<SettingsSearch> = None;
     for _ in 0..MAX_ATTEMPTS {
         let mut b = body.clone();
-        if body.get("settings").is_some_and(Value::is_object) {
+        if body.get("settings").is_some_and(Json::is_object) {
             let mut trial = settings.clone();
             if let Some(s) = &search {
                 for (key, _) in s.dropped() {
                     trial.remove(key);
                 }
             }
-            b.insert("settings".into(), Value::Object(trial));
+            b.insert("settings", Json::Object(trial));
         }
-        let message = match api.create_workflow(&Value::Object(b)).await {
+        let message = match api.create_workflow(&Json::Object(b)).await {
             Ok(created) => {
                 if let Some(s) = &search {
                     dropped.extend(s.dropped().map(|(_, d)| d));
@@ -1109,7 +1094,7 @@ async fn create(
         }
         match rejection {
             Rejection::SettingsValue(key)
-                if settings.get(&key).and_then(Value::as_str) == Some("DEFAULT") =>
+                if settings.get(&key).and_then(Json::as_str) == Some("DEFAULT") =>
             {
                 settings.remove(&key);
                 dropped.push(Dropped {
@@ -1164,7 +1149,7 @@ async fn create(
 }
 
 /// For a message about `request/body/nodes/N...`: ` (node N is "Name", type T)`.
-fn node_named(body: &Map<String, Value>, message: &str) -> String {
+fn node_named(body: &Object, message: &str) -> String {
     let Some(rest) = message.trim().strip_prefix("request/body/nodes/") else {
         return String::new();
     };
@@ -1172,11 +1157,11 @@ fn node_named(body: &Map<String, Value>, message: &str) -> String {
     let Ok(i) = digits.parse::<usize>() else {
         return String::new();
     };
-    match body.get("nodes").and_then(|n| n.get(i)) {
+    match body.get("nodes").and_then(|n| n.get_index(i)) {
         Some(n) => format!(
             " (node {i} is {:?}, type {})",
-            n.get("name").and_then(Value::as_str).unwrap_or(""),
-            n.get("type").and_then(Value::as_str).unwrap_or("?")
+            n.get("name").and_then(Json::as_str).unwrap_or(""),
+            n.get("type").and_then(Json::as_str).unwrap_or("?")
         ),
         None => String::new(),
     }
@@ -1197,33 +1182,33 @@ struct NodeRef {
     by_name_only: bool,
 }
 
-fn id_text(v: &Value) -> Option<String> {
+fn id_text(v: &Json) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
         _ => None,
     }
 }
 
-fn node_refs(nodes: &[Value]) -> Vec<NodeRef> {
+fn node_refs(nodes: &[Json]) -> Vec<NodeRef> {
     let mut out = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
         let node = n
             .get("name")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .unwrap_or("")
             .to_string();
-        let Some(Value::Object(creds)) = n.get("credentials") else {
+        let Some(Json::Object(creds)) = n.get("credentials") else {
             continue;
         };
-        for (t, r) in creds {
+        for (t, r) in creds.iter() {
             let (id, name, by_name_only) = match r {
-                Value::String(s) => (None, Some(s.clone()), true),
-                Value::Object(o) => {
+                Json::String(s) => (None, Some(s.clone()), true),
+                Json::Object(o) => {
                     let id = o.get("id").and_then(id_text);
                     (
                         id.clone(),
-                        o.get("name").and_then(Value::as_str).map(String::from),
+                        o.get("name").and_then(Json::as_str).map(String::from),
                         id.is_none(),
                     )
                 }
@@ -1377,7 +1362,7 @@ fn group_remaps(refs: Vec<(NodeRef, String)>) -> Vec<Remapped> {
 }
 
 /// Checks references against the target's credentials.
-fn check_with_db(nodes: &[Value], creds: &TargetCredentials, result: &mut WorkflowResult) {
+fn check_with_db(nodes: &[Json], creds: &TargetCredentials, result: &mut WorkflowResult) {
     let mut missing = Vec::new();
     let mut remapped = Vec::new();
     for r in node_refs(nodes) {
@@ -1393,7 +1378,7 @@ fn check_with_db(nodes: &[Value], creds: &TargetCredentials, result: &mut Workfl
 }
 
 /// Reads what n8n did with each reference from the created workflow.
-fn check_with_answer(sent: &[Value], created: &[Value], result: &mut WorkflowResult) {
+fn check_with_answer(sent: &[Json], created: &[Json], result: &mut WorkflowResult) {
     let mut missing = Vec::new();
     let mut remapped = Vec::new();
     let mut unchecked = Vec::new();
@@ -1401,18 +1386,18 @@ fn check_with_answer(sent: &[Value], created: &[Value], result: &mut WorkflowRes
         // n8n keeps the nodes' order; match by name to be sure.
         let node = created
             .get(r.node_index)
-            .filter(|n| n.get("name").and_then(Value::as_str) == Some(r.node.as_str()))
+            .filter(|n| n.get("name").and_then(Json::as_str) == Some(r.node.as_str()))
             .or_else(|| {
                 created
                     .iter()
-                    .find(|n| n.get("name").and_then(Value::as_str) == Some(r.node.as_str()))
+                    .find(|n| n.get("name").and_then(Json::as_str) == Some(r.node.as_str()))
             });
         let now = node
             .and_then(|n| n.get("credentials"))
             .and_then(|c| c.get(&r.credential_type));
         let now_id = now.and_then(|c| c.get("id"));
         match now_id {
-            Some(Value::Null) => missing.push((
+            Some(Json::Null) => missing.push((
                 r,
                 "n8n found no credential of this type with this name".to_string(),
             )),
@@ -1494,7 +1479,8 @@ pub async fn begin<'a>(
                 chosen.backup_id, chosen.manifest.kind
             )));
         }
-        let picked = select(workflows, &request.selection, &chosen.backup_id)?;
+        let picked = select(workflows, &request.selection, &chosen.backup_id)
+        .map_err(|e| not_stored_instead(e, chosen, &request.selection))?;
         if let Destination::Files { dir } = &request.destination {
             if dir.exists() && !dir.is_dir() {
                 return Err(RestoreError::Invalid(format!(
@@ -1720,6 +1706,43 @@ impl Begun<'_> {
     }
 }
 
+/// A selection naming a workflow the backup read but could not store: says
+/// so (and why) instead of "no such workflow".
+fn not_stored_instead(
+    e: RestoreError,
+    chosen: &ChosenBackup,
+    selection: &Selection,
+) -> RestoreError {
+    let Some(c) = chosen.manifest.contents.as_ref() else {
+        return e;
+    };
+    let stored = |r: &str| c.workflows.iter().any(|w| w.id == r || w.name == r);
+    for r in selection.workflows.iter().map(|r| r.trim()) {
+        if stored(r) {
+            continue;
+        }
+        if let Some(n) = c
+            .workflows_not_stored
+            .iter()
+            .find(|n| n.id == r || n.name == r)
+        {
+            let dump = if c.databases.iter().any(|d| d.is_n8n) {
+                format!(
+                    "; its row is in the backup's dump of the n8n database (`n8n-ark restore database {} --as NAME` restores that dump under another name)",
+                    chosen.backup_id
+                )
+            } else {
+                String::new()
+            };
+            return RestoreError::NotFound(format!(
+                "workflow {} ({:?}) was read by backup {} but not stored: {}{dump}",
+                n.id, n.name, chosen.backup_id, n.reason
+            ));
+        }
+    }
+    e
+}
+
 /// Records `RestoreFailed` and makes the error for the operator.
 async fn fail(
     store: &Store,
@@ -1743,7 +1766,7 @@ async fn read_workflow(
     store: &Store,
     chosen: &ChosenBackup,
     w: &WorkflowEntry,
-) -> std::result::Result<Map<String, Value>, String> {
+) -> std::result::Result<Object, String> {
     let item = chosen
         .manifest
         .items
@@ -1755,10 +1778,10 @@ async fn read_workflow(
     crate::store::reader::write_item(store, item, &mut bytes)
         .await
         .map_err(|e| format!("cannot read it from the store: {e}"))?;
-    let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+    let v = Json::parse(&bytes).map_err(|e| {
         format!("its object in the store is not JSON ({e}); run `n8n-ark check --read-data`")
     })?;
-    let Value::Object(m) = v else {
+    let Ok(m) = v.into_object() else {
         return Err("its object in the store is not a JSON object".into());
     };
     let id = m.get("id").and_then(id_text);
@@ -1791,9 +1814,9 @@ async fn restore_one(ctx: &Ctx<'_>, p: &Picked<'_>, file: String) -> WorkflowRes
         Ok(c) => c,
         Err(m) => return WorkflowResult::failed(w, m),
     };
-    let nodes: Vec<Value> = canonical
+    let nodes: Vec<Json> = canonical
         .get("nodes")
-        .and_then(Value::as_array)
+        .and_then(Json::as_array)
         .cloned()
         .unwrap_or_default();
     match ctx.destination {
@@ -1847,7 +1870,7 @@ async fn restore_one(ctx: &Ctx<'_>, p: &Picked<'_>, file: String) -> WorkflowRes
                     r.new_name = Some(
                         created
                             .get("name")
-                            .and_then(Value::as_str)
+                            .and_then(Json::as_str)
                             .unwrap_or(&new_name)
                             .to_string(),
                     );
@@ -1855,11 +1878,11 @@ async fn restore_one(ctx: &Ctx<'_>, p: &Picked<'_>, file: String) -> WorkflowRes
                         Some(creds) => check_with_db(&nodes, creds, &mut r),
                         None => {
                             let mut created_nodes =
-                                created.get("nodes").and_then(Value::as_array).cloned();
+                                created.get("nodes").and_then(Json::as_array).cloned();
                             if created_nodes.is_none() && !node_refs(&nodes).is_empty() {
                                 if let Some(id) = &r.new_id {
                                     created_nodes = api.get_workflow(id).await.ok().and_then(|v| {
-                                        v.get("nodes").and_then(Value::as_array).cloned()
+                                        v.get("nodes").and_then(Json::as_array).cloned()
                                     });
                                 }
                             }
@@ -1904,7 +1927,15 @@ mod tests {
         assert_eq!(sweep_temporary_files(d.path()), 1);
         assert!(!dead.exists() && mine.exists() && other.exists());
     }
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    fn obj(v: Value) -> Object {
+        Json::from(v).into_object().unwrap()
+    }
+
+    fn list(v: Vec<Value>) -> Vec<Json> {
+        v.into_iter().map(Json::from).collect()
+    }
 
     fn entry(id: &str, name: &str, tags: &[&str], archived: bool) -> WorkflowEntry {
         WorkflowEntry {
@@ -2055,16 +2086,21 @@ mod tests {
             "settings": null, "staticData": null, "tags": [], "pinData": {}, "meta": null,
             "versionId": "v", "createdAt": "x", "updatedAt": "y", "isArchived": false,
         });
-        let b = post_body(w.as_object().unwrap(), "new").unwrap();
+        let b = post_body(&obj(w), "new").unwrap();
         assert_eq!(
-            Value::Object(b),
-            json!({"name": "new", "nodes": [{"name": "a"}], "connections": {}, "settings": {}})
+            Json::Object(b),
+            Json::from(
+                json!({"name": "new", "nodes": [{"name": "a"}], "connections": {}, "settings": {}})
+            )
         );
         let w = json!({"id": "w", "nodes": [], "connections": {"a": 1}, "settings": {"x": 1}, "staticData": {"global": {}}});
-        let b = post_body(w.as_object().unwrap(), "n").unwrap();
-        assert_eq!(b["staticData"], json!({"global": {}}));
+        let b = post_body(&obj(w), "n").unwrap();
+        assert_eq!(
+            b.get("staticData").unwrap(),
+            &Json::from(json!({"global": {}}))
+        );
         assert!(b.keys().all(|k| POST_FIELDS.contains(&k.as_str())));
-        assert!(post_body(json!({"id": "w"}).as_object().unwrap(), "n").is_err());
+        assert!(post_body(&obj(json!({"id": "w"})), "n").is_err());
     }
 
     #[test]
@@ -2091,7 +2127,7 @@ mod tests {
         );
         assert!(trials(0).is_empty());
         let s = json!({"executionOrder": "v1", "binaryMode": "x", "availableInMCP": true, "timezone": "UTC"});
-        let c: Vec<String> = settings_candidates(s.as_object().unwrap())
+        let c: Vec<String> = settings_candidates(&obj(s))
             .into_iter()
             .map(|c| c.0)
             .collect();
@@ -2109,13 +2145,13 @@ mod tests {
             ("c2".to_string(), "Dup".to_string(), "githubApi".to_string()),
             ("c3".to_string(), "Dup".to_string(), "githubApi".to_string()),
         ]);
-        let nodes = vec![
+        let nodes = list(vec![
             json!({"name": "A", "credentials": {"httpBasicAuth": {"id": "c1", "name": "Old name"}}}),
             json!({"name": "B", "credentials": {"httpBasicAuth": {"id": "gone", "name": "Billing"}}}),
             json!({"name": "C", "credentials": {"githubApi": {"id": "gone2", "name": "Dup"}}}),
             json!({"name": "D", "credentials": {"githubApi": "Dup"}}),
             json!({"name": "E", "credentials": {"postgres": {"id": "c1", "name": "Billing"}}}),
-        ];
+        ]);
         let mut r = WorkflowResult::new(&entry("w", "n", &[], false), Outcome::Restored);
         check_with_db(&nodes, &t, &mut r);
         let missing: Vec<(&str, Vec<String>)> = r
@@ -2141,16 +2177,16 @@ mod tests {
 
     #[test]
     fn answers_tell_what_n8n_did() {
-        let sent = vec![
+        let sent = list(vec![
             json!({"name": "A", "credentials": {"t": {"id": "x", "name": "X"}}}),
             json!({"name": "B", "credentials": {"t": {"id": "y", "name": "Y"}}}),
             json!({"name": "C", "credentials": {"t": "Z"}}),
-        ];
-        let created = vec![
+        ]);
+        let created = list(vec![
             json!({"name": "A", "credentials": {"t": {"id": "x", "name": "X"}}}),
             json!({"name": "B", "credentials": {"t": {"id": "y2", "name": "Y"}}}),
             json!({"name": "C", "credentials": {"t": {"id": null, "name": "Z"}}}),
-        ];
+        ]);
         let mut r = WorkflowResult::new(&entry("w", "n", &[], false), Outcome::Restored);
         check_with_answer(&sent, &created, &mut r);
         assert_eq!(r.unchecked_credentials.len(), 1);
@@ -2162,7 +2198,10 @@ mod tests {
     #[test]
     fn export_documents_follow_n8n_order() {
         let w = json!({"tags": [], "name": "n", "id": "i", "zeta": 1, "parentFolderId": null, "updatedAt": "u", "nodes": []});
-        let doc = String::from_utf8(export_document(w.as_object().unwrap())).unwrap();
+        let doc = String::from_utf8(export_document(&obj(w.clone()))).unwrap();
+        // The members in n8n's order, each printed as serde_json prints it.
+        let v: Value = serde_json::from_str(&doc).unwrap();
+        assert_eq!(v["nodes"], w["nodes"]);
         let keys: Vec<usize> = [
             "\"updatedAt\"",
             "\"id\"",

@@ -182,10 +182,13 @@ impl DockerSandbox {
         if let Some(k) = &owner.key {
             labels.insert(LABEL_KEY.into(), k.clone());
         }
+        // A stack as deep as the documents a dump may hold (see SANDBOX_STACK_MIB).
+        let stack = (super::SANDBOX_STACK_MIB << 20) as i64;
+        let depth_kb = super::max_stack_depth_kb(stack as u64).unwrap_or(2048);
         let script = format!(
             "set -e\n\
              if ! initdb -D {DATA} -U postgres -A trust -E UTF8 --locale=C -N >/tmp/n8n-ark-initdb.log 2>&1; then cat /tmp/n8n-ark-initdb.log >&2; exit 1; fi\n\
-             exec postgres -D {DATA} -k /tmp -c listen_addresses= -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c TimeZone=UTC -c max_connections=20\n"
+             exec postgres -D {DATA} -k /tmp -c listen_addresses= -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c TimeZone=UTC -c max_connections=20 -c max_stack_depth={depth_kb}kB\n"
         );
         let body = bollard::models::ContainerCreateBody {
             image: Some(image.clone()),
@@ -206,6 +209,11 @@ impl DockerSandbox {
                 network_mode: Some("none".into()),
                 memory: spec.memory_bytes,
                 nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
+                ulimits: Some(vec![bollard::models::ResourcesUlimits {
+                    name: Some("stack".into()),
+                    soft: Some(stack),
+                    hard: Some(stack),
+                }]),
                 auto_remove: Some(false),
                 ..Default::default()
             }),

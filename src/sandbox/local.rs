@@ -254,6 +254,26 @@ fn start_server(bin: &Path, dir: &Path) -> Result<String> {
         .try_clone()
         .map_err(|e| SandboxError::Failed(format!("{}: {e}", log_path.display())))?;
     let mut cmd = server_command(bin, "postgres")?;
+    // A stack as deep as the documents a dump may hold (see SANDBOX_STACK_MIB).
+    let stack = raised_stack_limit(super::SANDBOX_STACK_MIB << 20);
+    if let Some(kb) = super::max_stack_depth_kb(stack) {
+        // SAFETY: getrlimit and setrlimit are async-signal-safe and change
+        // only the child.
+        unsafe {
+            cmd.pre_exec(move || {
+                let mut r = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                if libc::getrlimit(libc::RLIMIT_STACK, &mut r) == 0 && r.rlim_cur < stack {
+                    r.rlim_cur = stack;
+                    libc::setrlimit(libc::RLIMIT_STACK, &r);
+                }
+                Ok(())
+            });
+        }
+        cmd.args(["-c", &format!("max_stack_depth={kb}kB")]);
+    }
     cmd.current_dir(dir)
         .arg("-D")
         .arg(&data)
@@ -307,6 +327,23 @@ fn start_server(bin: &Path, dir: &Path) -> Result<String> {
     // also reaps it.
     drop(child);
     Ok(server_version(bin))
+}
+
+/// The stack limit a child can be given: `want`, or this process's hard
+/// limit when that is lower; this process's own limit when it is higher.
+fn raised_stack_limit(want: u64) -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut r) } != 0 {
+        return 0;
+    }
+    if r.rlim_cur == libc::RLIM_INFINITY {
+        return want;
+    }
+    r.rlim_cur.max(want.min(r.rlim_max))
 }
 
 fn server_version(bin: &Path) -> String {

@@ -399,6 +399,22 @@ pub(crate) fn json_query(sql: &str) -> String {
     format!("SELECT row_to_json(q)::text FROM ({s}\n) q")
 }
 
+/// The stack a sandbox's server may use, in MiB: PostgreSQL parses `json` and
+/// `jsonb` recursively, one stack frame per level, so its default
+/// `max_stack_depth` (2 MB, about 10,000 levels) refuses to load a dump whose
+/// server stored deeper documents under a raised `max_stack_depth`. The
+/// sandbox allows this much (about 1,000,000 levels; only the pages a load
+/// touches are ever used).
+pub(crate) const SANDBOX_STACK_MIB: u64 = 256;
+
+/// `max_stack_depth` for a server whose stack limit is `limit_bytes`: the
+/// limit less PostgreSQL's advised margin of 1 MiB, in kB; None when that
+/// is no more than PostgreSQL's default (leave it).
+pub(crate) fn max_stack_depth_kb(limit_bytes: u64) -> Option<u64> {
+    let kb = (limit_bytes >> 10).saturating_sub(1024);
+    (kb > 2048).then_some(kb)
+}
+
 /// `PGOPTIONS` of every query session.
 pub(crate) const QUERY_OPTIONS: &str = "-c default_transaction_read_only=on -c TimeZone=UTC";
 

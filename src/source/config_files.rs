@@ -2,19 +2,32 @@
 //! server needs besides its database.
 //!
 //! Each configured path is an absolute path or a glob (`*`, `?`, `[...]`, as
-//! the `glob` crate reads them). What it names is recorded as it is on disk,
-//! never through a symlink:
+//! the `glob` crate reads them). It is recorded where it really is, so that
+//! what a backup records a restore can write back: its directories are
+//! resolved as the system resolves them (`..`, `.`, repeated slashes and
+//! symlinked directories: `/opt/n8n/current/.env`, where `current` links to
+//! `releases/5`, is recorded as `/opt/n8n/releases/5/.env`), its last
+//! component is kept as it is (a symlink is recorded as the link). A path
+//! whose directories do not exist is missing; it is recorded with `..`
+//! resolved by name. What it names is recorded as it is on disk, never
+//! through a symlink:
 //! - a regular file: its content becomes the item `config{path}` (e.g.
 //!   `config/etc/nginx/nginx.conf`; one blob up to [`BLOB_LIMIT`], a chunked
 //!   stream above), with its permission bits, owner, group, mtime, size and
 //!   BLAKE3 checksum;
 //! - a directory: recorded (mode, owner, mtime), then walked recursively in
 //!   byte order of the names, never following a symlink;
-//! - a symlink: recorded with its target as written (`readlink`), never
-//!   followed (Let's Encrypt's `live/` links into `archive/` are restored as
-//!   links);
-//! - anything else (socket, FIFO, device): skipped, with a warning;
-//! - a file name that is not UTF-8: skipped, with a warning.
+//! - a symlink: recorded with its target as written (`readlink`), whatever
+//!   it points at, never followed (Let's Encrypt's `live/` links into
+//!   `archive/`, Debian's nginx `modules-enabled/` links into `/usr/share`
+//!   are restored as links);
+//! - anything else (socket, FIFO, device): skipped, with a warning.
+//!
+//! File names are bytes on Linux: a path (or a link target) that is not UTF-8
+//! is recorded with its exact bytes in `path_bytes` (`link_target_bytes`)
+//! and a readable form in `path` (`link_target`), every byte that is not
+//! valid UTF-8 written as `\xNN`; its content item is `config-bytes/` and
+//! the path's bytes in hex.
 //!
 //! A path reached twice (given twice, matched by two globs, or inside a
 //! directory also given) is recorded once. A missing optional path gives one
@@ -24,10 +37,14 @@
 //! or not: an operator must know that their backup misses something.
 //!
 //! The n8n encryption key (`N8N_ENCRYPTION_KEY`, which decrypts the stored
-//! credentials) is looked for in every backed-up file named `.env`, then in
-//! this process's environment. It is never recorded nor logged: only a keyed
-//! fingerprint ([`fingerprint`]) lets a restore tell whether a target instance
-//! uses the same key.
+//! credentials) is looked for as n8n gets it: through the backed-up compose
+//! file's n8n service (its `environment`, its `env_file`s, the project's
+//! `.env` it interpolates, a key file), else in a backed-up `.env` (see
+//! [`crate::source::n8n_key`]), then in this process's environment. It is
+//! never recorded nor logged: only a keyed fingerprint ([`fingerprint`]) lets
+//! a restore tell whether a target instance uses the same key. A key found in
+//! a file the backup does not hold (an `env_file` outside the configured
+//! paths) is fingerprinted with a warning: a restore would lack it.
 use super::{Result, SourceError};
 use crate::store::ingest::BackupSession;
 use crate::store::{Store, StoreError};
@@ -120,6 +137,28 @@ pub fn item_name(path: &str) -> String {
     format!("config{path}")
 }
 
+/// The item holding the content of the file at `path` (its exact bytes):
+/// [`item_name`] when the path is UTF-8, else `config-bytes/` and the bytes
+/// in hex (never the name of another path's item).
+pub fn item_name_of(path: &[u8]) -> String {
+    match std::str::from_utf8(path) {
+        Ok(p) => item_name(p),
+        Err(_) => format!("config-bytes/{}", hex::encode(path)),
+    }
+}
+
+/// `path` and `path_bytes` of a recorded path.
+fn recorded_path(p: &Path) -> (String, Option<Vec<u8>>) {
+    let raw = p.as_os_str().as_bytes();
+    match std::str::from_utf8(raw) {
+        Ok(s) => (s.to_string(), None),
+        Err(_) => (
+            store_format::contents::readable_path(raw),
+            Some(raw.to_vec()),
+        ),
+    }
+}
+
 /// The key of the encryption-key fingerprints of `store`: derived from the
 /// master key when the store is encrypted (the fingerprint then tells nothing
 /// to whoever lacks the key), else from the store's id.
@@ -147,14 +186,26 @@ pub async fn back_up(
         session,
         files: Vec::new(),
         seen: HashMap::new(),
-        env_key: None,
     };
     for p in paths {
         w.configured(p).await?;
     }
-    let Walker { files, env_key, .. } = w;
-    let (key, source) = match env_key {
-        Some((path, key)) => (Some(key), Some(path)),
+    let Walker { files, .. } = w;
+    let found = super::n8n_key::find(&files, &mut |p: &str| read_small(Path::new(p)));
+    let (key, source) = match found {
+        Some(k) => {
+            let backed_up = files
+                .iter()
+                .any(|f| f.path == k.source && f.file_type == FileType::File);
+            if !backed_up {
+                tracing::warn!(
+                    "{ENCRYPTION_KEY_VAR} was found in {}, which this backup does not hold: add it to \
+                     the config paths, or a restore of this backup lacks n8n's key",
+                    k.source
+                );
+            }
+            (Some(k.key), Some(k.source))
+        }
         None => match std::env::var(ENCRYPTION_KEY_VAR) {
             Ok(k) if !k.is_empty() => (Some(Zeroizing::new(k)), Some("environment".to_string())),
             _ => (None, None),
@@ -162,8 +213,8 @@ pub async fn back_up(
     };
     if key.is_none() {
         tracing::warn!(
-            "{ENCRYPTION_KEY_VAR} was found neither in a backed-up .env file nor in the environment: \
-             a restore cannot check that the target n8n can decrypt the credentials"
+            "{ENCRYPTION_KEY_VAR} was found neither through a backed-up compose file or .env file nor \
+             in the environment: a restore cannot check that the target n8n can decrypt the credentials"
         );
     }
     Ok(ConfigBackup {
@@ -176,24 +227,55 @@ pub async fn back_up(
 struct Walker<'a> {
     session: &'a mut BackupSession,
     files: Vec<ConfigFile>,
-    /// Recorded paths and their index in `files`.
-    seen: HashMap<String, usize>,
-    /// The first `.env` holding the key: its path and the key.
-    env_key: Option<(String, Zeroizing<String>)>,
+    /// Recorded paths (exact bytes) and their index in `files`.
+    seen: HashMap<Vec<u8>, usize>,
+}
+
+/// A regular file's content (never through a symlink at its last
+/// component), up to 1 MiB; None otherwise.
+pub fn read_small(p: &Path) -> Option<Vec<u8>> {
+    let md = std::fs::symlink_metadata(p).ok()?;
+    if !md.is_file() || md.len() > 1 << 20 {
+        return None;
+    }
+    std::fs::read(p).ok()
 }
 
 fn is_glob(p: &str) -> bool {
     p.contains(['*', '?', '['])
 }
 
-/// `p` without `.` components, repeated or trailing slashes; None when it is
-/// not UTF-8.
-fn normalise(p: &Path) -> Option<String> {
-    p.components()
-        .collect::<PathBuf>()
-        .into_os_string()
-        .into_string()
-        .ok()
+/// Where an absolute path really is (see the module documentation): its
+/// directories resolved as the system resolves them, its last component as
+/// it is; a path whose directories do not exist with `..` resolved by name.
+fn normalise(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let lexical = |p: &Path| -> PathBuf {
+        let mut out = PathBuf::from("/");
+        for c in p.components() {
+            match c {
+                Component::Normal(n) => out.push(n),
+                Component::ParentDir => {
+                    out.pop();
+                }
+                _ => {}
+            }
+        }
+        out
+    };
+    let comps: Vec<Component> = p.components().collect();
+    match comps.last() {
+        // Ends in a name: resolve what holds it, keep the name.
+        Some(Component::Normal(name)) => {
+            let dir: PathBuf = comps[..comps.len() - 1].iter().collect();
+            match std::fs::canonicalize(&dir) {
+                Ok(d) => d.join(name),
+                Err(_) => lexical(p),
+            }
+        }
+        // `/`, or ends in `..` or `.`: a directory, resolved whole.
+        _ => std::fs::canonicalize(p).unwrap_or_else(|_| lexical(p)),
+    }
 }
 
 fn is_not_found(e: &std::io::Error) -> bool {
@@ -206,9 +288,11 @@ fn mtime_ms(md: &std::fs::Metadata) -> i64 {
         .saturating_add(md.mtime_nsec() / 1_000_000)
 }
 
-fn entry(path: &str, file_type: FileType, required: bool, md: &std::fs::Metadata) -> ConfigFile {
+fn entry(path: &Path, file_type: FileType, required: bool, md: &std::fs::Metadata) -> ConfigFile {
+    let (path, path_bytes) = recorded_path(path);
     ConfigFile {
-        path: path.to_string(),
+        path,
+        path_bytes,
         file_type,
         required,
         mode: md.mode() & 0o7777,
@@ -266,8 +350,8 @@ impl Walker<'_> {
                 "required config path {path} {what}"
             )));
         }
-        if !self.seen.contains_key(path) {
-            self.seen.insert(path.to_string(), self.files.len());
+        if !self.seen.contains_key(path.as_bytes()) {
+            self.seen.insert(path.as_bytes().to_vec(), self.files.len());
             self.files.push(ConfigFile {
                 path: path.to_string(),
                 file_type: FileType::Missing,
@@ -278,45 +362,53 @@ impl Walker<'_> {
     }
 
     /// A configured path (or a glob's match).
-    async fn top(&mut self, path: &Path, required: bool) -> Result<()> {
-        let Some(p) = normalise(path) else {
-            tracing::warn!(
-                "skipping config path {}: its name is not UTF-8",
+    async fn top(&mut self, given: &Path, required: bool) -> Result<()> {
+        let path = normalise(given);
+        if path != given {
+            tracing::info!(
+                "config path {} is recorded where it is: {}",
+                given.display(),
                 path.display()
             );
-            return Ok(());
-        };
-        if let Some(&i) = self.seen.get(&p) {
+        }
+        let key = path.as_os_str().as_bytes().to_vec();
+        if let Some(&i) = self.seen.get(&key) {
             let f = &mut self.files[i];
             if f.file_type == FileType::Missing {
+                let p = f.path.clone();
                 return self.missing(&p, required);
             }
             f.required |= required;
             return Ok(());
         }
-        let md = match tokio::fs::symlink_metadata(&p).await {
+        let md = match tokio::fs::symlink_metadata(&path).await {
             Ok(md) => md,
-            Err(e) if is_not_found(&e) => return self.missing(&p, required),
+            Err(e) if is_not_found(&e) => {
+                let (p, _) = recorded_path(&path);
+                return self.missing(&p, required);
+            }
             Err(e) => {
                 return Err(SourceError::File(format!(
-                    "cannot read config path {p}: {e}"
+                    "cannot read config path {}: {e}",
+                    path.display()
                 )))
             }
         };
         if md.file_type().is_symlink() {
             tracing::warn!(
-                "config path {p} is a symlink: only the link is backed up, not what it points to \
-                 (configure its target too to back that up)"
+                "config path {} is a symlink: only the link is backed up, not what it points to \
+                 (configure its target too to back that up)",
+                path.display()
             );
         }
-        self.walk(p, md, required).await
+        self.walk(path, md, required).await
     }
 
     /// Records `root` and, when it is a directory, everything under it.
-    async fn walk(&mut self, root: String, md: std::fs::Metadata, required: bool) -> Result<()> {
+    async fn walk(&mut self, root: PathBuf, md: std::fs::Metadata, required: bool) -> Result<()> {
         let mut stack = vec![(root, Some(md))];
         while let Some((p, md)) = stack.pop() {
-            if let Some(&i) = self.seen.get(&p) {
+            if let Some(&i) = self.seen.get(p.as_os_str().as_bytes()) {
                 self.files[i].required |= required;
                 continue;
             }
@@ -325,10 +417,18 @@ impl Walker<'_> {
                 None => match tokio::fs::symlink_metadata(&p).await {
                     Ok(md) => md,
                     Err(e) if is_not_found(&e) => {
-                        tracing::warn!("{p} disappeared while its directory was backed up");
+                        tracing::warn!(
+                            "{} disappeared while its directory was backed up",
+                            p.display()
+                        );
                         continue;
                     }
-                    Err(e) => return Err(SourceError::File(format!("cannot read {p}: {e}"))),
+                    Err(e) => {
+                        return Err(SourceError::File(format!(
+                            "cannot read {}: {e}",
+                            p.display()
+                        )))
+                    }
                 },
             };
             let ft = md.file_type();
@@ -336,26 +436,16 @@ impl Walker<'_> {
                 let children = list_dir(&p).await?;
                 self.record(entry(&p, FileType::Directory, required, &md));
                 for name in children.into_iter().rev() {
-                    let mut child = PathBuf::from(&p);
-                    child.push(&name);
-                    match child.into_os_string().into_string() {
-                        Ok(c) => stack.push((c, None)),
-                        Err(c) => tracing::warn!(
-                            "skipping {}: its name is not UTF-8",
-                            Path::new(&c).display()
-                        ),
-                    }
+                    stack.push((p.join(name), None));
                 }
             } else if ft.is_symlink() {
-                let target = tokio::fs::read_link(&p)
-                    .await
-                    .map_err(|e| SourceError::File(format!("cannot read the symlink {p}: {e}")))?;
-                let Some(target) = target.to_str() else {
-                    tracing::warn!("skipping the symlink {p}: its target is not UTF-8");
-                    continue;
-                };
+                let target = tokio::fs::read_link(&p).await.map_err(|e| {
+                    SourceError::File(format!("cannot read the symlink {}: {e}", p.display()))
+                })?;
                 let mut f = entry(&p, FileType::Symlink, required, &md);
-                f.link_target = Some(target.to_string());
+                let (t, t_bytes) = recorded_path(&target);
+                f.link_target = Some(t);
+                f.link_target_bytes = t_bytes;
                 self.record(f);
             } else if ft.is_file() {
                 if let Some(f) = self.file(&p, required).await? {
@@ -371,22 +461,23 @@ impl Walker<'_> {
                 } else {
                     "not a file, directory or symlink"
                 };
-                tracing::warn!("skipping {p}: it is {what}");
+                tracing::warn!("skipping {}: it is {what}", p.display());
             }
         }
         Ok(())
     }
 
     fn record(&mut self, f: ConfigFile) {
-        self.seen.insert(f.path.clone(), self.files.len());
+        self.seen.insert(f.path_raw().to_vec(), self.files.len());
         self.files.push(f);
     }
 
     /// Stores a regular file's content; None when it turned into something
     /// else since it was listed.
-    async fn file(&mut self, p: &str, required: bool) -> Result<Option<ConfigFile>> {
+    async fn file(&mut self, p: &Path, required: bool) -> Result<Option<ConfigFile>> {
+        let shown = p.display();
         let unreadable =
-            |e: std::io::Error| SourceError::File(format!("cannot read config file {p}: {e}"));
+            |e: std::io::Error| SourceError::File(format!("cannot read config file {shown}: {e}"));
         // O_NOFOLLOW: never through a symlink put there since the lstat;
         // O_NONBLOCK: a FIFO put there does not hang the backup.
         let mut file = tokio::fs::OpenOptions::new()
@@ -397,11 +488,11 @@ impl Walker<'_> {
             .map_err(unreadable)?;
         let md = file.metadata().await.map_err(unreadable)?;
         if !md.is_file() {
-            tracing::warn!("skipping {p}: it is no longer a regular file");
+            tracing::warn!("skipping {shown}: it is no longer a regular file");
             return Ok(None);
         }
         let mut f = entry(p, FileType::File, required, &md);
-        let item = item_name(p);
+        let item = item_name_of(p.as_os_str().as_bytes());
         let mut head = Vec::with_capacity(md.len().min(BLOB_LIMIT) as usize + 1);
         (&mut file)
             .take(BLOB_LIMIT + 1)
@@ -409,9 +500,6 @@ impl Walker<'_> {
             .await
             .map_err(unreadable)?;
         if head.len() as u64 <= BLOB_LIMIT {
-            if Path::new(p).file_name().map(|n| n.as_bytes()) == Some(b".env") {
-                self.look_for_key(p, &head);
-            }
             f.size = head.len() as u64;
             f.checksum = Some(blake3::hash(&head).to_hex().to_string());
             self.session.add_blob(&item, head).await?;
@@ -436,27 +524,13 @@ impl Walker<'_> {
         f.item = Some(item);
         Ok(Some(f))
     }
-
-    fn look_for_key(&mut self, path: &str, content: &[u8]) {
-        let text = String::from_utf8_lossy(content);
-        let Some(key) = env_value(&text, ENCRYPTION_KEY_VAR) else {
-            return;
-        };
-        match &self.env_key {
-            None => self.env_key = Some((path.to_string(), key)),
-            Some((first, k)) if *k != key => tracing::warn!(
-                "{path} and {first} set different values of {ENCRYPTION_KEY_VAR}; \
-                 the backup records the fingerprint of the one in {first}"
-            ),
-            Some(_) => {}
-        }
-    }
 }
 
 /// The sorted names in a directory.
-async fn list_dir(p: &str) -> Result<Vec<std::ffi::OsString>> {
-    let unreadable =
-        |e: std::io::Error| SourceError::File(format!("cannot read the directory {p}: {e}"));
+async fn list_dir(p: &Path) -> Result<Vec<std::ffi::OsString>> {
+    let unreadable = |e: std::io::Error| {
+        SourceError::File(format!("cannot read the directory {}: {e}", p.display()))
+    };
     let mut rd = tokio::fs::read_dir(p).await.map_err(unreadable)?;
     let mut names = Vec::new();
     while let Some(e) = rd.next_entry().await.map_err(unreadable)? {
@@ -607,8 +681,8 @@ mod tests {
             "config/etc/nginx/nginx.conf"
         );
         assert_eq!(
-            normalise(Path::new("/etc//nginx/./conf.d/")).unwrap(),
-            "/etc/nginx/conf.d"
+            normalise(Path::new("/etc//nginx/./conf.d/")),
+            Path::new("/etc/nginx/conf.d")
         );
     }
 }

@@ -3,7 +3,9 @@
 //! JSON), and n8n's public API. Sources know nothing of the store's layout;
 //! `backup` puts what they read into a session.
 pub mod config_files;
+pub mod json;
 pub mod n8n_api;
+pub mod n8n_key;
 pub mod postgres;
 pub mod workflow;
 

@@ -5,8 +5,9 @@
 //! one in n8n: Settings → n8n API). The key is never logged, never printed by
 //! `Debug`, and never sent elsewhere: redirects are not followed (a redirect is
 //! reported with where it points, so the operator can fix the URL).
+use super::json::Json;
 use super::{Result, SourceError};
-use reqwest::header::{HeaderValue, ACCEPT};
+use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -125,7 +126,7 @@ impl N8nApi {
         let mut url = self.endpoint("workflows");
         url.query_pairs_mut().append_pair("limit", "1");
         let body = self.get_json(url).await?;
-        page(&body).map(|_| ()).map_err(|what| self.not_n8n(&what))
+        page(body).map(|_| ()).map_err(|what| self.not_n8n(&what))
     }
 
     /// Every workflow, with the full body the list gives (nodes, connections,
@@ -133,7 +134,7 @@ impl N8nApi {
     /// seen on two pages (the list shifted while it was read) is returned
     /// once. This is not a snapshot: workflows saved while it runs may or may
     /// not be included.
-    pub async fn list_workflows(&self) -> Result<Vec<Value>> {
+    pub async fn list_workflows(&self) -> Result<Vec<Json>> {
         let mut out = Vec::new();
         let mut ids = HashSet::new();
         let mut cursors = HashSet::new();
@@ -148,11 +149,11 @@ impl N8nApi {
                 }
             }
             let body = self.get_json(url).await?;
-            let (data, next) = page(&body).map_err(|what| self.not_n8n(&what))?;
+            let (data, next) = page(body).map_err(|what| self.not_n8n(&what))?;
             for w in data {
                 let id = match w.get("id") {
-                    Some(Value::String(s)) => Some(s.clone()),
-                    Some(Value::Number(n)) => Some(n.to_string()),
+                    Some(Json::String(s)) => Some(s.clone()),
+                    Some(Json::Number(n)) => Some(n.to_string()),
                     _ => None,
                 };
                 if let Some(id) = id {
@@ -160,7 +161,7 @@ impl N8nApi {
                         continue;
                     }
                 }
-                out.push(w.clone());
+                out.push(w);
             }
             match next {
                 None => return Ok(out),
@@ -180,7 +181,7 @@ impl N8nApi {
     }
 
     /// GET `url` with the key; the JSON body of a 2xx answer.
-    async fn get_json(&self, url: Url) -> Result<Value> {
+    async fn get_json(&self, url: Url) -> Result<Json> {
         let mut key = HeaderValue::from_str(&self.key)
             .map_err(|_| SourceError::Invalid("the n8n API key is not a valid header".into()))?;
         key.set_sensitive(true);
@@ -192,9 +193,9 @@ impl N8nApi {
         self.send_json(req).await
     }
 
-    /// Sends a request and reads its JSON answer, mapping every failure to a
-    /// message an operator can act on.
-    async fn send_json(&self, req: reqwest::RequestBuilder) -> Result<Value> {
+    /// Sends a request and reads its JSON answer (of any depth), mapping
+    /// every failure to a message an operator can act on.
+    async fn send_json(&self, req: reqwest::RequestBuilder) -> Result<Json> {
         let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
         let status = resp.status();
         let location = resp
@@ -204,7 +205,7 @@ impl N8nApi {
             .map(String::from);
         let body = resp.bytes().await.map_err(|e| self.unreachable(&e))?;
         if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|e| {
+            return Json::parse(&body).map_err(|e| {
                 self.not_n8n(&format!(
                     "an answer that is not JSON ({e}): {}",
                     snippet(&body)
@@ -258,15 +259,16 @@ impl N8nApi {
 }
 
 /// The `data` and `nextCursor` of a list page.
-fn page(body: &Value) -> std::result::Result<(&[Value], Option<String>), String> {
-    let data = body
-        .get("data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| format!("a list without a data array: {}", short(body)))?;
-    let next = match body.get("nextCursor") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) => Some(s.clone()),
+fn page(body: Json) -> std::result::Result<(Vec<Json>, Option<String>), String> {
+    let mut obj = match body.into_object() {
+        Ok(o) if o.get("data").is_some_and(Json::is_array) => o,
+        Ok(o) => return Err(format!("a list without a data array: {}", short(&o.into()))),
+        Err(other) => return Err(format!("a list without a data array: {}", short(&other))),
+    };
+    let next = match obj.get("nextCursor") {
+        None | Some(Json::Null) => None,
+        Some(Json::String(s)) if s.is_empty() => None,
+        Some(Json::String(s)) => Some(s.clone()),
         Some(other) => {
             return Err(format!(
                 "a nextCursor that is not a string: {}",
@@ -274,6 +276,10 @@ fn page(body: &Value) -> std::result::Result<(&[Value], Option<String>), String>
             ))
         }
     };
+    let data = obj
+        .remove("data")
+        .and_then(|d| d.into_array().ok())
+        .unwrap_or_default();
     Ok((data, next))
 }
 
@@ -292,8 +298,12 @@ fn snippet(body: &[u8]) -> String {
     truncate(String::from_utf8_lossy(body).trim().to_string(), 200)
 }
 
-fn short(v: &Value) -> String {
-    truncate(v.to_string(), 120)
+fn short(v: &Json) -> String {
+    let bytes = v.to_compact();
+    truncate(
+        String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
+        120,
+    )
 }
 
 fn truncate(mut s: String, max: usize) -> String {
@@ -355,7 +365,7 @@ impl N8nApi {
     /// `POST /api/v1/workflows` with `body`: the created workflow as n8n
     /// answers it (its new `id`, `active: false`, node credentials as n8n
     /// resolved them). The request carries `body` and the key, nothing else.
-    pub async fn create_workflow(&self, body: &Value) -> std::result::Result<Value, CreateFailure> {
+    pub async fn create_workflow(&self, body: &Json) -> std::result::Result<Json, CreateFailure> {
         let mut key = HeaderValue::from_str(&self.key).map_err(|_| {
             CreateFailure::Failed(SourceError::Invalid(
                 "the n8n API key is not a valid header".into(),
@@ -367,7 +377,8 @@ impl N8nApi {
             .post(self.endpoint("workflows"))
             .header(API_KEY_HEADER, key)
             .header(ACCEPT, "application/json")
-            .json(body);
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_compact());
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) if e.is_connect() || e.is_builder() => {
@@ -387,7 +398,7 @@ impl N8nApi {
             .map_err(|e| CreateFailure::NoAnswer(self.unreachable(&e)))?;
         let base = self.base_url();
         if status.is_success() {
-            return serde_json::from_slice(&answer).map_err(|e| {
+            return Json::parse(&answer).map_err(|e| {
                 CreateFailure::NoAnswer(self.not_n8n(&format!(
                     "an answer to creating a workflow that is not JSON ({e}): {}",
                     snippet(&answer)
@@ -419,7 +430,7 @@ impl N8nApi {
     }
 
     /// `GET /api/v1/workflows/{id}`: one workflow's full body.
-    pub async fn get_workflow(&self, id: &str) -> Result<Value> {
+    pub async fn get_workflow(&self, id: &str) -> Result<Json> {
         let mut url = self.endpoint("workflows");
         url.path_segments_mut()
             .map_err(|_| SourceError::Invalid(format!("{} cannot take a path", self.base_url())))?

@@ -346,8 +346,12 @@ impl Snapshot {
     }
 
     /// n8n's workflows, one row at a time: `row_to_json` of each
-    /// `workflow_entity` row (timestamps in UTC) and its tags as (id, name).
-    /// Empty when the database has no `workflow_entity`.
+    /// `workflow_entity` row (timestamps in UTC) as text, its tags as (id,
+    /// name), and its `id` and `name` read beside it (to name a row whose
+    /// JSON cannot be read). Empty when the database has no
+    /// `workflow_entity`. A row is never parsed here: a row no reader can
+    /// take does not end the stream (see
+    /// [`crate::source::workflow::canonical_from_row_text`]).
     pub fn workflow_rows<'a>(
         &'a mut self,
         tables: &[Table],
@@ -364,7 +368,8 @@ impl Snapshot {
             "'[]'"
         };
         let q = format!(
-            "SELECT row_to_json(w)::text, {tags} FROM public.workflow_entity w ORDER BY w.id"
+            "SELECT row_to_json(w)::text, {tags}, w.id::text, w.name::text \
+             FROM public.workflow_entity w ORDER BY w.id"
         );
         let timestamp_columns: Vec<String> = tables
             .iter()
@@ -378,19 +383,12 @@ impl Snapshot {
             })
             .unwrap_or_default();
         let stream = async_stream_rows(&mut self.conn, q).map(move |r| {
-            let (row, tags): (String, String) = r?;
-            let row: serde_json::Value = serde_json::from_str(&row)
-                .map_err(|e| SourceError::Invalid(format!("a workflow row is not JSON: {e}")))?;
-            let serde_json::Value::Object(row) = row else {
-                return Err(SourceError::Invalid(
-                    "a workflow row is not a JSON object".into(),
-                ));
-            };
-            let tags: Vec<(String, String)> = serde_json::from_str(&tags)
-                .map_err(|e| SourceError::Invalid(format!("workflow tags are not JSON: {e}")))?;
+            let (row, tags, id, name) = r?;
             Ok(WorkflowRow {
                 row,
-                tags,
+                tags: parse_tags(&tags),
+                id: id.unwrap_or_default(),
+                name: name.unwrap_or_default(),
                 timestamp_columns: timestamp_columns.clone(),
             })
         });
@@ -461,20 +459,27 @@ impl Snapshot {
     }
 }
 
-/// Rows of a query as a stream, on a connection borrowed for the stream's life.
+/// Rows of the workflow query as a stream, on a connection borrowed for the
+/// stream's life.
 fn async_stream_rows<'a>(
     conn: &'a mut PgConnection,
     q: String,
-) -> impl Stream<Item = Result<(String, String)>> + Send + 'a {
+) -> impl Stream<Item = Result<RawWorkflowRow>> + Send + 'a {
     futures::stream::once(async move {
         let s = sqlx::raw_sql(sqlx::AssertSqlSafe(q))
             .fetch(conn)
             .map_err(db_err("reading the workflows"))
             .map(|r| {
                 r.and_then(|row| {
-                    let a: String = row.try_get(0).map_err(db_err("reading a workflow"))?;
-                    let b: String = row.try_get(1).map_err(db_err("reading a workflow"))?;
-                    Ok((a, b))
+                    let get = |i: usize| -> Result<Option<String>> {
+                        row.try_get(i).map_err(db_err("reading a workflow"))
+                    };
+                    Ok((
+                        get(0)?.unwrap_or_default(),
+                        get(1)?.unwrap_or_default(),
+                        get(2)?,
+                        get(3)?,
+                    ))
                 })
             });
         s
@@ -482,10 +487,42 @@ fn async_stream_rows<'a>(
     .flatten()
 }
 
+/// `row_to_json` text, tags text, id, name.
+type RawWorkflowRow = (String, String, Option<String>, Option<String>);
+
+/// The tags of a workflow as `json_agg` gives them: `[[id, name], ...]`.
+pub fn parse_tags(text: &str) -> std::result::Result<Vec<(String, String)>, String> {
+    serde_json::from_str(text).map_err(|e| format!("{e}"))
+}
+
+/// One row of `workflow_entity` as a backup (and a verification) reads it.
 pub struct WorkflowRow {
-    pub row: serde_json::Map<String, serde_json::Value>,
-    pub tags: Vec<(String, String)>,
+    /// `row_to_json` of the row, as PostgreSQL printed it.
+    pub row: String,
+    /// The workflow's tags as (id, name), or why they do not read.
+    pub tags: std::result::Result<Vec<(String, String)>, String>,
+    /// `id` and `name` as text (empty when NULL).
+    pub id: String,
+    pub name: String,
     pub timestamp_columns: Vec<String>,
+}
+
+impl WorkflowRow {
+    /// Its canonical workflow, or what the manifest records instead.
+    pub fn canonical(
+        &self,
+    ) -> std::result::Result<
+        crate::source::workflow::CanonicalWorkflow,
+        store_format::contents::WorkflowNotStored,
+    > {
+        crate::source::workflow::canonical_from_row_text(
+            &self.row,
+            self.tags.clone(),
+            &self.id,
+            &self.name,
+            &self.timestamp_columns,
+        )
+    }
 }
 
 /// `"ident"` with inner quotes doubled.

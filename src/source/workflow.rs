@@ -66,10 +66,10 @@
 //! **Per-node hashes**: a node's hash is the first 16 bytes (as 32 lowercase
 //! hex digits) of BLAKE3 of the node object serialised by the rules above. It
 //! tells a changed node from an unchanged one across backups.
+use super::json::{Json, Object};
 use super::{Result, SourceError};
-use serde_json::{Map, Value};
 use std::collections::BTreeSet;
-use store_format::contents::{CredentialRef, Node};
+use store_format::contents::{CredentialRef, Node, WorkflowNotStored};
 
 /// The version of the rules above. Changing them changes every workflow's
 /// object id (the next backup stores every workflow again), and a verifier
@@ -142,7 +142,7 @@ impl WorkflowSummary {
 /// `timestamp_columns` names the columns to normalise (usually
 /// [`TIMESTAMP_FIELDS`]).
 pub fn canonical_from_db_row(
-    mut row: Map<String, Value>,
+    mut row: Object,
     tags: Vec<(String, String)>,
     timestamp_columns: &[String],
 ) -> Result<CanonicalWorkflow> {
@@ -152,66 +152,112 @@ pub fn canonical_from_db_row(
             normalise_timestamp(v);
         }
     }
-    row.insert("tags".into(), tags_value(tags));
+    row.insert("tags", tags_value(tags));
     finish(row, id)
+}
+
+/// The canonical workflow of a row as [`crate::source::postgres`] reads it
+/// (`row_to_json` as text, its tags, and its `id` and `name` read beside
+/// it), or what the manifest records instead when the row cannot be put in
+/// canonical form: a text that is not JSON serde_json reads (a lone UTF-16
+/// surrogate `\ud800` in a string, a number beyond `f64`), or a row
+/// without the shape n8n gives it (no `nodes` array, a `name` that is not
+/// a string). Such a workflow does not stop the backup.
+pub fn canonical_from_row_text(
+    row_text: &str,
+    tags: std::result::Result<Vec<(String, String)>, String>,
+    id: &str,
+    name: &str,
+    timestamp_columns: &[String],
+) -> std::result::Result<CanonicalWorkflow, WorkflowNotStored> {
+    let not_stored = |reason: String| WorkflowNotStored {
+        id: id.to_string(),
+        name: name.to_string(),
+        reason,
+    };
+    let row = Json::parse_str(row_text)
+        .map_err(|e| not_stored(format!("its row is not JSON that n8n-ark can read: {e}")))?
+        .into_object()
+        .map_err(|_| not_stored("its row is not a JSON object".into()))?;
+    let tags = tags.map_err(|e| not_stored(format!("its tags do not read: {e}")))?;
+    canonical_from_db_row(row, tags, timestamp_columns).map_err(|e| not_stored(e.to_string()))
 }
 
 /// The canonical workflow of a body of n8n's public API
 /// (`GET /api/v1/workflows/{id}`, or an element of the list's `data`).
-pub fn canonical_from_api(body: Value) -> Result<CanonicalWorkflow> {
-    let Value::Object(mut obj) = body else {
+pub fn canonical_from_api(body: Json) -> Result<CanonicalWorkflow> {
+    let Ok(mut obj) = body.into_object() else {
         return Err(SourceError::Invalid(
             "n8n's API gave a workflow that is not a JSON object".into(),
         ));
     };
     let id = workflow_id(&obj)?;
     for k in API_DERIVED {
-        obj.remove(*k);
+        obj.remove(k);
     }
     for k in TIMESTAMP_FIELDS {
-        if let Some(v) = obj.get_mut(*k) {
+        if let Some(v) = obj.get_mut(k) {
             normalise_timestamp(v);
         }
     }
-    let tags = match obj.remove("tags") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(list)) => {
+    let given = obj.remove("tags").unwrap_or_default();
+    let tags = match &given {
+        Json::Null => Vec::new(),
+        Json::Array(list) => {
             let mut out = Vec::with_capacity(list.len());
             for t in list {
                 let tid = t.get("id").and_then(id_string);
-                let name = t.get("name").and_then(Value::as_str);
+                let name = t.get("name").and_then(Json::as_str);
                 match (tid, name) {
                     (Some(tid), Some(name)) => out.push((tid, name.to_string())),
                     _ => {
                         return Err(SourceError::Invalid(format!(
                             "workflow {id}: a tag without an id or a name: {}",
-                            short(&t)
+                            short(t)
                         )))
                     }
                 }
             }
             out
         }
-        Some(other) => {
+        other => {
             return Err(SourceError::Invalid(format!(
                 "workflow {id}: tags is not an array: {}",
-                short(&other)
+                short(other)
             )))
         }
     };
-    obj.insert("tags".into(), tags_value(tags));
+    obj.insert("tags", tags_value(tags));
     finish(obj, id)
 }
 
+/// The workflow of an element of n8n's API list, or what the manifest
+/// records instead when it cannot be put in canonical form (named with what
+/// the element says of its id and name).
+pub fn canonical_from_api_or_not(
+    body: Json,
+) -> std::result::Result<CanonicalWorkflow, WorkflowNotStored> {
+    let id = body.get("id").and_then(id_string).unwrap_or_default();
+    let name = body
+        .get("name")
+        .and_then(Json::as_str)
+        .unwrap_or("")
+        .to_string();
+    canonical_from_api(body).map_err(|e| WorkflowNotStored {
+        id,
+        name,
+        reason: e.to_string(),
+    })
+}
+
 /// `v` serialised by the canonical rules (see the module documentation).
-pub fn canonical_json(v: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    write_value(v, &mut out);
-    out
+/// Members are sorted because a [`Json`] object keeps them sorted.
+pub fn canonical_json(v: &Json) -> Vec<u8> {
+    v.to_compact()
 }
 
 /// A node's hash: BLAKE3 of its canonical JSON, first 16 bytes, hex.
-pub fn node_hash(node: &Value) -> String {
+pub fn node_hash(node: &Json) -> String {
     hex::encode(&blake3::hash(&canonical_json(node)).as_bytes()[..16])
 }
 
@@ -234,8 +280,8 @@ pub fn normalise_timestamp_str(s: &str) -> Option<String> {
     })
 }
 
-fn normalise_timestamp(v: &mut Value) {
-    if let Value::String(s) = v {
+fn normalise_timestamp(v: &mut Json) {
+    if let Json::String(s) = v {
         if let Some(n) = normalise_timestamp_str(s) {
             *s = n;
         }
@@ -244,7 +290,7 @@ fn normalise_timestamp(v: &mut Value) {
 
 /// A workflow's id, as a string (n8n's are strings; very old schemas had
 /// integers).
-fn workflow_id(obj: &Map<String, Value>) -> Result<String> {
+fn workflow_id(obj: &Object) -> Result<String> {
     match obj.get("id") {
         Some(v) => id_string(v).ok_or_else(|| {
             SourceError::Invalid(format!(
@@ -253,53 +299,53 @@ fn workflow_id(obj: &Map<String, Value>) -> Result<String> {
             ))
         }),
         None => Err(SourceError::Invalid(match obj.get("name") {
-            Some(Value::String(n)) => format!("workflow {n:?} has no id"),
+            Some(Json::String(n)) => format!("workflow {n:?} has no id"),
             _ => "a workflow without an id".to_string(),
         })),
     }
 }
 
-fn id_string(v: &Value) -> Option<String> {
+fn id_string(v: &Json) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
         _ => None,
     }
 }
 
-/// A short rendering of a value for an error message.
-fn short(v: &Value) -> String {
-    let mut s = v.to_string();
-    if s.len() > 80 {
-        let mut cut = 77;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
+/// A short rendering of a value for an error message (the first bytes of
+/// its compact form: a deep value is not printed whole).
+fn short(v: &Json) -> String {
+    let bytes = v.to_compact();
+    let mut s = String::from_utf8_lossy(&bytes[..bytes.len().min(80)]).into_owned();
+    if bytes.len() > 80 {
+        while s.len() > 77 {
+            s.pop();
         }
-        s.truncate(cut);
         s.push_str("...");
     }
     s
 }
 
-fn tags_value(mut tags: Vec<(String, String)>) -> Value {
+fn tags_value(mut tags: Vec<(String, String)>) -> Json {
     tags.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
     tags.dedup();
-    Value::Array(
+    Json::Array(
         tags.into_iter()
             .map(|(id, name)| {
-                let mut m = Map::new();
-                m.insert("id".into(), Value::String(id));
-                m.insert("name".into(), Value::String(name));
-                Value::Object(m)
+                let mut m = Object::new();
+                m.insert("id", Json::String(id));
+                m.insert("name", Json::String(name));
+                Json::Object(m)
             })
             .collect(),
     )
 }
 
 /// Checks the shape, builds the summary, serialises.
-fn finish(obj: Map<String, Value>, id: String) -> Result<CanonicalWorkflow> {
+fn finish(obj: Object, id: String) -> Result<CanonicalWorkflow> {
     let name = match obj.get("name") {
-        Some(Value::String(n)) => n.clone(),
+        Some(Json::String(n)) => n.clone(),
         Some(other) => {
             return Err(SourceError::Invalid(format!(
                 "workflow {id}: name is not a string: {}",
@@ -309,7 +355,7 @@ fn finish(obj: Map<String, Value>, id: String) -> Result<CanonicalWorkflow> {
         None => return Err(SourceError::Invalid(format!("workflow {id} has no name"))),
     };
     let nodes = match obj.get("nodes") {
-        Some(Value::Array(nodes)) => nodes,
+        Some(Json::Array(nodes)) => nodes,
         Some(other) => {
             return Err(SourceError::Invalid(format!(
                 "workflow {id} ({name}): nodes is not an array: {}",
@@ -325,26 +371,26 @@ fn finish(obj: Map<String, Value>, id: String) -> Result<CanonicalWorkflow> {
     let mut summary_nodes = Vec::with_capacity(nodes.len());
     let mut credentials = BTreeSet::new();
     for (i, node) in nodes.iter().enumerate() {
-        let Value::Object(n) = node else {
+        let Json::Object(n) = node else {
             return Err(SourceError::Invalid(format!(
                 "workflow {id} ({name}): node {i} is not an object: {}",
                 short(node)
             )));
         };
         summary_nodes.push(Node {
-            name: n.get("name").and_then(Value::as_str).unwrap_or("").into(),
-            node_type: n.get("type").and_then(Value::as_str).unwrap_or("").into(),
+            name: n.get("name").and_then(Json::as_str).unwrap_or("").into(),
+            node_type: n.get("type").and_then(Json::as_str).unwrap_or("").into(),
             hash: node_hash(node),
         });
-        if let Some(Value::Object(creds)) = n.get("credentials") {
-            for (cred_type, r) in creds {
+        if let Some(Json::Object(creds)) = n.get("credentials") {
+            for (cred_type, r) in creds.iter() {
                 let (cid, cname) = match r {
-                    Value::Object(r) => (
+                    Json::Object(r) => (
                         r.get("id").and_then(id_string),
-                        r.get("name").and_then(Value::as_str).map(String::from),
+                        r.get("name").and_then(Json::as_str).map(String::from),
                     ),
                     // Old n8n referenced credentials by name alone.
-                    Value::String(n) => (None, Some(n.clone())),
+                    Json::String(n) => (None, Some(n.clone())),
                     _ => continue,
                 };
                 credentials.insert(CredentialRef {
@@ -357,20 +403,20 @@ fn finish(obj: Map<String, Value>, id: String) -> Result<CanonicalWorkflow> {
     }
     let mut tags: Vec<String> = obj
         .get("tags")
-        .and_then(Value::as_array)
+        .and_then(Json::as_array)
         .map(|t| {
             t.iter()
-                .filter_map(|t| t.get("name").and_then(Value::as_str).map(String::from))
+                .filter_map(|t| t.get("name").and_then(Json::as_str).map(String::from))
                 .collect()
         })
         .unwrap_or_default();
     tags.sort();
-    let text = |k: &str| obj.get(k).and_then(Value::as_str).map(String::from);
+    let text = |k: &str| obj.get(k).and_then(Json::as_str).map(String::from);
     let summary = WorkflowSummary {
-        active: obj.get("active").and_then(Value::as_bool).unwrap_or(false),
+        active: obj.get("active").and_then(Json::as_bool).unwrap_or(false),
         archived: obj
             .get("isArchived")
-            .and_then(Value::as_bool)
+            .and_then(Json::as_bool)
             .unwrap_or(false),
         tags,
         nodes: summary_nodes,
@@ -381,84 +427,20 @@ fn finish(obj: Map<String, Value>, id: String) -> Result<CanonicalWorkflow> {
         id,
         name,
     };
-    let mut json = Vec::new();
-    write_object(&obj, &mut json);
+    let json = obj.to_compact();
     Ok(CanonicalWorkflow { json, summary })
-}
-
-fn write_value(v: &Value, out: &mut Vec<u8>) {
-    match v {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(true) => out.extend_from_slice(b"true"),
-        Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
-        Value::String(s) => write_str(s, out),
-        Value::Array(a) => {
-            out.push(b'[');
-            for (i, e) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value(e, out);
-            }
-            out.push(b']');
-        }
-        Value::Object(m) => write_object(m, out),
-    }
-}
-
-fn write_object(m: &Map<String, Value>, out: &mut Vec<u8>) {
-    // Sorted here, whatever order the map keeps (serde_json's
-    // `preserve_order` feature would keep insertion order).
-    let mut members: Vec<(&String, &Value)> = m.iter().collect();
-    members.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    out.push(b'{');
-    for (i, (k, v)) in members.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_str(k, out);
-        out.push(b':');
-        write_value(v, out);
-    }
-    out.push(b'}');
-}
-
-fn write_str(s: &str, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => &[],
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[(b >> 4) as usize]);
-            out.push(HEX[(b & 0xf) as usize]);
-        } else {
-            out.extend_from_slice(esc);
-        }
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::source::json::write_str;
+    use serde_json::{json, Map, Value};
+
+    /// A serde_json row as the [`Object`] the functions take.
+    fn obj(m: Map<String, Value>) -> Object {
+        Json::from(Value::Object(m)).into_object().unwrap()
+    }
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> String {
@@ -577,8 +559,8 @@ mod tests {
     #[test]
     fn sample_rows_canonicalise_identically_twice_and_parse_back() {
         for (row, tags) in sample_rows() {
-            let a = canonical_from_db_row(row.clone(), tags.clone(), &ts_cols()).unwrap();
-            let b = canonical_from_db_row(row.clone(), tags.clone(), &ts_cols()).unwrap();
+            let a = canonical_from_db_row(obj(row.clone()), tags.clone(), &ts_cols()).unwrap();
+            let b = canonical_from_db_row(obj(row.clone()), tags.clone(), &ts_cols()).unwrap();
             assert_eq!(a, b);
             // Valid JSON holding every column, with normalised timestamps.
             let back: Value = serde_json::from_slice(&a.json).unwrap();
@@ -594,7 +576,10 @@ mod tests {
                 row["nodes"].as_array().unwrap().len()
             );
             // Re-serialising what we wrote gives the same bytes (a fixed point).
-            assert_eq!(canonical_json(&back), a.json);
+            assert_eq!(canonical_json(&Json::from(&back)), a.json);
+            // What serde_json prints for the same value (the canonical form's
+            // definition, unchanged since it was first written).
+            assert_eq!(serde_json::to_vec(&back).unwrap(), a.json);
             // No whitespace outside strings (newlines inside are escaped).
             assert!(!a.json.contains(&b'\n'));
         }
@@ -603,7 +588,7 @@ mod tests {
     #[test]
     fn key_order_does_not_matter() {
         for (row, tags) in sample_rows().into_iter().take(10) {
-            let a = canonical_from_db_row(row.clone(), tags.clone(), &ts_cols()).unwrap();
+            let a = canonical_from_db_row(obj(row.clone()), tags.clone(), &ts_cols()).unwrap();
             // Reverse every object's key order (at every depth) through text.
             fn reversed(v: &Value) -> String {
                 match v {
@@ -625,7 +610,7 @@ mod tests {
             let row2: Map<String, Value> = serde_json::from_str(&text).unwrap();
             let mut tags2 = tags.clone();
             tags2.reverse();
-            let b = canonical_from_db_row(row2, tags2, &ts_cols()).unwrap();
+            let b = canonical_from_db_row(obj(row2), tags2, &ts_cols()).unwrap();
             assert_eq!(a.json, b.json);
         }
     }
@@ -633,7 +618,7 @@ mod tests {
     #[test]
     fn whitespace_in_json_columns_does_not_matter() {
         let (row, tags) = sample_rows().swap_remove(3);
-        let a = canonical_from_db_row(row.clone(), tags.clone(), &ts_cols()).unwrap();
+        let a = canonical_from_db_row(obj(row.clone()), tags.clone(), &ts_cols()).unwrap();
         // The same row with its json columns as pretty-printed text would give.
         let mut row2 = Map::new();
         for (k, v) in &row {
@@ -642,18 +627,18 @@ mod tests {
                 .replace('\n', "\n\t  ");
             row2.insert(k.clone(), serde_json::from_str(&text).unwrap());
         }
-        let b = canonical_from_db_row(row2, tags, &ts_cols()).unwrap();
+        let b = canonical_from_db_row(obj(row2), tags, &ts_cols()).unwrap();
         assert_eq!(a.json, b.json);
     }
 
     #[test]
     fn a_changed_node_changes_that_nodes_hash_only() {
         let (row, tags) = sample_rows().swap_remove(0);
-        let a = canonical_from_db_row(row.clone(), tags.clone(), &ts_cols()).unwrap();
+        let a = canonical_from_db_row(obj(row.clone()), tags.clone(), &ts_cols()).unwrap();
         assert!(a.summary.nodes.len() >= 3);
         let mut row2 = row.clone();
         row2["nodes"][1]["position"] = json!([999, 1]);
-        let b = canonical_from_db_row(row2, tags, &ts_cols()).unwrap();
+        let b = canonical_from_db_row(obj(row2), tags, &ts_cols()).unwrap();
         assert_ne!(a.json, b.json);
         for (i, (x, y)) in a.summary.nodes.iter().zip(&b.summary.nodes).enumerate() {
             assert_eq!(x.name, y.name);
@@ -662,7 +647,7 @@ mod tests {
         }
         // The node hash is BLAKE3 of the node's canonical JSON.
         let n0 = &row["nodes"][0];
-        let expect = blake3::hash(&canonical_json(n0));
+        let expect = blake3::hash(&canonical_json(&Json::from(n0)));
         assert_eq!(
             a.summary.nodes[0].hash,
             hex::encode(&expect.as_bytes()[..16])
@@ -693,8 +678,8 @@ mod tests {
         assert_eq!(normalise_timestamp_str("infinity"), None);
         let row = json!({"id": "w1", "name": "n", "nodes": [], "createdAt": "2026-01-02T03:04:05.6+00:00",
             "updatedAt": "infinity", "other": "2026-01-02T03:04:05.6+00:00"});
-        let c =
-            canonical_from_db_row(row.as_object().unwrap().clone(), vec![], &ts_cols()).unwrap();
+        let c = canonical_from_db_row(obj(row.as_object().unwrap().clone()), vec![], &ts_cols())
+            .unwrap();
         let back: Value = serde_json::from_slice(&c.json).unwrap();
         assert_eq!(back["createdAt"], "2026-01-02T03:04:05.600Z");
         assert_eq!(back["updatedAt"], "infinity");
@@ -706,7 +691,7 @@ mod tests {
     fn serialisation_is_exact() {
         let v = json!({"b": [1, 1.5, -0.0, 1e21, true, null, "x"], "a": {"é": "\"\\/\u{1}\u{8}\u{c}\n\r\t\u{7f}ü\u{2028}"},
             "B": 18446744073709551615u64, "": -9007199254740993i64});
-        let got = String::from_utf8(canonical_json(&v)).unwrap();
+        let got = String::from_utf8(canonical_json(&Json::from(&v))).unwrap();
         assert_eq!(
             got,
             r#"{"":-9007199254740993,"B":18446744073709551615,"a":{"é":"\"\\/\u0001\b\f\n\r\t"#
@@ -743,7 +728,7 @@ mod tests {
             let s = row[*k].as_str().unwrap().replace('Z', "+00:00");
             row.insert(k.to_string(), Value::String(s));
         }
-        let c = canonical_from_db_row(row, tags, &ts_cols()).unwrap();
+        let c = canonical_from_db_row(obj(row), tags, &ts_cols()).unwrap();
         let back: Value = serde_json::from_slice(&c.json).unwrap();
         for k in [
             "id",
@@ -792,7 +777,7 @@ mod tests {
     #[test]
     fn api_body_drops_derived_members() {
         let body: Value = serde_json::from_str(&fixture("api-workflow-get.json")).unwrap();
-        let c = canonical_from_api(body.clone()).unwrap();
+        let c = canonical_from_api(Json::from(&body)).unwrap();
         let back: Value = serde_json::from_slice(&c.json).unwrap();
         assert!(back.get("shared").is_none());
         assert!(back.get("activeVersion").is_none());
@@ -828,7 +813,7 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(c, canonical_from_api(body).unwrap());
+        assert_eq!(c, canonical_from_api(Json::from(body)).unwrap());
     }
 
     #[test]
@@ -838,7 +823,7 @@ mod tests {
             {"name": "b", "type": "t", "credentials": {"zType": {"id": "2", "name": "Z"}, "old": "by name"}},
             {"name": "c", "type": "t", "credentials": {"weird": 5}},
         ]});
-        let c = canonical_from_db_row(row.as_object().unwrap().clone(), vec![], &[]).unwrap();
+        let c = canonical_from_db_row(obj(row.as_object().unwrap().clone()), vec![], &[]).unwrap();
         let types: Vec<_> = c
             .summary
             .credentials
@@ -866,7 +851,7 @@ mod tests {
     #[test]
     fn bad_rows_are_errors_naming_the_workflow() {
         let err = |v: Value| match canonical_from_db_row(
-            v.as_object().unwrap().clone(),
+            obj(v.as_object().unwrap().clone()),
             vec![],
             &ts_cols(),
         ) {
@@ -883,17 +868,17 @@ mod tests {
         assert!(err(json!({"id": "w7", "name": "n", "nodes": [1]})).contains("w7"));
         assert!(err(json!({"id": [], "name": "n", "nodes": []})).contains("id"));
         assert!(matches!(
-            canonical_from_api(json!([])),
+            canonical_from_api(Json::from(json!([]))),
             Err(SourceError::Invalid(_))
         ));
         assert!(matches!(
-            canonical_from_api(json!({"id": "w", "name": "n", "nodes": [], "tags": [{"id": 1}]})),
+            canonical_from_api(Json::from(json!({"id": "w", "name": "n", "nodes": [], "tags": [{"id": 1}]}))),
             Err(SourceError::Invalid(m)) if m.contains("workflow w")
         ));
         // Odd but well-formed input never panics.
         let odd = json!({"id": 12, "name": "n", "nodes": [{}], "active": "yes", "createdAt": 5, "tags": 3});
         let c = canonical_from_db_row(
-            odd.as_object().unwrap().clone(),
+            obj(odd.as_object().unwrap().clone()),
             vec![("t".into(), "x".into())],
             &ts_cols(),
         )
@@ -901,5 +886,71 @@ mod tests {
         assert_eq!(c.summary.id, "12");
         assert!(!c.summary.active);
         assert_eq!(c.summary.tags, vec!["x"]);
+    }
+
+    #[test]
+    fn a_row_of_any_depth_canonicalises_on_a_small_stack() {
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(|| {
+                let depth = 100_000;
+                let mut deep = String::new();
+                for _ in 0..depth {
+                    deep.push_str("{\"a\":[");
+                }
+                deep.push('1');
+                for _ in 0..depth {
+                    deep.push_str("]}");
+                }
+                let row = format!(
+                    r#"{{"id":"w1","name":"deep","createdAt":"2026-11-26T07:25:06.173+00:00","nodes":[{{"name":"A","type":"t","parameters":{deep}}}],"pinData":{deep}}}"#
+                );
+                let c = canonical_from_row_text(&row, Ok(vec![]), "w1", "deep", &ts_cols())
+                    .unwrap();
+                let back = Json::parse(&c.json).unwrap();
+                assert_eq!(back.get("pinData").unwrap().depth(), 2 * depth);
+                assert_eq!(c.summary.nodes.len(), 1);
+                assert_eq!(
+                    c.summary.nodes[0].hash,
+                    node_hash(back.get("nodes").unwrap().get_index(0).unwrap())
+                );
+                assert_eq!(canonical_json(&back), c.json);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn rows_that_cannot_be_canonical_are_named_with_why() {
+        let not = |row: &str, tags: std::result::Result<Vec<(String, String)>, String>| {
+            canonical_from_row_text(row, tags, "w9", "Nine", &ts_cols()).unwrap_err()
+        };
+        let n = not(
+            r#"{"id":"w9","name":"Nine","nodes":[],"pinData":{"t":"\ud800"}}"#,
+            Ok(vec![]),
+        );
+        assert_eq!((n.id.as_str(), n.name.as_str()), ("w9", "Nine"));
+        assert!(n.reason.contains("surrogate"), "{}", n.reason);
+        let n = not(
+            r#"{"id":"w9","name":"Nine","nodes":[{"n":1e400}]}"#,
+            Ok(vec![]),
+        );
+        assert!(n.reason.contains("number out of range"), "{}", n.reason);
+        let n = not(r#"{"id":"w9","name":"Nine","nodes":{}}"#, Ok(vec![]));
+        assert!(n.reason.contains("nodes is not an array"), "{}", n.reason);
+        let n = not(r#"[1]"#, Ok(vec![]));
+        assert!(n.reason.contains("not a JSON object"), "{}", n.reason);
+        let n = not(r#"{"id":"w9","name":"Nine","nodes":[]}"#, Err("bad".into()));
+        assert!(n.reason.contains("tags"), "{}", n.reason);
+        // The same row, well formed, is stored.
+        assert!(canonical_from_row_text(
+            r#"{"id":"w9","name":"Nine","nodes":[]}"#,
+            Ok(vec![]),
+            "w9",
+            "Nine",
+            &ts_cols()
+        )
+        .is_ok());
     }
 }

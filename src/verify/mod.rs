@@ -10,8 +10,10 @@
 //!   manifest (tables, columns and types, exact row counts, the migration
 //!   head; every workflow rebuilt from the restored rows into its canonical
 //!   JSON and hashed to the manifest's object id); config files are
-//!   re-hashed; with a backed-up `.env` holding `N8N_ENCRYPTION_KEY`, one
-//!   credential is test-decrypted with it (never printed).
+//!   re-hashed; when the backed-up files give `N8N_ENCRYPTION_KEY` (the
+//!   compose file's n8n service, its env files, a `.env`: found as a backup
+//!   finds it, `crate::source::n8n_key`), one credential is test-decrypted
+//!   with it (never printed).
 //!
 //! Each run appends one journal event: `VerificationCompleted` when it ran to
 //! its end (passed or not, with every failed check) or `VerificationFailed`

@@ -349,58 +349,69 @@ async fn compare_workflows(
                 .collect()
         })
         .unwrap_or_default();
+    // Each row as text inside the answer's JSON (a string), parsed by the
+    // same reader as a backup's: a row nested any depth reads.
     let rows = sb
         .query_json(
             sbdb,
-            &format!("SELECT row_to_json(w) AS row, {tags} AS tags FROM public.workflow_entity w ORDER BY w.id"),
+            &format!(
+                "SELECT row_to_json(w)::text AS row, ({tags})::text AS tags, w.id::text AS id, \
+                 w.name::text AS name FROM public.workflow_entity w ORDER BY w.id"
+            ),
         )
         .await?;
     let codec = store.object_codec();
+    let not_stored: BTreeMap<&str, &store_format::contents::WorkflowNotStored> = contents
+        .workflows_not_stored
+        .iter()
+        .map(|w| (w.id.as_str(), w))
+        .collect();
     let mut seen = BTreeSet::new();
     for r in rows {
-        let (Some(Value::Object(row)), Some(tags)) =
-            (r.get("row").cloned(), r.get("tags").cloned())
-        else {
+        let text = |k: &str| r.get(k).and_then(Value::as_str);
+        let (Some(row_text), Some(tags)) = (text("row"), text("tags")) else {
             return Err(bad_answer("the workflow rows", &r));
         };
-        let id_hint = row
-            .get("id")
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string())
-            })
-            .unwrap_or_default();
-        let name_hint = row
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let tags: Vec<(String, String)> = match serde_json::from_value(tags) {
-            Ok(t) => t,
-            Err(e) => {
-                checks.fail(
-                    "workflow_object",
-                    label(&id_hint, &name_hint),
-                    "tags as (id, name) pairs",
-                    format!("tags that do not read: {e}"),
-                );
-                continue;
-            }
-        };
-        let wf = match crate::source::workflow::canonical_from_db_row(row, tags, &timestamp_columns)
-        {
+        let id_hint = text("id").unwrap_or("").to_string();
+        let name_hint = text("name").unwrap_or("").to_string();
+        let wf = match crate::source::workflow::canonical_from_row_text(
+            row_text,
+            crate::source::postgres::parse_tags(tags),
+            &id_hint,
+            &name_hint,
+            &timestamp_columns,
+        ) {
             Ok(wf) => wf,
             Err(e) => {
-                checks.fail(
-                    "workflow_object",
-                    label(&id_hint, &name_hint),
-                    "a workflow row that rebuilds into canonical JSON",
-                    e.to_string(),
-                );
+                seen.insert(id_hint.clone());
+                match not_stored.get(id_hint.as_str()) {
+                    // The backup could not store it either, and said so.
+                    Some(n) => checks.notes.push(format!(
+                        "{}: not stored by the backup ({}); its row is in the dump and \
+                         still does not read: {}",
+                        label(&id_hint, &name_hint),
+                        n.reason,
+                        e.reason
+                    )),
+                    None => checks.fail(
+                        "workflow_object",
+                        label(&id_hint, &name_hint),
+                        "a workflow row that rebuilds into canonical JSON",
+                        e.reason,
+                    ),
+                }
                 continue;
             }
         };
+        if let Some(n) = not_stored.get(wf.summary.id.as_str()) {
+            seen.insert(wf.summary.id.clone());
+            checks.notes.push(format!(
+                "{}: not stored by the backup ({}), but its restored row reads",
+                label(&n.id, &n.name),
+                n.reason
+            ));
+            continue;
+        }
         let id = wf.summary.id.clone();
         let found = codec.id_of(&wf.json);
         seen.insert(id.clone());
@@ -440,6 +451,15 @@ async fn compare_workflows(
             );
         }
     }
+    for n in &contents.workflows_not_stored {
+        if !seen.contains(&n.id) {
+            checks.notes.push(format!(
+                "{}: not stored by the backup ({}), and absent from the restored database",
+                label(&n.id, &n.name),
+                n.reason
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -465,8 +485,9 @@ async fn read_small_item(
 }
 
 /// Config files re-hashed from the store (BLAKE3 of the content, as the
-/// manifest's checksum); returns the content of the backed-up `.env` that
-/// holds N8N_ENCRYPTION_KEY (its key), when there is one.
+/// manifest's checksum); returns n8n's encryption key as the backed-up files
+/// give it (found as a backup finds it: [`crate::source::n8n_key`]) and the
+/// file holding it, when they do.
 async fn compare_config_files(
     store: &Store,
     m: &Manifest,
@@ -476,7 +497,8 @@ async fn compare_config_files(
     let Some(contents) = &m.contents else {
         return Ok(None);
     };
-    let mut key = None;
+    // The content of every file that matched its checksum, for the finder.
+    let mut texts: BTreeMap<String, Zeroizing<Vec<u8>>> = BTreeMap::new();
     for f in &contents.config_files {
         if f.file_type != FileType::File {
             continue;
@@ -498,16 +520,14 @@ async fn compare_config_files(
         };
         let got = blake3::hash(&bytes).to_hex().to_string();
         checks.compare("config_file", f.path.clone(), sum.clone(), got.clone());
-        if got == *sum && key.is_none() && f.path.rsplit('/').next() == Some(".env") {
-            if let Ok(text) = std::str::from_utf8(&bytes) {
-                if let Some(k) = crate::source::config_files::env_value(text, "N8N_ENCRYPTION_KEY")
-                {
-                    key = Some((f.path.clone(), k));
-                }
-            }
+        if got == *sum && bytes.len() <= 1 << 20 {
+            texts.insert(f.path.clone(), bytes);
         }
     }
-    Ok(key)
+    let found = crate::source::n8n_key::find(&contents.config_files, &mut |p: &str| {
+        texts.get(p).map(|b| b.to_vec())
+    });
+    Ok(found.map(|k| (k.source, k.key)))
 }
 
 /// One credential of the restored n8n database test-decrypted with the
@@ -732,7 +752,7 @@ async fn in_sandbox(
             match env {
                 Some(env) => test_decrypt(store, sb, name, m, d, &restored, env, checks).await?,
                 None => checks.notes.push(
-                    "no backed-up .env holds N8N_ENCRYPTION_KEY: no credential was test-decrypted"
+                    "no backed-up file gives N8N_ENCRYPTION_KEY (a compose file's n8n service, its env files, a .env): no credential was test-decrypted"
                         .into(),
                 ),
             }

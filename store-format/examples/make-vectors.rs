@@ -145,6 +145,48 @@ pub fn hexdump(bytes: &[u8]) -> String {
     out
 }
 
+/// Contents using `workflows_not_stored`, `path_bytes` and
+/// `link_target_bytes` (see test-vectors/README.md).
+fn contents_vector() -> store_format::contents::Contents {
+    use store_format::contents::{
+        readable_path, ConfigFile, Contents, FileType, WorkflowNotStored,
+    };
+    let path = b"/etc/nginx/conf.d/caf\xe9.conf".to_vec();
+    let link_path = b"/etc/nginx/conf.d/to-caf\xe9".to_vec();
+    let target = b"caf\xe9.conf".to_vec();
+    Contents {
+        workflows_not_stored: vec![WorkflowNotStored {
+            id: "Nw9qT4uB2cR7xYz1".into(),
+            name: "Pinned \u{1F4CC}".into(),
+            reason: "its row is not JSON that n8n-ark can read: number out of range at line 1 column 102".into(),
+        }],
+        config_files: vec![
+            ConfigFile {
+                path: readable_path(&path),
+                path_bytes: Some(path),
+                file_type: FileType::File,
+                mode: 0o644,
+                mtime_ms: T0,
+                size: 0,
+                checksum: Some(blake3::hash(b"").to_hex().to_string()),
+                item: Some("config-bytes/2f6574632f6e67696e782f636f6e662e642f636166e92e636f6e66".into()),
+                ..Default::default()
+            },
+            ConfigFile {
+                path: readable_path(&link_path),
+                path_bytes: Some(link_path),
+                file_type: FileType::Symlink,
+                mode: 0o777,
+                mtime_ms: T0,
+                link_target: Some(readable_path(&target)),
+                link_target_bytes: Some(target),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    }
+}
+
 fn main() {
     let dir: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("test-vectors");
 
@@ -221,6 +263,24 @@ fn main() {
         object::encode(ObjectKind::Manifest, Codec::None, &manifest_plain);
     write(&dir, "manifest.plain", &manifest_plain);
     write(&dir, "manifest.bin", &manifest_file);
+
+    // The same manifest with contents that use the fields added after the
+    // first release: a workflow read but not stored, and a config file whose
+    // path and link target are not UTF-8 (plaintext only: the fields are
+    // what is tested, the object envelope is the one above).
+    let mut with_contents = manifest.clone();
+    with_contents.items.push(Item {
+        name: "config-bytes/2f6574632f6e67696e782f636f6e662e642f636166e92e636f6e66".into(),
+        kind: ItemKind::Blob,
+        size: 0,
+        chunks: vec![],
+    });
+    with_contents.contents = Some(contents_vector());
+    write(
+        &dir,
+        "manifest-contents.plain",
+        &with_contents.encode_plaintext(),
+    );
 
     // The journal: five records, chained.
     let r1 = JournalRecord {

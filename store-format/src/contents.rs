@@ -17,6 +17,13 @@ pub struct Contents {
     pub globals_item: Option<String>,
     /// Every workflow, each stored whole as one canonical JSON object.
     pub workflows: Vec<Workflow>,
+    /// The workflows that were read but could not be put in canonical form
+    /// (see SPEC.md §8.1): named, with why. The backup went on without them;
+    /// a database dump of the same backup still holds their rows. Absent
+    /// (not written) when there are none, so manifests without any encode as
+    /// they did before the field existed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub workflows_not_stored: Vec<WorkflowNotStored>,
     /// Where the workflows were read: `postgres:<database>` (in the dump's
     /// snapshot) or `n8n-api:<base url>`.
     pub workflow_source: Option<String>,
@@ -101,6 +108,19 @@ pub struct Workflow {
     pub size: u64,
 }
 
+/// A workflow a backup read but could not store (see
+/// [`Contents::workflows_not_stored`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkflowNotStored {
+    /// Its id as its source gave it (empty when not even that could be read).
+    pub id: String,
+    /// Its name as its source gave it (empty when it had none).
+    pub name: String,
+    /// Why it could not be put in canonical form, for the operator.
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Node {
@@ -143,8 +163,16 @@ pub enum FileType {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ConfigFile {
-    /// Absolute path on the backed-up machine.
+    /// Absolute path on the backed-up machine, normalised (no `.`, `..` or
+    /// empty components). When the path is not UTF-8, its readable form:
+    /// every byte that is not part of valid UTF-8 written as `\xNN`; the
+    /// exact bytes are then in `path_bytes`.
     pub path: String,
+    /// The path's exact bytes, present only when they are not UTF-8 (file
+    /// names on Linux are bytes). Readers that know the field use it in
+    /// place of `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_bytes")]
+    pub path_bytes: Option<Vec<u8>>,
     pub file_type: FileType,
     /// Whether the operator required it (a required path that is missing or
     /// unreadable fails the backup).
@@ -158,8 +186,12 @@ pub struct ConfigFile {
     pub size: u64,
     /// BLAKE3 of the content, hex (files only).
     pub checksum: Option<String>,
-    /// A symlink's target, as written (not resolved).
+    /// A symlink's target, as written (not resolved), whatever it points at.
+    /// When the target is not UTF-8, its readable form (as `path`).
     pub link_target: Option<String>,
+    /// A symlink target's exact bytes, present only when they are not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_bytes")]
+    pub link_target_bytes: Option<Vec<u8>>,
     /// The manifest item holding the content (files only).
     pub item: Option<String>,
 }
@@ -167,5 +199,49 @@ pub struct ConfigFile {
 impl Contents {
     pub fn is_empty(&self) -> bool {
         self == &Contents::default()
+    }
+}
+
+impl ConfigFile {
+    /// The recorded path's exact bytes: `path_bytes` when present, else
+    /// `path`.
+    pub fn path_raw(&self) -> &[u8] {
+        self.path_bytes.as_deref().unwrap_or(self.path.as_bytes())
+    }
+
+    /// A symlink target's exact bytes: `link_target_bytes` when present,
+    /// else `link_target`.
+    pub fn link_target_raw(&self) -> Option<&[u8]> {
+        self.link_target_bytes
+            .as_deref()
+            .or(self.link_target.as_deref().map(str::as_bytes))
+    }
+}
+
+/// The readable form of a path's bytes: itself when it is UTF-8, else every
+/// byte that is not part of valid UTF-8 written as `\xNN` (as the manifest's
+/// `path` holds it).
+pub fn readable_path(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// `Option<Vec<u8>>` as MessagePack bin (not an array of integers).
+mod opt_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_bytes(b),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Ok(Option::<serde_bytes::ByteBuf>::deserialize(d)?.map(|b| b.into_vec()))
     }
 }

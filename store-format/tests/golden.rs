@@ -702,7 +702,7 @@ fn readme_lists_every_vector() {
         }
     }
     names.sort();
-    assert_eq!(names.len(), 33, "{names:?}");
+    assert_eq!(names.len(), 34, "{names:?}");
     for n in &names {
         assert!(
             readme.contains(&format!("`{n}`")),
@@ -1697,4 +1697,53 @@ fn sealed_journal_detects_replays() {
         JournalRecord::decode_in(&forged, Some(&k)).unwrap().writer,
         "vector-host:4242"
     );
+}
+
+/// `manifest-contents.plain`: the vector manifest with contents using the
+/// fields added after the first release (SPEC.md §8.1): a workflow not
+/// stored, a path and a link target that are not UTF-8, as MessagePack bin.
+#[test]
+fn manifest_contents_with_bytes_and_workflows_not_stored() {
+    use store_format::contents::{readable_path, FileType};
+    let plain = read("manifest-contents.plain");
+    let m = Manifest::decode_plaintext(&plain).unwrap();
+    let c = m.contents.as_ref().unwrap();
+    assert_eq!(c.workflows_not_stored.len(), 1);
+    let n = &c.workflows_not_stored[0];
+    assert_eq!(n.id, "Nw9qT4uB2cR7xYz1");
+    assert_eq!(n.name, "Pinned \u{1F4CC}");
+    assert!(n.reason.contains("number out of range"));
+    let path: &[u8] = b"/etc/nginx/conf.d/caf\xe9.conf";
+    let f = &c.config_files[0];
+    assert_eq!(f.file_type, FileType::File);
+    assert_eq!(f.path_raw(), path);
+    assert_eq!(f.path, "/etc/nginx/conf.d/caf\\xe9.conf");
+    assert_eq!(f.path, readable_path(path));
+    assert_eq!(
+        f.item.as_deref(),
+        Some("config-bytes/2f6574632f6e67696e782f636f6e662e642f636166e92e636f6e66")
+    );
+    let l = &c.config_files[1];
+    assert_eq!(l.file_type, FileType::Symlink);
+    assert_eq!(l.path_raw(), b"/etc/nginx/conf.d/to-caf\xe9");
+    assert_eq!(l.link_target_raw(), Some(&b"caf\xe9.conf"[..]));
+    assert_eq!(l.link_target.as_deref(), Some("caf\\xe9.conf"));
+    // The bytes as MessagePack bin 8 (0xc4, length, bytes), after their keys.
+    let find = |needle: &[u8]| plain.windows(needle.len()).any(|w| w == needle);
+    let mut bin = vec![0xc4, path.len() as u8];
+    bin.extend_from_slice(path);
+    assert!(find(b"\xaapath_bytes") && find(&bin));
+    assert!(find(b"\xb4workflows_not_stored"));
+    // Fields absent when empty or unused: a file whose path is UTF-8 has no
+    // path_bytes key, and a manifest without such entries encodes as before.
+    assert_eq!(
+        plain.windows(10).filter(|w| *w == b"path_bytes").count(),
+        2,
+        "once per entry that is not UTF-8"
+    );
+    assert_eq!(m.encode_plaintext(), plain, "re-encoding the plaintext");
+    let mut without = m.clone();
+    without.contents = Some(Default::default());
+    let bytes = without.encode_plaintext();
+    assert!(!bytes.windows(20).any(|w| w == b"workflows_not_stored"));
 }

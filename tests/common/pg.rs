@@ -183,20 +183,29 @@ pub struct PgCluster {
 impl PgCluster {
     /// A cluster that trusts every connection.
     pub fn start() -> PgCluster {
-        Self::start_inner(None)
+        Self::start_inner(None, None)
+    }
+
+    /// A cluster whose server may recurse `mib` MiB deep (`max_stack_depth`,
+    /// with the process's stack limit raised to match): PostgreSQL's parsers
+    /// of `json` and `jsonb` recurse once per level, so its default of 2 MB
+    /// takes about 10,000 levels, and an operator who raises it stores deeper
+    /// documents (120 MiB: more than 100,000 levels).
+    pub fn start_with_stack(mib: u64) -> PgCluster {
+        Self::start_inner(None, Some(mib))
     }
 
     /// A cluster whose directory is made in `base` (e.g. a small file
     /// system, to see what a full disk does).
     pub fn start_in(base: &Path) -> PgCluster {
-        Self::start_inner_in(None, base.to_path_buf())
+        Self::start_inner_in(None, base.to_path_buf(), None)
     }
 
     /// A cluster whose TCP connections need `password` (scram-sha-256) for
     /// the superuser `postgres`; unix-socket connections stay trusted.
     pub fn start_with_password(password: &str) -> PgCluster {
         assert!(!password.contains('\n'), "a password of one line, please");
-        Self::start_inner(Some(password.to_string()))
+        Self::start_inner(Some(password.to_string()), None)
     }
 
     /// Runs a server binary as the user the cluster belongs to.
@@ -204,14 +213,14 @@ impl PgCluster {
         server_command(self.dir.path(), program)
     }
 
-    fn start_inner(password: Option<String>) -> PgCluster {
+    fn start_inner(password: Option<String>, stack_mib: Option<u64>) -> PgCluster {
         let base = std::env::var_os("ARK_TEST_PG_TMPDIR")
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir);
-        Self::start_inner_in(password, base)
+        Self::start_inner_in(password, base, stack_mib)
     }
 
-    fn start_inner_in(password: Option<String>, base: PathBuf) -> PgCluster {
+    fn start_inner_in(password: Option<String>, base: PathBuf, stack_mib: Option<u64>) -> PgCluster {
         let t0 = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("ark-pg-")
@@ -257,7 +266,29 @@ impl PgCluster {
                 let (uid, gid) = postgres_ids();
                 std::os::unix::fs::chown(&log, Some(uid), Some(gid)).unwrap();
             }
-            let mut child = server_command(dir.path(), "postgres")
+            let mut server = server_command(dir.path(), "postgres");
+            if let Some(mib) = stack_mib {
+                let limit = (mib + 8) << 20;
+                // SAFETY: setrlimit is async-signal-safe; it only changes the child.
+                unsafe {
+                    server.pre_exec(move || {
+                        let mut r = libc::rlimit {
+                            rlim_cur: 0,
+                            rlim_max: 0,
+                        };
+                        if libc::getrlimit(libc::RLIMIT_STACK, &mut r) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        r.rlim_cur = limit.min(r.rlim_max);
+                        if libc::setrlimit(libc::RLIMIT_STACK, &r) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+                server.args(["-c", &format!("max_stack_depth={mib}MB")]);
+            }
+            let mut child = server
                 .arg("-D")
                 .arg(&data)
                 .arg("-k")

@@ -197,12 +197,30 @@ fn sample_contents() -> Contents {
             credential_type: "slackApi".into(),
             ..Default::default()
         }],
-        config_files: vec![contents::ConfigFile {
-            path: "/opt/n8n/empty.env".into(),
-            mode: 0o600,
-            item: Some("config/empty.env".into()),
-            ..Default::default()
+        // A workflow read but not stored, and a link whose path and target
+        // are not UTF-8 (their bytes as bin): the fields added after the
+        // first release.
+        workflows_not_stored: vec![contents::WorkflowNotStored {
+            id: "Nw9qT4".into(),
+            name: "Pinned".into(),
+            reason: "number out of range at line 1 column 102".into(),
         }],
+        config_files: vec![
+            contents::ConfigFile {
+                path: "/opt/n8n/empty.env".into(),
+                mode: 0o600,
+                item: Some("config/empty.env".into()),
+                ..Default::default()
+            },
+            contents::ConfigFile {
+                path: "/etc/nginx/to-caf\\xe9".into(),
+                path_bytes: Some(b"/etc/nginx/to-caf\xe9".to_vec()),
+                file_type: contents::FileType::Symlink,
+                link_target: Some("caf\\xe9.conf".into()),
+                link_target_bytes: Some(b"caf\xe9.conf".to_vec()),
+                ..Default::default()
+            },
+        ],
         encryption_key_fingerprint: Some("ab".repeat(32)),
         ..Default::default()
     }

@@ -1,8 +1,9 @@
 //! `n8n-ark restore config BACKUP [--root DIR] [--only PATH…] [--no-keep] [--dry-run]`:
 //! the backup's config files, directories and symlinks written under a root
-//! (`/` by default), with their modes, owners (as root) and mtimes. The whole
-//! manifest is checked first: a path that would land outside the root is
-//! refused and nothing is written.
+//! (`/` by default), with their modes, owners (as root) and mtimes; symlinks
+//! as recorded, whatever they point at. The whole manifest is checked first:
+//! a path no backup records (`..`, relative, twice) is refused and nothing is
+//! written; an entry that would be written through a link is refused alone.
 use super::{open_store_and_catalog, restore_err};
 use crate::cli::catalog::TextTable;
 use crate::cli::{print_json, Cli, CliError, CliResult};
@@ -182,15 +183,18 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
 fn print_plan(plan: &[PlannedFile]) {
     let mut t = TextTable::new(&["ACTION", "PATH", "TO", "MODE", "DETAIL"]);
     for p in plan {
-        let detail = match (&p.link_target, p.file_type.as_str()) {
-            (Some(l), _) => format!("-> {l}"),
-            (None, "file") => crate::cli::human_bytes(p.size),
+        let detail = match (&p.reason, &p.link_target, p.file_type.as_str()) {
+            (Some(why), _, _) => why.clone(),
+            (None, Some(l), _) => format!("-> {l}"),
+            (None, None, "file") => crate::cli::human_bytes(p.size),
             _ => String::new(),
         };
         t.row(vec![
             p.action.clone(),
             p.path.clone(),
-            p.target.display().to_string(),
+            store_format::contents::readable_path(std::os::unix::ffi::OsStrExt::as_bytes(
+                p.target.as_os_str(),
+            )),
             if p.file_type == "missing" {
                 String::new()
             } else {

@@ -107,6 +107,8 @@ fn options(a: &Args, s: &Settings) -> Result<FullOptions, String> {
     match std::fs::metadata(&a.root) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(format!("--root {} is not a directory", a.root.display())),
+        // A plan writes nothing: it needs no root yet.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && (a.dry_run || !a.yes) => {}
         Err(e) => return Err(format!("--root {}: {e}", a.root.display())),
     }
     let Servers { n8n_db, pg_server } = a.servers.resolve(s)?;
