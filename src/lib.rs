@@ -5,6 +5,7 @@ pub mod stdio;
 pub mod backup;
 pub mod cancel;
 pub mod catalog;
+pub mod child_process;
 pub mod cli;
 pub mod crypto;
 pub mod docker_exec;

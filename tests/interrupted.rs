@@ -78,62 +78,116 @@ fn list(ark: &Ark) -> Vec<Value> {
     ark.json(&["list"]).as_array().unwrap().clone()
 }
 
+/// The children of `pid` (pg_dump and the like), from /proc.
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        if let Ok(c) = std::fs::read_to_string(t.path().join("children")) {
+            out.extend(c.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        }
+    }
+    out
+}
+
+fn running(pid: u32) -> bool {
+    // A zombie has no cmdline; a process gone has no directory.
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())
+}
+
 #[test]
 fn a_killed_backup_is_recorded_by_the_next_run_and_its_lock_removed() {
     let pg = PgCluster::start();
     pg.load_fixture("n8n");
     let ark = Ark::new().init(&["--chunk-avg-kib", "64"]);
     let db = pg.url("n8n");
-    let first = ark.backup("postgres_n8n", &["--no-verify", "--n8n-db", &db]);
-    for signal in [libc::SIGKILL, libc::SIGTERM] {
+    ark.backup("postgres_n8n", &["--no-verify", "--n8n-db", &db]);
+    for signal in [libc::SIGKILL, libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
         let lock = TableLock::take(&pg);
         let records = ark.journal_len();
+        let before: Vec<Value> = list(&ark);
         let mut child: Child = ark
             .backup_cmd("postgres_n8n", &["--no-verify", "--n8n-db", &db])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // Started (its BackupStarted recorded, its session lock taken) and
-        // waiting for the table.
+        // Started (its BackupStarted recorded, its session lock taken, its
+        // pg_dump running) and waiting for the table.
+        let mut dumps = Vec::new();
         wait_for("the backup to start", || {
-            ark.journal_len() > records && session_locks(&ark) == 1
+            dumps = children(child.id());
+            ark.journal_len() > records && session_locks(&ark) == 1 && !dumps.is_empty()
         });
         unsafe { libc::kill(child.id() as i32, signal) };
-        child.wait().unwrap();
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        use std::io::Read;
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        // Its pg_dump does not outlive it, however it ended.
+        wait_for("pg_dump to end with its parent", || {
+            dumps.iter().all(|p| !running(*p))
+        });
         drop(lock);
-        let killed = list(&ark)
-            .into_iter()
-            .find(|b| b["status"] == "running")
-            .expect("the killed backup shows as running until someone notices");
-        let killed_id = killed["backup_id"].as_str().unwrap().to_string();
+        let l = list(&ark);
+        let killed = l
+            .iter()
+            .find(|b| !before.iter().any(|o| o["backup_id"] == b["backup_id"]))
+            .and_then(|b| b["backup_id"].as_str())
+            .expect("the stopped backup is listed")
+            .to_string();
+        if signal == libc::SIGKILL {
+            let rec = l
+                .iter()
+                .find(|b| b["backup_id"] == killed.as_str())
+                .unwrap();
+            assert_eq!(
+                rec["status"], "running",
+                "a killed backup cannot say anything: {rec}\n{err}"
+            );
+        } else {
+            // Stopped cleanly: recorded by itself, 128 + the signal.
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.code(), Some(128 + signal), "{status:?}: {err}");
+            assert!(status.signal().is_none());
+            assert!(err.contains("interrupted by SIG"), "{err}");
+            assert_eq!(session_locks(&ark), 0, "its lock is released");
+        }
 
-        // The next backup notices, records it, and removes its lock.
+        // The next backup records a killed one, and removes its lock.
         let o = ark
             .backup_cmd("postgres_n8n", &["--no-verify", "--n8n-db", &db])
             .output()
             .unwrap();
         let next = ok_json(&o);
-        assert!(
-            stderr(&o).contains("interrupted"),
-            "the next backup says what it recorded: {}",
-            stderr(&o)
-        );
+        if signal == libc::SIGKILL {
+            assert!(
+                stderr(&o).contains("interrupted"),
+                "the next backup says what it recorded: {}",
+                stderr(&o)
+            );
+        }
         assert_eq!(session_locks(&ark), 0, "no lock is left behind");
         let l = list(&ark);
         let rec = l
             .iter()
-            .find(|b| b["backup_id"] == killed_id.as_str())
+            .find(|b| b["backup_id"] == killed.as_str())
             .unwrap();
         assert_eq!(rec["status"], "failed", "{rec}");
         assert_eq!(rec["failed_stage"], "interrupted", "{rec}");
-        assert!(
-            rec["failed_message"]
-                .as_str()
-                .unwrap()
-                .contains("stopped before it finished"),
-            "{rec}"
-        );
+        let message = rec["failed_message"].as_str().unwrap();
+        if signal == libc::SIGKILL {
+            assert!(message.contains("stopped before it finished"), "{rec}");
+        } else {
+            assert!(message.contains("interrupted by SIG"), "{rec}");
+        }
         assert!(l.iter().all(|b| b["status"] != "running"), "{l:?}");
         assert_eq!(
             l.iter()
@@ -142,7 +196,7 @@ fn a_killed_backup_is_recorded_by_the_next_run_and_its_lock_removed() {
             "completed"
         );
     }
-    // What the killed ones wrote is garbage: gc frees it and every backup checks.
+    // What the stopped ones wrote is garbage: gc frees it and every backup checks.
     let o = ark.ark(&["gc"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = ark.ark(&["check", "--read-data"]);
@@ -152,10 +206,9 @@ fn a_killed_backup_is_recorded_by_the_next_run_and_its_lock_removed() {
             .iter()
             .filter(|b| b["status"] == "completed")
             .count(),
-        3,
-        "the first backup and the two after each kill"
+        5,
+        "the first backup and the one after each stop"
     );
-    let _ = first;
 }
 
 #[test]

@@ -182,7 +182,16 @@ pub async fn run(
     sources: &Sources,
     progress: &(dyn Fn(&BackupSession) -> Option<Box<dyn std::any::Any + Send>> + Sync),
 ) -> Result<BackupSummary, BackupError> {
-    run_labelled(store, kind, sources, progress, BTreeMap::new(), None).await
+    run_labelled(
+        store,
+        kind,
+        sources,
+        progress,
+        BTreeMap::new(),
+        None,
+        &crate::cancel::Cancel::default(),
+    )
+    .await
 }
 
 /// The manifest label that pins a backup: retention never removes a backup
@@ -194,6 +203,7 @@ pub const SAFETY_LABEL: &str = "safety";
 
 /// [`run`], with extra manifest labels (e.g. [`PINNED_LABEL`] for the safety
 /// backup a restore takes before it overwrites anything).
+#[allow(clippy::too_many_arguments)]
 pub async fn run_labelled(
     store: &Store,
     kind: BackupKind,
@@ -201,6 +211,7 @@ pub async fn run_labelled(
     progress: &(dyn Fn(&BackupSession) -> Option<Box<dyn std::any::Any + Send>> + Sync),
     extra_labels: BTreeMap<String, String>,
     head_start: Option<HeadStart>,
+    cancel: &crate::cancel::Cancel,
 ) -> Result<BackupSummary, BackupError> {
     let backup_id = new_backup_id();
     let started = std::time::Instant::now();
@@ -242,15 +253,27 @@ pub async fn run_labelled(
         let mut session = BackupSession::begin_as(store, kind.as_str(), backup_id.clone()).await?;
         let _bar = progress(&session);
         let mut contents = Contents::default();
-        let r = take(
-            store,
-            kind,
-            sources,
-            &mut session,
-            &mut contents,
-            head_start,
-        )
-        .await;
+        // Interrupted (SIGINT, SIGTERM, SIGHUP at the front end): what is
+        // under way is dropped (pg_dump is killed with it), nothing is
+        // committed, and the backup is recorded as failed.
+        let r = tokio::select! {
+            r = take(
+                store,
+                kind,
+                sources,
+                &mut session,
+                &mut contents,
+                head_start,
+            ) => r,
+            _ = cancel.cancelled() => Err(Failure::new(
+                "interrupted",
+                format!(
+                    "{}: the backup stopped before it completed; nothing of it is visible, and \
+                     `n8n-ark gc` frees what it wrote",
+                    cancel.interrupted().unwrap_or_default()
+                ),
+            )),
+        };
         match r {
             Ok(()) => {
                 let mut labels = extra_labels;

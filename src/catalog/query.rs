@@ -453,7 +453,8 @@ impl Catalog {
                     "latest: names no kind (e.g. latest:postgres_n8n)".into(),
                 ));
             }
-            if let Some(k) = kind.filter(|k| *k != SAFETY && !crate::backup::ALL_KINDS.contains(k)) {
+            if let Some(k) = kind.filter(|k| *k != SAFETY && !crate::backup::ALL_KINDS.contains(k))
+            {
                 return Err(CatalogError::Invalid(format!(
                     "latest:{k}: there is no kind {k:?}; the kinds are {} (and `safety`: the restores' safety backups)",
                     crate::backup::ALL_KINDS.join(", ")

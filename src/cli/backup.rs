@@ -92,6 +92,9 @@ fn sources(a: &Args, s: &Settings) -> Result<Sources, String> {
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
+    // SIGINT, SIGTERM and SIGHUP stop the backup cleanly: recorded as failed
+    // (stage `interrupted`), its lock released, pg_dump stopped.
+    let cancel = super::signals::install(super::signals::OnSignal::Cancel);
     let resolved = cli.settings().and_then(|s| sources(a, s));
     // The dump starts while the store opens (the passphrase's key derivation
     // takes a few tenths of a second of one core): see backup::HeadStart.
@@ -133,6 +136,7 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
                     &progress,
                     Default::default(),
                     head_start,
+                    &cancel,
                 )
                 .await
             }
@@ -142,6 +146,23 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     let (result, catalog) = tokio::join!(work, early_catalog);
     // The catalog follows the journal (also after a failure, which it shows).
     catch_up_catalog(cli, &store, catalog).await;
+    if let Some(reason) = cancel.reason() {
+        let message = match &result {
+            Err(e) => e.to_string(),
+            Ok(s) => format!(
+                "backup {} completed before the signal took effect",
+                s.backup_id
+            ),
+        };
+        if result.is_err() {
+            return Err(CliError::Interrupted(
+                format!("{message} (recorded in the store's journal)"),
+                super::signals::exit_code(&reason),
+            ));
+        }
+        // Completed all the same: no verification after it.
+        return report(cli, &store, result);
+    }
     // The verifications the policy asks for after a completed backup. A
     // failed one leaves the backup completed; the command then exits non-zero.
     let summary = match (&result, a.no_verify) {

@@ -192,7 +192,7 @@ impl RestoreTool {
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
                     .kill_on_drop(true);
-                die_with_parent(&mut cmd);
+                crate::child_process::die_with_parent(&mut cmd);
                 let mut child = cmd.spawn().map_err(|e| {
                     RestoreError::target(if e.kind() == std::io::ErrorKind::NotFound {
                         format!("{tool} not found at {path}")
@@ -1946,25 +1946,6 @@ fn exec_failure(e: crate::docker_exec::ExecError) -> RestoreError {
     RestoreError::Target {
         message: e.message,
         retryable: e.retryable,
-    }
-}
-
-/// Makes a local tool die with this process, however it ends (SIGKILL
-/// included): `PR_SET_PDEATHSIG` in the child, checked against a parent
-/// that died before it was set.
-fn die_with_parent(cmd: &mut tokio::process::Command) {
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: only async-signal-safe calls (prctl, getppid) between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                return Err(std::io::Error::other("the parent process is gone"));
-            }
-            Ok(())
-        });
     }
 }
 

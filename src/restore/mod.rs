@@ -292,11 +292,19 @@ pub async fn take_safety_backup(
             restore_id.to_string(),
         ),
     ]);
-    let summary = crate::backup::run_labelled(store, kind, sources, &|_| None, labels, None)
-        .await
-        .map_err(|e| RestoreError::Target {
-            message: format!("the safety backup failed, so nothing was changed: {e}"),
-            retryable: e.is_retryable(),
-        })?;
+    let summary = crate::backup::run_labelled(
+        store,
+        kind,
+        sources,
+        &|_| None,
+        labels,
+        None,
+        &crate::cancel::Cancel::default(),
+    )
+    .await
+    .map_err(|e| RestoreError::Target {
+        message: format!("the safety backup failed, so nothing was changed: {e}"),
+        retryable: e.is_retryable(),
+    })?;
     Ok(summary.backup_id)
 }

@@ -1480,7 +1480,7 @@ pub async fn begin<'a>(
             )));
         }
         let picked = select(workflows, &request.selection, &chosen.backup_id)
-        .map_err(|e| not_stored_instead(e, chosen, &request.selection))?;
+            .map_err(|e| not_stored_instead(e, chosen, &request.selection))?;
         if let Destination::Files { dir } = &request.destination {
             if dir.exists() && !dir.is_dir() {
                 return Err(RestoreError::Invalid(format!(

@@ -730,6 +730,7 @@ impl DumpRunner {
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
                     .kill_on_drop(true);
+                crate::child_process::die_with_parent(&mut cmd);
                 let mut child = cmd.spawn().map_err(|e| {
                     SourceError::Dump(if e.kind() == std::io::ErrorKind::NotFound {
                         format!("{tool} not found at {path}")

@@ -220,7 +220,11 @@ impl PgCluster {
         Self::start_inner_in(password, base, stack_mib)
     }
 
-    fn start_inner_in(password: Option<String>, base: PathBuf, stack_mib: Option<u64>) -> PgCluster {
+    fn start_inner_in(
+        password: Option<String>,
+        base: PathBuf,
+        stack_mib: Option<u64>,
+    ) -> PgCluster {
         let t0 = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("ark-pg-")
