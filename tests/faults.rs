@@ -838,3 +838,339 @@ fn restore_workflow_out_interrupted() {
     };
     run_rounds(&mut s);
 }
+
+// ---------------------------------------------------------------------------
+// Backups, gc and verification.
+
+/// Session locks of backups (none may be left once the next run is done).
+fn session_locks(ark: &Ark) -> Vec<String> {
+    std::fs::read_dir(ark.store().join("locks"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("backup-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `check --read-data` passes: every completed backup's every object is
+/// present and whole.
+fn check_read_data(ark: &Ark, ctx: &str) {
+    let o = ark.ark(&["check", "--read-data"]);
+    assert!(
+        o.status.success(),
+        "{ctx}: check --read-data: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+}
+
+/// The newest completed backup restores: its workflows, to files, each one
+/// byte for byte the object the backup stored (restore checks that).
+fn newest_restores(ark: &Ark, ctx: &str) {
+    let out = tempfile::tempdir().unwrap();
+    let o = ark
+        .cmd()
+        .args(["--json", "restore", "workflow", "latest", "--all", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{ctx}: restore latest: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let summary = &v["summary"];
+    assert!(
+        summary["restored"].as_u64().unwrap_or(0) > 0 && summary["failed"] == 0,
+        "{ctx}: {summary}"
+    );
+}
+
+/// `backup --type postgres_n8n`: every completed backup stays whole and
+/// restorable; a stopped one is recorded (by itself on SIGTERM, by the next
+/// run after SIGKILL); no lock, running backup or pg_dump session is left.
+struct Backup {
+    pg: PgCluster,
+    ark: Ark,
+}
+
+impl Backup {
+    fn cmd(&self) -> Command {
+        let mut c = self.ark.cmd();
+        c.args([
+            "--json",
+            "backup",
+            "--type",
+            "postgres_n8n",
+            "--no-default-config-paths",
+            "--no-verify",
+            "--n8n-db",
+        ])
+        .arg(self.pg.url("n8n"));
+        c
+    }
+    fn backups(&self) -> Vec<serde_json::Value> {
+        self.ark.json(&["list"]).as_array().unwrap().clone()
+    }
+}
+
+impl Scenario for Backup {
+    fn name(&self) -> String {
+        "backup --type postgres_n8n".into()
+    }
+    fn prepare(&mut self, round: usize) {
+        // A day of work between backups: one more tag.
+        self.pg.psql(
+            "n8n",
+            &format!(
+                "INSERT INTO tag_entity (id, name) VALUES ('faultbackup{round:04}', 'backup round {round}')"
+            ),
+        );
+    }
+    fn command(&self, _: usize) -> Command {
+        self.cmd()
+    }
+    fn after_interruption(&mut self, _: usize, i: &Interrupted, ctx: &str) {
+        let newest = self.ark.events().into_iter().rev().find_map(|e| match e {
+            Event::BackupCompleted(c) => Some(("completed", c.backup_id, String::new())),
+            Event::BackupFailed(f) => Some(("failed", f.backup_id, f.stage + ": " + &f.message)),
+            _ => None,
+        });
+        if i.stopped_cleanly() {
+            let (what, _, why) = newest.clone().expect("an end was recorded");
+            assert_eq!(what, "failed", "{ctx}: {}", i.stderr);
+            assert!(
+                why.starts_with("interrupted: interrupted by SIGTERM"),
+                "{ctx}: {why}"
+            );
+            assert!(
+                session_locks(&self.ark).is_empty(),
+                "{ctx}: its lock was left"
+            );
+        }
+        if i.completed() {
+            assert_eq!(newest.map(|n| n.0), Some("completed"), "{ctx}");
+        }
+        // Whatever happened, every completed backup is whole, and the
+        // newest restores.
+        check_read_data(&self.ark, ctx);
+        newest_restores(&self.ark, ctx);
+    }
+    fn next_run(&mut self, _: usize, ctx: &str) {
+        settle(&self.pg, ctx);
+        let o = self.cmd().output().unwrap();
+        assert!(
+            o.status.success(),
+            "{ctx}: the next backup failed: {}",
+            stderr(&o)
+        );
+        assert!(
+            session_locks(&self.ark).is_empty(),
+            "{ctx}: locks left: {:?}",
+            session_locks(&self.ark)
+        );
+        let running: Vec<_> = self
+            .backups()
+            .into_iter()
+            .filter(|b| b["status"] == "running")
+            .collect();
+        assert!(running.is_empty(), "{ctx}: still running: {running:?}");
+    }
+}
+
+#[test]
+fn backup_interrupted() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let ark = Ark::new().init(&["--chunk-avg-kib", "64"]);
+    let mut s = Backup { pg, ark };
+    run_rounds(&mut s);
+    // What the stopped backups wrote is garbage for gc; afterwards every
+    // backup still checks.
+    let o = s.ark.ark(&["gc"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    check_read_data(&s.ark, "after the rounds and a gc");
+}
+
+/// `gc`, with garbage to collect each round (objects of failed backups):
+/// every completed backup stays whole; the next gc takes over a stale lock,
+/// finishes what was set aside and leaves an empty trash.
+struct Gc {
+    ark: Ark,
+    garbage: Vec<String>,
+}
+
+impl Gc {
+    fn trash(&self) -> Vec<String> {
+        files_under(&self.ark.store().join("trash"))
+            .into_keys()
+            .collect()
+    }
+}
+
+impl Scenario for Gc {
+    fn name(&self) -> String {
+        "gc".into()
+    }
+    fn prepare(&mut self, round: usize) {
+        // Unreferenced objects, as failed backups leave them: a few hundred,
+        // so that a collection takes long enough to be caught in the middle.
+        self.garbage = common::rt().block_on(async {
+            let store = common::open_store(&self.ark.store()).await;
+            let mut ids = Vec::new();
+            for k in 0..300u32 {
+                let data = format!("garbage of round {round}, object {k}").repeat(20);
+                let (id, _) = store
+                    .write_object(store_format::object::ObjectKind::Blob, data.as_bytes())
+                    .await
+                    .unwrap();
+                ids.push(id.to_hex());
+            }
+            store.backend().sync().await.unwrap();
+            ids
+        });
+    }
+    fn command(&self, _: usize) -> Command {
+        let mut c = self.ark.cmd();
+        c.args(["gc"]);
+        c
+    }
+    fn after_interruption(&mut self, _: usize, i: &Interrupted, ctx: &str) {
+        check_read_data(&self.ark, ctx);
+        newest_restores(&self.ark, ctx);
+        if i.stopped_cleanly() || i.completed() {
+            assert!(
+                !self.ark.store().join("locks/gc").exists(),
+                "{ctx}: the gc lock was left: {}",
+                i.stderr
+            );
+        }
+    }
+    fn next_run(&mut self, _: usize, ctx: &str) {
+        let o = self.command(0).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{ctx}: the next gc failed: {}",
+            stderr(&o)
+        );
+        let objects = files_under(&self.ark.store().join("objects"));
+        for g in &self.garbage {
+            assert!(
+                !objects.keys().any(|k| k.ends_with(g.as_str())),
+                "{ctx}: garbage {g} was left"
+            );
+        }
+        assert!(
+            self.trash().is_empty(),
+            "{ctx}: trash left: {:?}",
+            self.trash()
+        );
+        assert!(
+            !self.ark.store().join("locks/gc").exists(),
+            "{ctx}: gc lock left"
+        );
+    }
+}
+
+#[test]
+fn gc_interrupted() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let ark = Ark::new().init(&["--chunk-avg-kib", "64"]);
+    ark.backup("postgres_n8n", &["--no-verify", "--n8n-db", &pg.url("n8n")]);
+    let mut s = Gc {
+        ark,
+        garbage: Vec::new(),
+    };
+    run_rounds(&mut s);
+}
+
+/// `verify latest` (level from `ARK_FAULT_VERIFY_LEVEL`, default `data`;
+/// `restore` exercises the sandbox and takes far longer): a stopped
+/// verification records `VerificationFailed` (SIGTERM) or nothing (SIGKILL),
+/// leaves no sandbox once the next run is done, and the next run passes.
+struct Verify {
+    ark: Ark,
+    level: String,
+    sandboxes: PathBuf,
+}
+
+impl Verify {
+    fn sandbox_dirs(&self) -> Vec<String> {
+        std::fs::read_dir(&self.sandboxes)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Scenario for Verify {
+    fn name(&self) -> String {
+        format!("verify --level {}", self.level)
+    }
+    fn prepare(&mut self, _: usize) {}
+    fn command(&self, _: usize) -> Command {
+        let mut c = self.ark.cmd();
+        c.env("ARK_SANDBOX_TMPDIR", &self.sandboxes).args([
+            "verify",
+            "latest",
+            "--level",
+            &self.level,
+            "--sandbox",
+            "local",
+        ]);
+        c
+    }
+    fn after_interruption(&mut self, _: usize, i: &Interrupted, ctx: &str) {
+        if i.stopped_cleanly() {
+            let last = self.ark.events().into_iter().rev().find_map(|e| match e {
+                Event::VerificationFailed(f) => Some(Err(f.stage + ": " + &f.message)),
+                Event::VerificationCompleted(c) => Some(Ok(c.passed)),
+                _ => None,
+            });
+            match last {
+                Some(Err(m)) => assert!(m.contains("interrupted by SIGTERM"), "{ctx}: {m}"),
+                // The last check had just passed when the signal came.
+                Some(Ok(true)) => {}
+                other => panic!("{ctx}: {other:?}: {}", i.stderr),
+            }
+            assert!(
+                self.sandbox_dirs().is_empty(),
+                "{ctx}: sandbox left: {:?}",
+                self.sandbox_dirs()
+            );
+        }
+    }
+    fn next_run(&mut self, _: usize, ctx: &str) {
+        let o = self.command(0).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{ctx}: the next verification failed: {}",
+            stderr(&o)
+        );
+        assert!(
+            self.sandbox_dirs().is_empty(),
+            "{ctx}: sandbox left after the next run: {:?}",
+            self.sandbox_dirs()
+        );
+    }
+}
+
+#[test]
+fn verify_interrupted() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let ark = Ark::new().init(&["--chunk-avg-kib", "64"]);
+    ark.backup("postgres_n8n", &["--no-verify", "--n8n-db", &pg.url("n8n")]);
+    let sandboxes = ark.path("sandboxes");
+    std::fs::create_dir_all(&sandboxes).unwrap();
+    let level = std::env::var("ARK_FAULT_VERIFY_LEVEL").unwrap_or_else(|_| "data".into());
+    let mut s = Verify {
+        ark,
+        level,
+        sandboxes,
+    };
+    run_rounds(&mut s);
+}
