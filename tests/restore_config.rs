@@ -830,3 +830,80 @@ fn dot_dot_paths_non_utf8_names_and_links_out_of_the_tree_come_back() {
         b"N8N_HOST=example.org\n"
     );
 }
+
+/// SIGTERM (and SIGINT, SIGHUP) stop a config restore between two entries:
+/// every entry written is whole, the others untouched, `RestoreFailed` says
+/// how far it got, the exit status is 143; running it again finishes it.
+#[test]
+fn a_signal_stops_a_config_restore_between_entries_and_records_it() {
+    let env = Env::new();
+    let src = env.dir.path().join("many");
+    let n = 3000;
+    for i in 0..n {
+        write(
+            &src.join(format!("conf.d/site-{i:05}.conf")),
+            format!("server {{ listen {i}; }}\n").as_bytes(),
+            0o644,
+        );
+    }
+    let backup = back_up(&env, &[src.clone()]);
+    let root = env.dir.path().join("scratch");
+    std::fs::create_dir_all(&root).unwrap();
+    let restored = root.join(src.strip_prefix("/").unwrap()).join("conf.d");
+    let mut child = env
+        .cmd()
+        .args(["restore", "config", &backup, "--root", s(&root)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_dir(&restored).map(|d| d.count()).unwrap_or(0) < 50 {
+        assert!(std::time::Instant::now() < deadline, "no file was restored");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "it ended before the signal"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: kill(2) on the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(143), "{err}");
+    assert!(err.contains("interrupted by SIGTERM"), "{err}");
+    let written: Vec<_> = std::fs::read_dir(&restored)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        written.len() < n,
+        "the signal came too late to stop anything"
+    );
+    for p in &written {
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if let Some(i) = name
+            .strip_prefix("site-")
+            .and_then(|r| r.strip_suffix(".conf"))
+        {
+            let i: usize = i.parse().unwrap();
+            assert_eq!(
+                std::fs::read_to_string(p).unwrap(),
+                format!("server {{ listen {i}; }}\n"),
+                "{name} is not whole"
+            );
+        } else {
+            panic!("a temporary file was left: {name}");
+        }
+    }
+    let h = env.restore_history();
+    let last = h.last().unwrap();
+    assert_eq!(last["result"], "failed", "{last}");
+    assert_eq!(last["failed_stage"], "config", "{last}");
+    let message = last["message"].as_str().unwrap();
+    assert!(message.contains("interrupted by SIGTERM"), "{message}");
+    // Running it again finishes it.
+    let r = ok_json(&env.restore(&[&backup, "--root", s(&root)]));
+    assert_eq!(r["result"], "ok", "{r}");
+    assert_eq!(std::fs::read_dir(&restored).unwrap().count(), n);
+}

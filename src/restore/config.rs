@@ -499,11 +499,15 @@ pub fn plan_config(backup: &ChosenBackup, opts: &ConfigOptions) -> Result<Vec<Pl
 /// Returns one item per recorded entry: `file:<recorded path>`. An unsafe
 /// manifest or a conflict on the target is an error before anything is
 /// written; a file that fails (content not matching its checksum, a write
-/// error) is a failed item and the others are still restored.
+/// error) is a failed item and the others are still restored. When `cancel`
+/// is asked, it stops between two entries (each is written whole or not at
+/// all): the entries not reached are skipped items saying so, and the caller
+/// records the restore as interrupted.
 pub async fn restore_config(
     store: &Store,
     backup: &ChosenBackup,
     opts: &ConfigOptions,
+    cancel: &crate::cancel::Cancel,
 ) -> Result<Vec<RestoredItem>> {
     let plan = plan_config(backup, opts)?;
     let files: BTreeMap<&[u8], &ConfigFile> = backup
@@ -531,6 +535,10 @@ pub async fn restore_config(
     for p in &plan {
         let f = files[p.raw.as_slice()];
         let name = format!("file:{}", p.path);
+        if let Some(why) = cancel.interrupted() {
+            items.push(item(name, Outcome::Skipped, format!("not written: {why}")));
+            continue;
+        }
         let r = match p.action.as_str() {
             "refused" => {
                 let why = p.reason.clone().unwrap_or_default();

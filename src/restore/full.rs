@@ -1900,6 +1900,7 @@ async fn run_steps(
                 only: vec![],
                 keep_before: opts.keep_before,
             },
+            cancel,
         )
         .await
         .map_err(|e| {
@@ -1923,6 +1924,7 @@ async fn run_steps(
             .map(|i| format!("{} ({})", i.name, i.detail))
             .collect();
         report.items.extend(items);
+        stop_point("config", "while the config files were written")?;
         if !failed.is_empty() {
             return Err(StepError {
                 stage: "config",

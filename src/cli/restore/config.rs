@@ -55,7 +55,7 @@ fn count(items: &[RestoredItem], o: Outcome) -> usize {
     items.iter().filter(|i| i.outcome == o.as_str()).count()
 }
 
-pub async fn run(cli: &Cli, a: &Args) -> CliResult {
+pub async fn run(cli: &Cli, a: &Args, cancel: &crate::cancel::Cancel) -> CliResult {
     if !a.root.is_absolute() {
         return Err(CliError::Usage(format!(
             "--root {} is not an absolute path",
@@ -102,8 +102,22 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         RestoreWhat::Config,
         format!("root:{root}"),
     );
-    let result = config::restore_config(&store, &backup, &opts).await;
+    let result = config::restore_config(&store, &backup, &opts, cancel).await;
     let outcome = match result {
+        // Stopped between two entries by a signal: each entry is whole.
+        Ok(items) if cancel.is_cancelled() => {
+            let written = count(&items, Outcome::Restored);
+            let mut message = format!(
+                "{}: {written} config entr{} written (each whole: a file is written completely or not at all), \
+                 the others were not changed; run the restore again to finish it",
+                cancel.interrupted().unwrap_or_default(),
+                if written == 1 { "y was" } else { "ies were" }
+            );
+            if let Some(unrecorded) = recorder.failed(&store, "config", &message, items, None).await {
+                message.push_str(&format!(" ({unrecorded})"));
+            }
+            Err(super::interrupted_or(cancel, CliError::Failed(message)))
+        }
         Ok(items) => match recorder.performed(&store, items.clone(), None).await {
             Ok(ev) => Ok((items, ev.result)),
             Err(e) => Err(CliError::Failed(format!(

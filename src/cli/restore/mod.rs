@@ -25,13 +25,13 @@ pub enum RestoreCommand {
 }
 
 pub async fn run(cli: &Cli, cmd: &RestoreCommand) -> CliResult {
-    // SIGINT, SIGTERM and SIGHUP stop these restores cleanly (the engine
-    // sees the cancellation, undoes what it made and records RestoreFailed).
+    // SIGINT, SIGTERM and SIGHUP stop every restore cleanly (the engine sees
+    // the cancellation, undoes what it made and records RestoreFailed).
     let cancel = || super::signals::install(super::signals::OnSignal::Cancel);
     match cmd {
         RestoreCommand::Workflow(a) => workflow::run(cli, a, &cancel()).await,
         RestoreCommand::Database(a) => database::run(cli, a, &cancel()).await,
-        RestoreCommand::Config(a) => config::run(cli, a).await,
+        RestoreCommand::Config(a) => config::run(cli, a, &cancel()).await,
         RestoreCommand::Full(a) => full::run(cli, a, &cancel()).await,
         RestoreCommand::History(a) => history::run(cli, a).await,
     }
