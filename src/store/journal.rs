@@ -579,14 +579,31 @@ pub async fn append(store: &Store, event: Event) -> Result<u64> {
             JournalRecord::file_name(next),
             uuid::Uuid::new_v4().simple()
         );
-        store.backend().put(&pending, bytes.clone()).await?;
-        store.backend().sync().await?;
+        // The pending copy is an aid to the next writer, not a condition of
+        // this append: on a full disk (where recording a failure matters
+        // most) the record goes without it.
+        let pending_written = match store.backend().put(&pending, bytes.clone()).await {
+            Ok(()) => match store.backend().sync().await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::debug!("journal: pending record {pending} not made durable: {e}");
+                    let _ = store.backend().delete(&pending).await;
+                    false
+                }
+            },
+            Err(e) => {
+                tracing::debug!("journal: pending record {pending} not written: {e}");
+                false
+            }
+        };
         let res =
             super::backend::create_exclusive_once(store.backend().as_ref(), &path_of(next), bytes)
                 .await;
         // The pending copy has served its purpose either way (a left-over is
         // harmless: it is removed by a later append).
-        let _ = store.backend().delete(&pending).await;
+        if pending_written {
+            let _ = store.backend().delete(&pending).await;
+        }
         match res {
             Ok(()) => {
                 remove_stale_pending(store, next, &listing.pending).await;
