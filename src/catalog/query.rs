@@ -407,6 +407,20 @@ pub(super) struct LoadedContents {
 }
 
 impl Catalog {
+    /// The ids of the safety backups (taken by restores before they
+    /// replaced anything): not the operator's backups, so never `latest`,
+    /// nor counted or picked by the verification policy.
+    pub async fn safety_backup_ids(&self) -> Result<std::collections::HashSet<String>> {
+        let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(concat!(
+            "SELECT backup_id FROM backup_history WHERE ",
+            safety_restore!(),
+            " IS NOT NULL"
+        )))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(ids.into_iter().collect())
+    }
+
     /// Backups in time order (oldest first).
     pub async fn list_backups(&self, filter: &BackupFilter) -> Result<Vec<BackupRecord>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -271,9 +271,13 @@ pub struct Completed {
     pub kind: String,
     pub time_ms: i64,
     pub seq: u64,
-    /// 1 for the store's first completed backup, counting forgotten ones.
+    /// 1 for the store's first completed backup, counting forgotten ones
+    /// (safety backups are not counted: they are the restores', not backups
+    /// an operator or a schedule took).
     pub ordinal: u64,
     pub forgotten: bool,
+    /// A safety backup taken by a restore: never the policy's newest backup.
+    pub safety: bool,
 }
 
 /// What the journal says about backups and verifications, read from the
@@ -285,9 +289,13 @@ pub struct History {
 }
 
 impl History {
-    /// The newest completed backup that was not forgotten.
+    /// The newest completed backup that was not forgotten, nor a restore's
+    /// safety backup.
     pub fn newest_backup(&self) -> Option<&Completed> {
-        self.backups.iter().rev().find(|b| !b.forgotten)
+        self.backups
+            .iter()
+            .rev()
+            .find(|b| !b.forgotten && !b.safety)
     }
 
     pub fn backup(&self, backup_id: &str) -> Option<&Completed> {
@@ -322,6 +330,7 @@ pub async fn history(catalog: &Catalog) -> Result<History, CatalogError> {
     )
     .fetch_all(catalog.pool())
     .await?;
+    let safety = catalog.safety_backup_ids().await?;
     let mut h = History::default();
     for row in rows {
         let seq = row.try_get::<i64, _>("seq")? as u64;
@@ -335,7 +344,9 @@ pub async fn history(catalog: &Catalog) -> Result<History, CatalogError> {
         };
         match ev {
             Event::BackupCompleted(e) => {
-                let ordinal = h.backups.len() as u64 + 1;
+                let is_safety = safety.contains(&e.backup_id);
+                let ordinal =
+                    h.backups.iter().filter(|b| !b.safety).count() as u64 + u64::from(!is_safety);
                 h.backups.push(Completed {
                     backup_id: e.backup_id,
                     kind: e.kind,
@@ -343,6 +354,7 @@ pub async fn history(catalog: &Catalog) -> Result<History, CatalogError> {
                     seq,
                     ordinal,
                     forgotten: false,
+                    safety: is_safety,
                 });
             }
             Event::BackupForgotten(e) => {
@@ -644,7 +656,18 @@ mod tests {
             seq: ordinal,
             ordinal,
             forgotten: false,
+            safety: false,
         }
+    }
+
+    #[test]
+    fn a_safety_backup_is_never_the_newest_backup() {
+        let mut h = History::default();
+        h.backups.push(completed("operator", 1, 1_000));
+        let mut safety = completed("safety", 1, 2_000);
+        safety.safety = true;
+        h.backups.push(safety);
+        assert_eq!(h.newest_backup().unwrap().backup_id, "operator");
     }
 
     #[test]

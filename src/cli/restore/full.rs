@@ -365,7 +365,12 @@ fn print_plan(p: &Plan) {
         println!("   none");
     }
     for f in &p.config_files {
-        println!("   {} -> {}: {}", f.path, f.target, f.action);
+        println!(
+            "   {} -> {}: {}",
+            super::super::printable(&f.path),
+            super::super::printable(&f.target),
+            f.action
+        );
     }
     println!("\n5. Start n8n again, then check:");
     match &p.health.url {

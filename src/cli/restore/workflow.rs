@@ -208,7 +208,8 @@ fn print_result(r: &WorkflowResult) {
         Outcome::Skipped => "skipped ",
         Outcome::Failed => "FAILED  ",
     };
-    let mut line = format!("  {outcome} {} {:?}", r.id, r.name);
+    let q = |s: &str| format!("\"{}\"", super::super::printable(s));
+    let mut line = format!("  {outcome} {} {}", r.id, q(&r.name));
     match r.outcome {
         Outcome::Restored => {
             if let Some(f) = &r.file {
@@ -216,14 +217,14 @@ fn print_result(r: &WorkflowResult) {
             }
             if let Some(id) = &r.new_id {
                 line.push_str(&format!(
-                    " -> new inactive workflow {id} {:?}",
-                    r.new_name.as_deref().unwrap_or("")
+                    " -> new inactive workflow {id} {}",
+                    q(r.new_name.as_deref().unwrap_or(""))
                 ));
             }
         }
         _ => {
             if let Some(m) = &r.message {
-                line.push_str(&format!(": {m}"));
+                line.push_str(&format!(": {}", super::super::printable(m)));
             }
         }
     }
@@ -236,21 +237,21 @@ fn print_result(r: &WorkflowResult) {
     }
     for m in &r.missing_credentials {
         println!(
-            "      missing credential {} {:?}{} used by {}: {}",
+            "      missing credential {} {}{} used by {}: {}",
             m.credential_type,
-            m.name.as_deref().unwrap_or(""),
+            q(m.name.as_deref().unwrap_or("")),
             m.id.as_ref()
                 .map(|i| format!(" (id {i})"))
                 .unwrap_or_default(),
-            m.nodes.join(", "),
+            super::super::printable(&m.nodes.join(", ")),
             m.reason
         );
     }
     for m in &r.remapped_credentials {
         println!(
-            "      credential {} {:?} (id {}) matched by name: n8n uses credential {} of the target for {}",
+            "      credential {} {} (id {}) matched by name: n8n uses credential {} of the target for {}",
             m.credential_type,
-            m.name.as_deref().unwrap_or(""),
+            q(m.name.as_deref().unwrap_or("")),
             m.id.as_deref().unwrap_or("none"),
             m.target_id,
             m.nodes.join(", ")
@@ -258,9 +259,9 @@ fn print_result(r: &WorkflowResult) {
     }
     for m in &r.unchecked_credentials {
         println!(
-            "      unchecked credential {} {:?}{} used by {}",
+            "      unchecked credential {} {}{} used by {}",
             m.credential_type,
-            m.name.as_deref().unwrap_or(""),
+            q(m.name.as_deref().unwrap_or("")),
             m.id.as_ref()
                 .map(|i| format!(" (id {i})"))
                 .unwrap_or_default(),
