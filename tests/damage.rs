@@ -1,7 +1,8 @@
 //! The damage suite: a store of five backups is damaged at random — a bit
 //! flipped, a file cut short, deleted, or replaced by another file of its
 //! kind (a replay) — in its journal records, manifests, objects and key
-//! files, one damage per round, on a fresh copy each time. After each:
+//! files, and the catalog (its structure: garbage, a cut, a bad page, gone),
+//! one damage per round, on a fresh copy each time. After each:
 //!
 //! - the damage is detected: `check --read-data` fails and names the damaged
 //!   file (a damaged key file: the store refuses that passphrase, naming the
@@ -171,6 +172,8 @@ enum Target {
     Manifest(String),
     Object(String),
     Key(String),
+    /// The catalog (a projection, rebuilt from the store when damaged).
+    Catalog,
 }
 
 fn path_of(store: &Path, t: &Target) -> PathBuf {
@@ -179,6 +182,43 @@ fn path_of(store: &Path, t: &Target) -> PathBuf {
         Target::Manifest(m) => store.join("manifests").join(m),
         Target::Object(o) => store.join("objects").join(&o[..2]).join(o),
         Target::Key(k) => store.join("keys").join(k),
+        Target::Catalog => unreachable!("the catalog is not in the store"),
+    }
+}
+
+/// The one catalog file under a data dir.
+fn catalog_file(data: &Path) -> PathBuf {
+    std::fs::read_dir(data.join("catalogs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sqlite"))
+        .expect("a catalog")
+}
+
+/// Damage to the catalog: SQLite keeps no checksums, so only damage to its
+/// structure can be told from a changed value; these are the structural
+/// kinds (a bit flip inside a value would read back as another value).
+fn damage_catalog(file: &Path, d: Damage, rng: &mut impl Rng) {
+    let mut bytes = std::fs::read(file).unwrap();
+    match d {
+        // Garbage over the whole file.
+        Damage::FlipBit => {
+            rng.fill(&mut bytes[..]);
+            std::fs::write(file, bytes).unwrap();
+        }
+        Damage::Truncate => {
+            bytes.truncate(rng.gen_range(0..bytes.len()));
+            std::fs::write(file, bytes).unwrap();
+        }
+        Damage::Delete => std::fs::remove_file(file).unwrap(),
+        // One page (past the first) overwritten with random bytes.
+        Damage::Replay => {
+            let pages = bytes.len() / 4096;
+            let page = rng.gen_range(1..pages.max(2));
+            let end = ((page + 1) * 4096).min(bytes.len());
+            rng.fill(&mut bytes[page * 4096..end]);
+            std::fs::write(file, bytes).unwrap();
+        }
     }
 }
 
@@ -265,7 +305,7 @@ fn damage_is_detected_named_and_every_surviving_backup_restores() {
     for round in 0..rounds {
         let store = work.join(format!("store-{round}"));
         copy_store(&p.ark.store(), &store);
-        let kind = rng.gen_range(0..10);
+        let kind = rng.gen_range(0..11);
         let (target, other) = match kind {
             0..=3 => {
                 let seq = *records[1..].choose(&mut rng).unwrap();
@@ -290,10 +330,11 @@ fn damage_is_detected_named_and_every_surviving_backup_restores() {
                 let other = all_objects.iter().find(|x| *x != o).unwrap();
                 (Target::Object(o.clone()), Target::Object(other.clone()))
             }
-            _ => (
+            9 => (
                 Target::Key(p.keys[0].clone()),
                 Target::Key(p.keys[1].clone()),
             ),
+            _ => (Target::Catalog, Target::Catalog),
         };
         let damage = *[
             Damage::FlipBit,
@@ -303,10 +344,48 @@ fn damage_is_detected_named_and_every_surviving_backup_restores() {
         ]
         .choose(&mut rng)
         .unwrap();
-        apply(&store, &target, damage, &other, &mut rng);
         let what = format!("round {round} (ARK_DAMAGE_SEED={seed}): {damage:?} of {target:?}");
         eprintln!("{what}");
         let data = work.join(format!("data-{round}"));
+        if target == Target::Catalog {
+            // A catalog that holds the whole journal, then damaged: a command
+            // that reads the damaged part, or `check` (which reads every
+            // page), moves it aside and makes it again from the store.
+            ok_json(
+                &cmd(&store, &data, PASSPHRASE)
+                    .args(["--json", "list"])
+                    .output()
+                    .unwrap(),
+            );
+            damage_catalog(&catalog_file(&data), damage, &mut rng);
+            let o = cmd(&store, &data, PASSPHRASE)
+                .args(["--json", "list"])
+                .output()
+                .unwrap();
+            let told = stderr(&o).contains("moved aside");
+            let listed = ok_json(&o);
+            assert_eq!(listed.as_array().unwrap().len(), 5, "{what}: {listed}");
+            let o = cmd(&store, &data, PASSPHRASE)
+                .args(["--json", "check"])
+                .output()
+                .unwrap();
+            let v = ok_json(&o);
+            if damage != Damage::Delete {
+                assert!(
+                    told || v["catalog"]
+                        .as_str()
+                        .is_some_and(|n| n.contains("moved aside")),
+                    "{what}: the damage was not told: {v}"
+                );
+            }
+            let o = cmd(&store, &data, PASSPHRASE)
+                .args(["--json", "list"])
+                .output()
+                .unwrap();
+            assert_eq!(ok_json(&o).as_array().unwrap().len(), 5, "{what}");
+        } else {
+            apply(&store, &target, damage, &other, &mut rng);
+        }
 
         // Detection, and the passphrase that still opens the store.
         let mut pass = PASSPHRASE;
@@ -321,11 +400,16 @@ fn damage_is_detected_named_and_every_surviving_backup_restores() {
             );
             let err = stderr(&o);
             assert!(!err.contains("panicked"), "{what}: {err}");
-            if damage != Damage::Replay {
+            // A damaged key file is named; a deleted one cannot be (nothing
+            // in the store lists the key files), nor a valid key file of
+            // another passphrase copied over it: those are a wrong passphrase.
+            if matches!(damage, Damage::FlipBit | Damage::Truncate) {
                 assert!(
                     err.contains(k.as_str()),
                     "{what}: the key file is not named: {err}"
                 );
+            } else {
+                assert!(err.contains("wrong passphrase"), "{what}: {err}");
             }
             pass = SECOND_PASSPHRASE;
         }
@@ -350,9 +434,23 @@ fn damage_is_detected_named_and_every_surviving_backup_restores() {
             .collect();
         match &target {
             Target::Key(_) => {}
+            Target::Catalog => assert!(o.status.success(), "{what}: {errors:?}"),
+            Target::Journal(seq) if seq == records.last().unwrap() && damage == Damage::Delete => {
+                // The last record deleted leaves no gap: what shows is the
+                // backup it completed, whose manifest no record names.
+                assert!(!o.status.success(), "{what}: check passed");
+                let (b, _) = &p.journal[seq];
+                assert!(
+                    backups_named.contains(b) && named("no completion record"),
+                    "{what}: {errors:?}"
+                );
+            }
             Target::Journal(seq) => {
                 assert!(!o.status.success(), "{what}: check passed");
-                assert!(named(&format!("record {seq}")), "{what}: {errors:?}");
+                assert!(
+                    named(&format!("record {seq}")) || named("no completion record"),
+                    "{what}: {errors:?}"
+                );
                 if let Some((b, event)) = p.journal.get(seq) {
                     assert!(
                         named(&format!("{event} of backup {b}")),
@@ -408,7 +506,7 @@ fn damage_is_detected_named_and_every_surviving_backup_restores() {
             let survived = match &target {
                 Target::Manifest(m) => *m != b.manifest,
                 Target::Object(o) => !b.objects.contains(o),
-                Target::Journal(_) | Target::Key(_) => true,
+                Target::Journal(_) | Target::Key(_) | Target::Catalog => true,
             };
             if !survived {
                 continue;

@@ -328,7 +328,16 @@ fn a_claim_whose_writer_stopped_is_completed_with_the_record_it_left() {
             &bytes,
         )
         .unwrap();
-        std::fs::write(jdir.join(format!("{:020}", n + 1)), b"").unwrap();
+        let claim = jdir.join(format!("{:020}", n + 1));
+        std::fs::write(&claim, b"").unwrap();
+        // Claimed ten seconds ago: no writer takes that long between its
+        // claim and its rename (younger claims are waited for a moment).
+        std::fs::File::options()
+            .write(true)
+            .open(&claim)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - Duration::from_secs(10))
+            .unwrap();
 
         let ours = Event::GcCompleted(store_format::event::GcCompleted {
             objects_freed: 1,

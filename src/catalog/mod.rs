@@ -594,6 +594,24 @@ impl Catalog {
         Ok(())
     }
 
+    /// Checks every page of the catalog (`PRAGMA quick_check`: the whole
+    /// file, where opening checks only what every command reads): `check`
+    /// runs it, and a damaged catalog is then replaced like any other.
+    /// SQLite keeps no checksums, so damage inside a value reads back as
+    /// another value; what this finds is damage to the file's structure.
+    pub async fn check_whole(&self) -> Result<()> {
+        let found: Vec<String> = sqlx::query_scalar("PRAGMA quick_check")
+            .fetch_all(&self.pool)
+            .await?;
+        if found != ["ok"] {
+            return Err(CatalogError::Unreadable {
+                path: self.path.display().to_string(),
+                reason: found.join("; "),
+            });
+        }
+        Ok(())
+    }
+
     /// When this catalog was opened, the damaged file it replaced.
     pub fn set_aside(&self) -> Option<&SetAside> {
         self.set_aside.as_ref()

@@ -120,13 +120,17 @@ pub async fn run(store: &Store, read_data: bool) -> Result<CheckReport> {
         if c.lost_in.is_some() {
             continue; // named with the journal problem above
         }
-        r.warnings.push(problem(
+        // An error: a record is missing (the journal's last one deleted or
+        // cut, which nothing else shows) or a completion was never recorded.
+        r.errors.push(problem(
             "orphan_manifest",
             format!(
-                "manifest of backup {} has no completion record (its process stopped after writing it{}): \
-                 it is complete and restorable, and gc keeps its objects; `n8n-ark repair journal` records it",
+                "manifest of backup {} has no completion record: the journal lost it{} (the last records \
+                 of a journal can vanish without a trace but this), or its process stopped after writing the \
+                 manifest; the backup is complete and restorable, and gc keeps its objects. \
+                 `n8n-ark repair journal` records it",
                 c.backup_id,
-                if damaged { ", or the record is lost" } else { "" }
+                if damaged { " with the damage above" } else { "" }
             ),
             Some(format!("manifests/{}", c.manifest)),
             vec![c.backup_id.clone()],

@@ -22,10 +22,16 @@ use store_format::{Event, FormatError};
 /// A claim (an empty record file) older than this is taken as abandoned by a
 /// crashed writer and may be set aside by the next one.
 const ABANDONED_CLAIM_MS: i64 = 120_000;
-/// Below this age, an unfinished claim whose writer left its pending record
-/// is completed with that record at once (its writer, if it is only slow,
-/// publishes the very same bytes). Kept well under [`ABANDONED_CLAIM_MS`] so
-/// that completing and setting aside never act on the same claim.
+/// An unfinished claim at least this old is completed with the pending
+/// record its writer left (its writer, if it is only slow, publishes the very
+/// same bytes). Younger, its writer is almost surely between its two system
+/// calls, and another writer's pending record for the same number, made an
+/// instant ago, may not show in a listing yet: completing then could publish
+/// the wrong writer's record (section 10 of the SPEC).
+const COMPLETE_CLAIM_AFTER_MS: i64 = 5_000;
+/// Below this age an unfinished claim may be completed; kept well under
+/// [`ABANDONED_CLAIM_MS`] so that completing and setting aside never act on
+/// the same claim.
 const COMPLETE_CLAIM_MS: i64 = 100_000;
 /// Pending records older than this, for a number that is published, are
 /// left-overs of writers that stopped; the next append removes them.
@@ -529,7 +535,7 @@ pub async fn append(store: &Store, event: Event) -> Result<u64> {
                 };
                 if bytes.is_empty() {
                     let age = now_ms() - modified;
-                    if age < COMPLETE_CLAIM_MS
+                    if (COMPLETE_CLAIM_AFTER_MS..COMPLETE_CLAIM_MS).contains(&age)
                         && complete_claim(store, seq, &listing.pending).await?
                     {
                         continue;
