@@ -1174,3 +1174,121 @@ fn verify_interrupted() {
     };
     run_rounds(&mut s);
 }
+
+/// `restore config --no-keep` of a tree of a few hundred files over a root
+/// that holds an older state of every one: each file is the old or the new
+/// one, whole, never a mix; a SIGTERM'd restore records `RestoreFailed`;
+/// the next run leaves the backup's tree and no temporary file.
+struct ConfigTree {
+    ark: Ark,
+    backup: String,
+    src: PathBuf,
+    root: PathBuf,
+    events: usize,
+}
+
+const CONFIG_FILES: usize = 400;
+
+fn config_content(i: usize, state: &str) -> String {
+    format!("# {state}\nserver {{ listen {i}; }}\n")
+}
+
+impl ConfigTree {
+    fn restored(&self) -> PathBuf {
+        self.root.join(self.src.strip_prefix("/").unwrap())
+    }
+}
+
+impl Scenario for ConfigTree {
+    fn name(&self) -> String {
+        "restore config".into()
+    }
+    fn prepare(&mut self, round: usize) {
+        let dir = self.restored();
+        for i in 0..CONFIG_FILES {
+            let p = dir.join(format!("site-{i:04}.conf"));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, config_content(i, &format!("old {round}"))).unwrap();
+        }
+        self.events = restore_events(&self.ark);
+    }
+    fn command(&self, _: usize) -> Command {
+        let mut c = self.ark.cmd();
+        c.args(["restore", "config", &self.backup, "--no-keep", "--root"])
+            .arg(&self.root);
+        c
+    }
+    fn after_interruption(&mut self, round: usize, i: &Interrupted, ctx: &str) {
+        let old = format!("old {round}");
+        for (name, content) in files_under(&self.restored()) {
+            let Some(n) = name
+                .strip_prefix("site-")
+                .and_then(|r| r.strip_suffix(".conf"))
+                .and_then(|n| n.parse::<usize>().ok())
+            else {
+                assert!(
+                    i.killed(),
+                    "{ctx}: {name} left after a clean end: {}",
+                    i.stderr
+                );
+                continue;
+            };
+            assert!(
+                content == config_content(n, &old) || content == config_content(n, "backup"),
+                "{ctx}: {name} is neither the old nor the backup's file: {content:?}"
+            );
+        }
+        check_recorded(&self.ark, self.events, i, ctx);
+    }
+    fn next_run(&mut self, _: usize, ctx: &str) {
+        let o = self.command(0).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{ctx}: the next run failed: {}",
+            stderr(&o)
+        );
+        let files = files_under(&self.restored());
+        assert_eq!(
+            files.len(),
+            CONFIG_FILES,
+            "{ctx}: {:?}",
+            files
+                .keys()
+                .filter(|k| !k.starts_with("site-"))
+                .collect::<Vec<_>>()
+        );
+        for (name, content) in files {
+            let n: usize = name
+                .strip_prefix("site-")
+                .and_then(|r| r.strip_suffix(".conf"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{ctx}: {name} left behind"));
+            assert_eq!(content, config_content(n, "backup"), "{ctx}: {name}");
+        }
+    }
+}
+
+#[test]
+fn restore_config_interrupted() {
+    let ark = Ark::new().init(&["--chunk-avg-kib", "64"]);
+    let src = ark.path("conf.d");
+    for i in 0..CONFIG_FILES {
+        let p = src.join(format!("site-{i:04}.conf"));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, config_content(i, "backup")).unwrap();
+    }
+    let b = ark.backup(
+        "n8n_config",
+        &["--no-verify", "--config-path", src.to_str().unwrap()],
+    );
+    let root = ark.path("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let mut s = ConfigTree {
+        backup: b["backup_id"].as_str().unwrap().to_string(),
+        ark,
+        src,
+        root,
+        events: 0,
+    };
+    run_rounds(&mut s);
+}

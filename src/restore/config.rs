@@ -532,6 +532,13 @@ pub async fn restore_config(
     };
     let mut items = Vec::with_capacity(plan.len());
     let mut dirs: Vec<(PathBuf, i64)> = Vec::new();
+    // What a restore killed while writing left beside the files it wrote.
+    let targets: std::collections::BTreeSet<&Path> =
+        plan.iter().filter_map(|p| p.target.parent()).collect();
+    let swept: usize = targets.into_iter().map(super::sweep_temporary_files).sum();
+    if swept > 0 {
+        tracing::warn!("removed {swept} temporary file(s) that an interrupted restore left");
+    }
     for p in &plan {
         let f = files[p.raw.as_slice()];
         let name = format!("file:{}", p.path);
@@ -760,7 +767,7 @@ impl Writer<'_> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let short: String = name.chars().take(100).collect();
-        target.with_file_name(format!(".{short}.ark-tmp-{:08x}", rand::random::<u32>()))
+        target.with_file_name(super::temporary_file_name(&short))
     }
 
     fn symlink(&self, p: &PlannedFile, f: &ConfigFile) -> Result<String> {

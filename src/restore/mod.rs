@@ -308,3 +308,52 @@ pub async fn take_safety_backup(
     })?;
     Ok(summary.backup_id)
 }
+
+/// The name of a temporary file beside `name` while it is written:
+/// `.<name>.ark-tmp-<pid>-<8 hex>`, so that the next restore can tell one
+/// left by a killed process (see [`sweep_temporary_files`]).
+pub(crate) fn temporary_file_name(name: &str) -> String {
+    format!(
+        ".{name}.ark-tmp-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// Removes the temporary files (`.<name>.ark-tmp-<pid>-<hex>`) that a
+/// restore killed while writing left in `dir`, when their process is gone.
+/// Returns how many it removed.
+pub(crate) fn sweep_temporary_files(dir: &std::path::Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(pid) = temporary_file_pid(name) else {
+            continue;
+        };
+        if pid == std::process::id() || crate::sandbox::process_alive(pid, None) {
+            continue;
+        }
+        if e.file_type().is_ok_and(|t| t.is_file()) && std::fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    removed
+}
+
+/// The process id in a temporary file's name `.<name>.ark-tmp-<pid>-<8 hex>`.
+pub(crate) fn temporary_file_pid(name: &str) -> Option<u32> {
+    let (_, rest) = name.strip_prefix('.')?.rsplit_once(".ark-tmp-")?;
+    let (pid, hex) = rest.split_once('-')?;
+    (hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| pid.parse().ok())
+        .flatten()
+}

@@ -816,11 +816,7 @@ fn write_new_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<Writt
     if let Some(w) = existing(&dest)? {
         return Ok(w);
     }
-    let tmp = dir.join(format!(
-        ".{name}.ark-tmp-{}-{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
+    let tmp = dir.join(super::temporary_file_name(name));
     let result = (|| -> std::io::Result<Written> {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -849,44 +845,6 @@ fn write_new_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<Writt
     let written = result?;
     std::fs::File::open(dir)?.sync_all()?;
     Ok(written)
-}
-
-/// Removes the temporary files (`.<name>.ark-tmp-<pid>-<hex>`) that a
-/// restore killed while writing left in `dir`, when their process is gone.
-/// Returns how many it removed.
-fn sweep_temporary_files(dir: &Path) -> usize {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut removed = 0;
-    for e in rd.flatten() {
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Some(pid) = temporary_file_pid(name) else {
-            continue;
-        };
-        if pid == std::process::id() || crate::sandbox::process_alive(pid, None) {
-            continue;
-        }
-        if e.file_type().is_ok_and(|t| t.is_file()) && std::fs::remove_file(e.path()).is_ok() {
-            removed += 1;
-        }
-    }
-    if removed > 0 {
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    removed
-}
-
-/// The process id in a temporary file's name `.<name>.ark-tmp-<pid>-<8 hex>`.
-fn temporary_file_pid(name: &str) -> Option<u32> {
-    let (_, rest) = name.strip_prefix('.')?.rsplit_once(".ark-tmp-")?;
-    let (pid, hex) = rest.split_once('-')?;
-    (hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| pid.parse().ok())
-        .flatten()
 }
 
 /// Creates the output directory (0700) when it is missing; fsyncs its parent.
@@ -1572,7 +1530,7 @@ impl Begun<'_> {
                     let message = format!("cannot create the directory {}: {e}", dir.display());
                     return Err(fail(store, &recorder, "write", message, false).await);
                 }
-                let swept = sweep_temporary_files(dir);
+                let swept = super::sweep_temporary_files(dir);
                 if swept > 0 {
                     warnings.push(format!(
                         "removed {swept} temporary file(s) that an interrupted restore left in {}",
@@ -1908,12 +1866,15 @@ mod tests {
     #[test]
     fn temporary_files_of_a_killed_restore_are_known_by_name() {
         assert_eq!(
-            temporary_file_pid(".a1-Flow.json.ark-tmp-4242-0a1b2c3d"),
+            super::super::temporary_file_pid(".a1-Flow.json.ark-tmp-4242-0a1b2c3d"),
             Some(4242)
         );
-        assert_eq!(temporary_file_pid("a1-Flow.json"), None);
-        assert_eq!(temporary_file_pid(".a1-Flow.json.ark-tmp-x-0a1b2c3d"), None);
-        assert_eq!(temporary_file_pid(".a.ark-tmp-12-zz"), None);
+        assert_eq!(super::super::temporary_file_pid("a1-Flow.json"), None);
+        assert_eq!(
+            super::super::temporary_file_pid(".a1-Flow.json.ark-tmp-x-0a1b2c3d"),
+            None
+        );
+        assert_eq!(super::super::temporary_file_pid(".a.ark-tmp-12-zz"), None);
         let d = tempfile::tempdir().unwrap();
         // A process id that cannot run (above the kernel's limit).
         let dead = d.path().join(".w.json.ark-tmp-2147483646-0a1b2c3d");
@@ -1924,7 +1885,7 @@ mod tests {
         for p in [&dead, &mine, &other] {
             std::fs::write(p, b"x").unwrap();
         }
-        assert_eq!(sweep_temporary_files(d.path()), 1);
+        assert_eq!(super::super::sweep_temporary_files(d.path()), 1);
         assert!(!dead.exists() && mine.exists() && other.exists());
     }
     use serde_json::{json, Value};
