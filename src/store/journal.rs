@@ -588,7 +588,7 @@ pub async fn append(store: &Store, event: Event) -> Result<u64> {
         // The pending copy is an aid to the next writer, not a condition of
         // this append: on a full disk (where recording a failure matters
         // most) the record goes without it.
-        let pending_written = match store.backend().put(&pending, bytes.clone()).await {
+        let mut pending_written = match store.backend().put(&pending, bytes.clone()).await {
             Ok(()) => match store.backend().sync().await {
                 Ok(()) => true,
                 Err(e) => {
@@ -602,9 +602,24 @@ pub async fn append(store: &Store, event: Event) -> Result<u64> {
                 false
             }
         };
-        let res =
-            super::backend::create_exclusive_once(store.backend().as_ref(), &path_of(next), bytes)
-                .await;
+        let mut res = super::backend::create_exclusive_once(
+            store.backend().as_ref(),
+            &path_of(next),
+            bytes.clone(),
+        )
+        .await;
+        if pending_written && matches!(res, Err(BackendError::NoSpace { .. })) {
+            // The pending copy took the room the record needed: the record
+            // matters, the copy does not.
+            let _ = store.backend().delete(&pending).await;
+            pending_written = false;
+            res = super::backend::create_exclusive_once(
+                store.backend().as_ref(),
+                &path_of(next),
+                bytes,
+            )
+            .await;
+        }
         // The pending copy has served its purpose either way (a left-over is
         // harmless: it is removed by a later append).
         if pending_written {
