@@ -9,7 +9,7 @@ mod common;
 use common::pg::PgCluster;
 use common::{ok_json, rt, stderr, Ark};
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use store_format::Event;
 
@@ -250,7 +250,7 @@ fn a_backup_killed_after_writing_its_manifest_is_recorded_as_completed() {
         let lock = store_format::LockRecord {
             kind: "backup".into(),
             host: n8n_ark::store::lock::holder_host(),
-            pid: dead_pid(),
+            pid: common::dead_pid(),
             created_ms: n8n_ark::store::now_ms() - 10_000,
             heartbeat_ms: n8n_ark::store::now_ms() - 5_000,
             refresh_ms: 30_000,
@@ -290,14 +290,6 @@ fn a_backup_killed_after_writing_its_manifest_is_recorded_as_completed() {
     let o = ark.ark(&["check", "--read-data"]);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(o.status.success() && !out.contains("warning"), "{out}");
-}
-
-/// A process id that is not running now.
-fn dead_pid() -> u32 {
-    let mut c = Command::new("true").spawn().unwrap();
-    let pid = c.id();
-    c.wait().unwrap();
-    pid
 }
 
 #[test]

@@ -375,15 +375,8 @@ fn now_secs() -> u64 {
         .as_secs()
 }
 
-fn dead_pid() -> u32 {
-    let mut c = Command::new("true").spawn().unwrap();
-    let pid = c.id();
-    c.wait().unwrap();
-    pid
-}
-
 #[test]
-fn gc_removes_what_crashes_left_but_leaves_session_locks_to_the_journal() {
+fn gc_removes_what_crashes_left_and_settles_crashed_sessions_through_the_journal() {
     let env = Ark::new().init(&[]);
     let store = env.store();
     let input = env.path("input");
@@ -420,7 +413,7 @@ fn gc_removes_what_crashes_left_but_leaves_session_locks_to_the_journal() {
         store_format::LockRecord {
             kind: kind.into(),
             host: host.clone(),
-            pid: dead_pid(),
+            pid: common::dead_pid(),
             created_ms: (now_secs() as i64 - 7200) * 1000,
             heartbeat_ms: (now_secs() as i64 - 7200) * 1000,
             refresh_ms: 30_000,

@@ -214,3 +214,11 @@ pub async fn restore_all(
     }
     out
 }
+
+/// A process id that is not running now (a child that has exited).
+pub fn dead_pid() -> u32 {
+    let mut c = std::process::Command::new("true").spawn().unwrap();
+    let pid = c.id();
+    c.wait().unwrap();
+    pid
+}
