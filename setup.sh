@@ -149,6 +149,8 @@ cmd_test() {
   # (a test binary that crashes prints none).
   local failed_steps=()
   results=$(mktemp)
+  log "the engine builds without the command line's crates (clap, indicatif, rpassword)"
+  cargo check --locked --lib --no-default-features || failed_steps+=("engine without cli")
   log "running the tests (the Docker ones too: --include-ignored; hold_sandbox_helper is a child process of other tests, not a test)"
   cargo test --locked --workspace --no-fail-fast -- --include-ignored --skip hold_sandbox_helper 2>&1 \
     | tee -a "$results" || failed_steps+=("cargo test")

@@ -1,11 +1,9 @@
 //! n8n-ark: backups for self-hosted n8n. The engine under the CLI and the service.
-// First: its print macros replace std's in every module below.
-#[macro_use]
-pub mod stdio;
 pub mod backup;
 pub mod cancel;
 pub mod catalog;
 pub mod child_process;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod crypto;
 pub mod docker_exec;

@@ -26,9 +26,10 @@ use store_format::contents::{Contents, WorkflowNotStored};
 use store_format::event::{BackupFailed, BackupStarted};
 use store_format::Event;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
-#[value(rename_all = "snake_case")]
+#[cfg_attr(feature = "cli", value(rename_all = "snake_case"))]
 pub enum BackupKind {
     /// Every database of the PostgreSQL server, and its roles.
     PostgresFull,

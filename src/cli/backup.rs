@@ -34,7 +34,7 @@ pub struct Args {
     pub no_verify: bool,
     /// The sandbox of a `restore`-level verification after the backup.
     #[command(flatten)]
-    pub sandbox: crate::sandbox::SandboxArgs,
+    pub sandbox: super::sandbox_args::SandboxArgs,
 }
 
 /// Resolves the sources; an error is the operator's to fix (a usage error).
@@ -102,7 +102,7 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     // open (and pg_dump blocked) for as long as that takes.
     let head_start = async {
         match &resolved {
-            Ok(sources) if !crate::crypto::may_prompt() => {
+            Ok(sources) if !super::passphrase::may_prompt() => {
                 backup::HeadStart::start(a.kind, sources).await
             }
             _ => None,
@@ -176,7 +176,7 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     // dump ran in.
     let sandbox = a
         .sandbox
-        .with_pg_container(cli.settings().ok().and_then(|s| a.tools.container(s)));
+        .options(cli.settings().ok().and_then(|s| a.tools.container(s)));
     if cli.json {
         let (runs, err) =
             super::policy::after_backup(cli, &store, &summary.backup_id, &sandbox).await;

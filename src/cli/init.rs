@@ -22,7 +22,7 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         Encryption::None
     } else {
         Encryption::Passphrase(
-            crate::crypto::new_passphrase("ARK_PASSWORD", "ARK_PASSWORD_FILE")
+            super::passphrase::new_passphrase("ARK_PASSWORD", "ARK_PASSWORD_FILE")
                 .map_err(crate::store::StoreError::from)?,
         )
     };

@@ -43,8 +43,9 @@ pub async fn run(cli: &Cli, cmd: &KeyCommand) -> CliResult {
             }
         }
         KeyCommand::Add => {
-            let pass = crate::crypto::new_passphrase("ARK_NEW_PASSWORD", "ARK_NEW_PASSWORD_FILE")
-                .map_err(crate::store::StoreError::from)?;
+            let pass =
+                super::passphrase::new_passphrase("ARK_NEW_PASSWORD", "ARK_NEW_PASSWORD_FILE")
+                    .map_err(crate::store::StoreError::from)?;
             let id = keys::add_key(&store, &pass).await?;
             if cli.json {
                 print_json(&serde_json::json!({ "added": id }));

@@ -1,4 +1,7 @@
 //! The command line: one file per command; `main.rs` only wires.
+// First: its print macros replace std's in every module below.
+#[macro_use]
+pub mod stdio;
 pub mod backup;
 pub mod benchmark;
 pub mod catalog;
@@ -10,11 +13,13 @@ pub mod history;
 pub mod init;
 pub mod key;
 pub mod list;
+pub mod passphrase;
 pub mod policy;
 pub mod postgres_args;
 pub mod repair;
 pub mod restore;
 pub mod sandbox;
+pub mod sandbox_args;
 pub mod show;
 pub mod signals;
 pub mod terminal;
@@ -168,8 +173,8 @@ impl Cli {
     /// A command's sandbox options with the n8n postgres container it should
     /// take the image from when none is given: ARK_PG_CONTAINER, else the
     /// config file's [postgres] container.
-    pub fn sandbox(&self, a: &crate::sandbox::SandboxArgs) -> crate::sandbox::SandboxArgs {
-        a.with_pg_container(crate::sandbox::pg_container_from_env().or_else(|| {
+    pub fn sandbox(&self, a: &sandbox_args::SandboxArgs) -> crate::sandbox::SandboxOptions {
+        a.options(crate::sandbox::pg_container_from_env().or_else(|| {
             self.settings()
                 .ok()
                 .and_then(|s| s.postgres.container.clone())
@@ -234,7 +239,7 @@ impl Cli {
 
     pub async fn open_store(&self) -> CliResult<Store> {
         let loc = self.store_location()?;
-        let store = Store::open(backend(&loc)?, &crate::crypto::passphrase).await?;
+        let store = Store::open(backend(&loc)?, &passphrase::passphrase).await?;
         warn_if_unencrypted(&store);
         Ok(store)
     }
@@ -292,7 +297,7 @@ pub fn finish(result: CliResult) -> i32 {
             e.exit_code()
         }
     };
-    match crate::stdio::finish() {
+    match stdio::finish() {
         Err(m) if code == exit::OK => {
             eprintln!("error: {m}");
             exit::FAILED
@@ -362,7 +367,7 @@ pub fn progress_for(
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    crate::stdio::set_progress_bar(Some(bar.clone()));
+    stdio::set_progress_bar(Some(bar.clone()));
     let counters = session.counters();
     let b = bar.clone();
     let task = tokio::spawn(async move {
@@ -386,7 +391,7 @@ pub struct ProgressGuard {
 impl Drop for ProgressGuard {
     fn drop(&mut self) {
         self.task.abort();
-        crate::stdio::set_progress_bar(None);
+        stdio::set_progress_bar(None);
         self.bar.finish_and_clear();
     }
 }

@@ -10,7 +10,7 @@
 use super::catalog::{catalog_err, fmt_time, open_catalog, TextTable};
 use super::{print_json, who, Cli, CliError, CliResult};
 use crate::catalog::Catalog;
-use crate::sandbox::SandboxArgs;
+use crate::sandbox::SandboxOptions;
 use crate::store::{journal, Store};
 use crate::verify::policy::{self, Due, Policy, RuleStatus};
 use crate::verify::{verify_backup, Level, VerificationReport, VerifyOptions};
@@ -219,7 +219,12 @@ fn level_of(s: &str) -> Level {
 
 /// Runs one verification the policy asked for. Never fails: a verification
 /// that cannot run is an outcome (recorded as `VerificationFailed`).
-async fn run_one(store: &Store, catalog: &Catalog, due: &Due, sandbox: &SandboxArgs) -> PolicyRun {
+async fn run_one(
+    store: &Store,
+    catalog: &Catalog,
+    due: &Due,
+    sandbox: &SandboxOptions,
+) -> PolicyRun {
     let mut out = PolicyRun {
         backup_id: due.backup_id.clone(),
         level: due.level.clone(),
@@ -306,7 +311,7 @@ async fn run_all(
     store: &Store,
     catalog: &Catalog,
     due: &[Due],
-    sandbox: &SandboxArgs,
+    sandbox: &SandboxOptions,
     print: bool,
 ) -> Vec<PolicyRun> {
     let mut runs = Vec::with_capacity(due.len());
@@ -347,7 +352,7 @@ struct DueReport {
 }
 
 /// `verify --due`: runs what the policy's daily/weekly rules ask for now.
-pub async fn run_due(cli: &Cli, sandbox: &SandboxArgs) -> CliResult {
+pub async fn run_due(cli: &Cli, sandbox: &SandboxOptions) -> CliResult {
     let (store, catalog) = super::restore::open_store_and_catalog(cli).await?;
     let p = policy::policy_in_force(&catalog)
         .await
@@ -394,7 +399,7 @@ pub async fn after_backup(
     cli: &Cli,
     store: &Store,
     backup_id: &str,
-    sandbox: &SandboxArgs,
+    sandbox: &SandboxOptions,
 ) -> (Vec<PolicyRun>, Option<CliError>) {
     let catalog = match super::catalog::open_and_catch_up(cli, store).await {
         Ok((c, Ok(_))) => c,

@@ -46,7 +46,7 @@ pub struct Args {
     #[arg(long, env = "ARK_SANDBOX_IDLE", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub sandbox_idle: Option<u64>,
     #[command(flatten)]
-    pub sandbox: crate::sandbox::SandboxArgs,
+    pub sandbox: super::sandbox_args::SandboxArgs,
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {

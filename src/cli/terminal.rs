@@ -74,7 +74,7 @@ struct AboveTheBar;
 impl std::io::Write for AboveTheBar {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         // A closed stderr is no reason to stop a command.
-        crate::stdio::above_the_bar(|| {
+        super::stdio::above_the_bar(|| {
             let _ = std::io::stderr().lock().write_all(buf);
         });
         Ok(buf.len())

@@ -9,9 +9,10 @@
 //! removed, `VerificationFailed` recorded).
 use super::catalog::{catalog_err, fmt_duration, fmt_time, TextTable};
 use super::restore::{open_store_and_catalog, restore_err};
+use super::sandbox_args::SandboxArgs;
 use super::{print_json, Cli, CliError, CliResult};
 use crate::catalog::{BackupFilter, BackupStatus, VerificationRecord};
-use crate::sandbox::SandboxArgs;
+use crate::sandbox::SandboxOptions;
 use crate::verify::{verify_backup, Level, VerificationReport, VerifyOptions};
 
 #[derive(Debug, clap::Args)]
@@ -42,7 +43,7 @@ pub struct Args {
 
 impl VerifyOptions {
     /// The options of a level with the sandbox flags of a command.
-    pub fn with_sandbox(level: Level, s: &SandboxArgs) -> VerifyOptions {
+    pub fn with_sandbox(level: Level, s: &SandboxOptions) -> VerifyOptions {
         VerifyOptions {
             level,
             sandbox: s.clone(),

@@ -8,7 +8,7 @@
 //! so their values never reach n8n-ark. Table names must be tables of the
 //! manifest; every identifier is quoted.
 use super::{ChosenBackup, RestoreError, Result};
-use crate::sandbox::{quote_ident, quote_literal, Sandbox, SandboxArgs, SandboxError};
+use crate::sandbox::{quote_ident, quote_literal, Sandbox, SandboxError, SandboxOptions};
 use crate::store::{reader, Store};
 use futures::TryStreamExt;
 use serde::Serialize;
@@ -199,7 +199,7 @@ pub async fn read_table(
     store: &Store,
     backup: &ChosenBackup,
     req: &TableRequest,
-    sandbox: &SandboxArgs,
+    sandbox: &SandboxOptions,
     idle: Duration,
 ) -> Result<TableRows> {
     let db = find_database(backup, req.database.as_deref())?;

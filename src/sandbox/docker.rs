@@ -570,7 +570,7 @@ impl Drop for DockerSandbox {
             unregister(id);
         }
         if let Err(e) = remove_container_blocking(&self.name) {
-            eprintln!("warning: {e}");
+            tracing::warn!("{e}");
         }
     }
 }
@@ -713,7 +713,7 @@ pub(crate) async fn remove_leftovers() -> Result<Vec<String>> {
         }
         match remove_container(&d, &name).await {
             Ok(()) => removed.push(format!("docker:{name}")),
-            Err(e) => eprintln!("warning: {e}"),
+            Err(e) => tracing::warn!("{e}"),
         }
     }
     Ok(removed)

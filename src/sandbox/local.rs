@@ -484,7 +484,7 @@ impl Drop for LocalSandbox {
             unregister(id);
         }
         if let Err(e) = remove_dir_blocking(&self.dir) {
-            eprintln!("warning: {e}");
+            tracing::warn!("{e}");
         }
     }
 }
@@ -657,7 +657,7 @@ pub(crate) async fn remove_leftovers() -> Result<Vec<String>> {
             }
             match remove_dir_blocking(&dir) {
                 Ok(()) => removed.push(format!("local:{}", dir.display())),
-                Err(e) => eprintln!("warning: {e}"),
+                Err(e) => tracing::warn!("{e}"),
             }
         }
         removed

@@ -55,7 +55,8 @@ impl SandboxError {
 pub type Result<T, E = SandboxError> = std::result::Result<T, E>;
 
 /// Which implementation: `--sandbox docker|local` / `ARK_SANDBOX`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum SandboxKind {
     Docker,
@@ -134,38 +135,36 @@ pub trait Sandbox: Send + Sync {
     }
 }
 
-/// The sandbox options a command flattens into its arguments.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct SandboxArgs {
-    /// Where to restore for verification or browsing: docker (a container of
-    /// the image below) or local (initdb in a temporary directory). Default:
-    /// docker when an engine answers and an image is known, else local.
-    #[arg(long = "sandbox", env = "ARK_SANDBOX", value_enum)]
+/// Where and how an operation makes its sandbox (the CLI's `--sandbox*`
+/// flags and `ARK_SANDBOX*` variables, the config file, a request of the API).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SandboxOptions {
+    /// docker (a container of the image below) or local (initdb in a
+    /// temporary directory); none: docker when an engine answers and an
+    /// image is known, else local.
+    #[serde(default)]
     pub sandbox: Option<SandboxKind>,
-    /// Docker: the PostgreSQL image of the sandbox (default: the image of the
-    /// n8n postgres container: --pg-container, ARK_PG_CONTAINER or the config
-    /// file's [postgres] container).
-    #[arg(long = "sandbox-image", env = "ARK_SANDBOX_IMAGE")]
+    /// Docker: the PostgreSQL image of the sandbox (default: the image of
+    /// the n8n postgres container).
+    #[serde(default)]
     pub sandbox_image: Option<String>,
-    /// Docker: memory limit of the sandbox, e.g. 2g, 512m (bytes without a suffix).
-    #[arg(long = "sandbox-memory", env = "ARK_SANDBOX_MEMORY", value_parser = parse_memory)]
+    /// Docker: memory limit in bytes.
+    #[serde(default)]
     pub sandbox_memory: Option<i64>,
-    /// Docker: CPU limit of the sandbox, e.g. 1.5.
-    #[arg(long = "sandbox-cpus", env = "ARK_SANDBOX_CPUS", value_parser = parse_cpus)]
+    /// Docker: CPU limit.
+    #[serde(default)]
     pub sandbox_cpus: Option<f64>,
     /// Docker: the n8n postgres container whose image the sandbox takes when
-    /// no image is given. Not a flag of its own: the command sets it from
-    /// where it learns the container (see [`SandboxArgs::with_pg_container`]);
-    /// unset, `ARK_PG_CONTAINER`.
-    #[arg(skip)]
+    /// no image is given (see [`SandboxOptions::with_pg_container`]).
+    #[serde(default)]
     pub pg_container: Option<String>,
 }
 
-impl SandboxArgs {
+impl SandboxOptions {
     /// These options with the n8n postgres container the command knows of
     /// (flag, variable or config file).
-    pub fn with_pg_container(&self, pg_container: Option<String>) -> SandboxArgs {
-        SandboxArgs {
+    pub fn with_pg_container(&self, pg_container: Option<String>) -> SandboxOptions {
+        SandboxOptions {
             pg_container,
             ..self.clone()
         }
@@ -608,7 +607,7 @@ async fn remove_leftovers_once() {
     if first {
         match remove_leftovers().await {
             Ok(_) => {}
-            Err(e) => eprintln!("warning: removing left-over sandboxes: {e}"),
+            Err(e) => tracing::warn!("removing left-over sandboxes: {e}"),
         }
     }
 }
@@ -622,7 +621,7 @@ pub async fn provision(
 ) -> Result<Box<dyn Sandbox>> {
     remove_leftovers_once().await;
     let sb = make(choice, spec, Owner::me(spec.purpose, None, None)).await?;
-    eprintln!("sandbox: {}", sb.describe());
+    tracing::info!("sandbox: {}", sb.describe());
     Ok(sb)
 }
 
@@ -665,7 +664,7 @@ pub async fn remove_leftovers() -> Result<Vec<String>> {
         Err(e) => return Err(e),
     }
     for r in &removed {
-        eprintln!("removed the left-over sandbox {r}");
+        tracing::warn!("removed the left-over sandbox {r}");
     }
     Ok(removed)
 }
@@ -686,7 +685,7 @@ pub async fn browse_sandbox(
     let expires = now_secs() + idle.as_secs();
     if choice != Some(SandboxKind::Docker) {
         if let Some(sb) = local::find_browse(key, spec.major, expires).await? {
-            eprintln!("sandbox: {} (reused)", sb.describe());
+            tracing::info!("sandbox: {} (reused)", sb.describe());
             let t = Toucher::Local(sb.dir().to_path_buf());
             return Ok(Box::new(Browse::new(Box::new(sb), t, idle)));
         }
@@ -694,7 +693,7 @@ pub async fn browse_sandbox(
     if choice != Some(SandboxKind::Local) {
         match docker::find_browse(key, spec.major, expires).await {
             Ok(Some(sb)) => {
-                eprintln!("sandbox: {} (reused)", sb.describe());
+                tracing::info!("sandbox: {} (reused)", sb.describe());
                 let t = Toucher::Docker(sb.name().to_string());
                 return Ok(Box::new(Browse::new(Box::new(sb), t, idle)));
             }
@@ -725,7 +724,7 @@ pub async fn browse_sandbox(
         let t = Toucher::Local(sb.dir().to_path_buf());
         (Box::new(sb), t)
     };
-    eprintln!(
+    tracing::info!(
         "sandbox: {} (kept {}s after its last use)",
         sb.describe(),
         idle.as_secs()

@@ -26,7 +26,7 @@ pub mod policy;
 mod restore;
 
 use crate::restore::ChosenBackup;
-use crate::sandbox::{SandboxArgs, SandboxError};
+use crate::sandbox::{SandboxError, SandboxOptions};
 use crate::store::{journal, Store, StoreError};
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashSet};
@@ -37,9 +37,8 @@ use store_format::{Event, ObjectId};
 /// How deep a verification goes (each level includes what it needs of the
 /// ones before it: `restore` reads every object of the dumps and config
 /// files it uses).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, serde::Serialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// Every object the backup references is present.
@@ -84,7 +83,7 @@ pub struct VerifyOptions {
     pub level: Level,
     /// The sandbox of `restore`: which implementation (None: docker when an
     /// engine answers and an image is known, else local), its image and limits.
-    pub sandbox: SandboxArgs,
+    pub sandbox: SandboxOptions,
     /// Stops a verification at its next safe point (the sandbox is torn
     /// down; `VerificationFailed` at stage `interrupted` is recorded).
     pub cancel: crate::cancel::Cancel,
@@ -94,7 +93,7 @@ impl VerifyOptions {
     pub fn new(level: Level) -> VerifyOptions {
         VerifyOptions {
             level,
-            sandbox: SandboxArgs::default(),
+            sandbox: SandboxOptions::default(),
             cancel: Default::default(),
         }
     }

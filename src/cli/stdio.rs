@@ -6,8 +6,9 @@
 //! stdout: Broken pipe", exit 101).
 //!
 //! The macros below shadow std's `println!`, `print!`, `eprintln!` and
-//! `eprint!` in every module of the crate (lib.rs declares this module first,
-//! so they are in textual scope everywhere after it).
+//! `eprint!` in every module of the command line (cli/mod.rs declares this
+//! module first, so they are in textual scope everywhere after it). The
+//! engine below the command line prints nothing.
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -102,21 +103,21 @@ pub fn finish() -> Result<(), String> {
 
 // `println!` and friends that never panic (see the module's documentation).
 macro_rules! println {
-    () => { $crate::stdio::write_stdout(format_args!(""), true) };
-    ($($arg:tt)*) => { $crate::stdio::write_stdout(format_args!($($arg)*), true) };
+    () => { $crate::cli::stdio::write_stdout(format_args!(""), true) };
+    ($($arg:tt)*) => { $crate::cli::stdio::write_stdout(format_args!($($arg)*), true) };
 }
 
 #[allow(unused_macros)]
 macro_rules! print {
-    ($($arg:tt)*) => { $crate::stdio::write_stdout(format_args!($($arg)*), false) };
+    ($($arg:tt)*) => { $crate::cli::stdio::write_stdout(format_args!($($arg)*), false) };
 }
 
 macro_rules! eprintln {
-    () => { $crate::stdio::write_stderr(format_args!(""), true) };
-    ($($arg:tt)*) => { $crate::stdio::write_stderr(format_args!($($arg)*), true) };
+    () => { $crate::cli::stdio::write_stderr(format_args!(""), true) };
+    ($($arg:tt)*) => { $crate::cli::stdio::write_stderr(format_args!($($arg)*), true) };
 }
 
 #[allow(unused_macros)]
 macro_rules! eprint {
-    ($($arg:tt)*) => { $crate::stdio::write_stderr(format_args!($($arg)*), false) };
+    ($($arg:tt)*) => { $crate::cli::stdio::write_stderr(format_args!($($arg)*), false) };
 }
