@@ -7,6 +7,7 @@ pub mod child_process;
 pub mod cli;
 pub mod crypto;
 pub mod docker_exec;
+pub mod ops;
 pub mod restore;
 pub mod sandbox;
 pub mod settings;

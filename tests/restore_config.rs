@@ -846,7 +846,7 @@ fn a_signal_stops_a_config_restore_between_entries_and_records_it() {
             0o644,
         );
     }
-    let backup = back_up(&env, &[src.clone()]);
+    let backup = back_up(&env, std::slice::from_ref(&src));
     let root = env.dir.path().join("scratch");
     std::fs::create_dir_all(&root).unwrap();
     let restored = root.join(src.strip_prefix("/").unwrap()).join("conf.d");

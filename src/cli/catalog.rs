@@ -1,6 +1,7 @@
 //! `catalog rebuild` and `catalog status`, and what the read commands (`list`,
 //! `show`, `diff`, `history`) share: opening the catalog caught up with the
 //! store (or, when the store cannot be reached, as it was), and text layout.
+use super::progress::Printer;
 use super::{print_json, printable, Cli, CliError, CliResult};
 use crate::catalog::{Catalog, CatalogError, CatchUpReport};
 use crate::store::{Store, StoreError};
@@ -29,17 +30,7 @@ pub fn catalog_err(e: CatalogError) -> CliError {
 }
 
 fn print_warnings(r: &CatchUpReport) {
-    if r.rebuilt {
-        if let Some(why) = &r.rebuild_reason {
-            if why != "a rebuild was asked for" {
-                eprintln!("warning: the catalog was rebuilt from the store's journal: {why}");
-            }
-        }
-    }
-    for w in &r.warnings {
-        eprintln!("warning: {w}");
-    }
-    print_journal_damage(r);
+    crate::ops::catalog::report_catch_up(&Printer, r);
 }
 
 /// One warning while the store's journal has damage no repair acknowledged:
@@ -49,19 +40,7 @@ pub fn print_journal_damage(r: &CatchUpReport) {
 }
 
 fn print_known_damage(damage: &[String], recovered: &[String]) {
-    if damage.is_empty() {
-        return;
-    }
-    eprintln!(
-        "warning: the store's journal is damaged: {}. Backups whose manifests are intact stay restorable{}; \
-         run `n8n-ark check` to see what it affects, then `n8n-ark repair journal`",
-        damage.join("; "),
-        if recovered.is_empty() {
-            String::new()
-        } else {
-            format!(" (shown from their manifests: {})", recovered.join(", "))
-        }
-    );
+    crate::ops::catalog::report_journal_damage(&Printer, damage, recovered);
 }
 
 /// A store that cannot be reached (rather than one that refuses us): the
@@ -75,62 +54,38 @@ fn unreachable(e: &StoreError) -> bool {
 
 /// The one line that says a damaged catalog was set aside and made again.
 fn say_set_aside(catalog: &Catalog, report: &Result<CatchUpReport, CatalogError>) {
-    if let Some(a) = catalog.set_aside() {
-        eprintln!(
-            "warning: the catalog {} could not be read ({}): moved aside to {} and {}",
-            a.path.display(),
-            a.reason,
-            a.moved_to.display(),
-            match report {
-                Ok(r) => format!(
-                    "made again from the store's journal ({} records)",
-                    r.applied
-                ),
-                Err(_) => "a new one made (it could not catch up with the store yet)".into(),
-            }
-        );
-    }
+    crate::ops::catalog::report_set_aside(&Printer, catalog, report);
 }
 
-/// Opens the catalog of `store` and catches up with its journal. A catalog
-/// found damaged, opening it or catching up, is moved aside and made again
-/// from the store, said on one line. The catch-up's own result is returned
-/// beside the catalog for the caller to judge.
+/// The context of an operation on `store` from this command.
+fn context_of(cli: &Cli, store: &Store) -> crate::ops::Context {
+    crate::ops::Context::new(store.clone(), cli.data_dir())
+}
+
+/// Opens the catalog of `store` and catches up with its journal (see
+/// [`crate::ops::catalog::open`]).
 pub async fn open_and_catch_up(
     cli: &Cli,
     store: &Store,
 ) -> CliResult<(Catalog, Result<CatchUpReport, CatalogError>)> {
-    let catalog = Catalog::open(&cli.data_dir(), store)
-        .await
-        .map_err(catalog_err)?;
-    let announce = catalog.set_aside().is_some();
-    catch_up_replacing(cli, catalog, store, announce).await
+    Ok(crate::ops::catalog::open(&context_of(cli, store), &Printer).await?)
 }
 
-/// Catches an open catalog up with the store; when that finds it damaged,
-/// sets it aside and makes it again. Says so (once: `announce` when the
-/// catalog was set aside as it was opened and nobody said so yet).
+/// Catches an open catalog up with the store (see
+/// [`crate::ops::catalog::catch_up_replacing`]).
 pub async fn catch_up_replacing(
     cli: &Cli,
-    mut catalog: Catalog,
+    catalog: Catalog,
     store: &Store,
-    mut announce: bool,
+    announce: bool,
 ) -> CliResult<(Catalog, Result<CatchUpReport, CatalogError>)> {
-    let mut report = catalog.catch_up(store).await;
-    if let Err(e) = &report {
-        if e.is_damage() {
-            catalog = catalog
-                .replace_damaged(&cli.data_dir(), store, e)
-                .await
-                .map_err(catalog_err)?;
-            announce = true;
-            report = catalog.catch_up(store).await;
-        }
-    }
-    if announce {
-        say_set_aside(&catalog, &report);
-    }
-    Ok((catalog, report))
+    Ok(crate::ops::catalog::catch_up_replacing(
+        &context_of(cli, store),
+        catalog,
+        announce,
+        &Printer,
+    )
+    .await?)
 }
 
 /// [`open_and_catch_up`] for a command that needs the catalog current
@@ -325,38 +280,16 @@ pub async fn read_catalog<T>(
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     match a.command {
         CatalogCommand::Rebuild => {
-            let store = cli.open_store().await?;
-            let data_dir = cli.data_dir();
-            let mut catalog = Catalog::open(&data_dir, &store)
-                .await
-                .map_err(catalog_err)?;
-            let mut r = catalog.rebuild(&store).await;
-            if let Err(e) = &r {
-                if e.is_damage() && catalog.set_aside().is_none() {
-                    catalog = catalog
-                        .replace_damaged(&data_dir, &store, e)
-                        .await
-                        .map_err(catalog_err)?;
-                    r = catalog.rebuild(&store).await;
-                }
-            }
-            say_set_aside(&catalog, &r);
-            let r = r.map_err(catalog_err)?;
-            for w in &r.warnings {
-                eprintln!("warning: {w}");
-            }
-            print_journal_damage(&r);
+            let ctx = cli.context(Default::default()).await?;
+            let r = crate::ops::catalog::rebuild(&ctx, &Printer).await?;
             if cli.json {
-                print_json(&r);
+                print_json(&r.report);
             } else {
                 println!(
                     "catalog {} rebuilt: {} journal records applied (up to record {})",
-                    catalog.path().display(),
-                    r.applied,
-                    r.last_seq
+                    r.path, r.report.applied, r.report.last_seq
                 );
             }
-            catalog.close().await;
             Ok(())
         }
         CatalogCommand::Status => {

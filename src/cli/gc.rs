@@ -1,6 +1,6 @@
+use super::progress::Printer;
 use super::{human_bytes, print_json, Cli, CliResult};
-use crate::store::gc::{self, GcOptions};
-use std::time::Duration;
+use crate::ops::gc::{self, Request};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -14,12 +14,12 @@ pub struct Args {
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
-    let store = cli.open_store().await?;
-    let opts = GcOptions {
+    let ctx = cli.context(Default::default()).await?;
+    let req = Request {
         dry_run: a.dry_run,
-        max_wait: Duration::from_secs(a.max_wait_secs),
+        max_wait_secs: a.max_wait_secs,
     };
-    let r = gc::run(&store, &opts).await?;
+    let r = gc::run(&ctx, &req, &Printer).await?;
     if cli.json {
         print_json(&r);
     } else {

@@ -16,6 +16,7 @@ pub mod list;
 pub mod passphrase;
 pub mod policy;
 pub mod postgres_args;
+pub mod progress;
 pub mod repair;
 pub mod restore;
 pub mod sandbox;
@@ -115,6 +116,36 @@ pub enum CliError {
     /// status, 128 + the signal's number.
     #[error("{0}")]
     Interrupted(String, i32),
+    /// An operation's error (`crate::ops`): its kind decides the exit status,
+    /// its hint is shown after the message.
+    #[error("{}", render_op_error(.0))]
+    Op(crate::ops::OpError),
+}
+
+impl From<crate::ops::OpError> for CliError {
+    fn from(e: crate::ops::OpError) -> CliError {
+        CliError::Op(e)
+    }
+}
+
+/// An operation's error as one line: the message, then what to set or run.
+fn render_op_error(e: &crate::ops::OpError) -> String {
+    let mut s = e.message.clone();
+    if let Some(h) = &e.hint {
+        let mut what = vec![];
+        if let Some(set) = &h.setting {
+            what.push(format!("set {set}"));
+        }
+        if let Some(c) = &h.command {
+            if !s.contains(c.as_str()) {
+                what.push(format!("run `{c}`"));
+            }
+        }
+        if !what.is_empty() {
+            s.push_str(&format!(" ({})", what.join("; ")));
+        }
+    }
+    s
 }
 
 /// The exit codes (README, "Output, errors and exit codes"). The one place
@@ -151,6 +182,16 @@ impl CliError {
             )) => exit::USAGE,
             CliError::Store(StoreError::Interrupted) => exit::INTERRUPTED,
             CliError::Interrupted(_, code) => *code,
+            CliError::Op(e) => match e.kind {
+                crate::ops::ErrorKind::Invalid => exit::USAGE,
+                crate::ops::ErrorKind::Interrupted => signals::exit_code(
+                    e.message
+                        .split_whitespace()
+                        .find(|w| w.starts_with("SIG"))
+                        .unwrap_or("SIGINT"),
+                ),
+                _ => exit::FAILED,
+            },
             _ => exit::FAILED,
         }
     }
@@ -242,6 +283,17 @@ impl Cli {
         let store = Store::open(backend(&loc)?, &passphrase::passphrase).await?;
         warn_if_unencrypted(&store);
         Ok(store)
+    }
+
+    /// The context an operation of this command runs in: the store (opened
+    /// with its passphrase), the data directory, the environment as it is
+    /// now, and `cancel` (the signals' cancellation, for commands that stop
+    /// cleanly).
+    pub async fn context(&self, cancel: crate::cancel::Cancel) -> CliResult<crate::ops::Context> {
+        let store = self.open_store().await?;
+        Ok(crate::ops::Context::new(store, self.data_dir())
+            .with_env(std::sync::Arc::new(crate::ops::Environment::capture()))
+            .with_cancel(cancel))
     }
 }
 

@@ -2,9 +2,11 @@
 //! proves (backups completed, from their intact manifests; backups that never
 //! ended, as failed) and acknowledge the damage, by appending records. A dry
 //! run (the plan) without `--yes`.
-use super::catalog::{catalog_err, fmt_time, print_journal_damage};
-use super::{print_json, who, Cli, CliError, CliResult};
-use crate::store::journal_repair::{self, Assessment};
+use super::catalog::fmt_time;
+use super::progress::Printer;
+use super::{print_json, who, Cli, CliResult};
+use crate::ops::repair::{self, Outcome, Request};
+use crate::store::journal_repair::Assessment;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum RepairCommand {
@@ -79,65 +81,51 @@ fn print_plan(a: &Assessment) {
 }
 
 async fn journal(cli: &Cli, a: &JournalArgs) -> CliResult {
-    let store = cli.open_store().await?;
-    let plan = journal_repair::assess(&store).await?;
-    if !a.yes {
-        if cli.json {
-            print_json(&serde_json::json!({ "dry_run": true, "plan": plan }));
-        } else if !plan.needs_repair() {
-            print_plan(&plan);
-            println!("the journal needs no repair");
-        } else {
-            print_plan(&plan);
-            println!("nothing was changed (a dry run): run `n8n-ark repair journal --yes` to append these records");
+    let ctx = cli.context(Default::default()).await?;
+    let req = Request {
+        apply: a.yes,
+        repaired_by: who(),
+    };
+    match repair::run(&ctx, &req, &Printer).await? {
+        Outcome::Plan { plan } => {
+            if cli.json {
+                print_json(&serde_json::json!({ "dry_run": true, "plan": plan }));
+            } else if !plan.needs_repair() {
+                print_plan(&plan);
+                println!("the journal needs no repair");
+            } else {
+                print_plan(&plan);
+                println!("nothing was changed (a dry run): run `n8n-ark repair journal --yes` to append these records");
+            }
         }
-        return Ok(());
-    }
-    let report = journal_repair::repair(&store, &who()).await?;
-    // The catalog learns of the repair at once.
-    let caught_up = async {
-        let catalog = crate::catalog::Catalog::open(&cli.data_dir(), &store).await?;
-        let r = catalog.catch_up(&store).await?;
-        catalog.close().await;
-        Ok::<_, crate::catalog::CatalogError>(r)
-    }
-    .await;
-    if cli.json {
-        print_json(&serde_json::json!({ "dry_run": false, "repair": report }));
-    } else if report.appended.is_empty() {
-        println!("the journal needs no repair; nothing was appended");
-    } else {
-        for r in &report.recovered {
-            println!("recorded: {r}");
+        Outcome::Repaired { repair: report } => {
+            if cli.json {
+                print_json(&serde_json::json!({ "dry_run": false, "repair": report }));
+            } else if report.appended.is_empty() {
+                println!("the journal needs no repair; nothing was appended");
+            } else {
+                for r in &report.recovered {
+                    println!("recorded: {r}");
+                }
+                for p in &report.acknowledged {
+                    println!("acknowledged: {}", p.message);
+                }
+                for l in &report.lost {
+                    println!("lost: {l}");
+                }
+                println!(
+                    "journal repaired ({}): {} record(s) appended ({}); nothing was rewritten or deleted",
+                    report.repair_id.as_deref().unwrap_or(""),
+                    report.appended.len(),
+                    report
+                        .appended
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
         }
-        for p in &report.acknowledged {
-            println!("acknowledged: {}", p.message);
-        }
-        for l in &report.lost {
-            println!("lost: {l}");
-        }
-        println!(
-            "journal repaired ({}): {} record(s) appended ({}); nothing was rewritten or deleted",
-            report.repair_id.as_deref().unwrap_or(""),
-            report.appended.len(),
-            report
-                .appended
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    match caught_up {
-        Ok(r) => print_journal_damage(&r),
-        Err(e) => eprintln!("warning: {}", catalog_err(e)),
-    }
-    let after = journal_repair::assess(&store).await?;
-    if !after.problems.is_empty() {
-        return Err(CliError::Failed(format!(
-            "the journal still has {} unrepaired problem(s) (new damage meanwhile?): run `n8n-ark check`",
-            after.problems.len()
-        )));
     }
     Ok(())
 }

@@ -197,7 +197,7 @@ async fn in_process(s: &Setup, out: &Path, stages: Option<&mut Vec<Duration>>) {
     let location = cli.store_location().unwrap();
     let store = n8n_ark::store::Store::open(
         n8n_ark::store::backend_for(&location).unwrap(),
-        &n8n_ark::crypto::passphrase,
+        &n8n_ark::cli::passphrase::passphrase,
     )
     .await
     .unwrap();
