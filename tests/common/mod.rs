@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 pub mod ark;
+pub mod ctx;
 pub mod docker;
 pub mod fake_n8n;
 pub mod pg;
