@@ -270,6 +270,18 @@ fn a_backup_killed_after_writing_its_manifest_is_recorded_as_completed() {
             .unwrap()["status"],
         "running"
     );
+    // Before anyone settles it, check names the crash window as what it
+    // is, a warning, not damage: the store is whole.
+    let o = ark.ark(&["--json", "check", "--read-data"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
+    let warned = report["warnings"].as_array().unwrap();
+    assert!(
+        warned.iter().any(|w| w["kind"] == "interrupted_backup"
+            && w["backups"] == serde_json::json!([backup_id.as_str()])),
+        "{report}"
+    );
     // gc notices it first here: records it as completed, from its manifest.
     let o = ark.ark(&["gc"]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -149,7 +149,7 @@ fn rows_of_the_dump_masked_reused_and_gone_after_the_idle_time() {
     assert!(!o.status.success(), "--limit without --table accepted");
 
     // First request: the dump is loaded into a new sandbox.
-    let (first, err, first_took) = env.table("execution_entity", &["--limit", "7"]);
+    let (first, err, _) = env.table("execution_entity", &["--limit", "7"]);
     assert_eq!(first["loaded"], true, "{err}");
     assert_eq!(first["total_rows"].as_u64(), Some(total));
     assert_eq!(first["order_by"], serde_json::json!(["id"]));
@@ -159,16 +159,12 @@ fn rows_of_the_dump_masked_reused_and_gone_after_the_idle_time() {
     assert!(err.contains("sandbox: local:"), "{err}");
 
     // Second request of the same backup: the same sandbox, the dump already
-    // in it, faster.
-    let (newest, err, second_took) = env.table("execution_entity", &["--limit", "3", "--desc"]);
+    // in it (not loaded again).
+    let (newest, err, _) = env.table("execution_entity", &["--limit", "3", "--desc"]);
     assert_eq!(newest["loaded"], false, "{err}");
     assert!(err.contains("(reused)"), "{err}");
     assert_eq!(rows(&newest), newest_at_backup);
     assert_eq!(env.live_sandboxes(), sandboxes, "a second sandbox was made");
-    assert!(
-        second_took < first_took,
-        "reusing took {second_took:?}, loading {first_took:?}"
-    );
 
     let (settings, _, _) = env.table("settings", &["--limit", "100"]);
     assert_eq!(rows(&settings), settings_at_backup);

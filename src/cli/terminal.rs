@@ -3,8 +3,8 @@
 //! - stderr not a terminal (a log file, journald, cron's mail, `2>&1 | tee`):
 //!   one structured line per event (time, level, target, fields), a backup's
 //!   stages at INFO, never an escape code.
-//! - stderr a terminal: a progress bar on long work, and only warnings and
-//!   errors, each a plain line (`warning: …`, no time, no target) printed
+//! - stderr a terminal: a progress bar on long work, which sandbox a
+//!   command uses, and warnings and errors, each a plain line (`warning: …`, no time, no target) printed
 //!   above the bar, never through it or between results.
 //! - `ARK_LOG` (e.g. `info`, `debug`) asks for structured lines at that level,
 //!   also on a terminal.
@@ -30,12 +30,14 @@ pub fn init_logging() {
     match asked {
         Some(filter) => builder.with_env_filter(filter).init(),
         None if terminal => builder
-            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "warn,n8n_ark::sandbox=info",
+            ))
             .event_format(Plain)
             .init(),
         None => builder
             .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "warn,n8n_ark::backup=info",
+                "warn,n8n_ark::backup=info,n8n_ark::sandbox=info",
             ))
             .init(),
     }

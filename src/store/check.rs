@@ -120,6 +120,23 @@ pub async fn run(store: &Store, read_data: bool) -> Result<CheckReport> {
         if c.lost_in.is_some() {
             continue; // named with the journal problem above
         }
+        // Its session lock is still there and its process is gone: it was
+        // stopped between writing its manifest and recording it. Nothing is
+        // lost; the next backup or gc records it (settling the session).
+        if let Some(l) = locks.iter().find(|l| {
+            !l.live && l.kind == "backup" && l.backup_id.as_deref() == Some(c.backup_id.as_str())
+        }) {
+            r.warnings.push(problem(
+                "interrupted_backup",
+                format!(
+                    "backup {} ({}) was stopped after writing its manifest and before recording it (its process,                      {}, is gone; its session lock is still there): it is complete and restorable, gc keeps its                      objects, and the next backup or gc records it as completed; `n8n-ark repair journal` does                      in any case",
+                    c.backup_id, c.kind, l.holder
+                ),
+                Some(format!("manifests/{}", c.manifest)),
+                vec![c.backup_id.clone()],
+            ));
+            continue;
+        }
         // An error: a record is missing (the journal's last one deleted or
         // cut, which nothing else shows) or a completion was never recorded.
         r.errors.push(problem(
