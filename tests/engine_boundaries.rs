@@ -146,8 +146,7 @@ fn the_engine_never_prints_prompts_exits_or_handles_signals() {
         let rel = rel(f);
         for (n, line) in code_lines(f) {
             for (pat, what) in FORBIDDEN {
-                if line.contains(pat)
-                    && !ALLOWED.iter().any(|(af, ap, _)| *af == rel && ap == pat)
+                if line.contains(pat) && !ALLOWED.iter().any(|(af, ap, _)| *af == rel && ap == pat)
                 {
                     found.push(format!("{rel}:{n}: {what} ({pat}): {line}"));
                 }
