@@ -495,3 +495,45 @@ async fn removing_a_sandbox_that_is_not_there_is_invalid() {
         Some("n8n-ark sandbox list")
     );
 }
+
+#[tokio::test]
+async fn a_value_that_does_not_decode_is_damage_and_the_catalog_is_made_again() {
+    let f = Fixture::new().await;
+    let id = take_backup(&f.ctx.store, day1(), 10).await;
+    let rc = ReadContext::from(&f.ctx);
+    let req = ops::show::Request {
+        backup: id.clone(),
+        workflow: None,
+        active: None,
+        tag: None,
+    };
+    let before = ops::show::run(&rc, &req, &NoReport).await.unwrap();
+    let path = ops::catalog::status(&rc, &NoReport).await.unwrap().path;
+    {
+        use sqlx::ConnectOptions;
+        let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("UPDATE backup_workflows SET tags = 'not json' WHERE backup_id = ?")
+            .bind(&id)
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE backup_history SET duration_ms = -5 WHERE backup_id = ?")
+            .bind(&id)
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let r = Collect::new();
+    let after = ops::show::run(&rc, &req, &r).await.unwrap();
+    assert_eq!(after, before);
+    let w = r.warnings();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("moved aside") && w.contains("backup_")),
+        "{w:?}"
+    );
+}
