@@ -455,7 +455,5 @@ pub fn warn_if_unencrypted(store: &Store) {
 
 /// The warning of [`warn_if_unencrypted`], for a store read without opening it.
 pub fn warn_unencrypted_at(location: &str) {
-    eprintln!(
-        "warning: the store {location} is NOT encrypted: anyone who can read it can read every backup in it"
-    );
+    eprintln!("warning: {}", crate::ops::read::unencrypted(location));
 }
