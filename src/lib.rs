@@ -13,4 +13,6 @@ pub mod sandbox;
 pub mod settings;
 pub mod source;
 pub mod store;
+pub mod sys;
+pub mod text;
 pub mod verify;

@@ -7,8 +7,6 @@
 use super::error::{CatalogError, Result};
 use super::Catalog;
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
 use std::collections::BTreeMap;
 use store_format::contents::{Column, CredentialRef, Node};
 
@@ -40,6 +38,13 @@ impl std::fmt::Display for BackupStatus {
     }
 }
 
+impl TryFrom<String> for BackupStatus {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        s.parse()
+    }
+}
+
 impl std::str::FromStr for BackupStatus {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
@@ -61,12 +66,14 @@ impl std::str::FromStr for BackupStatus {
 /// [`BackupRecord::safety`]).
 pub const SAFETY: &str = "safety";
 
-/// One backup as the journal tells it (`backup_history`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One backup as the journal tells it (`backup_history`, read with
+/// [`HISTORY_COLUMNS`]).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct BackupRecord {
     pub backup_id: String,
     pub kind: String,
     pub host: Option<String>,
+    #[sqlx(try_from = "String")]
     pub status: BackupStatus,
     pub started_ms: Option<i64>,
     pub finished_ms: Option<i64>,
@@ -91,10 +98,12 @@ pub struct BackupRecord {
     pub failed_message: Option<String>,
     pub forgotten_reason: Option<String>,
     pub forgotten_ms: Option<i64>,
+    #[sqlx(json)]
     pub sources: Vec<String>,
     /// Why a completed backup's contents are not in the catalog.
     pub note: Option<String>,
     /// The newest verification of this backup, at any level.
+    #[sqlx(json(nullable))]
     pub last_verification: Option<VerificationSummary>,
     /// When a `restore`-level verification of this backup last passed (ms
     /// since the epoch): the last time it was proven restorable.
@@ -102,8 +111,10 @@ pub struct BackupRecord {
     /// A safety backup: taken by a restore of what it was about to replace
     /// (not by an operator or a schedule). Never `latest` nor `latest:KIND`;
     /// `latest:safety` is the newest of them.
+    #[sqlx(skip)]
     pub safety: bool,
     /// For a safety backup, the restore that took it (when known).
+    #[sqlx(skip)]
     pub safety_restore: Option<String>,
 }
 
@@ -169,17 +180,21 @@ impl WorkflowFilter {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct WorkflowEntry {
+    #[sqlx(rename = "workflow_id")]
     pub id: String,
     pub name: String,
     pub active: bool,
     pub archived: bool,
+    #[sqlx(json)]
     pub tags: Vec<String>,
     pub node_count: u64,
     /// Distinct node types, sorted.
+    #[sqlx(json)]
     pub node_types: Vec<String>,
     /// Credentials the nodes use (type, id, name).
+    #[sqlx(json)]
     pub credentials: Vec<CredentialRef>,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
@@ -189,11 +204,13 @@ pub struct WorkflowEntry {
     pub size: u64,
     /// The nodes (name, type, hash), for diffs; not printed by `show`.
     #[serde(skip)]
+    #[sqlx(json)]
     pub nodes: Vec<Node>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct CredentialEntry {
+    #[sqlx(rename = "credential_id")]
     pub id: String,
     pub name: String,
     pub credential_type: String,
@@ -201,7 +218,7 @@ pub struct CredentialEntry {
     pub updated_at: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct ConfigFileEntry {
     pub path: String,
     /// `file`, `directory`, `symlink` or `missing`.
@@ -216,16 +233,22 @@ pub struct ConfigFileEntry {
     pub link_target: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct TableEntry {
+    #[sqlx(rename = "schema_name")]
     pub schema: String,
+    #[sqlx(rename = "table_name")]
     pub name: String,
+    #[sqlx(rename = "row_count")]
     pub rows: u64,
+    #[sqlx(json)]
     pub columns: Vec<Column>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One database of a backup (`backup_databases`; its tables are read apart).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct DatabaseView {
+    #[sqlx(rename = "database_name")]
     pub name: String,
     pub server_version: String,
     pub server_version_num: u32,
@@ -233,7 +256,9 @@ pub struct DatabaseView {
     pub is_n8n: bool,
     /// The newest applied n8n migration.
     pub migration_head: Option<String>,
+    #[sqlx(skip)]
     pub total_rows: u64,
+    #[sqlx(skip)]
     pub tables: Vec<TableEntry>,
 }
 
@@ -262,21 +287,26 @@ pub struct BackupView {
     pub workflows_not_stored: Vec<store_format::contents::WorkflowNotStored>,
 }
 
-/// One version (object id) of a workflow.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One version (object id) of a workflow (`workflow_versions`; its state
+/// and the backups holding it are read apart).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct WorkflowVersionView {
     pub object_id: String,
     pub name: String,
     pub version_id: Option<String>,
     pub updated_at: Option<String>,
+    #[sqlx(skip)]
     pub active: bool,
+    #[sqlx(skip)]
     pub archived: bool,
+    #[sqlx(skip)]
     pub node_count: u64,
     pub first_backup_id: String,
     pub first_seen_ms: i64,
     pub last_backup_id: String,
     pub last_seen_ms: i64,
     /// Every completed backup holding this version, in time order.
+    #[sqlx(skip)]
     pub backups: Vec<String>,
 }
 
@@ -321,81 +351,69 @@ const HISTORY_COLUMNS: &str = concat!("backup_id, kind, host, status, started_ms
     (SELECT max(v.finished_ms) FROM verification_history v WHERE v.backup_id = backup_history.backup_id \
         AND v.level = 'restore' AND v.result = 'passed') AS last_proven_restorable_ms, ",
     safety_restore!(),
-    " AS safety_restore"
+    " AS safety_restore_or_empty"
 );
 
-fn opt_u64(r: &SqliteRow, col: &str) -> Result<Option<u64>> {
-    Ok(r.try_get::<Option<i64>, _>(col)?.map(|v| v.max(0) as u64))
+/// The rows' mapping ([`sqlx::FromRow`]) failing on a value of `table`
+/// (JSON that does not parse, a negative count, an unknown status): the
+/// catalog is damaged, and is set aside and made again like any damage.
+fn decoded(table: &'static str) -> impl Fn(sqlx::Error) -> CatalogError {
+    move |e| match e {
+        sqlx::Error::ColumnDecode { index, source } => {
+            CatalogError::Damaged(format!("{table}.{}: {source}", index.trim_matches('"')))
+        }
+        e => e.into(),
+    }
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| CatalogError::Damaged(format!("{what}: {e}")))
+/// A history row as [`HISTORY_COLUMNS`] reads it: the restore that took
+/// a safety backup comes as '' when that restore is not known.
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    #[sqlx(flatten)]
+    record: BackupRecord,
+    safety_restore_or_empty: Option<String>,
 }
 
-fn record_from_row(r: &SqliteRow) -> Result<BackupRecord> {
-    let status: String = r.try_get("status")?;
-    let sources: String = r.try_get("sources")?;
-    Ok(BackupRecord {
-        backup_id: r.try_get("backup_id")?,
-        kind: r.try_get("kind")?,
-        host: r.try_get("host")?,
-        status: status.parse().map_err(CatalogError::Damaged)?,
-        started_ms: r.try_get("started_ms")?,
-        finished_ms: r.try_get("finished_ms")?,
-        duration_ms: opt_u64(r, "duration_ms")?,
-        manifest: r.try_get("manifest")?,
-        logical_bytes: opt_u64(r, "logical_bytes")?,
-        stored_bytes: opt_u64(r, "stored_bytes")?,
-        new_bytes: opt_u64(r, "new_bytes")?,
-        new_objects: opt_u64(r, "new_objects")?,
-        reused_objects: opt_u64(r, "reused_objects")?,
-        objects: opt_u64(r, "objects")?,
-        database_count: opt_u64(r, "database_count")?,
-        table_count: opt_u64(r, "table_count")?,
-        workflow_count: opt_u64(r, "workflow_count")?,
-        credential_count: opt_u64(r, "credential_count")?,
-        config_file_count: opt_u64(r, "config_file_count")?,
-        item_count: opt_u64(r, "item_count")?,
-        failed_stage: r.try_get("failed_stage")?,
-        failed_message: r.try_get("failed_message")?,
-        forgotten_reason: r.try_get("forgotten_reason")?,
-        forgotten_ms: r.try_get("forgotten_ms")?,
-        sources: from_json("backup_history.sources", &sources)?,
-        note: r.try_get("note")?,
-        last_verification: r
-            .try_get::<Option<String>, _>("last_verification")?
-            .map(|j| from_json("verification_history", &j))
-            .transpose()?,
-        last_proven_restorable_ms: r.try_get("last_proven_restorable_ms")?,
-        safety_restore: r
-            .try_get::<Option<String>, _>("safety_restore")?
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty()),
-        safety: r.try_get::<Option<String>, _>("safety_restore")?.is_some(),
-    })
+impl From<HistoryRow> for BackupRecord {
+    fn from(r: HistoryRow) -> BackupRecord {
+        BackupRecord {
+            safety: r.safety_restore_or_empty.is_some(),
+            safety_restore: r
+                .safety_restore_or_empty
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
+            ..r.record
+        }
+    }
 }
 
-fn workflow_from_row(r: &SqliteRow) -> Result<WorkflowEntry> {
-    let tags: String = r.try_get("tags")?;
-    let types: String = r.try_get("node_types")?;
-    let creds: String = r.try_get("credentials")?;
-    let nodes: String = r.try_get("nodes")?;
-    Ok(WorkflowEntry {
-        id: r.try_get("workflow_id")?,
-        name: r.try_get("name")?,
-        active: r.try_get("active")?,
-        archived: r.try_get("archived")?,
-        tags: from_json("backup_workflows.tags", &tags)?,
-        node_count: r.try_get::<i64, _>("node_count")?.max(0) as u64,
-        node_types: from_json("backup_workflows.node_types", &types)?,
-        credentials: from_json("backup_workflows.credentials", &creds)?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-        version_id: r.try_get("version_id")?,
-        object_id: r.try_get("object_id")?,
-        size: r.try_get::<i64, _>("size")?.max(0) as u64,
-        nodes: from_json("backup_workflows.nodes", &nodes)?,
-    })
+/// A backup's row of `backup_contents`, as [`Catalog::show`] reads it.
+#[derive(sqlx::FromRow)]
+struct ContentsRow {
+    workflow_count: u64,
+    credential_count: u64,
+    config_file_count: u64,
+    database_count: u64,
+    table_count: u64,
+    workflow_source: Option<String>,
+    encryption_key_fingerprint: Option<String>,
+    encryption_key_source: Option<String>,
+    #[sqlx(json)]
+    labels: BTreeMap<String, String>,
+    #[sqlx(json)]
+    workflows_not_stored: Vec<store_format::contents::WorkflowNotStored>,
+}
+
+/// A workflow in one backup, as [`Catalog::history`] reads it.
+#[derive(sqlx::FromRow)]
+struct HeldVersion {
+    object_id: String,
+    name: String,
+    active: bool,
+    archived: bool,
+    node_count: u64,
+    backup_id: String,
 }
 
 /// Everything the catalog holds about one backup's contents (unfiltered).
@@ -423,7 +441,7 @@ impl Catalog {
 
     /// Backups in time order (oldest first).
     pub async fn list_backups(&self, filter: &BackupFilter) -> Result<Vec<BackupRecord>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<HistoryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {HISTORY_COLUMNS} FROM backup_history \
              WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR status = ?2) \
              AND (?3 OR ?2 = 'forgotten' OR status <> 'forgotten') \
@@ -433,19 +451,21 @@ impl Catalog {
         .bind(filter.status.map(|s| s.as_str()))
         .bind(filter.include_forgotten)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(record_from_row).collect()
+        .await
+        .map_err(decoded("backup_history"))?;
+        Ok(rows.into_iter().map(BackupRecord::from).collect())
     }
 
     /// One backup's history row.
     pub async fn backup(&self, backup_id: &str) -> Result<Option<BackupRecord>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row: Option<HistoryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {HISTORY_COLUMNS} FROM backup_history WHERE backup_id = ?"
         )))
         .bind(backup_id)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(record_from_row).transpose()
+        .await
+        .map_err(decoded("backup_history"))?;
+        Ok(row.map(BackupRecord::from))
     }
 
     /// The completed backup a reference names: `latest` (the newest completed
@@ -579,95 +599,44 @@ impl Catalog {
     }
 
     pub(super) async fn load_contents(&self, backup_id: &str) -> Result<LoadedContents> {
-        let rows = sqlx::query(
+        let workflows: Vec<WorkflowEntry> = sqlx::query_as(
             "SELECT * FROM backup_workflows WHERE backup_id = ? ORDER BY name COLLATE NOCASE, name, workflow_id",
         )
         .bind(backup_id)
         .fetch_all(self.pool())
-        .await?;
-        let workflows = rows
-            .iter()
-            .map(workflow_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        let rows = sqlx::query(
+        .await
+        .map_err(decoded("backup_workflows"))?;
+        let credentials: Vec<CredentialEntry> = sqlx::query_as(
             "SELECT * FROM backup_credentials WHERE backup_id = ? ORDER BY name COLLATE NOCASE, name, credential_id",
         )
         .bind(backup_id)
         .fetch_all(self.pool())
-        .await?;
-        let credentials = rows
-            .iter()
-            .map(|r| {
-                Ok(CredentialEntry {
-                    id: r.try_get("credential_id")?,
-                    name: r.try_get("name")?,
-                    credential_type: r.try_get("credential_type")?,
-                    created_at: r.try_get("created_at")?,
-                    updated_at: r.try_get("updated_at")?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let rows =
-            sqlx::query("SELECT * FROM backup_config_files WHERE backup_id = ? ORDER BY path")
+        .await
+        .map_err(decoded("backup_credentials"))?;
+        let config_files: Vec<ConfigFileEntry> =
+            sqlx::query_as("SELECT * FROM backup_config_files WHERE backup_id = ? ORDER BY path")
                 .bind(backup_id)
                 .fetch_all(self.pool())
-                .await?;
-        let config_files = rows
-            .iter()
-            .map(|r| {
-                Ok(ConfigFileEntry {
-                    path: r.try_get("path")?,
-                    file_type: r.try_get("file_type")?,
-                    required: r.try_get("required")?,
-                    mode: r.try_get::<i64, _>("mode")? as u32,
-                    uid: r.try_get::<i64, _>("uid")? as u32,
-                    gid: r.try_get::<i64, _>("gid")? as u32,
-                    mtime_ms: r.try_get("mtime_ms")?,
-                    size: r.try_get::<i64, _>("size")?.max(0) as u64,
-                    checksum: r.try_get("checksum")?,
-                    link_target: r.try_get("link_target")?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let rows = sqlx::query(
+                .await
+                .map_err(decoded("backup_config_files"))?;
+        let mut databases: Vec<DatabaseView> = sqlx::query_as(
             "SELECT * FROM backup_databases WHERE backup_id = ? ORDER BY database_name",
         )
         .bind(backup_id)
         .fetch_all(self.pool())
-        .await?;
-        let mut databases = Vec::new();
-        for r in &rows {
-            let name: String = r.try_get("database_name")?;
-            let trows = sqlx::query(
+        .await
+        .map_err(decoded("backup_databases"))?;
+        for d in &mut databases {
+            d.tables = sqlx::query_as(
                 "SELECT schema_name, table_name, row_count, columns FROM backup_tables \
                  WHERE backup_id = ? AND database_name = ? ORDER BY schema_name, table_name",
             )
             .bind(backup_id)
-            .bind(&name)
+            .bind(&d.name)
             .fetch_all(self.pool())
-            .await?;
-            let tables = trows
-                .iter()
-                .map(|t| {
-                    let cols: String = t.try_get("columns")?;
-                    Ok(TableEntry {
-                        schema: t.try_get("schema_name")?,
-                        name: t.try_get("table_name")?,
-                        rows: t.try_get::<i64, _>("row_count")?.max(0) as u64,
-                        columns: from_json("backup_tables.columns", &cols)?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            databases.push(DatabaseView {
-                name,
-                server_version: r.try_get("server_version")?,
-                server_version_num: r.try_get::<i64, _>("server_version_num")? as u32,
-                pg_dump_version: r.try_get("pg_dump_version")?,
-                is_n8n: r.try_get("is_n8n")?,
-                migration_head: r.try_get("migration_head")?,
-                total_rows: tables.iter().map(|t| t.rows).sum(),
-                tables,
-            });
+            .await
+            .map_err(decoded("backup_tables"))?;
+            d.total_rows = d.tables.iter().map(|t| t.rows).sum();
         }
         Ok(LoadedContents {
             workflows,
@@ -683,14 +652,15 @@ impl Catalog {
         let backup = self.backup(backup_id).await?.ok_or_else(|| {
             CatalogError::NotFound(format!("no backup {backup_id} in the catalog"))
         })?;
-        let row = sqlx::query(
+        let row: Option<ContentsRow> = sqlx::query_as(
             "SELECT workflow_count, credential_count, config_file_count, database_count, table_count, \
              workflow_source, encryption_key_fingerprint, encryption_key_source, labels, \
              workflows_not_stored FROM backup_contents WHERE backup_id = ?",
         )
         .bind(backup_id)
         .fetch_optional(self.pool())
-        .await?;
+        .await
+        .map_err(decoded("backup_contents"))?;
         let Some(row) = row else {
             return Ok(BackupView {
                 backup,
@@ -713,16 +683,13 @@ impl Catalog {
             });
         };
         let c = self.load_contents(backup_id).await?;
-        let labels: String = row.try_get("labels")?;
-        let not_stored: String = row.try_get("workflows_not_stored")?;
-        let count = |col: &str| -> Result<u64> { Ok(row.try_get::<i64, _>(col)?.max(0) as u64) };
         Ok(BackupView {
             contents_available: true,
-            workflow_count: count("workflow_count")?,
-            credential_count: count("credential_count")?,
-            config_file_count: count("config_file_count")?,
-            database_count: count("database_count")?,
-            table_count: count("table_count")?,
+            workflow_count: row.workflow_count,
+            credential_count: row.credential_count,
+            config_file_count: row.config_file_count,
+            database_count: row.database_count,
+            table_count: row.table_count,
             workflow_filter: filter.clone(),
             workflows: c
                 .workflows
@@ -732,11 +699,11 @@ impl Catalog {
             credentials: c.credentials,
             config_files: c.config_files,
             databases: c.databases,
-            workflow_source: row.try_get("workflow_source")?,
-            encryption_key_fingerprint: row.try_get("encryption_key_fingerprint")?,
-            encryption_key_source: row.try_get("encryption_key_source")?,
-            labels: from_json("backup_contents.labels", &labels)?,
-            workflows_not_stored: from_json("backup_contents.workflows_not_stored", &not_stored)?,
+            workflow_source: row.workflow_source,
+            encryption_key_fingerprint: row.encryption_key_fingerprint,
+            encryption_key_source: row.encryption_key_source,
+            labels: row.labels,
+            workflows_not_stored: row.workflows_not_stored,
             backup,
         })
     }
@@ -781,17 +748,14 @@ impl Catalog {
         if let Some(id) = by_id {
             return Ok(id);
         }
-        let rows = sqlx::query(
+        let pairs: Vec<(String, String)> = sqlx::query_as(
             "SELECT DISTINCT w.workflow_id, w.name FROM backup_workflows w \
              JOIN backup_history h ON h.backup_id = w.backup_id WHERE h.status = 'completed' \
              ORDER BY w.workflow_id, w.name",
         )
         .fetch_all(self.pool())
-        .await?;
-        let pairs: Vec<(String, String)> = rows
-            .iter()
-            .map(|r| Ok((r.try_get("workflow_id")?, r.try_get("name")?)))
-            .collect::<Result<_>>()?;
+        .await
+        .map_err(decoded("backup_workflows"))?;
         let pick = |hits: Vec<&(String, String)>, how: &str| -> Option<Result<String>> {
             let mut ids: Vec<&str> = hits.iter().map(|(id, _)| id.as_str()).collect();
             ids.dedup();
@@ -841,55 +805,40 @@ impl Catalog {
     /// completed backups, in the order they first appeared.
     pub async fn history(&self, workflow: &str) -> Result<WorkflowHistory> {
         let wid = self.resolve_workflow(workflow).await?;
-        let rows = sqlx::query(
+        let rows: Vec<HeldVersion> = sqlx::query_as(
             "SELECT w.object_id, w.name, w.active, w.archived, w.node_count, w.backup_id \
              FROM backup_workflows w JOIN backup_history h ON h.backup_id = w.backup_id \
              WHERE w.workflow_id = ? AND h.status = 'completed' ORDER BY h.started_ms, h.backup_id",
         )
         .bind(&wid)
         .fetch_all(self.pool())
-        .await?;
-        let mut holders: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut state: BTreeMap<String, (bool, bool, u64)> = BTreeMap::new();
+        .await
+        .map_err(decoded("backup_workflows"))?;
+        let mut holders: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut state: BTreeMap<&str, (bool, bool, u64)> = BTreeMap::new();
         let mut name = String::new();
         for r in &rows {
-            let oid: String = r.try_get("object_id")?;
             holders
-                .entry(oid.clone())
+                .entry(&r.object_id)
                 .or_default()
-                .push(r.try_get("backup_id")?);
-            state.entry(oid).or_insert((
-                r.try_get("active")?,
-                r.try_get("archived")?,
-                r.try_get::<i64, _>("node_count")?.max(0) as u64,
-            ));
-            name = r.try_get("name")?;
+                .push(r.backup_id.clone());
+            state
+                .entry(&r.object_id)
+                .or_insert((r.active, r.archived, r.node_count));
+            name.clone_from(&r.name);
         }
-        let vrows = sqlx::query(
+        let mut versions: Vec<WorkflowVersionView> = sqlx::query_as(
             "SELECT object_id, name, version_id, updated_at, first_backup_id, first_seen_ms, last_backup_id, \
              last_seen_ms FROM workflow_versions WHERE workflow_id = ? ORDER BY first_seen_ms, first_backup_id",
         )
         .bind(&wid)
         .fetch_all(self.pool())
-        .await?;
-        let mut versions = Vec::new();
-        for r in &vrows {
-            let oid: String = r.try_get("object_id")?;
-            let (active, archived, node_count) = state.get(&oid).copied().unwrap_or_default();
-            versions.push(WorkflowVersionView {
-                backups: holders.remove(&oid).unwrap_or_default(),
-                object_id: oid,
-                name: r.try_get("name")?,
-                version_id: r.try_get("version_id")?,
-                updated_at: r.try_get("updated_at")?,
-                active,
-                archived,
-                node_count,
-                first_backup_id: r.try_get("first_backup_id")?,
-                first_seen_ms: r.try_get("first_seen_ms")?,
-                last_backup_id: r.try_get("last_backup_id")?,
-                last_seen_ms: r.try_get("last_seen_ms")?,
-            });
+        .await
+        .map_err(decoded("workflow_versions"))?;
+        for v in &mut versions {
+            (v.active, v.archived, v.node_count) =
+                state.get(v.object_id.as_str()).copied().unwrap_or_default();
+            v.backups = holders.remove(v.object_id.as_str()).unwrap_or_default();
         }
         Ok(WorkflowHistory {
             workflow_id: wid,
@@ -901,7 +850,7 @@ impl Catalog {
 }
 
 /// One restore as the journal tells it (`restore_history`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct RestoreRecord {
     pub restore_id: String,
     pub backup_id: String,
@@ -915,6 +864,7 @@ pub struct RestoreRecord {
     pub restored: u64,
     pub skipped: u64,
     pub failed: u64,
+    #[sqlx(json)]
     pub items: Vec<store_format::event::RestoredItem>,
     pub finished_ms: i64,
     pub duration_ms: u64,
@@ -923,42 +873,20 @@ pub struct RestoreRecord {
 impl Catalog {
     /// Restores in the order they finished, optionally only those from one backup.
     pub async fn list_restores(&self, backup_id: Option<&str>) -> Result<Vec<RestoreRecord>> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT restore_id, backup_id, what, target, result, failed_stage, message, safety_backup, \
              restored, skipped, failed, items, finished_ms, duration_ms FROM restore_history \
              WHERE (?1 IS NULL OR backup_id = ?1) ORDER BY seq",
         )
         .bind(backup_id)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let items: String = r.try_get("items")?;
-                Ok(RestoreRecord {
-                    restore_id: r.try_get("restore_id")?,
-                    backup_id: r.try_get("backup_id")?,
-                    what: r.try_get("what")?,
-                    target: r.try_get("target")?,
-                    result: r.try_get("result")?,
-                    failed_stage: r.try_get("failed_stage")?,
-                    message: r.try_get("message")?,
-                    safety_backup: r.try_get("safety_backup")?,
-                    restored: r.try_get::<i64, _>("restored")? as u64,
-                    skipped: r.try_get::<i64, _>("skipped")? as u64,
-                    failed: r.try_get::<i64, _>("failed")? as u64,
-                    items: serde_json::from_str(&items).map_err(|e| {
-                        CatalogError::Damaged(format!("restore_history.items: {e}"))
-                    })?,
-                    finished_ms: r.try_get("finished_ms")?,
-                    duration_ms: r.try_get::<i64, _>("duration_ms")? as u64,
-                })
-            })
-            .collect()
+        .await
+        .map_err(decoded("restore_history"))
     }
 }
 
 /// One verification as the journal tells it (`verification_history`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct VerificationRecord {
     pub verification_id: String,
     pub backup_id: String,
@@ -967,6 +895,7 @@ pub struct VerificationRecord {
     /// `passed`, `failed` (a check did not hold) or `error` (it could not run).
     pub result: String,
     pub checks_run: u64,
+    #[sqlx(json)]
     pub failures: Vec<store_format::event::VerificationCheck>,
     pub sandbox: Option<String>,
     pub failed_stage: Option<String>,
@@ -981,32 +910,15 @@ impl Catalog {
         &self,
         backup_id: Option<&str>,
     ) -> Result<Vec<VerificationRecord>> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT verification_id, backup_id, level, result, checks_run, failures, sandbox, failed_stage, \
              message, finished_ms, duration_ms FROM verification_history \
              WHERE (?1 IS NULL OR backup_id = ?1) ORDER BY seq",
         )
         .bind(backup_id)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let failures: String = r.try_get("failures")?;
-                Ok(VerificationRecord {
-                    verification_id: r.try_get("verification_id")?,
-                    backup_id: r.try_get("backup_id")?,
-                    level: r.try_get("level")?,
-                    result: r.try_get("result")?,
-                    checks_run: r.try_get::<i64, _>("checks_run")?.max(0) as u64,
-                    failures: from_json("verification_history.failures", &failures)?,
-                    sandbox: r.try_get("sandbox")?,
-                    failed_stage: r.try_get("failed_stage")?,
-                    message: r.try_get("message")?,
-                    finished_ms: r.try_get("finished_ms")?,
-                    duration_ms: r.try_get::<i64, _>("duration_ms")?.max(0) as u64,
-                })
-            })
-            .collect()
+        .await
+        .map_err(decoded("verification_history"))
     }
 
     /// The newest verification of `level` that ran to its end on any

@@ -1,10 +1,13 @@
 //! `catalog rebuild` and `catalog status`, and what the read commands (`list`,
-//! `show`, `diff`, `history`) share: opening the catalog caught up with the
-//! store (or, when the store cannot be reached, as it was), and text layout.
+//! `show`, `diff`, `history`) share: their [`ReadContext`] (the operations in
+//! `crate::ops` open the catalog: caught up with the store, without its key
+//! when the catalog is current, or as it was when the store cannot be
+//! reached), and text layout.
 use super::progress::Printer;
 use super::{print_json, printable, Cli, CliError, CliResult};
 use crate::catalog::{Catalog, CatalogError, CatchUpReport};
-use crate::store::{Store, StoreError};
+use crate::ops::read::ReadContext;
+use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -41,20 +44,6 @@ pub fn print_journal_damage(r: &CatchUpReport) {
 
 fn print_known_damage(damage: &[String], recovered: &[String]) {
     crate::ops::catalog::report_journal_damage(&Printer, damage, recovered);
-}
-
-/// A store that cannot be reached (rather than one that refuses us): the
-/// catalog may answer instead.
-fn unreachable(e: &StoreError) -> bool {
-    matches!(
-        e,
-        StoreError::Backend(_) | StoreError::NoSuchLocation(_) | StoreError::NotAStore(_)
-    )
-}
-
-/// The one line that says a damaged catalog was set aside and made again.
-fn say_set_aside(catalog: &Catalog, report: &Result<CatchUpReport, CatalogError>) {
-    crate::ops::catalog::report_set_aside(&Printer, catalog, report);
 }
 
 /// The context of an operation on `store` from this command.
@@ -105,176 +94,25 @@ pub async fn open_caught_up(cli: &Cli, store: &Store) -> CliResult<Catalog> {
     }
 }
 
-/// A catalog open for reading, and the store when it was opened for it.
-struct Reading {
-    catalog: Catalog,
-    /// `None` when the catalog answers without the store's key (it holds the
-    /// whole journal) or without the store (out of reach).
-    store: Option<Store>,
+/// What the read commands (`list`, `show`, `diff`, `history`, `catalog
+/// status`) run in: the store's location, opened (with its passphrase)
+/// only when the catalog cannot answer alone (see [`crate::ops::read`]).
+pub fn read_context(cli: &Cli) -> CliResult<ReadContext> {
+    let location = cli.store_location()?;
+    let backend = super::backend(&location)?;
+    Ok(ReadContext::at(
+        location,
+        backend,
+        std::sync::Arc::new(super::passphrase::passphrase),
+        cli.data_dir(),
+    )
+    .with_env(std::sync::Arc::new(crate::ops::Environment::capture())))
 }
 
-/// The catalog, without the store's key, when it holds every record of the
-/// store's journal (nothing to decrypt: see [`Catalog::open_if_current`]).
-async fn current_without_key(cli: &Cli) -> Option<Catalog> {
-    let location = cli.store_location().ok()?;
-    let backend = crate::store::backend_for(&location).ok()?;
-    let look = Catalog::open_if_current(&cli.data_dir(), &backend)
-        .await
-        .ok()?;
-    let catalog = look.catalog?;
-    if look.config.encryption == "none" {
-        super::warn_unencrypted_at(&backend.location());
-    }
-    // Journal damage the catalog knows of is said here too: nothing new in
-    // the journal does not mean nothing is wrong with it.
-    if let Ok(damage) = catalog.journal_damage().await {
-        print_known_damage(
-            &damage.iter().map(|d| d.message.clone()).collect::<Vec<_>>(),
-            &[],
-        );
-    }
-    Some(catalog)
-}
-
-/// The error when the store is out of reach and the catalog that would
-/// answer instead is damaged.
-fn damaged_offline(
-    location: &str,
-    store_err: &dyn std::fmt::Display,
-    path: &str,
-    reason: &str,
-) -> CliError {
-    CliError::Failed(format!(
-        "the store {location} cannot be opened ({store_err}), and no local catalog can answer instead: \
-         {path} is damaged ({reason}); nothing was changed: once the store can be reached, \
-         `n8n-ark catalog rebuild` (or any command that reads the catalog) moves the damaged file aside \
-         and makes the catalog again from the store"
-    ))
-}
-
-/// Opens the store, then its catalog, and catches up with the journal; or,
-/// when the catalog already holds the whole journal, the catalog alone,
-/// without the store's key. When the store cannot be reached, opens the
-/// catalog last made for that location as it is, with a warning, so that
-/// browsing still works.
-async fn open_reading(cli: &Cli) -> CliResult<Reading> {
-    if let Some(catalog) = current_without_key(cli).await {
-        return Ok(Reading {
-            catalog,
-            store: None,
-        });
-    }
-    let data_dir = cli.data_dir();
-    match cli.open_store().await {
-        Ok(store) => {
-            let (catalog, report) = open_and_catch_up(cli, &store).await?;
-            match report {
-                Ok(r) => print_warnings(&r),
-                Err(e) => eprintln!(
-                    "warning: the catalog could not catch up with the store ({e}); \
-                     answering from what it holds"
-                ),
-            }
-            Ok(Reading {
-                catalog,
-                store: Some(store),
-            })
-        }
-        Err(CliError::Store(e)) if unreachable(&e) => {
-            let location = cli.store_location()?;
-            // The location as the store would report it.
-            let reported = crate::store::backend_for(&location)
-                .map(|b| b.location())
-                .unwrap_or(location.clone());
-            let found = match Catalog::find_offline(&data_dir, &reported).await {
-                Ok(f) => f,
-                Err(CatalogError::Unreadable { path, reason }) => {
-                    return Err(damaged_offline(&reported, &e, &path, &reason))
-                }
-                Err(e) => return Err(catalog_err(e)),
-            };
-            let Some(catalog) = found else {
-                return Err(CliError::Store(e));
-            };
-            let state = catalog.state().await.map_err(catalog_err)?;
-            eprintln!(
-                "warning: the store cannot be opened ({e}); answering from the local catalog{}",
-                state
-                    .map(|s| format!(
-                        " as of {} UTC (journal record {})",
-                        fmt_time(Some(s.updated_ms)),
-                        s.last_seq
-                    ))
-                    .unwrap_or_default()
-            );
-            Ok(Reading {
-                catalog,
-                store: None,
-            })
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// The catalog for a read command (see [`read_catalog`], which also
-/// recovers from damage found by the queries themselves).
+/// The catalog for a command that reads it, opened as the read operations
+/// open it (see [`crate::ops::read::open_catalog`]).
 pub async fn open_catalog(cli: &Cli) -> CliResult<Catalog> {
-    Ok(open_reading(cli).await?.catalog)
-}
-
-/// Runs a read command's `query` on the catalog (opened as
-/// [`open_catalog`] does). When the query finds the catalog damaged (a
-/// page only it reads), the catalog is moved aside, made again from the
-/// store, and the query runs again.
-pub async fn read_catalog<T>(
-    cli: &Cli,
-    query: impl AsyncFn(&Catalog) -> Result<T, CatalogError>,
-) -> CliResult<T> {
-    let Reading { catalog, store } = open_reading(cli).await?;
-    let err = match query(&catalog).await {
-        Ok(v) => {
-            catalog.close().await;
-            return Ok(v);
-        }
-        Err(e) if e.is_damage() => e,
-        Err(e) => {
-            catalog.close().await;
-            return Err(catalog_err(e));
-        }
-    };
-    let store = match store {
-        Some(s) => s,
-        None => match cli.open_store().await {
-            Ok(s) => s,
-            Err(CliError::Store(e)) if unreachable(&e) => {
-                let path = catalog.path().display().to_string();
-                catalog.close().await;
-                return Err(damaged_offline(
-                    &cli.store_location()?,
-                    &e,
-                    &path,
-                    &err.to_string(),
-                ));
-            }
-            Err(e) => {
-                catalog.close().await;
-                return Err(e);
-            }
-        },
-    };
-    let catalog = catalog
-        .replace_damaged(&cli.data_dir(), &store, &err)
-        .await
-        .map_err(catalog_err)?;
-    let report = catalog.catch_up(&store).await;
-    say_set_aside(&catalog, &report);
-    if let Err(e) = report {
-        catalog.close().await;
-        return Err(catalog_err(e));
-    }
-    let v = query(&catalog).await;
-    catalog.close().await;
-    v.map_err(catalog_err)
+    Ok(crate::ops::read::open_catalog(&read_context(cli)?, &Printer).await?)
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
@@ -293,25 +131,12 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             Ok(())
         }
         CatalogCommand::Status => {
-            let (path, state, backups) = read_catalog(cli, async |c: &Catalog| {
-                let state = c.state().await?;
-                let backups = c
-                    .list_backups(&crate::catalog::BackupFilter {
-                        include_forgotten: true,
-                        ..Default::default()
-                    })
-                    .await?;
-                Ok((c.path().to_path_buf(), state, backups))
-            })
-            .await?;
+            let st = crate::ops::catalog::status(&read_context(cli)?, &Printer).await?;
+            let (path, state, backups) = (&st.path, &st.state, st.backups);
             if cli.json {
-                print_json(&serde_json::json!({
-                    "path": path.display().to_string(),
-                    "state": state,
-                    "backups": backups.len(),
-                }));
+                print_json(&st);
             } else {
-                println!("catalog  {}", printable(&path.display().to_string()));
+                println!("catalog  {}", printable(path));
                 if let Some(s) = state {
                     println!(
                         "store    {} ({})",
@@ -324,7 +149,7 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
                         fmt_time(Some(s.updated_ms))
                     );
                 }
-                println!("backups  {}", backups.len());
+                println!("backups  {backups}");
             }
             Ok(())
         }

@@ -1,8 +1,10 @@
 //! `diff A B`: what changed from backup A to backup B (workflows down to their
 //! nodes, credential names, config files, tables and row counts).
-use super::catalog::{fmt_count, fmt_time, read_catalog};
+use super::catalog::{fmt_count, fmt_time, read_context};
+use super::progress::Printer;
 use super::{human_bytes, print_json, printable as p, Cli, CliResult};
-use crate::catalog::{BackupDiff, Catalog, Change};
+use crate::catalog::{BackupDiff, Change};
+use crate::ops::diff::{self, Request};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -13,12 +15,11 @@ pub struct Args {
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
-    let d = read_catalog(cli, async |c: &Catalog| {
-        let from = c.resolve(&a.from).await?;
-        let to = c.resolve(&a.to).await?;
-        c.diff(&from, &to).await
-    })
-    .await?;
+    let req = Request {
+        from: a.from.clone(),
+        to: a.to.clone(),
+    };
+    let d = diff::run(&read_context(cli)?, &req, &Printer).await?;
     if cli.json {
         print_json(&d);
     } else {

@@ -1,6 +1,8 @@
 //! `history WORKFLOW`: every version of one workflow across the backups.
-use super::catalog::{fmt_time, read_catalog, TextTable};
+use super::catalog::{fmt_time, read_context, TextTable};
+use super::progress::Printer;
 use super::{print_json, printable, Cli, CliResult};
+use crate::ops::history::{self, Request};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -9,10 +11,10 @@ pub struct Args {
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
-    let h = read_catalog(cli, async |c: &crate::catalog::Catalog| {
-        c.history(&a.workflow).await
-    })
-    .await?;
+    let req = Request {
+        workflow: a.workflow.clone(),
+    };
+    let h = history::run(&read_context(cli)?, &req, &Printer).await?;
     if cli.json {
         print_json(&h);
         return Ok(());

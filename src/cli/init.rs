@@ -1,6 +1,8 @@
-use super::{print_json, Cli, CliError, CliResult};
-use crate::store::{Encryption, InitOptions, Store};
-use store_format::{ChunkerParams, CompressionParams};
+//! `init`: a new, empty store (see [`crate::ops::init`]); the passphrase of
+//! its first key is asked for here.
+use super::progress::Printer;
+use super::{print_json, Cli, CliResult};
+use crate::ops::init::{self, Request};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -17,82 +19,38 @@ pub struct Args {
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> CliResult {
-    let loc = cli.store_location()?;
-    let encryption = if a.insecure_no_encryption {
-        Encryption::None
+    let location = cli.store_location()?;
+    let passphrase = if a.insecure_no_encryption {
+        None
     } else {
-        Encryption::Passphrase(
+        Some(
             super::passphrase::new_passphrase("ARK_PASSWORD", "ARK_PASSWORD_FILE")
-                .map_err(crate::store::StoreError::from)?,
+                .map_err(crate::store::StoreError::from)?
+                .into(),
         )
     };
-    let mut opts = InitOptions::new(encryption);
-    if let Some(avg) = a.chunk_avg_kib {
-        let avg = avg
-            .checked_mul(1024)
-            .ok_or_else(|| CliError::Usage("--chunk-avg-kib is too large".into()))?;
-        opts.chunker = ChunkerParams::new(avg / 4, avg, avg.saturating_mul(4));
-    }
-    if let Some(level) = a.zstd_level {
-        opts.compression = if level == 0 {
-            CompressionParams {
-                codec: "none".into(),
-                level: 0,
-            }
-        } else {
-            CompressionParams {
-                codec: "zstd".into(),
-                level,
-            }
-        };
-    }
-    if !loc.contains("://") {
-        let p = std::path::Path::new(&loc);
-        if !p.exists() {
-            let parent = p
-                .parent()
-                .filter(|x| !x.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            if !parent.is_dir() {
-                return Err(CliError::Failed(format!(
-                    "{}: parent directory does not exist",
-                    loc
-                )));
-            }
-            match std::fs::create_dir(p) {
-                Ok(()) => {}
-                // Another `init` made it a moment ago: the store's own checks decide.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => {}
-                Err(e) => return Err(CliError::Failed(format!("cannot create {loc}: {e}"))),
-            }
-        } else if !p.is_dir() {
-            return Err(CliError::Failed(format!(
-                "{loc} exists and is not a directory"
-            )));
-        }
-    }
-    let store = Store::init(super::backend(&loc)?, opts).await?;
-    let c = store.config();
+    let req = Request {
+        location,
+        chunk_avg_kib: a.chunk_avg_kib,
+        zstd_level: a.zstd_level,
+        passphrase,
+        insecure_no_encryption: a.insecure_no_encryption,
+    };
+    let c = init::run(&req, &Printer).await?;
     if cli.json {
-        print_json(&serde_json::json!({
-            "store": store.location(), "id": c.id, "format_version": c.format_version,
-            "chunker": {"min": c.chunker.min_size, "avg": c.chunker.avg_size, "max": c.chunker.max_size},
-            "compression": {"codec": c.compression.codec, "level": c.compression.level},
-            "encryption": c.encryption,
-            "key": store.key_id(),
-        }));
+        print_json(&c);
     } else {
-        println!("created store {} at {}", c.id, store.location());
+        println!("created store {} at {}", c.id, c.store);
         println!(
             "  chunks {}–{} KiB (avg {} KiB), compression {} {}, format v{}",
-            c.chunker.min_size / 1024,
-            c.chunker.max_size / 1024,
-            c.chunker.avg_size / 1024,
+            c.chunker.min / 1024,
+            c.chunker.max / 1024,
+            c.chunker.avg / 1024,
             c.compression.codec,
             c.compression.level,
             c.format_version
         );
-        match store.key_id() {
+        match &c.key {
             Some(k) => println!(
                 "  encrypted ({}); key {k} opens it. Keep the passphrase safe: without it the backups cannot be read.",
                 c.encryption

@@ -1,7 +1,8 @@
 //! `key list|add|remove`: the passphrases that open an encrypted store.
-use super::{print_json, Cli, CliError, CliResult};
+use super::progress::Printer;
+use super::{print_json, Cli, CliResult};
+use crate::ops::key::{self, Outcome, Request};
 use crate::store::check::fmt_time;
-use crate::store::keys;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum KeyCommand {
@@ -17,50 +18,41 @@ pub enum KeyCommand {
 }
 
 pub async fn run(cli: &Cli, cmd: &KeyCommand) -> CliResult {
-    let store = cli.open_store().await?;
-    if !store.is_encrypted() {
-        return Err(CliError::Failed(format!(
-            "{} is not encrypted: it has no keys",
-            store.location()
-        )));
-    }
-    match cmd {
-        KeyCommand::List => {
-            let ks = keys::list_keys(&store).await?;
-            if cli.json {
-                print_json(&ks);
-            } else {
-                for k in ks {
-                    println!(
-                        "{} {}  created {} on {}  {}",
-                        if k.current { "*" } else { " " },
-                        k.id,
-                        fmt_time(k.created_ms),
-                        k.host,
-                        k.kdf
-                    );
-                }
-            }
-        }
+    let ctx = cli.context(Default::default()).await?;
+    let req = match cmd {
+        KeyCommand::List => Request::List,
         KeyCommand::Add => {
+            // An unencrypted store is refused before a new passphrase is asked for.
+            key::require_encrypted(&ctx)?;
             let pass =
                 super::passphrase::new_passphrase("ARK_NEW_PASSWORD", "ARK_NEW_PASSWORD_FILE")
                     .map_err(crate::store::StoreError::from)?;
-            let id = keys::add_key(&store, &pass).await?;
-            if cli.json {
-                print_json(&serde_json::json!({ "added": id }));
-            } else {
-                println!("added key {id}");
+            Request::Add {
+                passphrase: pass.into(),
             }
         }
-        KeyCommand::Remove { id } => {
-            keys::remove_key(&store, id).await?;
-            if cli.json {
-                print_json(&serde_json::json!({ "removed": id }));
-            } else {
-                println!("removed key {id}");
+        KeyCommand::Remove { id } => Request::Remove { id: id.clone() },
+    };
+    let outcome = key::run(&ctx, &req, &Printer).await?;
+    if cli.json {
+        print_json(&outcome);
+        return Ok(());
+    }
+    match outcome {
+        Outcome::Listed(ks) => {
+            for k in ks {
+                println!(
+                    "{} {}  created {} on {}  {}",
+                    if k.current { "*" } else { " " },
+                    k.id,
+                    fmt_time(k.created_ms),
+                    k.host,
+                    k.kdf
+                );
             }
         }
+        Outcome::Added { added } => println!("added key {added}"),
+        Outcome::Removed { removed } => println!("removed key {removed}"),
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! `list`: the backups in the store, oldest first, failed ones included.
-use super::catalog::{fmt_count, fmt_duration, fmt_time, read_catalog, TextTable};
+use super::catalog::{fmt_count, fmt_duration, fmt_time, read_context, TextTable};
+use super::progress::Printer;
 use super::{human_bytes, print_json, Cli, CliError, CliResult};
-use crate::catalog::{BackupFilter, BackupRecord, BackupStatus, Catalog};
+use crate::catalog::{BackupRecord, BackupStatus};
+use crate::ops::list::{self, Request};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -73,12 +75,12 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         .as_deref()
         .map(|s| s.parse::<BackupStatus>().map_err(CliError::Usage))
         .transpose()?;
-    let filter = BackupFilter {
+    let req = Request {
         kind: a.kind.clone(),
         status,
-        include_forgotten: a.all,
+        all: a.all,
     };
-    let backups = read_catalog(cli, async |c: &Catalog| c.list_backups(&filter).await).await?;
+    let backups = list::run(&read_context(cli)?, &req, &Printer).await?;
     if cli.json {
         print_json(&backups);
         return Ok(());

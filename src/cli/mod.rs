@@ -265,8 +265,7 @@ impl Cli {
         if let Ok(Some(d)) = self.settings().map(|s| s.data_dir.clone()) {
             return d;
         }
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
+        if crate::sys::is_root() {
             return "/var/lib/n8n-ark".into();
         }
         if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
@@ -333,8 +332,7 @@ pub fn who() -> String {
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()
         .filter(|u| !u.is_empty())
-        // SAFETY: getuid has no preconditions.
-        .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }));
+        .unwrap_or_else(|| format!("uid {}", crate::sys::uid()));
     format!("{user}@{}", crate::store::host_name())
 }
 
@@ -457,7 +455,5 @@ pub fn warn_if_unencrypted(store: &Store) {
 
 /// The warning of [`warn_if_unencrypted`], for a store read without opening it.
 pub fn warn_unencrypted_at(location: &str) {
-    eprintln!(
-        "warning: the store {location} is NOT encrypted: anyone who can read it can read every backup in it"
-    );
+    eprintln!("warning: {}", crate::ops::read::unencrypted(location));
 }

@@ -1,7 +1,8 @@
 //! `n8n-ark sandbox list|remove|reap`: the temporary PostgreSQL sandboxes
 //! n8n-ark made on this machine (verification, restore checks, browsing).
+use super::progress::Printer;
 use super::{print_json, Cli, CliError, CliResult};
-use crate::sandbox;
+use crate::{ops, sandbox};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SandboxCommand {
@@ -29,7 +30,7 @@ fn failed(e: sandbox::SandboxError) -> CliError {
 pub async fn run(cli: &Cli, c: &SandboxCommand) -> CliResult {
     match c {
         SandboxCommand::List => {
-            let all = sandbox::list().await.map_err(failed)?;
+            let all = ops::sandbox::list(&Printer).await?;
             if cli.json {
                 print_json(&all);
                 return Ok(());
@@ -50,11 +51,9 @@ pub async fn run(cli: &Cli, c: &SandboxCommand) -> CliResult {
             Ok(())
         }
         SandboxCommand::Remove { name } => {
-            sandbox::remove(name).await.map_err(|e| match e {
-                sandbox::SandboxError::Failed(m) => CliError::Usage(m),
-                e => failed(e),
-            })?;
-            println!("removed {name}");
+            let req = ops::sandbox::RemoveRequest { name: name.clone() };
+            let r = ops::sandbox::remove(&req, &Printer).await?;
+            println!("removed {}", r.removed);
             Ok(())
         }
         SandboxCommand::Reap { until_empty } => {

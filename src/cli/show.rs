@@ -1,8 +1,10 @@
 //! `show BACKUP`: what one backup holds (workflows, credential names, config
 //! files, database tables), from the catalog, without loading the backup.
-use super::catalog::{fmt_count, fmt_duration, fmt_time, read_catalog, TextTable};
+use super::catalog::{fmt_count, fmt_duration, fmt_time, read_context, TextTable};
+use super::progress::Printer;
 use super::{human_bytes, print_json, printable, Cli, CliResult};
-use crate::catalog::{BackupView, Catalog, WorkflowFilter};
+use crate::catalog::BackupView;
+use crate::ops::show::{self, Request, TableReq};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -53,8 +55,9 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     if let Some(table) = &a.table {
         return show_table(cli, a, table).await;
     }
-    let filter = WorkflowFilter {
-        name_contains: a.workflow.clone(),
+    let req = Request {
+        backup: a.backup.clone(),
+        workflow: a.workflow.clone(),
         active: match (a.active, a.inactive) {
             (true, _) => Some(true),
             (_, true) => Some(false),
@@ -62,11 +65,7 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         },
         tag: a.tag.clone(),
     };
-    let view = read_catalog(cli, async |c: &Catalog| {
-        let id = c.resolve(&a.backup).await?;
-        c.show(&id, &filter).await
-    })
-    .await?;
+    let view = show::run(&read_context(cli)?, &req, &Printer).await?;
     if cli.json {
         print_json(&view);
     } else {
@@ -320,30 +319,19 @@ fn print_verification(b: &crate::catalog::BackupRecord) {
 
 /// `show BACKUP --table NAME`: rows read from a browse sandbox.
 async fn show_table(cli: &Cli, a: &Args, table: &str) -> CliResult {
-    use crate::restore::table::{read_table, TableRequest};
-    let (store, catalog) = super::restore::open_store_and_catalog(cli).await?;
-    let chosen = crate::restore::choose_backup(&catalog, &store, &a.backup).await;
-    catalog.close().await;
-    let chosen = chosen.map_err(super::restore::restore_err)?;
-    let req = TableRequest {
+    let ctx = cli.context(Default::default()).await?;
+    let req = TableReq {
+        backup: a.backup.clone(),
         database: a.database.clone(),
         table: table.to_string(),
         limit: a.limit,
         offset: a.offset,
         descending: a.desc,
         show_secrets: a.show_secrets,
+        sandbox_idle_secs: a.sandbox_idle,
+        sandbox: cli.sandbox(&a.sandbox),
     };
-    // The table is checked against the manifest before any sandbox is made.
-    let db = crate::restore::table::find_database(&chosen, req.database.as_deref())
-        .map_err(super::restore::restore_err)?;
-    crate::restore::table::find_table(db, &req.table).map_err(super::restore::restore_err)?;
-    let idle = a
-        .sandbox_idle
-        .map(std::time::Duration::from_secs)
-        .unwrap_or(crate::sandbox::BROWSE_IDLE);
-    let rows = read_table(&store, &chosen, &req, &cli.sandbox(&a.sandbox), idle)
-        .await
-        .map_err(super::restore::restore_err)?;
+    let rows = show::table(&ctx, &req, &Printer).await?;
     let secret: Vec<&str> = rows
         .columns
         .iter()

@@ -176,3 +176,36 @@ pub async fn rebuild(ctx: &Context, r: &dyn Reporter) -> OpResult<Rebuilt> {
     catalog.close().await;
     Ok(Rebuilt { path, report })
 }
+
+/// What `catalog status` says: where the catalog is, how far it has
+/// followed the store's journal, and how many backups it knows of
+/// (forgotten ones included).
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub backups: usize,
+    /// The catalog file.
+    pub path: String,
+    /// `None` for a catalog that has not followed the journal yet.
+    pub state: Option<crate::catalog::CatalogState>,
+}
+
+/// The catalog's state, read as the read operations read it (see
+/// [`super::read`]: without the key when the catalog is current, from the
+/// local catalog when the store is out of reach).
+pub async fn status(rc: &super::read::ReadContext, r: &dyn Reporter) -> OpResult<Status> {
+    super::read::read_catalog(rc, r, async |c: &Catalog| {
+        let state = c.state().await?;
+        let backups = c
+            .list_backups(&crate::catalog::BackupFilter {
+                include_forgotten: true,
+                ..Default::default()
+            })
+            .await?;
+        Ok(Status {
+            backups: backups.len(),
+            path: c.path().display().to_string(),
+            state,
+        })
+    })
+    .await
+}

@@ -25,5 +25,13 @@ pub use progress::{Collect, NoReport, Progress, Reporter};
 
 pub mod catalog;
 pub mod check;
+pub mod diff;
 pub mod gc;
+pub mod history;
+pub mod init;
+pub mod key;
+pub mod list;
+pub mod read;
 pub mod repair;
+pub mod sandbox;
+pub mod show;

@@ -115,10 +115,7 @@ fn file_type_name(t: FileType) -> &'static str {
     }
 }
 
-fn is_root_user() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+use crate::sys::is_root as is_root_user;
 
 /// The components of a recorded absolute path, or why it is unsafe.
 fn components(path: &[u8]) -> std::result::Result<Vec<&[u8]>, String> {

@@ -374,16 +374,7 @@ pub fn suggested_name(db_name: &str, backup_finished_ms: i64) -> String {
     format!("{}_restored_{date}", truncate(db_name, 63 - 18))
 }
 
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
+use crate::text::truncate;
 
 /// Where to connect for CREATE/DROP/ALTER DATABASE: the target's database,
 /// unless it is one of those we create, drop or rename (`postgres` then).
@@ -895,15 +886,7 @@ impl WorkRecord {
 }
 
 fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
-    // when the name fits (it is truncated otherwise, which is fine here).
-    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
-    if r != 0 {
-        return String::new();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+    crate::sys::host_name().unwrap_or_default()
 }
 
 /// An SQL string literal (utility statements such as COMMENT take no

@@ -55,25 +55,17 @@ pub fn bin_dir(major: u32) -> Result<PathBuf> {
     Ok(bin)
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+use crate::sys::is_root;
 
 /// uid and gid of the `postgres` OS user.
 fn postgres_ids() -> Result<(u32, u32)> {
-    let name = std::ffi::CString::new("postgres").expect("no NUL");
-    // SAFETY: getpwnam returns NULL or a pointer to a static record, read at once.
-    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
-    if pw.is_null() {
-        return Err(SandboxError::Unavailable(
+    crate::sys::user_ids("postgres").ok_or_else(|| {
+        SandboxError::Unavailable(
             "running as root, the local sandbox runs PostgreSQL as the `postgres` OS user, \
              which does not exist (Debian: apt-get install postgresql)"
                 .into(),
-        ));
-    }
-    // SAFETY: pw is a valid passwd record (checked above).
-    unsafe { Ok(((*pw).pw_uid, (*pw).pw_gid)) }
+        )
+    })
 }
 
 /// A server binary, run as `postgres` when we are root.

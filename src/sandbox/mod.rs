@@ -315,10 +315,7 @@ pub(crate) fn process_alive(pid: u32, start: Option<u64>) -> bool {
     if pid == 0 || pid > i32::MAX as u32 {
         return false;
     }
-    // SAFETY: kill with signal 0 only checks that the process exists.
-    let r = unsafe { libc::kill(pid as i32, 0) };
-    let exists = r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    if !exists {
+    if !crate::sys::pid_alive(pid) {
         return false;
     }
     match (start, process_start(pid)) {
@@ -339,10 +336,7 @@ pub(crate) fn suffix() -> String {
     format!("{:08x}", rand::random::<u32>())
 }
 
-/// An SQL identifier, quoted.
-pub fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
+pub use crate::text::quote_ident;
 
 /// An SQL string literal.
 pub fn quote_literal(s: &str) -> String {
@@ -459,16 +453,7 @@ pub(crate) fn parse_rows(out: &[u8]) -> Result<Vec<serde_json::Value>> {
     Ok(rows)
 }
 
-pub(crate) fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
+pub(crate) use crate::text::truncate;
 
 /// The first lines of a tool's standard error, or its exit status.
 pub(crate) fn tool_error(tool: &str, code: i64, stderr: &[u8]) -> String {

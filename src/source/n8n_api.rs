@@ -306,16 +306,13 @@ fn short(v: &Json) -> String {
     )
 }
 
-fn truncate(mut s: String, max: usize) -> String {
+/// `s` cut to `max` bytes, with `...` when it was longer.
+fn truncate(s: String, max: usize) -> String {
     if s.len() > max {
-        let mut cut = max;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push_str("...");
+        format!("{}...", crate::text::truncate(&s, max))
+    } else {
+        s
     }
-    s
 }
 
 /// An error and its causes, as one line.

@@ -525,10 +525,7 @@ impl WorkflowRow {
     }
 }
 
-/// `"ident"` with inner quotes doubled.
-pub fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
+pub use crate::text::quote_ident;
 
 /// How `pg_dump` and `pg_dumpall` run.
 #[derive(Debug, Clone)]

@@ -270,11 +270,7 @@ pub struct LockInfo {
     pub record: Option<LockRecord>,
 }
 
-fn pid_alive(pid: u32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
+use crate::sys::pid_alive;
 
 async fn read_lock(backend: &dyn Backend, path: &str) -> Result<Option<LockInfo>> {
     let bytes = match backend.get(path).await {

@@ -75,14 +75,7 @@ pub fn now_ms() -> i64 {
 }
 
 pub fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
-    if rc != 0 {
-        return "unknown".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+    crate::sys::host_name().unwrap_or_else(|| "unknown".into())
 }
 
 /// Opens the backend a `--store` value names: a directory or `s3://bucket/prefix`.

@@ -1,0 +1,49 @@
+//! `sandbox list|remove`: the temporary PostgreSQL sandboxes n8n-ark made on
+//! this machine (verification, restore checks, browsing). They need no
+//! store: what the machine holds is read from Docker and the sandboxes'
+//! directories.
+use super::{ErrorKind, OpError, OpResult, Reporter};
+use crate::sandbox::{self, SandboxError, SandboxInfo};
+use serde::{Deserialize, Serialize};
+
+/// A sandbox layer's error as an operation's.
+fn sandbox_error(e: SandboxError) -> OpError {
+    match e {
+        SandboxError::Unavailable(m) => OpError::new(ErrorKind::Unavailable, m),
+        SandboxError::Failed(m) => OpError::internal(m),
+        SandboxError::Teardown(m) => OpError::new(ErrorKind::Unavailable, m).retryable(true),
+        SandboxError::Store(s) => s.into(),
+    }
+}
+
+/// n8n-ark's sandboxes on this machine (containers and directories).
+pub async fn list(r: &dyn Reporter) -> OpResult<Vec<SandboxInfo>> {
+    r.stage("list sandboxes");
+    sandbox::list().await.map_err(sandbox_error)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RemoveRequest {
+    /// Its name, as `list` gives it (container name or directory).
+    pub name: String,
+}
+
+/// What `remove` removed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Removed {
+    pub removed: String,
+}
+
+/// Removes one sandbox by name; a name that is none of ours is an invalid
+/// request.
+pub async fn remove(req: &RemoveRequest, r: &dyn Reporter) -> OpResult<Removed> {
+    r.stage("remove sandbox");
+    // `Failed` is the one refusal of `remove`: no sandbox of ours has that name.
+    sandbox::remove(&req.name).await.map_err(|e| match e {
+        SandboxError::Failed(m) => OpError::invalid(m).with_command("n8n-ark sandbox list"),
+        e => sandbox_error(e),
+    })?;
+    Ok(Removed {
+        removed: req.name.clone(),
+    })
+}
