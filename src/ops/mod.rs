@@ -27,3 +27,4 @@ pub mod catalog;
 pub mod check;
 pub mod gc;
 pub mod repair;
+pub mod restore;

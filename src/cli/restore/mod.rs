@@ -65,3 +65,34 @@ pub fn restore_err(e: crate::restore::RestoreError) -> super::CliError {
         e => super::CliError::Failed(e.to_string()),
     }
 }
+
+/// An operation's error as this command ends with it: stopped by a signal,
+/// the exit status is 128 + that signal's number.
+pub fn op_err(cancel: &crate::cancel::Cancel, e: crate::ops::OpError) -> super::CliError {
+    match (e.kind, cancel.reason()) {
+        (crate::ops::ErrorKind::Interrupted, Some(reason)) => {
+            let code = super::signals::exit_code(&reason);
+            super::CliError::Interrupted(super::CliError::Op(e).to_string(), code)
+        }
+        _ => super::CliError::Op(e),
+    }
+}
+
+/// A restore's progress on the command line: warnings as `warning: …`
+/// lines, its steps as lines on standard error (after `prefix`) unless
+/// `quiet`.
+pub struct Steps {
+    pub prefix: &'static str,
+    pub quiet: bool,
+}
+
+impl crate::ops::Reporter for Steps {
+    fn report(&self, p: crate::ops::Progress) {
+        match p {
+            crate::ops::Progress::Stage { name } if !self.quiet => {
+                eprintln!("{}{name}", self.prefix)
+            }
+            p => crate::ops::Reporter::report(&super::progress::Printer, p),
+        }
+    }
+}
