@@ -29,7 +29,8 @@ fn redact(v: serde_json::Value, dirs: &[&Path]) -> serde_json::Value {
                         || k.ends_with("bytes")
                         || k == "pg_restore"
                         || k == "server"
-                        || k == "mtime";
+                        || k == "mtime"
+                        || k == "backup_finished";
                     if volatile && !x.is_null() && !x.is_object() && !x.is_array() {
                         *x = serde_json::Value::String("[redacted]".into());
                     } else {
@@ -327,4 +328,92 @@ async fn a_refused_login_names_the_target_password_settings() {
         .iter()
         .any(|e| matches!(e, Event::RestoreFailed(x)
         if x.what == "database" && x.stage == "check")));
+}
+
+#[tokio::test]
+async fn workflow_restore_to_files_outcome_events_and_error_kinds() {
+    use n8n_ark::ops::restore::workflow::{self, To};
+    use n8n_ark::restore::workflow::Selection;
+    let f = Fixture::new().await;
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let sources = Sources {
+        n8n_db: Some(PgTarget::parse(&pg.url("n8n"), None).unwrap()),
+        pg_server: None,
+        dump: pg_dump(),
+        config_paths: vec![],
+        n8n_api: None,
+    };
+    n8n_ark::backup::run(&f.ctx.store, BackupKind::Flows, &sources, &|_| None)
+        .await
+        .unwrap();
+    let out = f.dir.path().join("out");
+    let req = |selection: Selection, to: To| workflow::Request {
+        backup: "latest:flows".into(),
+        selection,
+        to,
+        name_template: None,
+        credentials_db: None,
+    };
+    let files = || To::Files { dir: out.clone() };
+
+    // Found before the store is read: nothing selected, no n8n configured.
+    let e = req(Selection::default(), files()).check().err().unwrap();
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e:?}");
+    let all = Selection {
+        all: true,
+        ..Default::default()
+    };
+    let e = req(
+        all.clone(),
+        To::N8n {
+            url: None,
+            api_key: None,
+        },
+    )
+    .check()
+    .err()
+    .unwrap();
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e:?}");
+    assert!(e.message.contains("not configured"), "{e}");
+
+    // A selection the backup has nothing for: refused, and recorded.
+    let none = Selection {
+        workflows: vec!["no such workflow".into()],
+        ..Default::default()
+    };
+    let e = workflow::run(&f.ctx, &req(none, files()), &NoReport)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e:?}");
+    assert!(events(&f)
+        .await
+        .iter()
+        .any(|e| matches!(e, Event::RestoreFailed(x)
+        if x.what == "workflow" && x.stage == "check")));
+
+    // Every workflow to files: each one reported as it is written.
+    let r = Collect::new();
+    let report = workflow::run(&f.ctx, &req(all, files()), &r).await.unwrap();
+    assert_eq!(report.summary.failed, 0);
+    assert!(report.summary.restored > 0);
+    let items = r
+        .events()
+        .into_iter()
+        .filter(|p| matches!(p, n8n_ark::ops::Progress::Item { .. }))
+        .count();
+    assert_eq!(items, report.workflows.len());
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        report.summary.restored
+    );
+    insta::assert_json_snapshot!(
+        "restore_workflow_files",
+        redact(json(&report), &[out.as_path()])
+    );
+    assert!(events(&f)
+        .await
+        .iter()
+        .any(|e| matches!(e, Event::RestorePerformed(p)
+        if p.restore_id == report.restore_id && p.what == "workflow")));
 }

@@ -181,7 +181,8 @@ const NOT_EXPORTED: &[&str] = &["parentFolderId"];
 /// restored; `all`, or the filters, add more. Within `name_contains` or
 /// `tags` any value matches; when both are given a workflow must match both.
 /// Workflows that were archived in n8n are restored only when named.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
 pub struct Selection {
     /// Ids, exact names, or unique parts of names (case-insensitive).
     pub workflows: Vec<String>,

@@ -7,6 +7,7 @@
 //! operator's terms, what happened.
 pub mod config;
 pub mod database;
+pub mod workflow;
 
 use super::{catalog, Context, ErrorKind, OpError, OpResult, Reporter};
 use crate::restore::{choose_backup, ChosenBackup};
