@@ -30,7 +30,12 @@ fn redact(v: serde_json::Value, dirs: &[&Path]) -> serde_json::Value {
                         || k == "pg_restore"
                         || k == "server"
                         || k == "mtime"
-                        || k == "backup_finished";
+                        || k == "backup_finished"
+                        // Key fingerprints are keyed by the store.
+                        || k == "backup"
+                        || k == "target_now"
+                        || k == "n8n_after"
+                        || k == "database_after";
                     if volatile && !x.is_null() && !x.is_object() && !x.is_array() {
                         *x = serde_json::Value::String("[redacted]".into());
                     } else {
@@ -416,4 +421,141 @@ async fn workflow_restore_to_files_outcome_events_and_error_kinds() {
         .iter()
         .any(|e| matches!(e, Event::RestorePerformed(p)
         if p.restore_id == report.restore_id && p.what == "workflow")));
+}
+
+fn full_request(root: &Path) -> n8n_ark::ops::restore::full::Request {
+    n8n_ark::ops::restore::full::Request {
+        backup: "latest".into(),
+        root: root.to_path_buf(),
+        confirmed: false,
+        force: false,
+        n8n_db: None,
+        pg_server: None,
+        tool: pg_restore(),
+        dump: pg_dump(),
+        stop: Default::default(),
+        n8n_url: None,
+        health_url: None,
+        health_timeout_secs: None,
+        all_databases: false,
+        keep_before: false,
+        no_owner: false,
+        with_roles: false,
+        encryption_key: None,
+        go_back_args: vec!["--store".into(), "/the/store".into()],
+    }
+}
+
+/// Cancels its operation when a stage begins with `at`.
+struct CancelAt {
+    at: &'static str,
+    cancel: n8n_ark::cancel::Cancel,
+    seen: Collect,
+}
+
+impl n8n_ark::ops::Reporter for CancelAt {
+    fn report(&self, p: n8n_ark::ops::Progress) {
+        if let n8n_ark::ops::Progress::Stage { name } = &p {
+            if name.starts_with(self.at) {
+                self.cancel.cancel("SIGTERM");
+            }
+        }
+        self.seen.report(p);
+    }
+}
+
+#[tokio::test]
+async fn full_restore_plan_refusals_and_a_cancel_between_stop_and_start() {
+    use n8n_ark::ops::restore::full::{self, Stop};
+    use n8n_ark::restore::full::FullResult;
+    let f = Fixture::new().await;
+    let src = config_backup(&f).await;
+    let root = f.dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let dirs = [root.as_path(), src.as_path()];
+
+    // The request's own mistakes, before the store is read.
+    let e = full::plan(&f.ctx, &full_request(Path::new("rel")), &NoReport)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e:?}");
+    let mut req = full_request(&root);
+    req.stop = Stop {
+        stop_command: Some("true".into()),
+        ..Default::default()
+    };
+    let e = full::plan(&f.ctx, &req, &NoReport).await.err().unwrap();
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e:?}");
+    assert!(e.message.contains("go together"), "{e}");
+    req.stop = Default::default();
+    req.health_timeout_secs = Some(0);
+    let e = full::plan(&f.ctx, &req, &NoReport).await.err().unwrap();
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e:?}");
+
+    // A plan: nothing changed, nothing recorded, and not executable
+    // unconfirmed.
+    let mut req = full_request(&root);
+    req.stop.no_stop = true;
+    let planned = full::plan(&f.ctx, &req, &NoReport).await.unwrap();
+    assert_eq!(planned.report.result, FullResult::Planned);
+    assert!(planned.refusal().is_none());
+    insta::assert_json_snapshot!("restore_full_plan", redact(json(&planned.report), &dirs));
+    let e = full::execute(&f.ctx, planned, &NoReport)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e:?}");
+
+    // The key n8n gets from outside its project: the request's, else the
+    // context's environment (never the process's).
+    req.encryption_key = Some(n8n_ark::ops::restore::Secret::new("abc"));
+    let planned = full::plan(&f.ctx, &req, &NoReport).await.unwrap();
+    assert_eq!(planned.plan().encryption_key.verdict, "match");
+    req.encryption_key = None;
+    let ctx = f.with_env(n8n_ark::ops::Environment::empty().with("N8N_ENCRYPTION_KEY", "other"));
+    let planned = full::plan(&ctx, &req, &NoReport).await.unwrap();
+    assert_eq!(planned.plan().encryption_key.verdict, "mismatch");
+    assert_eq!(planned.report.result, FullResult::Refused);
+    let e = planned.refusal().unwrap();
+    assert_eq!(e.kind, ErrorKind::Refused, "{e:?}");
+    assert!(e.message.contains("encryption key mismatch"), "{e}");
+    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+    assert!(!events(&f)
+        .await
+        .iter()
+        .any(|e| matches!(e, Event::RestorePerformed(_) | Event::RestoreFailed(_))));
+
+    // Confirmed, and cancelled once n8n is being stopped: n8n is started
+    // again, nothing else changes, and the restore fails as interrupted.
+    let marks = f.dir.path().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    let mut req = full_request(&root);
+    req.confirmed = true;
+    req.stop = Stop {
+        stop_command: Some(format!("touch {}/stopped", marks.display())),
+        start_command: Some(format!("touch {}/started", marks.display())),
+        ..Default::default()
+    };
+    let cancel = n8n_ark::cancel::Cancel::new();
+    let ctx = f.ctx.clone().with_cancel(cancel.clone());
+    let r = CancelAt {
+        at: "stopping n8n",
+        cancel,
+        seen: Collect::new(),
+    };
+    let planned = full::plan(&ctx, &req, &r).await.unwrap();
+    let report = full::execute(&ctx, planned, &r).await.unwrap();
+    assert_eq!(report.result, FullResult::Failed);
+    assert!(marks.join("stopped").exists() && marks.join("started").exists());
+    let e = full::failure(&ctx, &report).unwrap();
+    assert_eq!(e.kind, ErrorKind::Interrupted, "{e:?}");
+    assert!(e.message.contains("interrupted by SIGTERM"), "{e}");
+    assert!(e.message.contains("n8n was started again"), "{e}");
+    assert!(e.hint.and_then(|h| h.command).is_some(), "the way back");
+    assert!(events(&f)
+        .await
+        .iter()
+        .any(|e| matches!(e, Event::RestoreFailed(x)
+        if x.what == "full" && x.stage == "database")));
 }

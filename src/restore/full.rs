@@ -64,7 +64,7 @@ use super::database::{self, DatabaseMode, DatabaseOptions, RestoreTool};
 use super::{item, ChosenBackup, Outcome, Recorder, RestoreError, Result};
 use crate::backup::{BackupKind, Sources};
 use crate::cancel::Cancel;
-use crate::source::config_files::{self, ConfigPath, ENCRYPTION_KEY_VAR};
+use crate::source::config_files::{self, ConfigPath};
 use crate::source::n8n_key;
 use crate::source::postgres::{self, quote_ident, DumpRunner, PgTarget};
 use crate::store::Store;
@@ -123,7 +123,7 @@ pub enum Control {
 }
 
 /// What `restore full` restores into, and how.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FullOptions {
     /// Config files are written under this directory (`/` on the server).
     pub root: PathBuf,
@@ -153,6 +153,10 @@ pub struct FullOptions {
     /// First create the roles of the backup's globals that the target lacks
     /// (backups of a whole server).
     pub with_roles: bool,
+    /// `N8N_ENCRYPTION_KEY` as n8n gets it from outside its compose project
+    /// (the front end's environment, standing for a key set elsewhere): the
+    /// key check's last resort. Never read from the process here.
+    pub encryption_key: Option<zeroize::Zeroizing<String>>,
 }
 
 /// The plan: everything `restore full` would do, for people (text) and
@@ -294,13 +298,28 @@ struct Container {
     stop: bool,
 }
 
+/// How a `restore full` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FullResult {
+    /// Everything restored and checked.
+    Ok,
+    /// It ran to its end, but some items failed.
+    Partial,
+    /// It stopped at a step (`failed_stage`).
+    Failed,
+    /// Refused by the plan's checks: nothing was changed.
+    Refused,
+    /// A plan only (nothing done, nothing recorded).
+    Planned,
+}
+
 /// What a `restore full` did, for the operator and for `--json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct FullReport {
     pub restore_id: Option<String>,
     pub backup_id: String,
-    /// `ok`, `failed`, `refused` or `planned` (a dry run).
-    pub result: String,
+    pub result: FullResult,
     pub plan: Plan,
     pub items: Vec<RestoredItem>,
     pub safety_backup: Option<String>,
@@ -468,10 +487,13 @@ fn read_small(path: &Path) -> Option<Vec<u8>> {
     crate::source::config_files::read_small(path)
 }
 
-fn env_key(fp_key: &[u8; 32]) -> Option<(String, String)> {
-    match std::env::var(ENCRYPTION_KEY_VAR) {
-        Ok(k) if !k.is_empty() => Some((
-            config_files::fingerprint(fp_key, &k),
+/// The key n8n gets from outside its compose project, as the front end
+/// gave it ([`FullOptions::encryption_key`]: `N8N_ENCRYPTION_KEY` of its
+/// environment).
+fn env_key(fp_key: &[u8; 32], key: Option<&str>) -> Option<(String, String)> {
+    match key {
+        Some(k) if !k.is_empty() => Some((
+            config_files::fingerprint(fp_key, k),
             "environment".to_string(),
         )),
         _ => None,
@@ -544,6 +566,7 @@ fn key_state(
     root: &Path,
     restores_config: bool,
     backup_files: &HashMap<String, Vec<u8>>,
+    env: Option<&str>,
 ) -> Result<KeyState> {
     let fp_key = config_files::fingerprint_key(store);
     let contents = backup.manifest.contents.clone().unwrap_or_default();
@@ -557,7 +580,7 @@ fn key_state(
         reroot(root, p).ok().and_then(|t| read_small(&t))
     })
     .map(|k| (config_files::fingerprint(&fp_key, &k.key), shown(&k.source)))
-    .or_else(|| env_key(&fp_key));
+    .or_else(|| env_key(&fp_key, env));
     let backup_key = contents.encryption_key_fingerprint.clone().map(|fp| {
         (
             fp,
@@ -578,7 +601,7 @@ fn key_state(
             }
         })
         .map(|k| (config_files::fingerprint(&fp_key, &k.key), shown(&k.source)))
-        .or_else(|| env_key(&fp_key))
+        .or_else(|| env_key(&fp_key, env))
     } else {
         target_now.clone()
     };
@@ -1058,7 +1081,14 @@ pub async fn plan(store: &Store, backup: &ChosenBackup, opts: &FullOptions) -> R
     } else {
         HashMap::new()
     };
-    let ks = key_state(store, backup, &opts.root, restores_config, &backup_files)?;
+    let ks = key_state(
+        store,
+        backup,
+        &opts.root,
+        restores_config,
+        &backup_files,
+        opts.encryption_key.as_ref().map(|k| k.as_str()),
+    )?;
     let (verdict, db_fp, n8n_fp) = key_verdict(&ks, restores_n8n_db, restores_config);
     let summary = match verdict {
         "match" => {
@@ -1573,7 +1603,7 @@ pub async fn execute(
     let mut report = FullReport {
         restore_id: Some(recorder.restore_id.clone()),
         backup_id: backup.backup_id.clone(),
-        result: "ok".into(),
+        result: FullResult::Ok,
         plan: prepared.plan.clone(),
         items: vec![],
         safety_backup: None,
@@ -1591,7 +1621,7 @@ pub async fn execute(
             "restore full refused, nothing was changed: {}",
             prepared.plan.refusals.join("; ")
         );
-        report.result = "refused".into();
+        report.result = FullResult::Refused;
         report.failed_stage = Some("check".into());
         report.unrecorded = recorder
             .failed(store, "check", &message, vec![], None)
@@ -1619,7 +1649,13 @@ pub async fn execute(
                 .performed(store, report.items.clone(), report.safety_backup.clone())
                 .await
             {
-                Ok(ev) => report.result = ev.result,
+                Ok(ev) => {
+                    report.result = if ev.result == "partial" {
+                        FullResult::Partial
+                    } else {
+                        FullResult::Ok
+                    }
+                }
                 Err(e) => {
                     report.unrecorded = Some(format!(
                         "the restore succeeded, but its RestorePerformed event could not be recorded: {e}"
@@ -1682,7 +1718,7 @@ pub async fn execute(
                     " There is no safety backup: nothing that the restore replaces existed before it.",
                 );
             }
-            report.result = "failed".into();
+            report.result = FullResult::Failed;
             report.failed_stage = Some(stage.into());
             report.unrecorded = recorder
                 .failed(

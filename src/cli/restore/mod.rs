@@ -37,17 +37,6 @@ pub async fn run(cli: &Cli, cmd: &RestoreCommand) -> CliResult {
     }
 }
 
-/// The error of a restore that ended after `cancel` was asked: exit status
-/// 128 + the signal's number; else `e` as it is.
-pub fn interrupted_or(cancel: &crate::cancel::Cancel, e: super::CliError) -> super::CliError {
-    match (cancel.reason(), e) {
-        (Some(reason), super::CliError::Failed(m)) => {
-            super::CliError::Interrupted(m, super::signals::exit_code(&reason))
-        }
-        (_, e) => e,
-    }
-}
-
 /// The store (a restore reads objects from it and appends its event) and its
 /// catalog, caught up (to resolve `latest` and names).
 pub async fn open_store_and_catalog(

@@ -7,6 +7,7 @@
 //! operator's terms, what happened.
 pub mod config;
 pub mod database;
+pub mod full;
 pub mod workflow;
 
 use super::{catalog, Context, ErrorKind, OpError, OpResult, Reporter};
@@ -92,4 +93,24 @@ pub(crate) fn failure(ctx: &Context, e: OpError, message: String) -> OpError {
         e.retryable = false;
     }
     e
+}
+
+/// A secret of a request (a key): never shown by `Debug`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
 }
