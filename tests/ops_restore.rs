@@ -537,8 +537,21 @@ async fn full_restore_plan_refusals_and_a_cancel_between_stop_and_start() {
         start_command: Some(format!("touch {}/started", marks.display())),
         ..Default::default()
     };
+    // Their programs are looked up on the context's PATH, not the process's.
+    let planned = full::plan(&f.ctx, &req, &NoReport).await.unwrap();
+    assert!(
+        planned
+            .plan()
+            .refusals
+            .iter()
+            .any(|r| r.contains("not found on the PATH")),
+        "{:?}",
+        planned.plan().refusals
+    );
     let cancel = n8n_ark::cancel::Cancel::new();
-    let ctx = f.ctx.clone().with_cancel(cancel.clone());
+    let ctx = f
+        .with_env(n8n_ark::ops::Environment::empty().with("PATH", &std::env::var("PATH").unwrap()))
+        .with_cancel(cancel.clone());
     let r = CancelAt {
         at: "stopping n8n",
         cancel,

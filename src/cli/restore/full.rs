@@ -257,7 +257,7 @@ pub async fn run(cli: &Cli, a: &Args, cancel: &Cancel) -> CliResult {
         .and_then(|s| request(cli, a, s))
         .map_err(CliError::Usage)?;
     // What the request gets wrong is said before the store opens.
-    req.options(None)?;
+    req.options(&crate::ops::Environment::empty())?;
     let ctx = cli.context(cancel.clone()).await?;
     let steps = Steps {
         prefix: "restore: ",

@@ -11,7 +11,7 @@
 //! starts n8n again (as any failure after the stop does), then the restore
 //! fails as interrupted.
 use super::{chosen, Secret, Server};
-use crate::ops::{catalog, Context, ErrorKind, OpError, OpResult, Reporter};
+use crate::ops::{catalog, Context, Environment, ErrorKind, OpError, OpResult, Reporter};
 use crate::restore::database::RestoreTool;
 use crate::restore::full::{
     self as engine, shell_quote, Control, FullOptions, FullReport, FullResult, Plan, Prepared,
@@ -83,7 +83,8 @@ pub struct Request {
     #[serde(default)]
     pub with_roles: bool,
     /// `N8N_ENCRYPTION_KEY` as n8n gets it from outside its compose project;
-    /// default: the context's environment.
+    /// default: the context's environment (whose PATH the stop and start
+    /// commands are looked up on).
     #[serde(default)]
     pub encryption_key: Option<Secret>,
     /// What the command that puts the safety backup back says after
@@ -119,7 +120,7 @@ impl Request {
     /// The options of the restore, checked: what the request gets wrong by
     /// itself (before the store is opened). A plan writes nothing and needs
     /// no root yet; a confirmed restore does.
-    pub fn options(&self, ctx_env: Option<&str>) -> OpResult<FullOptions> {
+    pub fn options(&self, env: &Environment) -> OpResult<FullOptions> {
         let bad = |m: String| OpError::invalid(m);
         if !self.root.is_absolute() {
             return Err(bad(format!(
@@ -221,7 +222,7 @@ impl Request {
             .encryption_key
             .as_ref()
             .map(|k| k.expose().to_string())
-            .or_else(|| ctx_env.map(str::to_string))
+            .or_else(|| env.get(ENCRYPTION_KEY_VAR).map(str::to_string))
             .filter(|k| !k.is_empty())
             .map(zeroize::Zeroizing::new);
         Ok(FullOptions {
@@ -242,6 +243,7 @@ impl Request {
             no_owner: self.no_owner,
             with_roles: self.with_roles,
             encryption_key,
+            search_path: env.get("PATH").map(str::to_string),
         })
     }
 }
@@ -395,7 +397,7 @@ fn planned_report(plan: Plan) -> FullReport {
 /// request is confirmed and the checks refuse it, the refusal is recorded
 /// (`RestoreFailed`, stage `check`): a restore was asked for.
 pub async fn plan(ctx: &Context, req: &Request, r: &dyn Reporter) -> OpResult<Planned> {
-    let opts = req.options(ctx.env.get(ENCRYPTION_KEY_VAR))?;
+    let opts = req.options(&ctx.env)?;
     let backup = chosen(ctx, r, &req.backup).await?;
     let recorder = Recorder::new(
         &backup.backup_id,

@@ -165,6 +165,9 @@ pub struct FullOptions {
     /// (the front end's environment, standing for a key set elsewhere): the
     /// key check's last resort. Never read from the process here.
     pub encryption_key: Option<zeroize::Zeroizing<String>>,
+    /// The PATH a stop or start command's program is looked up on (the
+    /// front end's environment's; None: not found unless given by path).
+    pub search_path: Option<String>,
 }
 
 /// The plan: everything `restore full` would do, for people (text) and

@@ -223,7 +223,7 @@ pub async fn plan(store: &Store, backup: &ChosenBackup, opts: &FullOptions) -> R
         },
         Control::Commands { stop, start } => {
             for (what, cmd) in [("stop", stop), ("start", start)] {
-                if let Err(why) = check_command(cmd) {
+                if let Err(why) = check_command(cmd, opts.search_path.as_deref()) {
                     refusals.push(format!(
                         "the {what} command `{cmd}` cannot run: {why}. Fix it (it runs with `sh -c`), or pass \
                          --no-stop if n8n is not running on the target"

@@ -116,7 +116,8 @@ pub(super) fn container_name(c: &bollard::models::ContainerSummary) -> String {
 /// running it: its program (the first word, after variable assignments) is
 /// found on the PATH or is an executable file; for `sh FILE` (or bash, dash),
 /// the script exists. A command that starts with shell syntax is not judged.
-pub fn check_command(cmd: &str) -> std::result::Result<(), String> {
+/// `path`: the PATH it is looked up on ([`FullOptions::search_path`]).
+pub fn check_command(cmd: &str, path: Option<&str>) -> std::result::Result<(), String> {
     let words: Vec<&str> = cmd.split_whitespace().collect();
     let mut i = 0;
     while i < words.len()
@@ -151,8 +152,7 @@ pub fn check_command(cmd: &str) -> std::result::Result<(), String> {
         }
         true
     } else {
-        std::env::var_os("PATH")
-            .map(|path| std::env::split_paths(&path).any(|d| executable(&d.join(program))))
+        path.map(|path| std::env::split_paths(path).any(|d| executable(&d.join(program))))
             .unwrap_or(false)
     };
     if !found {

@@ -1,5 +1,10 @@
 use super::*;
 
+/// [`check_command`] on this process's PATH.
+fn check(cmd: &str) -> std::result::Result<(), String> {
+    check_command(cmd, std::env::var("PATH").ok().as_deref())
+}
+
 fn f(path: &str, t: FileType) -> ConfigFile {
     ConfigFile {
         path: path.into(),
@@ -65,23 +70,23 @@ fn compose_project_names() {
 
 #[test]
 fn commands_that_cannot_run_are_found_before_they_are_needed() {
-    assert!(check_command("sh -c 'true'").is_ok());
-    assert!(check_command("systemctl stop n8n").is_ok() || which("systemctl").is_none());
-    assert!(check_command("FOO=1 sh /nonexistent/x.sh").is_err());
-    assert!(check_command("FOO=1 sh /bin/true").is_ok());
-    assert!(check_command("no-such-program-of-n8n-ark --stop")
+    assert!(check("sh -c 'true'").is_ok());
+    assert!(check("systemctl stop n8n").is_ok() || which("systemctl").is_none());
+    assert!(check("FOO=1 sh /nonexistent/x.sh").is_err());
+    assert!(check("FOO=1 sh /bin/true").is_ok());
+    assert!(check("no-such-program-of-n8n-ark --stop")
         .unwrap_err()
         .contains("not found on the PATH"));
-    assert!(check_command("/nonexistent/stop.sh")
+    assert!(check("/nonexistent/stop.sh")
         .unwrap_err()
         .contains("not an executable file"));
-    assert!(check_command("sh /nonexistent/stop.sh")
+    assert!(check("sh /nonexistent/stop.sh")
         .unwrap_err()
         .contains("does not exist"));
-    assert!(check_command("   ").is_err());
+    assert!(check("   ").is_err());
     // Shell syntax is not judged.
-    assert!(check_command("cd /opt/n8n && docker compose stop").is_ok());
-    assert!(check_command("if true; then :; fi").is_ok());
+    assert!(check("cd /opt/n8n && docker compose stop").is_ok());
+    assert!(check("if true; then :; fi").is_ok());
 }
 
 fn which(program: &str) -> Option<PathBuf> {
