@@ -264,6 +264,30 @@ async fn database_restore_outcomes_events_and_error_kinds() {
     .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound, "{e:?}");
 
+    // Cancelled before it began: nothing changed, and its failure event
+    // says why.
+    let cancel = n8n_ark::cancel::Cancel::new();
+    cancel.cancel("SIGTERM");
+    let e = database::run(
+        &f.ctx.clone().with_cancel(cancel),
+        &database::Request {
+            as_name: Some("n8n_never".into()),
+            ..db_request(&pg, None)
+        },
+        &NoReport,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Interrupted, "{e:?}");
+    assert!(!pg
+        .psql("postgres", "SELECT datname FROM pg_database")
+        .contains("n8n_never"));
+    assert!(events(&f)
+        .await
+        .iter()
+        .any(|e| matches!(e, Event::RestoreFailed(x)
+        if x.what == "database" && x.message.contains("interrupted by SIGTERM"))));
+
     // Beside the original: the outcome, and its event.
     let done = database::run(
         &f.ctx,

@@ -132,7 +132,6 @@ fn go_back(req: &Request, target: &PgTarget, safety: &str) -> String {
 
 pub async fn run(ctx: &Context, req: &Request, r: &dyn Reporter) -> OpResult<Restored> {
     let target = req.check()?;
-    ctx.check_cancelled("before the restore began; nothing was changed")?;
     let backup = chosen(ctx, r, &req.backup).await?;
     let mode = match (&req.as_name, req.replace) {
         (Some(name), _) => DatabaseMode::New { name: name.clone() },
