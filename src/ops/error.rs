@@ -152,3 +152,24 @@ impl From<crate::catalog::CatalogError> for OpError {
         }
     }
 }
+
+impl From<crate::restore::RestoreError> for OpError {
+    fn from(e: crate::restore::RestoreError) -> OpError {
+        use crate::restore::RestoreError as R;
+        let retryable = e.is_retryable();
+        match e {
+            R::Invalid(m) => OpError::invalid(m),
+            R::NotFound(m) => OpError::not_found(m),
+            R::Store(s) => s.into(),
+            R::Target { message, retryable } => {
+                OpError::new(ErrorKind::Unavailable, message).retryable(retryable)
+            }
+            R::Unsafe(m) => OpError::new(ErrorKind::Damaged, m),
+            R::Refused(m) => OpError::new(ErrorKind::Refused, m),
+            R::Interrupted(m) => OpError::interrupted(m),
+            e @ R::Source(_) => {
+                OpError::new(ErrorKind::Unavailable, e.to_string()).retryable(retryable)
+            }
+        }
+    }
+}

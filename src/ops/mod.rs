@@ -33,5 +33,6 @@ pub mod key;
 pub mod list;
 pub mod read;
 pub mod repair;
+pub mod restore;
 pub mod sandbox;
 pub mod show;

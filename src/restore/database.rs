@@ -48,7 +48,8 @@ use store_format::contents::Database;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// How `pg_restore` (and its sibling `psql`, for roles) runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RestoreTool {
     /// A local binary; `psql` is taken from the same directory.
     Local { pg_restore: PathBuf },

@@ -37,6 +37,9 @@ pub struct PgTarget {
     pub password: Option<Zeroizing<String>>,
     /// Query parameters of the URL that libpq understands (e.g. sslmode).
     pub sslmode: Option<String>,
+    /// Where an operator sets this server's password, for a refused login
+    /// (None: the n8n database's settings).
+    pub password_setting: Option<&'static str>,
 }
 
 impl std::fmt::Debug for PgTarget {
@@ -90,7 +93,15 @@ impl PgTarget {
             database,
             password: password.or(in_url),
             sslmode,
+            password_setting: None,
         })
+    }
+
+    /// The same target, its password set where `setting` says (for the
+    /// message of a refused login).
+    pub fn with_password_setting(mut self, setting: &'static str) -> PgTarget {
+        self.password_setting = Some(setting);
+        self
     }
 
     /// The same server, another database.
@@ -178,10 +189,12 @@ impl PgTarget {
         match &e {
             sqlx::Error::Database(d) => match d.code().as_deref() {
                 Some("28P01") | Some("28000") => SourceError::Connect(format!(
-                    "{at} refused the login of user {:?} ({}): check the password \
-                     (ARK_N8N_DB_PASSWORD / ARK_N8N_DB_PASSWORD_FILE, or the password file in the config)",
+                    "{at} refused the login of user {:?} ({}): check the password ({})",
                     self.user,
-                    d.message()
+                    d.message(),
+                    self.password_setting.unwrap_or(
+                        "ARK_N8N_DB_PASSWORD / ARK_N8N_DB_PASSWORD_FILE, or the password file in the config"
+                    )
                 )),
                 Some("3D000") => SourceError::Connect(format!(
                     "{at} has no database {:?}",
@@ -528,7 +541,8 @@ impl WorkflowRow {
 pub use crate::text::quote_ident;
 
 /// How `pg_dump` and `pg_dumpall` run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DumpRunner {
     /// Local binaries.
     Local { pg_dump: PathBuf },

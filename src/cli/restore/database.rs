@@ -7,18 +7,15 @@
 //! configured n8n database's server and user, from n8n's
 //! (`ARK_N8N_DB_PASSWORD[_FILE]` or the config file's password file). Never
 //! from the command line: a `--target-url` holding a password is refused.
-use super::{open_store_and_catalog, restore_err};
-use crate::backup::{BackupKind, Sources};
+use super::{op_err, Steps};
 use crate::cancel::Cancel;
 use crate::cli::catalog::TextTable;
 use crate::cli::postgres_args::{no_password_on_the_command_line, ToolArgs};
 use crate::cli::{human_bytes, print_json, Cli, CliError, CliResult};
-use crate::restore::database::{
-    self, DatabaseMode, DatabaseOptions, DatabaseRestored, GlobalsRestored, RestoreTool,
-};
-use crate::restore::{choose_backup, item, Outcome, Recorder, RestoreError, RestoreWhat};
+use crate::ops::restore::database::{self, Request};
+use crate::ops::restore::Server;
 use crate::settings::{secret, Settings};
-use crate::source::postgres::{DumpRunner, PgTarget};
+use crate::source::postgres::PgTarget;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -62,7 +59,7 @@ pub struct Args {
 }
 
 /// The target server, its password from the environment or files.
-fn resolve_target(a: &Args, s: &Settings) -> Result<PgTarget, String> {
+fn resolve_target(a: &Args, s: &Settings) -> Result<Server, String> {
     no_password_on_the_command_line("--target-url", "ARK_TARGET_DB", a.target_url.as_ref())?;
     let n8n_url = std::env::var("ARK_N8N_DB")
         .ok()
@@ -72,16 +69,24 @@ fn resolve_target(a: &Args, s: &Settings) -> Result<PgTarget, String> {
         "no target server: pass --target-url postgres://user@host:port/postgres (or set ARK_TARGET_DB)"
             .to_string()
     })?;
-    let pw = secret(
+    let mut pw = secret(
         "ARK_TARGET_DB_PASSWORD",
         "ARK_TARGET_DB_PASSWORD_FILE",
         None,
     )?;
-    let mut t = PgTarget::parse(&url, pw).map_err(|e| format!("--target-url: {e}"))?;
-    if t.password.is_none() {
-        if let Some(n8n) = n8n_url.and_then(|u| PgTarget::parse(&u, None).ok()) {
-            if n8n.host == t.host && n8n.port == t.port && n8n.user == t.user {
-                t.password = match n8n.password {
+    // Without a password of its own, a target that is the configured n8n
+    // database's server and user gets n8n's.
+    if pw.is_none() {
+        if let (Ok(t), Some(n8n)) = (
+            PgTarget::parse(&url, None),
+            n8n_url.and_then(|u| PgTarget::parse(&u, None).ok()),
+        ) {
+            if t.password.is_none()
+                && n8n.host == t.host
+                && n8n.port == t.port
+                && n8n.user == t.user
+            {
+                pw = match n8n.password {
                     Some(p) => Some(p),
                     None => secret(
                         "ARK_N8N_DB_PASSWORD",
@@ -92,276 +97,44 @@ fn resolve_target(a: &Args, s: &Settings) -> Result<PgTarget, String> {
             }
         }
     }
-    Ok(t)
-}
-
-/// pg_restore for the restore, pg_dump for the safety backup.
-fn tools(a: &Args, s: &Settings) -> (RestoreTool, DumpRunner) {
-    (
-        a.tools.restore_tool(a.pg_restore.as_ref(), s),
-        a.tools.dump_runner(s),
-    )
-}
-
-/// The command that restores the safety backup `safety` onto the same
-/// target with the same tools (never with a password).
-fn go_back(a: &Args, target: &PgTarget, tool: &RestoreTool, safety: &str) -> String {
-    let mut v: Vec<String> = vec![
-        "n8n-ark".into(),
-        "restore".into(),
-        "database".into(),
-        safety.into(),
-        a.database.clone(),
-        "--target-url".into(),
-        database::url_for_message(target),
-        "--replace".into(),
-        "--yes".into(),
-    ];
-    match tool {
-        RestoreTool::Local { pg_restore } => {
-            if a.pg_restore.is_some() || a.tools.pg_dump.is_some() {
-                v.push("--pg-restore".into());
-                v.push(pg_restore.display().to_string());
-            }
-        }
-        RestoreTool::Docker {
-            container,
-            host,
-            port,
-        } => {
-            v.extend([
-                "--pg-container".into(),
-                container.clone(),
-                "--pg-container-host".into(),
-                host.clone(),
-                "--pg-container-port".into(),
-                port.to_string(),
-            ]);
-        }
-    }
-    if a.no_owner {
-        v.push("--no-owner".into());
-    }
-    v.iter()
-        .map(|s| crate::restore::full::shell_quote(s))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-#[derive(serde::Serialize)]
-struct Report<'a> {
-    restore_id: &'a str,
-    backup_id: &'a str,
-    safety_backup: Option<&'a str>,
-    roles: Option<&'a GlobalsRestored>,
-    database: &'a DatabaseRestored,
+    Ok(Server::new(url, pw.map(|p| p.to_string())))
 }
 
 pub async fn run(cli: &Cli, a: &Args, cancel: &Cancel) -> CliResult {
     let settings = cli.settings().map_err(CliError::Usage)?;
-    if a.replace && !a.yes {
-        return Err(CliError::Usage(format!(
-            "--replace drops the database {:?} on the target and puts the backup's in its place: add --yes \
-             to confirm (a pinned safety backup of it is taken first), or restore beside it with --as NAME",
-            a.database
-        )));
-    }
     let target = resolve_target(a, settings).map_err(CliError::Usage)?;
-    let (tool, dump) = tools(a, settings);
-    let (store, catalog) = open_store_and_catalog(cli).await?;
-    let backup = choose_backup(&catalog, &store, &a.backup)
-        .await
-        .map_err(restore_err)?;
-    let mode = match (&a.as_name, a.replace) {
-        (Some(name), _) => DatabaseMode::New { name: name.clone() },
-        (None, true) => DatabaseMode::Replace,
-        (None, false) => {
-            catalog.close().await;
-            return Err(CliError::Usage(format!(
-                "say where to restore {db:?}: --as {suggested} (a new database beside the original) or \
-                 --replace --yes (over {db:?} on {}:{}, after a pinned safety backup)",
-                target.host,
-                target.port,
-                db = a.database,
-                suggested = database::suggested_name(&a.database, backup.finished_ms),
-            )));
-        }
-    };
-    let final_name = match &mode {
-        DatabaseMode::New { name } => name.clone(),
-        DatabaseMode::Replace => a.database.clone(),
-    };
-    let recorder = Recorder::new(
-        &backup.backup_id,
-        RestoreWhat::Database,
-        format!("postgres:{final_name}@{}:{}", target.host, target.port),
-    );
-    let opts = DatabaseOptions {
+    let req = Request {
+        backup: a.backup.clone(),
+        database: a.database.clone(),
+        target,
+        as_name: a.as_name.clone(),
+        replace: a.replace,
+        yes: a.yes,
         no_owner: a.no_owner,
-        target_flag: "--target-url",
+        with_roles: a.with_roles,
+        tool: a.tools.restore_tool(a.pg_restore.as_ref(), settings),
+        dump: a.tools.dump_runner(settings),
+        name_pg_restore: a.pg_restore.is_some() || a.tools.pg_dump.is_some(),
     };
-    let mut safety: Option<String> = None;
-    let mut roles: Option<GlobalsRestored> = None;
-    let result: Result<DatabaseRestored, (&str, RestoreError)> = async {
-        if let Some(why) = cancel.interrupted() {
-            return Err((
-                "check",
-                RestoreError::Interrupted(format!("{why} before the restore began")),
-            ));
-        }
-        // Every check before anything changes (the roles --with-roles
-        // creates count as there).
-        let check_opts = DatabaseOptions {
-            no_owner: a.no_owner || a.with_roles,
-            ..opts.clone()
-        };
-        let pre = database::preflight(
-            &store,
-            &backup,
-            &a.database,
-            &target,
-            &tool,
-            &mode,
-            &check_opts,
-        )
-        .await
-        .map_err(|e| ("check", e))?;
-        if a.with_roles {
-            let r = database::restore_globals(&store, &backup, &target, &tool)
-                .await
-                .map_err(|e| ("roles", e))?;
-            if !cli.json && !r.created.is_empty() {
-                eprintln!("created role(s): {}", r.created.join(", "));
-            }
-            roles = Some(r);
-        }
-        if matches!(mode, DatabaseMode::Replace) && pre.existing_owner.is_some() {
-            if !cli.json {
-                eprintln!(
-                    "taking a safety backup of {:?} on {}:{} before replacing it ...",
-                    a.database, target.host, target.port
-                );
-            }
-            let sources = Sources {
-                n8n_db: Some(target.with_database(&a.database)),
-                pg_server: None,
-                dump: dump.clone(),
-                config_paths: vec![],
-                n8n_api: None,
-            };
-            let id = crate::restore::take_safety_backup(
-                &store,
-                BackupKind::PostgresN8n,
-                &sources,
-                &recorder.restore_id,
-            )
-            .await
-            .map_err(|e| ("safety_backup", e))?;
-            if !cli.json {
-                eprintln!("safety backup {id} taken (pinned)");
-            }
-            safety = Some(id);
-        }
-        database::restore_database(
-            &store,
-            &backup,
-            &a.database,
-            &target,
-            &tool,
-            &mode,
-            &opts,
-            &recorder.restore_id,
-            cancel,
-        )
-        .await
-        .map_err(|e| {
-            let stage = if database::is_count_mismatch(&e) {
-                "verify"
-            } else {
-                "database"
-            };
-            (stage, e)
-        })
-    }
-    .await;
-    let outcome = match result {
-        Ok(restored) => {
-            let detail = format!(
-                "into {} on {}: {} tables, row counts match the backup",
-                restored.target_database,
-                restored.server,
-                restored.tables.len()
-            );
-            let items = vec![item(
-                format!("database:{}", a.database),
-                Outcome::Restored,
-                detail,
-            )];
-            match recorder.performed(&store, items, safety.clone()).await {
-                Ok(_) => Ok(restored),
-                Err(e) => Err(CliError::Failed(format!(
-                    "the database was restored and checked, but the RestorePerformed event could not be \
-                     recorded: {e}"
-                ))),
-            }
-        }
-        // Bad input (a name PostgreSQL cannot take): nothing began.
-        Err((_, RestoreError::Invalid(m))) => Err(CliError::Usage(m)),
-        Err((stage, e)) => {
-            // The target's password comes from its own variables.
-            let mut message = e.to_string().replace(
-                "ARK_N8N_DB_PASSWORD / ARK_N8N_DB_PASSWORD_FILE, or the password file in the config",
-                "ARK_TARGET_DB_PASSWORD / ARK_TARGET_DB_PASSWORD_FILE",
-            );
-            if stage == "check" && !message.contains("nothing was changed") {
-                message.push_str("; nothing was changed");
-            }
-            if let Some(r) = roles.as_ref().filter(|r| !r.created.is_empty()) {
-                message.push_str(&format!(
-                    ". The roles created before it stay: {}",
-                    r.created.join(", ")
-                ));
-            }
-            if let Some(id) = &safety {
-                message.push_str(&format!(
-                    ". The safety backup {id} (pinned) holds {db:?} as it was before; to go back: {}",
-                    go_back(a, &target, &tool, id),
-                    db = a.database,
-                ));
-            }
-            let items = vec![item(
-                format!("database:{}", a.database),
-                Outcome::Failed,
-                message.clone(),
-            )];
-            if let Some(unrecorded) = recorder
-                .failed(&store, stage, &message, items, safety.clone())
-                .await
-            {
-                message.push_str(&format!(" ({unrecorded})"));
-            }
-            Err(super::interrupted_or(cancel, CliError::Failed(message)))
-        }
+    // What the request gets wrong is said before the store opens.
+    req.check()?;
+    let ctx = cli.context(cancel.clone()).await?;
+    let steps = Steps {
+        prefix: "",
+        quiet: cli.json,
     };
-    if let Err(e) = catalog.catch_up(&store).await {
-        eprintln!("warning: the catalog was not updated ({e}); it catches up on the next command");
-    }
-    catalog.close().await;
-    let restored = outcome?;
+    let done = database::run(&ctx, &req, &steps)
+        .await
+        .map_err(|e| op_err(cancel, e))?;
     if cli.json {
-        print_json(&Report {
-            restore_id: &recorder.restore_id,
-            backup_id: &backup.backup_id,
-            safety_backup: safety.as_deref(),
-            roles: roles.as_ref(),
-            database: &restored,
-        });
+        print_json(&done);
         return Ok(());
     }
+    let restored = &done.database;
     println!(
         "restored database {:?} of backup {} {} {:?} on {} in {:.1} s ({} streamed through {})",
         restored.backup_database,
-        backup.backup_id,
+        done.backup_id,
         if restored.replaced { "over" } else { "into" },
         restored.target_database,
         restored.server,
@@ -369,7 +142,7 @@ pub async fn run(cli: &Cli, a: &Args, cancel: &Cancel) -> CliResult {
         human_bytes(restored.dump_bytes),
         restored.pg_restore
     );
-    if let Some(id) = &safety {
+    if let Some(id) = &done.safety_backup {
         println!("  safety backup of the replaced database: {id} (pinned)");
     }
     for line in &restored.cleaned_up {
@@ -391,7 +164,7 @@ pub async fn run(cli: &Cli, a: &Args, cancel: &Cancel) -> CliResult {
     println!(
         "  {} tables, every row count equals the backup's (restore {})",
         restored.tables.len(),
-        recorder.restore_id
+        done.restore_id
     );
     Ok(())
 }

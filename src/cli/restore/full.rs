@@ -10,18 +10,16 @@
 //! `check`: an encryption key mismatch, no way to stop n8n) or a failure
 //! midway (`RestoreFailed` with its stage, the safety backup and the command
 //! that goes back).
-use super::{open_store_and_catalog, restore_err};
+use super::{op_err, Steps};
 use crate::cancel::Cancel;
 use crate::cli::catalog::fmt_time;
 use crate::cli::postgres_args::{ServerArgs, Servers, ToolArgs};
 use crate::cli::{print_json, Cli, CliError, CliResult};
-use crate::restore::database::RestoreTool;
-use crate::restore::full::{self, shell_quote, Control, FullOptions, FullReport, Plan};
-use crate::restore::{choose_backup, Recorder, RestoreWhat};
+use crate::ops::restore::full::{self, Request, Stop};
+use crate::ops::restore::{Secret, Server};
+use crate::restore::full::Plan;
 use crate::settings::Settings;
-use crate::source::postgres::{DumpRunner, PgTarget};
 use std::path::PathBuf;
-use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -96,225 +94,70 @@ pub struct Args {
     pub with_roles: bool,
 }
 
-/// The options, from flags, `ARK_*` variables and the config file.
-fn options(a: &Args, s: &Settings) -> Result<FullOptions, String> {
-    if !a.root.is_absolute() {
-        return Err(format!(
-            "--root {} is not an absolute path",
-            a.root.display()
-        ));
-    }
-    match std::fs::metadata(&a.root) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(format!("--root {} is not a directory", a.root.display())),
-        // A plan writes nothing: it needs no root yet.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && (a.dry_run || !a.yes) => {}
-        Err(e) => return Err(format!("--root {}: {e}", a.root.display())),
-    }
+/// The request, from flags, `ARK_*` variables and the config file (the
+/// engine checks it).
+fn request(cli: &Cli, a: &Args, s: &Settings) -> Result<Request, String> {
     let Servers { n8n_db, pg_server } = a.servers.resolve(s)?;
-    let dump = a.tools.dump_runner(s);
-    let tool = a.tools.restore_tool(a.pg_restore.as_ref(), s);
-    let r = &s.restore;
-    let stop = a.stop_command.clone().or(r.stop_command.clone());
-    let start = a.start_command.clone().or(r.start_command.clone());
-    let control = if a.no_stop {
-        Control::NoStop
-    } else {
-        match (stop, start) {
-            (Some(stop), Some(start)) => Control::Commands { stop, start },
-            (Some(_), None) | (None, Some(_)) => {
-                return Err(
-                    "--stop-command and --start-command go together (or ARK_STOP_COMMAND and \
-                     ARK_START_COMMAND, or stop_command and start_command in [restore])"
-                        .into(),
-                )
-            }
-            (None, None) => Control::Compose {
-                project: a.compose_project.clone().or(r.compose_project.clone()),
-                keep_running: a
-                    .keep_running
-                    .iter()
-                    .chain(r.keep_running.iter())
-                    .filter(|s| !s.is_empty())
-                    .cloned()
-                    .collect(),
-            },
-        }
-    };
-    if let Control::Compose {
-        project: Some(p), ..
-    } = &control
+    let server = |url: Option<&String>, t: Option<crate::source::postgres::PgTarget>| match (url, t)
     {
-        if full::normalise_project(p).as_deref() != Some(p.as_str()) {
-            return Err(format!(
-                "--compose-project {p:?} is not a compose project name (lower case letters, digits, _ and -)"
-            ));
-        }
-    }
-    let health_url = match a.health_url.clone().or(r.health_url.clone()) {
-        Some(u) => Some(u),
-        None => match a.n8n_url.as_ref().or(s.n8n.api_url.as_ref()) {
-            Some(base) => Some(health_of(base)?),
-            None => None,
-        },
+        (Some(url), Some(t)) => Some(Server::new(url.clone(), t.password.map(|p| p.to_string()))),
+        _ => None,
     };
-    if let Some(u) = &health_url {
-        let p =
-            url::Url::parse(u).map_err(|e| format!("the health URL {u:?} is not valid: {e}"))?;
-        if !matches!(p.scheme(), "http" | "https") {
-            return Err(format!(
-                "the health URL {u:?} is not an http:// or https:// URL"
-            ));
-        }
-        if !p.username().is_empty() || p.password().is_some() {
-            return Err(
-                "the health URL holds a user name or password, which the plan and the journal would show: \
-                 give n8n's /healthz/readiness without them"
-                    .into(),
-            );
-        }
-    }
-    let health_timeout = a.health_timeout.or(r.health_timeout_secs);
-    if health_timeout == Some(0) {
-        return Err("--health-timeout must be at least 1 second".into());
-    }
-    Ok(FullOptions {
-        root: a.root.clone(),
+    let n8n_db = server(
+        a.servers.n8n_db.as_ref().or(s.n8n.database.as_ref()),
         n8n_db,
-        pg_server,
-        dump,
-        tool,
-        control,
-        health_url,
-        health_timeout: health_timeout
-            .map(Duration::from_secs)
-            .unwrap_or(full::DEFAULT_HEALTH_TIMEOUT),
-        all_databases: a.all_databases,
-        keep_before: a.keep_before_restore,
-        force: a.force,
-        no_owner: a.no_owner,
-        with_roles: a.with_roles,
-    })
-}
-
-/// n8n's health endpoint from its base URL: `<base>/healthz/readiness`
-/// (`/healthz` answers as soon as the process listens, before n8n's
-/// database and API are up; the readiness endpoint only then).
-fn health_of(base: &str) -> Result<String, String> {
-    let mut u = url::Url::parse(base.trim()).map_err(|e| {
-        format!("{base:?} is not a valid n8n URL: {e} (expected e.g. http://127.0.0.1:5678)")
-    })?;
-    let mut path = u.path().trim_end_matches('/').to_string();
-    for suffix in ["/api/v1", "/api"] {
-        if let Some(p) = path.strip_suffix(suffix) {
-            path = p.to_string();
-            break;
-        }
-    }
-    u.set_path(&format!("{path}/healthz/readiness"));
-    u.set_query(None);
-    u.set_fragment(None);
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    Ok(u.to_string())
-}
-
-/// `postgres://user@host:port/db` without the password (a socket directory
-/// percent-encoded), for the go-back command.
-fn url_of(t: &PgTarget) -> String {
-    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let host = if t.host.contains(':') && !t.host.starts_with('/') {
-        format!("[{}]", t.host)
-    } else {
-        enc(&t.host)
-    };
-    let mut u = format!(
-        "postgres://{}@{host}:{}/{}",
-        enc(&t.user),
-        t.port,
-        enc(&t.database)
     );
-    if let Some(m) = &t.sslmode {
-        u.push_str(&format!("?sslmode={}", enc(m)));
-    }
-    u
-}
-
-/// The command that restores the safety backup `safety` onto the same
-/// target: the same store and target settings, `--root /` (the safety
-/// backup recorded the files at their real paths under the root).
-fn go_back_command(cli: &Cli, opts: &FullOptions, plan: &Plan, safety: &str) -> String {
-    let mut v: Vec<String> = vec!["n8n-ark".into()];
-    let flag = |v: &mut Vec<String>, f: &str, val: String| {
-        v.push(f.to_string());
-        v.push(val);
-    };
+    let pg_server = server(
+        a.servers.pg_server.as_ref().or(s.postgres.server.as_ref()),
+        pg_server,
+    );
+    let r = &s.restore;
+    // Where the store, the config and the data directory are, for the
+    // command that goes back.
+    let mut go_back_args = vec![];
     if let Ok(loc) = cli.store_location() {
-        flag(&mut v, "--store", loc);
+        go_back_args.extend(["--store".to_string(), loc]);
     }
     if let Some(c) = &cli.config {
-        flag(&mut v, "--config", c.display().to_string());
+        go_back_args.extend(["--config".to_string(), c.display().to_string()]);
     }
     if let Some(d) = &cli.data_dir {
-        flag(&mut v, "--data-dir", d.display().to_string());
+        go_back_args.extend(["--data-dir".to_string(), d.display().to_string()]);
     }
-    v.extend(["restore", "full", safety, "--root", "/", "--yes"].map(String::from));
-    if let Some(t) = &opts.n8n_db {
-        flag(&mut v, "--n8n-db", url_of(t));
-    }
-    if let Some(t) = &opts.pg_server {
-        flag(&mut v, "--pg-server", url_of(t));
-    }
-    match &opts.tool {
-        RestoreTool::Docker {
-            container,
-            host,
-            port,
-        } => {
-            flag(&mut v, "--pg-container", container.clone());
-            flag(&mut v, "--pg-container-host", host.clone());
-            flag(&mut v, "--pg-container-port", port.to_string());
-        }
-        RestoreTool::Local { pg_restore } => {
-            flag(&mut v, "--pg-restore", pg_restore.display().to_string());
-            if let DumpRunner::Local { pg_dump } = &opts.dump {
-                flag(&mut v, "--pg-dump", pg_dump.display().to_string());
-            }
-        }
-    }
-    match &opts.control {
-        Control::NoStop => v.push("--no-stop".into()),
-        Control::Commands { stop, start } => {
-            flag(&mut v, "--stop-command", stop.clone());
-            flag(&mut v, "--start-command", start.clone());
-        }
-        Control::Compose { keep_running, .. } => {
-            if let Some(p) = &plan.stop.project {
-                flag(&mut v, "--compose-project", p.clone());
-            }
-            if !keep_running.is_empty() {
-                flag(&mut v, "--keep-running", keep_running.join(","));
-            }
-        }
-    }
-    if let Some(u) = &plan.health.url {
-        flag(&mut v, "--health-url", u.clone());
-        flag(
-            &mut v,
-            "--health-timeout",
-            plan.health.timeout_secs.to_string(),
-        );
-    }
-    if opts.all_databases {
-        v.push("--all-databases".into());
-    }
-    if opts.no_owner {
-        v.push("--no-owner".into());
-    }
-    v.iter()
-        .map(|s| shell_quote(s))
-        .collect::<Vec<_>>()
-        .join(" ")
+    Ok(Request {
+        backup: a.backup.clone(),
+        root: a.root.clone(),
+        confirmed: a.yes && !a.dry_run,
+        force: a.force,
+        n8n_db,
+        pg_server,
+        tool: a.tools.restore_tool(a.pg_restore.as_ref(), s),
+        dump: a.tools.dump_runner(s),
+        stop: Stop {
+            no_stop: a.no_stop,
+            stop_command: a.stop_command.clone().or(r.stop_command.clone()),
+            start_command: a.start_command.clone().or(r.start_command.clone()),
+            compose_project: a.compose_project.clone().or(r.compose_project.clone()),
+            keep_running: a
+                .keep_running
+                .iter()
+                .chain(r.keep_running.iter())
+                .cloned()
+                .collect(),
+        },
+        n8n_url: a.n8n_url.clone().or(s.n8n.api_url.clone()),
+        health_url: a.health_url.clone().or(r.health_url.clone()),
+        health_timeout_secs: a.health_timeout.or(r.health_timeout_secs),
+        all_databases: a.all_databases,
+        keep_before: a.keep_before_restore,
+        no_owner: a.no_owner,
+        with_roles: a.with_roles,
+        // The key n8n gets from elsewhere: this command's environment.
+        encryption_key: std::env::var(crate::source::config_files::ENCRYPTION_KEY_VAR)
+            .ok()
+            .map(Secret::new),
+        go_back_args,
+    })
 }
 
 fn print_plan(p: &Plan) {
@@ -408,103 +251,38 @@ fn print_plan(p: &Plan) {
     println!();
 }
 
-fn planned(plan: Plan) -> FullReport {
-    FullReport {
-        restore_id: None,
-        backup_id: plan.backup_id.clone(),
-        result: if plan.refusals.is_empty() {
-            "planned"
-        } else {
-            "refused"
-        }
-        .into(),
-        plan,
-        items: vec![],
-        safety_backup: None,
-        databases: vec![],
-        health: None,
-        failed_stage: None,
-        message: None,
-        go_back: None,
-        unrecorded: None,
-        changed: vec![],
-        duration_ms: 0,
-    }
-}
-
 pub async fn run(cli: &Cli, a: &Args, cancel: &Cancel) -> CliResult {
-    let opts = cli
+    let req = cli
         .settings()
-        .and_then(|s| options(a, s))
+        .and_then(|s| request(cli, a, s))
         .map_err(CliError::Usage)?;
-    let (store, catalog) = open_store_and_catalog(cli).await?;
-    let backup = choose_backup(&catalog, &store, &a.backup)
-        .await
-        .map_err(restore_err);
-    catalog.close().await;
-    let backup = backup?;
-    let recorder = Recorder::new(
-        &backup.backup_id,
-        RestoreWhat::Full,
-        full::target_description(&opts),
-    );
-    let prepared = match full::plan(&store, &backup, &opts).await {
-        Ok(p) => p,
-        Err(e) => {
-            // Asked for (--yes): the refusal is recorded; a plan is not.
-            let message = format!("restore full refused, nothing was changed: {e}");
-            if a.yes && !a.dry_run {
-                if let Some(u) = recorder
-                    .failed(&store, "check", &message, vec![], None)
-                    .await
-                {
-                    return Err(CliError::Failed(format!("{message} ({u})")));
-                }
-            }
-            return Err(match e {
-                crate::restore::RestoreError::Invalid(m) => CliError::Usage(m),
-                _ => CliError::Failed(message),
-            });
-        }
+    // What the request gets wrong is said before the store opens.
+    req.options(&crate::ops::Environment::empty())?;
+    let ctx = cli.context(cancel.clone()).await?;
+    let steps = Steps {
+        prefix: "restore: ",
+        quiet: false,
     };
-    if let (Some(why), false) = (cancel.interrupted(), a.yes && !a.dry_run) {
-        return Err(super::interrupted_or(
-            cancel,
-            CliError::Failed(format!(
-                "{why} while the plan was made: nothing was changed"
-            )),
-        ));
-    }
-    if cli.json && (a.dry_run || !a.yes) {
-        print_json(&planned(prepared.plan.clone()));
+    let planned = full::plan(&ctx, &req, &steps)
+        .await
+        .map_err(|e| op_err(cancel, e))?;
+    if cli.json && !req.confirmed {
+        print_json(&planned.report);
     } else if !cli.json {
-        print_plan(&prepared.plan);
+        print_plan(planned.plan());
     }
     if a.dry_run {
-        if !prepared.plan.refusals.is_empty() {
-            return Err(CliError::Failed(format!(
-                "dry run: the restore would be refused: {}",
-                prepared.plan.refusals.join("; ")
-            )));
+        if let Some(e) = planned.refusal() {
+            return Err(e.into());
         }
         if !cli.json {
             println!("dry run: nothing was changed (run again with --yes instead of --dry-run to restore)");
         }
         return Ok(());
     }
-    if !a.yes {
-        return Err(CliError::Usage(
-            "restore full replaces databases and files and stops n8n: read the plan above, then run the \
-             same command with --yes (or --dry-run to only print the plan)"
-                .into(),
-        ));
-    }
-    let go_back = |safety: &str| go_back_command(cli, &opts, &prepared.plan, safety);
-    let progress = |line: &str| eprintln!("restore: {line}");
-    let report = full::execute(
-        &store, &backup, &prepared, &opts, &recorder, &go_back, &progress, cancel,
-    )
-    .await;
+    let report = full::execute(&ctx, planned, &steps)
+        .await
+        .map_err(|e| op_err(cancel, e))?;
     if cli.json {
         print_json(&report);
     } else if report.failed_stage.is_none() {
@@ -525,54 +303,8 @@ pub async fn run(cli: &Cli, a: &Args, cancel: &Cancel) -> CliResult {
             println!("safety backup {s} (pinned) holds the state from before the restore");
         }
     }
-    if let Some(u) = &report.unrecorded {
-        eprintln!("warning: {u}");
-    }
-    match &report.message {
-        Some(m) if report.failed_stage.is_some() => {
-            Err(super::interrupted_or(cancel, CliError::Failed(m.clone())))
-        }
-        _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn health_urls() {
-        assert_eq!(
-            health_of("http://127.0.0.1:5678").unwrap(),
-            "http://127.0.0.1:5678/healthz/readiness"
-        );
-        assert_eq!(
-            health_of("https://u:p@n8n.example.org/api/v1/").unwrap(),
-            "https://n8n.example.org/healthz/readiness"
-        );
-        assert!(health_of("not a url").is_err());
-    }
-
-    #[test]
-    fn go_back_urls_carry_no_password() {
-        let t = PgTarget::parse(
-            "postgres://n8n:secret@%2Fvar%2Frun%2Fpostgresql:5432/n8n db?sslmode=disable",
-            None,
-        )
-        .unwrap();
-        let u = url_of(&t);
-        assert!(!u.contains("secret"), "{u}");
-        let back = PgTarget::parse(&u, None).unwrap();
-        assert_eq!(
-            (
-                back.host.as_str(),
-                back.port,
-                back.user.as_str(),
-                back.database.as_str()
-            ),
-            ("/var/run/postgresql", 5432, "n8n", "n8n db")
-        );
-        assert_eq!(back.sslmode.as_deref(), Some("disable"));
-        assert!(back.password.is_none());
+    match full::failure(&ctx, &report) {
+        Some(e) => Err(op_err(cancel, e)),
+        None => Ok(()),
     }
 }

@@ -37,17 +37,6 @@ pub async fn run(cli: &Cli, cmd: &RestoreCommand) -> CliResult {
     }
 }
 
-/// The error of a restore that ended after `cancel` was asked: exit status
-/// 128 + the signal's number; else `e` as it is.
-pub fn interrupted_or(cancel: &crate::cancel::Cancel, e: super::CliError) -> super::CliError {
-    match (cancel.reason(), e) {
-        (Some(reason), super::CliError::Failed(m)) => {
-            super::CliError::Interrupted(m, super::signals::exit_code(&reason))
-        }
-        (_, e) => e,
-    }
-}
-
 /// The store (a restore reads objects from it and appends its event) and its
 /// catalog, caught up (to resolve `latest` and names).
 pub async fn open_store_and_catalog(
@@ -63,5 +52,36 @@ pub fn restore_err(e: crate::restore::RestoreError) -> super::CliError {
     match e {
         crate::restore::RestoreError::Invalid(m) => super::CliError::Usage(m),
         e => super::CliError::Failed(e.to_string()),
+    }
+}
+
+/// An operation's error as this command ends with it: stopped by a signal,
+/// the exit status is 128 + that signal's number.
+pub fn op_err(cancel: &crate::cancel::Cancel, e: crate::ops::OpError) -> super::CliError {
+    match (e.kind, cancel.reason()) {
+        (crate::ops::ErrorKind::Interrupted, Some(reason)) => {
+            let code = super::signals::exit_code(&reason);
+            super::CliError::Interrupted(super::CliError::Op(e).to_string(), code)
+        }
+        _ => super::CliError::Op(e),
+    }
+}
+
+/// A restore's progress on the command line: warnings as `warning: …`
+/// lines, its steps as lines on standard error (after `prefix`) unless
+/// `quiet`.
+pub struct Steps {
+    pub prefix: &'static str,
+    pub quiet: bool,
+}
+
+impl crate::ops::Reporter for Steps {
+    fn report(&self, p: crate::ops::Progress) {
+        match p {
+            crate::ops::Progress::Stage { name } if !self.quiet => {
+                eprintln!("{}{name}", self.prefix)
+            }
+            p => crate::ops::Reporter::report(&super::progress::Printer, p),
+        }
     }
 }

@@ -2,17 +2,15 @@
 //! [--tag TAG] (--out DIR | --to-n8n)`: workflows of a backup written as files
 //! for n8n's import, or created in a running n8n as new, inactive workflows
 //! (the originals are never touched). See [`crate::restore::workflow`].
-use super::{open_store_and_catalog, restore_err};
+use super::op_err;
 use crate::cancel::Cancel;
+use crate::cli::progress::Printer;
 use crate::cli::{print_json, Cli, CliError, CliResult};
-use crate::restore::workflow::{
-    self, Destination, NameTemplate, Request, RestoreReport, Selection, WorkflowResult,
-    DEFAULT_NAME_TEMPLATE,
-};
-use crate::restore::{choose_backup, Outcome};
+use crate::ops::restore::workflow::{self, Request, To, Watch};
+use crate::ops::restore::Server;
+use crate::restore::workflow::{RestoreReport, Selection, WorkflowResult};
+use crate::restore::{ChosenBackup, Outcome};
 use crate::settings::{secret, Settings};
-use crate::source::n8n_api::N8nApi;
-use crate::source::postgres::PgTarget;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -61,7 +59,7 @@ pub struct Args {
 
 /// Where the workflows go, from the flags, ARK_* variables and the config
 /// file; an error is the operator's to fix (nothing has been done yet).
-fn destination(a: &Args, s: &Settings) -> Result<Destination, String> {
+fn destination(a: &Args, s: &Settings) -> Result<To, String> {
     match (&a.out, a.to_n8n) {
         (None, false) => Err(
             "where to? Give --out DIR (files to import in n8n) or --to-n8n \
@@ -69,56 +67,26 @@ fn destination(a: &Args, s: &Settings) -> Result<Destination, String> {
                 .into(),
         ),
         (Some(_), true) => Err("give either --out DIR or --to-n8n, not both".into()),
-        (Some(dir), false) => {
-            if a.name_template.is_some() {
-                return Err(
-                    "--name-template names workflows created with --to-n8n; files keep the \
-                     backed-up name"
-                        .into(),
-                );
-            }
-            if dir.as_os_str().is_empty() {
-                return Err("--out needs a directory".into());
-            }
-            if dir.exists() && !dir.is_dir() {
-                return Err(format!("--out {} is not a directory", dir.display()));
-            }
-            // Absolute, so that the restore history says where.
-            let dir =
-                std::path::absolute(dir).map_err(|e| format!("--out {}: {e}", dir.display()))?;
-            Ok(Destination::Files { dir })
-        }
+        (Some(dir), false) => Ok(To::Files { dir: dir.clone() }),
         (None, true) => {
-            let template =
-                NameTemplate::parse(a.name_template.as_deref().unwrap_or(DEFAULT_NAME_TEMPLATE))?;
-            let url = a
-                .n8n_url
-                .as_ref()
-                .or(s.n8n.api_url.as_ref())
-                .ok_or_else(|| {
-                    "n8n's API is not configured: give --n8n-url URL (or ARK_N8N_URL, or [n8n] \
-                 api_url in the config file) with a key in ARK_N8N_API_KEY or \
-                 ARK_N8N_API_KEY_FILE; or restore to files with --out DIR"
-                        .to_string()
-                })?;
-            let key = secret(
-                "ARK_N8N_API_KEY",
-                "ARK_N8N_API_KEY_FILE",
-                s.n8n.api_key_file.as_deref(),
-            )?
-            .ok_or_else(|| {
-                "n8n's API needs a key: set ARK_N8N_API_KEY or ARK_N8N_API_KEY_FILE (create one \
-                 in n8n: Settings → n8n API); or restore to files with --out DIR"
-                    .to_string()
-            })?;
-            let api = N8nApi::new(url, key.to_string()).map_err(|e| e.to_string())?;
-            Ok(Destination::N8n { api, template })
+            let url = a.n8n_url.as_ref().or(s.n8n.api_url.as_ref()).cloned();
+            // The key is read only for an n8n that is configured.
+            let api_key = match &url {
+                Some(_) => secret(
+                    "ARK_N8N_API_KEY",
+                    "ARK_N8N_API_KEY_FILE",
+                    s.n8n.api_key_file.as_deref(),
+                )?
+                .map(|k| k.to_string()),
+                None => None,
+            };
+            Ok(To::N8n { url, api_key })
         }
     }
 }
 
 /// The target n8n's database, when configured.
-fn credentials_db(a: &Args, s: &Settings) -> Result<Option<PgTarget>, String> {
+fn credentials_db(a: &Args, s: &Settings) -> Result<Option<Server>, String> {
     crate::cli::postgres_args::no_password_on_the_command_line(
         "--n8n-db",
         "ARK_N8N_DB",
@@ -132,9 +100,36 @@ fn credentials_db(a: &Args, s: &Settings) -> Result<Option<PgTarget>, String> {
                 "ARK_N8N_DB_PASSWORD_FILE",
                 s.n8n.database_password_file.as_deref(),
             )?;
-            Ok(Some(
-                PgTarget::parse(url, pw).map_err(|e| format!("--n8n-db: {e}"))?,
-            ))
+            Ok(Some(Server::new(url.clone(), pw.map(|p| p.to_string()))))
+        }
+    }
+}
+
+/// Prints the header and each workflow's result as it is known (text only).
+struct Lines {
+    json: bool,
+}
+
+impl Watch for Lines {
+    fn begun(&self, count: usize, backup: &ChosenBackup, target: &str) {
+        if self.json {
+            return;
+        }
+        let what = match (target.strip_prefix("dir:"), target.strip_prefix("n8n:")) {
+            (Some(dir), _) => format!("to files in {dir}"),
+            (_, Some(url)) => format!("into n8n at {url}"),
+            _ => target.to_string(),
+        };
+        println!(
+            "restoring {count} workflow(s) of backup {} (finished {} UTC) {what}",
+            backup.backup_id,
+            crate::cli::catalog::fmt_time(Some(backup.finished_ms))
+        );
+    }
+
+    fn result(&self, r: &WorkflowResult) {
+        if !self.json {
+            print_result(r);
         }
     }
 }
@@ -142,51 +137,26 @@ fn credentials_db(a: &Args, s: &Settings) -> Result<Option<PgTarget>, String> {
 pub async fn run(cli: &Cli, a: &Args, cancel: &Cancel) -> CliResult {
     // Everything the operator can get wrong is found before the store opens.
     let settings = cli.settings().map_err(CliError::Usage)?;
-    let destination = destination(a, settings).map_err(CliError::Usage)?;
+    let to = destination(a, settings).map_err(CliError::Usage)?;
     let credentials_db = credentials_db(a, settings).map_err(CliError::Usage)?;
-    let selection = Selection {
-        workflows: a.workflows.clone(),
-        all: a.all,
-        name_contains: a.name_contains.clone(),
-        tags: a.tags.clone(),
-    };
-    selection.check().map_err(restore_err)?;
-    let (store, catalog) = open_store_and_catalog(cli).await?;
-    let chosen = choose_backup(&catalog, &store, &a.backup).await;
-    catalog.close().await;
-    let chosen = chosen.map_err(restore_err)?;
-    let request = Request {
-        selection,
-        destination,
+    let req = Request {
+        backup: a.backup.clone(),
+        selection: Selection {
+            workflows: a.workflows.clone(),
+            all: a.all,
+            name_contains: a.name_contains.clone(),
+            tags: a.tags.clone(),
+        },
+        to,
+        name_template: a.name_template.clone(),
         credentials_db,
     };
-    let json = cli.json;
-    let print = move |r: &WorkflowResult| {
-        if !json {
-            print_result(r);
-        }
-    };
-    let what = match &request.destination {
-        Destination::Files { dir } => format!("to files in {}", dir.display()),
-        Destination::N8n { api, .. } => format!("into n8n at {}", api.base_url()),
-    };
-    // The selection is checked (and a refusal recorded) before the header.
-    let begun = workflow::begin(&store, &chosen, request)
+    req.check()?;
+    let ctx = cli.context(cancel.clone()).await?;
+    let report = workflow::run_watched(&ctx, &req, &Printer, &Lines { json: cli.json })
         .await
-        .map_err(restore_err)?;
-    if !json {
-        println!(
-            "restoring {} workflow(s) of backup {} (finished {} UTC) {what}",
-            begun.count(),
-            chosen.backup_id,
-            crate::cli::catalog::fmt_time(Some(chosen.finished_ms))
-        );
-    }
-    let report = begun
-        .run(&print, cancel)
-        .await
-        .map_err(|e| super::interrupted_or(cancel, restore_err(e)))?;
-    if json {
+        .map_err(|e| op_err(cancel, e))?;
+    if cli.json {
         print_json(&report);
     } else {
         print_summary(&report);
