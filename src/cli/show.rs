@@ -341,9 +341,17 @@ async fn show_table(cli: &Cli, a: &Args, table: &str) -> CliResult {
         .sandbox_idle
         .map(std::time::Duration::from_secs)
         .unwrap_or(crate::sandbox::BROWSE_IDLE);
-    let rows = read_table(&store, &chosen, &req, &cli.sandbox(&a.sandbox), idle)
-        .await
-        .map_err(super::restore::restore_err)?;
+    let rows = read_table(
+        &store,
+        &chosen,
+        &req,
+        &cli.sandbox(&a.sandbox),
+        idle,
+        &super::sandboxes(),
+        &super::progress::Printer,
+    )
+    .await
+    .map_err(super::restore::restore_err)?;
     let secret: Vec<&str> = rows
         .columns
         .iter()

@@ -48,6 +48,8 @@ impl VerifyOptions {
             level,
             sandbox: s.clone(),
             cancel: Default::default(),
+            sandboxes: super::sandboxes(),
+            reporter: std::sync::Arc::new(super::progress::Printer),
         }
     }
 }
