@@ -226,6 +226,7 @@ fn a_backup_killed_after_writing_its_manifest_is_recorded_as_completed() {
                 kind: "flows".into(),
                 host: "here".into(),
                 sources: vec![],
+                ..Default::default()
             }),
         )
         .await

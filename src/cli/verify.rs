@@ -50,6 +50,7 @@ impl VerifyOptions {
             cancel: Default::default(),
             sandboxes: super::sandboxes(),
             reporter: std::sync::Arc::new(super::progress::Printer),
+            trigger: crate::ops::Trigger::Manual,
         }
     }
 }

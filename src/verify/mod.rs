@@ -91,6 +91,8 @@ pub struct VerifyOptions {
     pub sandboxes: std::sync::Arc<crate::sandbox::SandboxManager>,
     /// Where it says which sandbox it uses.
     pub reporter: std::sync::Arc<dyn crate::ops::Reporter>,
+    /// Who asked for it (recorded in `VerificationFailed`).
+    pub trigger: crate::ops::Trigger,
 }
 
 impl std::fmt::Debug for VerifyOptions {
@@ -100,6 +102,7 @@ impl std::fmt::Debug for VerifyOptions {
             .field("sandbox", &self.sandbox)
             .field("cancel", &self.cancel)
             .field("sandboxes", &self.sandboxes)
+            .field("trigger", &self.trigger)
             .finish_non_exhaustive()
     }
 }
@@ -112,6 +115,7 @@ impl VerifyOptions {
             cancel: Default::default(),
             sandboxes: Default::default(),
             reporter: std::sync::Arc::new(crate::ops::NoReport),
+            trigger: crate::ops::Trigger::Manual,
         }
     }
 }
@@ -459,6 +463,8 @@ pub async fn verify_backup(
             stage: e.stage().into(),
             message: message.clone(),
             duration_ms,
+            retryable: Some(e.is_retryable()),
+            trigger: Some(opts.trigger.as_str().into()),
         };
         if let Err(re) = journal::append(store, Event::VerificationFailed(ev)).await {
             return Err(VerifyError::Record(format!("could not run: {message}"), re));
