@@ -515,6 +515,7 @@ async fn fail_backup(store: &Store, backup_id: &str, with_start: bool) {
                 kind: "postgres_n8n".into(),
                 host: "n8n-prod".into(),
                 sources: vec!["postgres:n8n@127.0.0.1:5432".into()],
+                ..Default::default()
             }),
         )
         .await
@@ -528,6 +529,7 @@ async fn fail_backup(store: &Store, backup_id: &str, with_start: bool) {
             stage: "dump".into(),
             message: "pg_dump exited with status 1: connection refused".into(),
             duration_ms: 1234,
+            ..Default::default()
         }),
     )
     .await
@@ -935,6 +937,7 @@ async fn failed_and_running_backups_are_listed_and_latest_skips_them() {
             kind: "flows".into(),
             host: "n8n-prod".into(),
             sources: vec!["n8n-api:http://127.0.0.1:5678".into()],
+            ..Default::default()
         }),
     )
     .await
@@ -2344,6 +2347,7 @@ async fn control_characters_in_names_are_escaped_in_text_output() {
             stage: "dump".into(),
             message: "pg_dump: \u{1b}[31mdatabase \"n8n\u{1b}[0m\" does not exist".into(),
             duration_ms: 10,
+            ..Default::default()
         }),
     )
     .await

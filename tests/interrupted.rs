@@ -238,6 +238,7 @@ fn killed_after_writing_its_manifest(with_start_record: bool) {
                     kind: "flows".into(),
                     host: "here".into(),
                     sources: vec![],
+                    ..Default::default()
                 }),
             )
             .await

@@ -1057,6 +1057,7 @@ fn crafted_backup(env: &Env, files: Vec<store_format::contents::ConfigFile>) -> 
                 kind: "n8n_config".into(),
                 host: "crafted".into(),
                 sources: vec![],
+                ..Default::default()
             }),
         )
         .await

@@ -4,15 +4,17 @@
 //! $ARK_TEST_PG_IMAGE; those tests are ignored unless asked for with
 //! `--include-ignored`, as `./setup.sh test` does, and then fail when the
 //! engine or the image is missing), queried, and torn down; the error path,
-//! SIGKILL and Ctrl-C of the owner, browse reuse and idle expiry, all
-//! checked by what is left on the machine (directories, processes,
-//! containers).
+//! SIGKILL and Ctrl-C of the owner, browse reuse and idle expiry; the
+//! manager's limit, leases (a leaked sandbox reaped by its stale heartbeat
+//! while its owner runs) and shutdown; all checked by what is left on the
+//! machine (directories, processes, containers).
 mod common;
 
 use common::pg::{PgCluster, FIXTURE_TABLES};
 use common::rt;
+use n8n_ark::ops::{Collect, NoReport, Progress};
 use n8n_ark::sandbox::{
-    self, browse_sandbox, provision, Purpose, Sandbox, SandboxKind, SandboxSpec,
+    self, Purpose, Sandbox, SandboxConfig, SandboxError, SandboxKind, SandboxManager, SandboxSpec,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,6 +66,33 @@ fn fixture() -> &'static Fixture {
             workflow: (id.to_string(), name.to_string()),
         }
     })
+}
+
+/// The sandbox manager of these tests' process (a front end makes one).
+fn manager() -> &'static SandboxManager {
+    static M: OnceLock<SandboxManager> = OnceLock::new();
+    M.get_or_init(|| {
+        SandboxManager::new(SandboxConfig {
+            max_concurrent: 64,
+            ..Default::default()
+        })
+    })
+}
+
+async fn provision(
+    choice: Option<SandboxKind>,
+    spec: &SandboxSpec,
+) -> Result<Box<dyn Sandbox>, SandboxError> {
+    manager().provision(choice, spec, &NoReport).await
+}
+
+async fn browse_sandbox(
+    choice: Option<SandboxKind>,
+    key: &str,
+    spec: &SandboxSpec,
+    idle: Duration,
+) -> Result<Box<dyn Sandbox>, SandboxError> {
+    manager().browse(choice, key, spec, idle, &NoReport).await
 }
 
 fn reader(bytes: Vec<u8>) -> Pin<Box<dyn AsyncRead + Send>> {
@@ -330,8 +359,10 @@ fn docker_refuses_without_an_image() {
 
 /// Not a test: the process the tests below kill. Provisions a sandbox
 /// (ARK_SANDBOX_TEST_HOLD=local|docker), writes its description to
-/// ARK_SANDBOX_TEST_READY and sleeps. `./setup.sh test` runs the ignored
-/// tests with `--skip hold_sandbox_helper`.
+/// ARK_SANDBOX_TEST_READY and sleeps. On SIGINT it does what a front end
+/// does (the engine handles no signal): shuts its sandbox manager down and
+/// exits 130. `./setup.sh test` runs the ignored tests with `--skip
+/// hold_sandbox_helper`.
 #[test]
 #[ignore = "not a test: the child process of the sandbox kill tests"]
 fn hold_sandbox_helper() {
@@ -343,13 +374,21 @@ fn hold_sandbox_helper() {
     let ready = PathBuf::from(std::env::var_os("ARK_SANDBOX_TEST_READY").unwrap());
     let image = std::env::var("ARK_SANDBOX_TEST_IMAGE").ok();
     rt().block_on(async {
+        let mut int =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).unwrap();
         let sb = provision(Some(kind), &spec(Purpose::Verify, image.as_deref()))
             .await
             .unwrap();
         let dump = std::fs::read(std::env::var_os("ARK_SANDBOX_TEST_DUMP").unwrap()).unwrap();
         sb.restore_dump("n8n", reader(dump)).await.unwrap();
         std::fs::write(&ready, sb.describe()).unwrap();
-        tokio::time::sleep(Duration::from_secs(120)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(120)) => {}
+            _ = int.recv() => {
+                manager().shutdown().await;
+                std::process::exit(130);
+            }
+        }
         drop(sb);
     });
 }
@@ -611,4 +650,179 @@ fn docker_takes_the_image_of_the_n8n_postgres_container() {
     assert!(described.contains(&image), "{described}");
     let e = missing.unwrap_err().to_string();
     assert!(e.contains(&format!("{container}_absent")), "{e}");
+}
+
+// ---------------------------------------------------------------------------
+// The manager: two sandboxes at once, its limit, leases, shutdown.
+
+/// A manager of its own (not the tests' shared one).
+fn own_manager(max: usize, wait: Duration, heartbeat: Duration) -> SandboxManager {
+    SandboxManager::new(SandboxConfig {
+        max_concurrent: max,
+        wait,
+        heartbeat,
+        ..Default::default()
+    })
+}
+
+#[test]
+fn two_sandboxes_leased_at_once_each_with_its_lease() {
+    rt().block_on(async {
+        let m = own_manager(2, Duration::ZERO, Duration::from_millis(200));
+        let report = Collect::new();
+        let s = spec(Purpose::Verify, None);
+        let (a, b) = tokio::join!(
+            m.provision(Some(SandboxKind::Local), &s, &report),
+            m.provision(Some(SandboxKind::Local), &s, &report)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(m.in_use(), 2);
+        let (na, nb) = (name_of(&a.describe()), name_of(&b.describe()));
+        assert_ne!(na, nb);
+        // Each says which sandbox it is, through the reporter.
+        let made: Vec<String> = report
+            .events()
+            .into_iter()
+            .filter_map(|p| match p {
+                Progress::Item { name, detail, .. } if name == sandbox::REPORT_ITEM => Some(detail),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(made.len(), 2, "{made:?}");
+        assert!(made.iter().all(|d| d.starts_with("local:")), "{made:?}");
+        // Both usable at once, each with a fresh lease: a sweep leaves them.
+        a.query_json("postgres", "SELECT 1 AS ok").await.unwrap();
+        b.query_json("postgres", "SELECT 1 AS ok").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let removed = m.reap().await.unwrap();
+        assert!(
+            !removed.iter().any(|r| r.contains(&na) || r.contains(&nb)),
+            "{removed:?}"
+        );
+        assert!(exists(SandboxKind::Local, &na) && exists(SandboxKind::Local, &nb));
+        a.teardown().await.unwrap();
+        assert_eq!(m.in_use(), 1);
+        b.teardown().await.unwrap();
+        assert_eq!(m.in_use(), 0);
+        assert!(!exists(SandboxKind::Local, &na) && !exists(SandboxKind::Local, &nb));
+    });
+}
+
+#[test]
+fn over_the_limit_a_request_waits_or_fails_busy() {
+    rt().block_on(async {
+        let s = spec(Purpose::Verify, None);
+        // No wait: at once a retryable Busy, naming the setting.
+        let m = own_manager(1, Duration::ZERO, Duration::from_secs(15));
+        let first = m
+            .provision(Some(SandboxKind::Local), &s, &NoReport)
+            .await
+            .unwrap();
+        let t = Instant::now();
+        let e = m
+            .provision(Some(SandboxKind::Local), &s, &NoReport)
+            .await
+            .unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(2));
+        assert!(matches!(e, SandboxError::Busy(_)), "{e:?}");
+        assert!(e.is_retryable());
+        assert!(e.to_string().contains("ARK_SANDBOX_MAX"), "{e}");
+        let op: n8n_ark::ops::OpError = e.into();
+        assert_eq!(op.kind, n8n_ark::ops::ErrorKind::Unavailable);
+        assert!(op.retryable);
+        first.teardown().await.unwrap();
+
+        // With a wait: the second gets the first's slot once it is given back.
+        let m = std::sync::Arc::new(own_manager(
+            1,
+            Duration::from_secs(60),
+            Duration::from_secs(15),
+        ));
+        let first = m
+            .provision(Some(SandboxKind::Local), &s, &NoReport)
+            .await
+            .unwrap();
+        let report = std::sync::Arc::new(Collect::new());
+        let (m2, s2, r2) = (m.clone(), s.clone(), report.clone());
+        let second =
+            tokio::spawn(async move { m2.provision(Some(SandboxKind::Local), &s2, &*r2).await });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!second.is_finished(), "the second did not wait");
+        assert!(
+            report.events().iter().any(|p| matches!(p,
+                Progress::Item { outcome, .. } if outcome == "waiting")),
+            "{:?}",
+            report.events()
+        );
+        first.teardown().await.unwrap();
+        let second = second.await.unwrap().unwrap();
+        assert_eq!(m.in_use(), 1);
+        second.teardown().await.unwrap();
+        assert_eq!(m.in_use(), 0);
+    });
+}
+
+#[test]
+fn a_leaked_sandbox_is_reaped_by_its_stale_heartbeat_while_its_owner_runs() {
+    rt().block_on(async {
+        let m = own_manager(4, Duration::ZERO, Duration::from_millis(100));
+        let s = spec(Purpose::Verify, None);
+        let kept = m
+            .provision(Some(SandboxKind::Local), &s, &NoReport)
+            .await
+            .unwrap();
+        let leaked = m
+            .provision(Some(SandboxKind::Local), &s, &NoReport)
+            .await
+            .unwrap();
+        let (nk, nl) = (name_of(&kept.describe()), name_of(&leaked.describe()));
+        let pid = postmaster_pid(&nl).unwrap();
+        // Lost without teardown, as a bug in a long-lived process would.
+        leaked.abandon();
+        assert!(exists(SandboxKind::Local, &nl));
+        // This process still runs: only the lease (4 × 100 ms) tells.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let removed = m.reap().await.unwrap();
+        assert!(removed.iter().any(|r| r.contains(&nl)), "{removed:?}");
+        assert!(!exists(SandboxKind::Local, &nl), "{nl} is left");
+        assert!(!alive(pid), "the postmaster {pid} still runs");
+        // The one still held kept its heartbeat: not touched.
+        assert!(!removed.iter().any(|r| r.contains(&nk)), "{removed:?}");
+        kept.query_json("postgres", "SELECT 1 AS ok").await.unwrap();
+        kept.teardown().await.unwrap();
+    });
+}
+
+#[test]
+fn shutdown_removes_every_sandbox_in_use_and_makes_no_more() {
+    rt().block_on(async {
+        let m = own_manager(4, Duration::from_secs(60), Duration::from_secs(15));
+        let s = spec(Purpose::Verify, None);
+        let a = m
+            .provision(Some(SandboxKind::Local), &s, &NoReport)
+            .await
+            .unwrap();
+        let b = m
+            .provision(Some(SandboxKind::Local), &s, &NoReport)
+            .await
+            .unwrap();
+        let (na, nb) = (name_of(&a.describe()), name_of(&b.describe()));
+        let said = m.shutdown().await;
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(
+            said.iter().all(|l| l.starts_with("removed the sandbox")),
+            "{said:?}"
+        );
+        assert!(!exists(SandboxKind::Local, &na) && !exists(SandboxKind::Local, &nb));
+        // The handles fail cleanly; tearing them down afterwards is harmless.
+        assert!(a.query_json("postgres", "SELECT 1 AS ok").await.is_err());
+        a.teardown().await.unwrap();
+        b.teardown().await.unwrap();
+        let e = m
+            .provision(Some(SandboxKind::Local), &s, &NoReport)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SandboxError::Busy(_)), "{e:?}");
+        assert!(e.to_string().contains("shutting down"), "{e}");
+    });
 }

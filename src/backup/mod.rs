@@ -191,6 +191,7 @@ pub async fn run(
         BTreeMap::new(),
         None,
         &crate::cancel::Cancel::default(),
+        crate::ops::Trigger::Manual,
     )
     .await
 }
@@ -203,7 +204,8 @@ pub const PINNED_LABEL: &str = "pinned";
 pub const SAFETY_LABEL: &str = "safety";
 
 /// [`run`], with extra manifest labels (e.g. [`PINNED_LABEL`] for the safety
-/// backup a restore takes before it overwrites anything).
+/// backup a restore takes before it overwrites anything), and who asked for
+/// it (recorded in its `BackupStarted` and `BackupFailed`).
 #[allow(clippy::too_many_arguments)]
 pub async fn run_labelled(
     store: &Store,
@@ -213,6 +215,7 @@ pub async fn run_labelled(
     extra_labels: BTreeMap<String, String>,
     head_start: Option<HeadStart>,
     cancel: &crate::cancel::Cancel,
+    trigger: crate::ops::Trigger,
 ) -> Result<BackupSummary, BackupError> {
     let backup_id = new_backup_id();
     let started = std::time::Instant::now();
@@ -242,6 +245,7 @@ pub async fn run_labelled(
         kind: kind.as_str().into(),
         host: crate::store::host_name(),
         sources: describe_sources(kind, sources),
+        trigger: Some(trigger.as_str().into()),
     });
     if let Err(e) = journal::append(store, started_event).await {
         let f = Failure::from(e);
@@ -311,6 +315,8 @@ pub async fn run_labelled(
                 stage: f.stage.into(),
                 message: f.message.clone(),
                 duration_ms: started.elapsed().as_millis() as u64,
+                retryable: Some(f.retryable),
+                trigger: Some(trigger.as_str().into()),
             });
             let unrecorded = journal::append(store, ev)
                 .await
@@ -324,7 +330,12 @@ pub async fn run_labelled(
 /// Records a backup refused before it began (its settings could not be
 /// resolved: a config file that is a directory, a secret file that cannot be
 /// read, ...): `BackupStarted` and `BackupFailed` at stage `configuration`.
-pub async fn record_rejected(store: &Store, kind: BackupKind, message: &str) -> BackupError {
+pub async fn record_rejected(
+    store: &Store,
+    kind: BackupKind,
+    message: &str,
+    trigger: crate::ops::Trigger,
+) -> BackupError {
     let backup_id = new_backup_id();
     let events = [
         Event::BackupStarted(BackupStarted {
@@ -332,6 +343,7 @@ pub async fn record_rejected(store: &Store, kind: BackupKind, message: &str) -> 
             kind: kind.as_str().into(),
             host: crate::store::host_name(),
             sources: vec![],
+            trigger: Some(trigger.as_str().into()),
         }),
         Event::BackupFailed(BackupFailed {
             backup_id: backup_id.clone(),
@@ -339,6 +351,8 @@ pub async fn record_rejected(store: &Store, kind: BackupKind, message: &str) -> 
             stage: "configuration".into(),
             message: message.into(),
             duration_ms: 0,
+            retryable: Some(false),
+            trigger: Some(trigger.as_str().into()),
         }),
     ];
     let mut unrecorded = None;

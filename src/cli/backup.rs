@@ -137,10 +137,16 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
                     Default::default(),
                     head_start,
                     &cancel,
+                    crate::ops::Trigger::Manual,
                 )
                 .await
             }
-            Err(message) => Err(backup::record_rejected(&store, a.kind, &message).await),
+            Err(message) => {
+                Err(
+                    backup::record_rejected(&store, a.kind, &message, crate::ops::Trigger::Manual)
+                        .await,
+                )
+            }
         }
     };
     let (result, catalog) = tokio::join!(work, early_catalog);

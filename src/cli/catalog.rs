@@ -48,7 +48,7 @@ fn print_known_damage(damage: &[String], recovered: &[String]) {
 
 /// The context of an operation on `store` from this command.
 fn context_of(cli: &Cli, store: &Store) -> crate::ops::Context {
-    crate::ops::Context::new(store.clone(), cli.data_dir())
+    crate::ops::Context::new(store.clone(), cli.data_dir()).with_sandbox(super::sandboxes())
 }
 
 /// Opens the catalog of `store` and catches up with its journal (see
@@ -106,7 +106,8 @@ pub fn read_context(cli: &Cli) -> CliResult<ReadContext> {
         std::sync::Arc::new(super::passphrase::passphrase),
         cli.data_dir(),
     )
-    .with_env(std::sync::Arc::new(crate::ops::Environment::capture())))
+    .with_env(std::sync::Arc::new(crate::ops::Environment::capture()))
+    .with_sandbox(super::sandboxes()))
 }
 
 /// The catalog for a command that reads it, opened as the read operations

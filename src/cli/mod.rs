@@ -292,8 +292,29 @@ impl Cli {
         let store = self.open_store().await?;
         Ok(crate::ops::Context::new(store, self.data_dir())
             .with_env(std::sync::Arc::new(crate::ops::Environment::capture()))
+            .with_sandbox(sandboxes())
             .with_cancel(cancel))
     }
+}
+
+/// The sandbox manager of this command (one per process: every operation's
+/// Context gets it, and a second Ctrl-C removes its sandboxes before the
+/// command exits). Its limits come from `ARK_SANDBOX_MAX` and
+/// `ARK_SANDBOX_WAIT`; an invalid value is a warning and the default is used.
+pub fn sandboxes() -> std::sync::Arc<crate::sandbox::SandboxManager> {
+    use crate::sandbox::{SandboxConfig, SandboxManager};
+    static MANAGER: std::sync::OnceLock<std::sync::Arc<SandboxManager>> =
+        std::sync::OnceLock::new();
+    MANAGER
+        .get_or_init(|| {
+            let env = crate::ops::Environment::capture();
+            let config = SandboxConfig::from_vars(|k| env.get(k)).unwrap_or_else(|e| {
+                eprintln!("warning: {e}; using the default");
+                SandboxConfig::default()
+            });
+            std::sync::Arc::new(SandboxManager::new(config))
+        })
+        .clone()
 }
 
 /// The backend of a store location. What is wrong with a location itself (an

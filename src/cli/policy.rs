@@ -253,6 +253,8 @@ async fn run_one(
                 stage: "manifest".into(),
                 message: message.clone(),
                 duration_ms: started.elapsed().as_millis() as u64,
+                retryable: Some(false),
+                trigger: Some(crate::ops::Trigger::Manual.as_str().into()),
             };
             let recorded = journal::append(store, Event::VerificationFailed(ev)).await;
             out.verification_id = Some(verification_id);

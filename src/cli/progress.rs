@@ -12,6 +12,10 @@ impl Reporter for Printer {
         match p {
             Progress::Warning { message } => eprintln!("warning: {message}"),
             Progress::Stage { name } => tracing::debug!(stage = %name, "stage"),
+            // Which sandbox is used: shown by default, as the sandbox's log.
+            Progress::Item { name, detail, .. } if name == crate::sandbox::REPORT_ITEM => {
+                tracing::info!(target: "n8n_ark::sandbox", "sandbox: {detail}")
+            }
             Progress::Item {
                 name,
                 outcome,

@@ -60,7 +60,7 @@ pub async fn run(cli: &Cli, c: &SandboxCommand) -> CliResult {
             if *until_empty {
                 sandbox::reap_until_empty().await.map_err(failed)?;
             } else {
-                let removed = sandbox::remove_leftovers().await.map_err(failed)?;
+                let removed = super::sandboxes().reap().await.map_err(failed)?;
                 if cli.json {
                     print_json(&removed);
                 } else if removed.is_empty() {

@@ -1,11 +1,12 @@
 //! SIGINT, SIGTERM and SIGHUP for the commands that stop cleanly (restores,
 //! verifications): the CLI installs the handler, the engine sees a
 //! [`Cancel`]. The first signal asks the operation to stop at its next safe
-//! point (it undoes what it made, records its event and the command exits
-//! with 128 + the signal's number); a second one, or the first for a command
-//! that cannot stop cleanly, removes this process's sandboxes and exits at
-//! once (what is left then is what a killed process leaves: the next run
-//! removes it).
+//! point (it undoes what it made, tears its sandbox down, records its event
+//! and the command exits with 128 + the signal's number); a second one, or
+//! the first for a command that cannot stop cleanly, removes the sandboxes
+//! of this command's [`super::sandboxes`] manager and exits at once (what is
+//! left then is what a killed process leaves: the next run removes it). The
+//! engine itself handles no signal.
 use crate::cancel::Cancel;
 use std::io::Write;
 
@@ -40,8 +41,6 @@ pub fn install(on: OnSignal) -> Cancel {
     ) else {
         return cancel;
     };
-    // The sandboxes' own last-resort handler is not needed any more.
-    crate::sandbox::signals_handled_by_front_end();
     let c = cancel.clone();
     tokio::spawn(async move {
         let mut first = true;
@@ -61,7 +60,7 @@ pub fn install(on: OnSignal) -> Cancel {
                 c.cancel(name);
                 continue;
             }
-            let removed = tokio::task::spawn_blocking(crate::sandbox::remove_live_blocking)
+            let removed = tokio::task::spawn_blocking(|| super::sandboxes().remove_live_blocking())
                 .await
                 .unwrap_or_default();
             for line in removed {

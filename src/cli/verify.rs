@@ -48,6 +48,9 @@ impl VerifyOptions {
             level,
             sandbox: s.clone(),
             cancel: Default::default(),
+            sandboxes: super::sandboxes(),
+            reporter: std::sync::Arc::new(super::progress::Printer),
+            trigger: crate::ops::Trigger::Manual,
         }
     }
 }

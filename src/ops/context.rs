@@ -1,5 +1,6 @@
 //! What every operation runs in.
 use crate::cancel::Cancel;
+use crate::sandbox::SandboxManager;
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -77,13 +78,18 @@ impl Environment {
 }
 
 /// What an operation runs in: the store it works on, where the local state
-/// (the catalog) lives, the environment snapshot, its cancellation and who
-/// asked. Cheap to clone; one per operation call.
+/// (the catalog) lives, the environment snapshot, the sandbox manager, its
+/// cancellation and who asked. Cheap to clone; one per operation call
+/// (clones share the sandbox manager: one per process).
 #[derive(Debug, Clone)]
 pub struct Context {
     pub store: Store,
     pub data_dir: PathBuf,
     pub env: Arc<Environment>,
+    /// Makes the sandboxes of every operation of this process (their limit,
+    /// leases and shutdown): a front end makes one and gives it to each
+    /// Context.
+    pub sandbox: Arc<SandboxManager>,
     pub cancel: Cancel,
     pub trigger: Trigger,
 }
@@ -94,6 +100,7 @@ impl Context {
             store,
             data_dir: data_dir.into(),
             env: Arc::new(Environment::empty()),
+            sandbox: Arc::new(SandboxManager::default()),
             cancel: Cancel::default(),
             trigger: Trigger::Manual,
         }
@@ -101,6 +108,12 @@ impl Context {
 
     pub fn with_env(mut self, env: Arc<Environment>) -> Context {
         self.env = env;
+        self
+    }
+
+    /// With the process's sandbox manager (shared by its operations).
+    pub fn with_sandbox(mut self, sandbox: Arc<SandboxManager>) -> Context {
+        self.sandbox = sandbox;
         self
     }
 

@@ -173,3 +173,22 @@ impl From<crate::restore::RestoreError> for OpError {
         }
     }
 }
+
+impl From<crate::sandbox::SandboxError> for OpError {
+    fn from(e: crate::sandbox::SandboxError) -> OpError {
+        use crate::sandbox::SandboxError as S;
+        match e {
+            S::Store(s) => s.into(),
+            // No implementation can run here: docker or local, told how.
+            S::Unavailable(m) => OpError::new(ErrorKind::Unavailable, m).with_setting("--sandbox"),
+            // Every sandbox allowed is in use (or the process stops).
+            S::Busy(m) => OpError::new(ErrorKind::Unavailable, m)
+                .retryable(true)
+                .with_setting("ARK_SANDBOX_MAX"),
+            S::Failed(m) => OpError::new(ErrorKind::Unavailable, m),
+            S::Teardown(m) => OpError::new(ErrorKind::Internal, m)
+                .retryable(true)
+                .with_command("n8n-ark sandbox reap"),
+        }
+    }
+}

@@ -16,6 +16,7 @@ use super::{Context, Environment, OpError, OpResult, Reporter, Trigger};
 use crate::cancel::Cancel;
 use crate::catalog::{Catalog, CatalogError};
 use crate::crypto::CryptoError;
+use crate::sandbox::SandboxManager;
 use crate::store::{Backend, Store, StoreError};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -61,6 +62,8 @@ pub struct ReadContext {
     pub env: Arc<Environment>,
     pub cancel: Cancel,
     pub trigger: Trigger,
+    /// The process's sandbox manager, handed to the Context a read makes.
+    pub sandbox: Arc<SandboxManager>,
 }
 
 impl From<&Context> for ReadContext {
@@ -71,6 +74,7 @@ impl From<&Context> for ReadContext {
             env: ctx.env.clone(),
             cancel: ctx.cancel.clone(),
             trigger: ctx.trigger,
+            sandbox: ctx.sandbox.clone(),
         }
     }
 }
@@ -94,7 +98,13 @@ impl ReadContext {
             env: Arc::new(Environment::empty()),
             cancel: Cancel::default(),
             trigger: Trigger::Manual,
+            sandbox: Arc::new(SandboxManager::default()),
         }
+    }
+
+    pub fn with_sandbox(mut self, sandbox: Arc<SandboxManager>) -> ReadContext {
+        self.sandbox = sandbox;
+        self
     }
 
     pub fn with_env(mut self, env: Arc<Environment>) -> ReadContext {
@@ -121,6 +131,7 @@ impl ReadContext {
             .with_env(self.env.clone())
             .with_cancel(self.cancel.clone())
             .with_trigger(self.trigger)
+            .with_sandbox(self.sandbox.clone())
     }
 
     /// The store, opened (an unencrypted one is said to be so).

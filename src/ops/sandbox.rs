@@ -2,24 +2,14 @@
 //! this machine (verification, restore checks, browsing). They need no
 //! store: what the machine holds is read from Docker and the sandboxes'
 //! directories.
-use super::{ErrorKind, OpError, OpResult, Reporter};
+use super::{OpError, OpResult, Reporter};
 use crate::sandbox::{self, SandboxError, SandboxInfo};
 use serde::{Deserialize, Serialize};
-
-/// A sandbox layer's error as an operation's.
-fn sandbox_error(e: SandboxError) -> OpError {
-    match e {
-        SandboxError::Unavailable(m) => OpError::new(ErrorKind::Unavailable, m),
-        SandboxError::Failed(m) => OpError::internal(m),
-        SandboxError::Teardown(m) => OpError::new(ErrorKind::Unavailable, m).retryable(true),
-        SandboxError::Store(s) => s.into(),
-    }
-}
 
 /// n8n-ark's sandboxes on this machine (containers and directories).
 pub async fn list(r: &dyn Reporter) -> OpResult<Vec<SandboxInfo>> {
     r.stage("list sandboxes");
-    sandbox::list().await.map_err(sandbox_error)
+    sandbox::list().await.map_err(OpError::from)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,7 +31,7 @@ pub async fn remove(req: &RemoveRequest, r: &dyn Reporter) -> OpResult<Removed> 
     // `Failed` is the one refusal of `remove`: no sandbox of ours has that name.
     sandbox::remove(&req.name).await.map_err(|e| match e {
         SandboxError::Failed(m) => OpError::invalid(m).with_command("n8n-ark sandbox list"),
-        e => sandbox_error(e),
+        e => OpError::from(e),
     })?;
     Ok(Removed {
         removed: req.name.clone(),

@@ -4,10 +4,9 @@
 //! of a backed-up database, read from a browse sandbox the dump is loaded
 //! into (see [`crate::restore::table`]).
 use super::read::{read_catalog, ReadContext};
-use super::{Context, ErrorKind, OpError, OpResult, Reporter};
+use super::{Context, OpError, OpResult, Reporter};
 use crate::catalog::{BackupView, Catalog, WorkflowFilter};
 use crate::restore::table::{TableRequest, TableRows};
-use crate::restore::RestoreError;
 use crate::sandbox::SandboxOptions;
 use serde::Deserialize;
 
@@ -74,23 +73,6 @@ pub struct TableReq {
     pub sandbox: SandboxOptions,
 }
 
-/// A restore layer's error as an operation's.
-fn restore_error(e: RestoreError) -> OpError {
-    let message = e.to_string();
-    match e {
-        RestoreError::Invalid(_) => OpError::invalid(message),
-        RestoreError::NotFound(_) => OpError::not_found(message),
-        RestoreError::Store(s) => s.into(),
-        RestoreError::Target { retryable, .. } => {
-            OpError::new(ErrorKind::Unavailable, message).retryable(retryable)
-        }
-        RestoreError::Unsafe(_) => OpError::new(ErrorKind::Damaged, message),
-        RestoreError::Refused(_) => OpError::new(ErrorKind::Refused, message),
-        RestoreError::Source(_) => OpError::new(ErrorKind::Unavailable, message),
-        RestoreError::Interrupted(_) => OpError::interrupted(message),
-    }
-}
-
 /// Reads rows of a table of a backup from a browse sandbox (made, or
 /// reused while it is up). The table is checked against the backup's
 /// manifest before any sandbox is made.
@@ -105,7 +87,7 @@ pub async fn table(ctx: &Context, req: &TableReq, r: &dyn Reporter) -> OpResult<
     let catalog = super::catalog::caught_up(ctx, r).await?;
     let chosen = crate::restore::choose_backup(&catalog, &ctx.store, &req.backup).await;
     catalog.close().await;
-    let chosen = chosen.map_err(restore_error)?;
+    let chosen = chosen.map_err(OpError::from)?;
     let treq = TableRequest {
         database: req.database.clone(),
         table: req.table.clone(),
@@ -115,14 +97,22 @@ pub async fn table(ctx: &Context, req: &TableReq, r: &dyn Reporter) -> OpResult<
         show_secrets: req.show_secrets,
     };
     let db = crate::restore::table::find_database(&chosen, treq.database.as_deref())
-        .map_err(restore_error)?;
-    crate::restore::table::find_table(db, &treq.table).map_err(restore_error)?;
+        .map_err(OpError::from)?;
+    crate::restore::table::find_table(db, &treq.table).map_err(OpError::from)?;
     let idle = req
         .sandbox_idle_secs
         .map(std::time::Duration::from_secs)
         .unwrap_or(crate::sandbox::BROWSE_IDLE);
     r.stage("read table");
-    crate::restore::table::read_table(&ctx.store, &chosen, &treq, &req.sandbox, idle)
-        .await
-        .map_err(restore_error)
+    crate::restore::table::read_table(
+        &ctx.store,
+        &chosen,
+        &treq,
+        &req.sandbox,
+        idle,
+        &ctx.sandbox,
+        r,
+    )
+    .await
+    .map_err(OpError::from)
 }

@@ -133,6 +133,8 @@ pub struct Recorder {
     pub backup_id: String,
     pub what: RestoreWhat,
     pub target: String,
+    /// Who asked for it (recorded in `RestoreFailed`); manual unless set.
+    pub trigger: crate::ops::Trigger,
     started: Instant,
 }
 
@@ -143,6 +145,7 @@ impl Recorder {
             backup_id: backup_id.to_string(),
             what,
             target: target.into(),
+            trigger: crate::ops::Trigger::Manual,
             started: Instant::now(),
         }
     }
@@ -177,7 +180,8 @@ impl Recorder {
         Ok(ev)
     }
 
-    /// Appends `RestoreFailed`. An error appending it is returned as a
+    /// Appends `RestoreFailed` (whether trying again may help not said: see
+    /// [`Recorder::failed_as`]). An error appending it is returned as a
     /// message to add to the operator's (the restore's own error comes first).
     pub async fn failed(
         &self,
@@ -186,6 +190,20 @@ impl Recorder {
         message: &str,
         items: Vec<RestoredItem>,
         safety_backup: Option<String>,
+    ) -> Option<String> {
+        self.failed_as(store, stage, message, items, safety_backup, None)
+            .await
+    }
+
+    /// [`Recorder::failed`], saying whether trying again later may succeed.
+    pub async fn failed_as(
+        &self,
+        store: &Store,
+        stage: &str,
+        message: &str,
+        items: Vec<RestoredItem>,
+        safety_backup: Option<String>,
+        retryable: Option<bool>,
     ) -> Option<String> {
         let ev = RestoreFailed {
             restore_id: self.restore_id.clone(),
@@ -197,6 +215,8 @@ impl Recorder {
             items,
             safety_backup,
             duration_ms: self.elapsed_ms(),
+            retryable,
+            trigger: Some(self.trigger.as_str().into()),
         };
         tracing::info!(restore = %self.restore_id, stage, "restore failed: {message}");
         journal::append(store, Event::RestoreFailed(ev))
@@ -300,6 +320,7 @@ pub async fn take_safety_backup(
         labels,
         None,
         &crate::cancel::Cancel::default(),
+        crate::ops::Trigger::Manual,
     )
     .await
     .map_err(|e| RestoreError::Target {

@@ -201,6 +201,8 @@ pub async fn read_table(
     req: &TableRequest,
     sandbox: &SandboxOptions,
     idle: Duration,
+    sandboxes: &crate::sandbox::SandboxManager,
+    reporter: &dyn crate::ops::Reporter,
 ) -> Result<TableRows> {
     let db = find_database(backup, req.database.as_deref())?;
     let table = find_table(db, &req.table)?;
@@ -219,14 +221,16 @@ pub async fn read_table(
         crate::sandbox::Purpose::Browse,
         super::database::needed_major(db),
     );
-    let sb = crate::sandbox::browse_sandbox(
-        sandbox.sandbox,
-        &browse_key(&backup.backup_id),
-        &spec,
-        idle,
-    )
-    .await
-    .map_err(sandbox_err)?;
+    let sb = sandboxes
+        .browse(
+            sandbox.sandbox,
+            &browse_key(&backup.backup_id),
+            &spec,
+            idle,
+            reporter,
+        )
+        .await
+        .map_err(sandbox_err)?;
     // The handle is dropped, never torn down: the sandbox stays up for `idle`.
     read_from(store, backup, db, table, item, req, sb.as_ref()).await
 }

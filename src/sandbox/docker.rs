@@ -14,9 +14,9 @@
 //! the official `postgres:<major>` images and the test image built by
 //! tests/docker/build-pg-image.sh. Images are never pulled.
 use super::{
-    check_database, json_query, loading_sql, parse_rows, pg_restore_args, register, rename_sql,
-    suffix, tool_error, truncate, unregister, Owner, Purpose, Remover, Result, Sandbox,
-    SandboxError, SandboxInfo, SandboxKind, SandboxSpec, LABEL_EXPIRES, LABEL_KEY, LABEL_OWNER_PID,
+    check_database, json_query, loading_sql, parse_rows, pg_restore_args, rename_sql, suffix,
+    tool_error, truncate, Owner, Purpose, Registry, Remover, Result, Sandbox, SandboxError,
+    SandboxInfo, SandboxKind, SandboxSpec, LABEL_EXPIRES, LABEL_KEY, LABEL_LEASE, LABEL_OWNER_PID,
     LABEL_OWNER_START, LABEL_PURPOSE, LABEL_SANDBOX, QUERY_OPTIONS,
 };
 use async_trait::async_trait;
@@ -126,7 +126,7 @@ pub struct DockerSandbox {
     name: String,
     image: String,
     version: String,
-    registration: Option<u64>,
+    registration: Option<(Registry, u64)>,
     keep: bool,
     torn_down: bool,
 }
@@ -154,6 +154,7 @@ impl DockerSandbox {
         spec: &SandboxSpec,
         owner: Owner,
         keep: bool,
+        live: &Registry,
     ) -> Result<DockerSandbox> {
         let docker = connect().await?;
         let image = image_of(spec).await?.ok_or_else(|| {
@@ -181,6 +182,9 @@ impl DockerSandbox {
         }
         if let Some(k) = &owner.key {
             labels.insert(LABEL_KEY.into(), k.clone());
+        }
+        if let Some(l) = &owner.lease {
+            labels.insert(LABEL_LEASE.into(), l.clone());
         }
         // A stack as deep as the documents a dump may hold (see SANDBOX_STACK_MIB).
         let stack = (super::SANDBOX_STACK_MIB << 20) as i64;
@@ -225,7 +229,10 @@ impl DockerSandbox {
             name: name.clone(),
             image,
             version: String::new(),
-            registration: Some(register(Remover::Container(name.clone()))),
+            registration: Some((
+                live.clone(),
+                live.register(Remover::Container(name.clone())),
+            )),
             keep: false,
             torn_down: false,
         };
@@ -259,8 +266,8 @@ impl DockerSandbox {
             )));
         }
         if keep {
-            if let Some(id) = sb.registration.take() {
-                unregister(id);
+            if let Some((r, id)) = sb.registration.take() {
+                r.unregister(id);
             }
             sb.keep = true;
         }
@@ -552,8 +559,8 @@ impl Sandbox for DockerSandbox {
 
     async fn teardown(mut self: Box<Self>) -> Result<()> {
         self.torn_down = true;
-        if let Some(id) = self.registration.take() {
-            unregister(id);
+        if let Some((r, id)) = self.registration.take() {
+            r.unregister(id);
         }
         remove_container(&self.docker, &self.name)
             .await
@@ -566,8 +573,8 @@ impl Drop for DockerSandbox {
         if self.torn_down || self.keep {
             return;
         }
-        if let Some(id) = self.registration.take() {
-            unregister(id);
+        if let Some((r, id)) = self.registration.take() {
+            r.unregister(id);
         }
         if let Err(e) = remove_container_blocking(&self.name) {
             tracing::warn!("{e}");
@@ -649,6 +656,7 @@ async fn ours(d: &Docker) -> Result<Vec<(String, Option<bool>, Owner, Option<u32
             owner_start: get(LABEL_OWNER_START).and_then(|p| p.parse().ok()),
             key: get(LABEL_KEY),
             expires: get(LABEL_EXPIRES).and_then(|p| p.parse().ok()),
+            lease: get(LABEL_LEASE),
         };
         let major = get(LABEL_MAJOR).and_then(|m| m.parse().ok());
         out.push((name, running, owner, major));

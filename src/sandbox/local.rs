@@ -8,9 +8,9 @@
 //! (`n8n-ark-sandbox.json`: owner pid and start time, browse key and expiry)
 //! lets a later run remove it when its owner died or its idle time passed.
 use super::{
-    check_database, json_query, loading_sql, parse_rows, pg_restore_args, register, rename_sql,
-    suffix, tool_error, unregister, Owner, Purpose, Remover, Result, Sandbox, SandboxError,
-    SandboxInfo, SandboxKind, SandboxSpec, QUERY_OPTIONS,
+    check_database, json_query, loading_sql, parse_rows, pg_restore_args, rename_sql, suffix,
+    tool_error, Owner, Purpose, Registry, Remover, Result, Sandbox, SandboxError, SandboxInfo,
+    SandboxKind, SandboxSpec, QUERY_OPTIONS,
 };
 use async_trait::async_trait;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -96,8 +96,9 @@ pub struct LocalSandbox {
     dir: PathBuf,
     bin: PathBuf,
     version: String,
-    /// Registration with the Ctrl-C handler (none for kept browse sandboxes).
-    registration: Option<u64>,
+    /// Registration with its manager, for shutdown (none for kept browse
+    /// sandboxes).
+    registration: Option<(Registry, u64)>,
     /// Browse sandboxes stay when the handle drops.
     keep: bool,
     torn_down: bool,
@@ -119,6 +120,7 @@ impl LocalSandbox {
         spec: &SandboxSpec,
         owner: Owner,
         keep: bool,
+        live: &Registry,
     ) -> Result<LocalSandbox> {
         let bin = bin_dir(spec.major)?;
         let ids = if is_root() {
@@ -146,7 +148,7 @@ impl LocalSandbox {
             keep: false,
             torn_down: false,
         };
-        sb.registration = Some(register(Remover::Directory(dir.clone())));
+        sb.registration = Some((live.clone(), live.register(Remover::Directory(dir.clone()))));
         write_marker(&dir, &owner)?;
         if let Some((uid, gid)) = ids {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).map_err(|e| {
@@ -161,8 +163,8 @@ impl LocalSandbox {
         sb.version = version;
         if keep {
             // It outlives this process: the reaper and later runs remove it.
-            if let Some(id) = sb.registration.take() {
-                unregister(id);
+            if let Some((r, id)) = sb.registration.take() {
+                r.unregister(id);
             }
             sb.keep = true;
         }
@@ -456,8 +458,8 @@ impl Sandbox for LocalSandbox {
 
     async fn teardown(mut self: Box<Self>) -> Result<()> {
         self.torn_down = true;
-        if let Some(id) = self.registration.take() {
-            unregister(id);
+        if let Some((r, id)) = self.registration.take() {
+            r.unregister(id);
         }
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || remove_dir_blocking(&dir))
@@ -472,8 +474,8 @@ impl Drop for LocalSandbox {
         if self.torn_down || self.keep {
             return;
         }
-        if let Some(id) = self.registration.take() {
-            unregister(id);
+        if let Some((r, id)) = self.registration.take() {
+            r.unregister(id);
         }
         if let Err(e) = remove_dir_blocking(&self.dir) {
             tracing::warn!("{e}");
@@ -727,6 +729,7 @@ pub(crate) async fn list() -> Result<Vec<SandboxInfo>> {
                 owner_start: None,
                 key: None,
                 expires: None,
+                lease: None,
             });
             SandboxInfo {
                 kind: SandboxKind::Local,

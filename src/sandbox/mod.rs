@@ -11,14 +11,25 @@
 //! - [`local`]: `initdb` in a temporary directory, listening on a unix socket
 //!   in that directory only (no TCP).
 //!
-//! Teardown is guaranteed: [`Sandbox::teardown`] on the normal path; the
-//! implementations' drop guards on errors and panics; on SIGINT, SIGTERM or
-//! SIGHUP, the front end's handler (which cancels the operation, or calls
-//! [`remove_live_blocking`] before it exits) or, for a front end that
-//! handles no signals, a last-resort handler of this module; and
-//! [`remove_leftovers`] at start removes any sandbox of ours a crash left.
+//! Sandboxes are made by a [`SandboxManager`] that the operations' Context
+//! holds (a limit on how many run at once, leases with heartbeats, shutdown;
+//! see [`manager`]); nothing here is process-wide.
+//!
+//! Teardown is guaranteed: [`Sandbox::teardown`] on the normal path (a
+//! cancelled operation tears its sandbox down on the way out); the
+//! implementations' drop guards on errors and panics;
+//! [`SandboxManager::shutdown`] for a server that stops (and a front end's
+//! last resort before it exits); and [`remove_leftovers`], run by the
+//! manager's first request and then now and again, removes any sandbox of
+//! ours whose owner is gone or whose lease went stale. The engine installs
+//! no signal handler and never exits the process.
 pub mod docker;
+mod lease;
 pub mod local;
+pub mod manager;
+
+pub(crate) use manager::Registry;
+pub use manager::{SandboxConfig, SandboxManager, REPORT_ITEM};
 
 use async_trait::async_trait;
 use std::pin::Pin;
@@ -38,6 +49,10 @@ pub enum SandboxError {
     /// Removing a sandbox failed (it may be left behind; the message names it).
     #[error("{0}")]
     Teardown(String),
+    /// Every sandbox this process may run is in use (the limit was
+    /// reached and the wait ran out), or it is shutting down: try again.
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
@@ -46,7 +61,7 @@ impl SandboxError {
     pub fn is_retryable(&self) -> bool {
         match self {
             SandboxError::Store(e) => e.is_retryable(),
-            SandboxError::Teardown(_) => true,
+            SandboxError::Teardown(_) | SandboxError::Busy(_) => true,
             _ => false,
         }
     }
@@ -117,6 +132,14 @@ pub trait Sandbox: Send + Sync {
 
     /// Stops and removes the sandbox and everything it holds.
     async fn teardown(self: Box<Self>) -> Result<()>;
+
+    /// Gives the handle up without removing the sandbox, as a handle lost
+    /// by a bug would be: its lease is no longer refreshed, so a later
+    /// sweep removes it (tests of that sweep).
+    #[doc(hidden)]
+    fn abandon(self: Box<Self>) {
+        std::mem::forget(self);
+    }
 
     /// Whether `name` was loaded completely into this sandbox (a dump loads
     /// under another name and is renamed once pg_restore succeeded), so a
@@ -246,6 +269,7 @@ pub(crate) const LABEL_OWNER_PID: &str = "n8n-ark.owner-pid";
 pub(crate) const LABEL_OWNER_START: &str = "n8n-ark.owner-start";
 pub(crate) const LABEL_EXPIRES: &str = "n8n-ark.expires";
 pub(crate) const LABEL_KEY: &str = "n8n-ark.browse-key";
+pub(crate) const LABEL_LEASE: &str = "n8n-ark.lease";
 
 impl Purpose {
     pub fn as_str(self) -> &'static str {
@@ -278,6 +302,10 @@ pub(crate) struct Owner {
     /// Browse sandboxes: which backup/database they hold, and when they go.
     pub key: Option<String>,
     pub expires: Option<u64>,
+    /// The lease file its owner keeps fresh while it uses it (absent for
+    /// browse sandboxes, and in markers written before leases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<String>,
 }
 
 impl Owner {
@@ -289,14 +317,21 @@ impl Owner {
             owner_start: process_start(pid),
             key: key.map(str::to_string),
             expires,
+            lease: None,
         }
     }
 
     /// Whether the sandbox is left over: a browse sandbox past its expiry, or
-    /// any other whose owner is gone.
+    /// any other whose lease is gone or stale (even when its owner still
+    /// runs) or whose owner is gone.
     pub fn is_leftover(&self, now: u64) -> bool {
         if self.purpose == Purpose::Browse.as_str() {
             return self.expires.is_none_or(|e| e <= now);
+        }
+        if let Some(l) = &self.lease {
+            if lease::is_abandoned(std::path::Path::new(l), now_ms()) == Some(true) {
+                return true;
+            }
         }
         !process_alive(self.owner_pid, self.owner_start)
     }
@@ -322,6 +357,13 @@ pub(crate) fn process_alive(pid: u32, start: Option<u64>) -> bool {
         (Some(want), Some(now)) => want == now,
         _ => true,
     }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 pub fn now_secs() -> u64 {
@@ -498,147 +540,44 @@ impl Remover {
     }
 }
 
-static LIVE: std::sync::Mutex<Vec<(u64, Remover)>> = std::sync::Mutex::new(Vec::new());
-static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-static HANDLER: std::sync::Once = std::sync::Once::new();
-static FRONT_END_HANDLES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Says that the front end handles SIGINT, SIGTERM and SIGHUP itself (and
-/// calls [`remove_live_blocking`] before it exits on one): the last-resort
-/// handler below is then not installed.
-pub fn signals_handled_by_front_end() {
-    FRONT_END_HANDLES.store(true, std::sync::atomic::Ordering::SeqCst);
-}
-
-/// Registers a sandbox to remove if the process is stopped by a signal.
-/// Unless the front end handles signals, a last-resort handler is installed
-/// with the first one (inside a tokio runtime). Returns its registration.
-pub(crate) fn register(r: Remover) -> u64 {
-    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    LIVE.lock().unwrap_or_else(|e| e.into_inner()).push((id, r));
-    if tokio::runtime::Handle::try_current().is_ok()
-        && !FRONT_END_HANDLES.load(std::sync::atomic::Ordering::SeqCst)
-    {
-        HANDLER.call_once(|| {
-            tokio::spawn(signal_handler());
-        });
-    }
-    id
-}
-
-pub(crate) fn unregister(id: u64) {
-    LIVE.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|(i, _)| *i != id);
-}
-
-/// Removes every sandbox of this process that is still registered
-/// (blocking, best effort), for a front end about to exit on a signal;
-/// one line per sandbox, saying what happened.
-pub fn remove_live_blocking() -> Vec<String> {
-    let live: Vec<Remover> = LIVE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .drain(..)
-        .map(|(_, r)| r)
-        .collect();
-    live.into_iter()
-        .map(|r| match r.remove_blocking() {
-            Ok(()) => format!("removed the sandbox {}", r.name()),
-            Err(e) => e,
-        })
-        .collect()
-}
-
-/// The last resort, for commands whose front end does not handle signals:
-/// on SIGINT, SIGTERM or SIGHUP, removes the live sandboxes and exits with
-/// 128 + the signal's number.
-async fn signal_handler() {
-    use std::io::Write;
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
-        return;
-    };
-    let code = tokio::select! {
-        _ = int.recv() => 128 + libc::SIGINT,
-        _ = term.recv() => 128 + libc::SIGTERM,
-        _ = hup.recv() => 128 + libc::SIGHUP,
-    };
-    if FRONT_END_HANDLES.load(std::sync::atomic::Ordering::SeqCst) {
-        return;
-    }
-    let removed = tokio::task::spawn_blocking(remove_live_blocking)
-        .await
-        .unwrap_or_default();
-    for line in removed {
-        let _ = writeln!(std::io::stderr(), "interrupted: {line}");
-    }
-    std::process::exit(code);
-}
-
 // ---------------------------------------------------------------------------
-// Provisioning.
-
-static LEFTOVERS_DONE: std::sync::Once = std::sync::Once::new();
-
-/// Removes, once per process, the sandboxes a crash left (saying so on stderr).
-async fn remove_leftovers_once() {
-    let mut first = false;
-    LEFTOVERS_DONE.call_once(|| first = true);
-    if first {
-        match remove_leftovers().await {
-            Ok(_) => {}
-            Err(e) => tracing::warn!("removing left-over sandboxes: {e}"),
-        }
-    }
-}
-
-/// Provisions a sandbox: `Some(kind)` that one (or a clear error), `None`
-/// docker when an engine answers and an image is known, else local. Says on
-/// stderr which one it made (and first removes left-over sandboxes).
-pub async fn provision(
-    choice: Option<SandboxKind>,
-    spec: &SandboxSpec,
-) -> Result<Box<dyn Sandbox>> {
-    remove_leftovers_once().await;
-    let sb = make(choice, spec, Owner::me(spec.purpose, None, None)).await?;
-    tracing::info!("sandbox: {}", sb.describe());
-    Ok(sb)
-}
+// Provisioning (through a [`SandboxManager`]).
 
 async fn make(
     choice: Option<SandboxKind>,
     spec: &SandboxSpec,
     owner: Owner,
+    live: &Registry,
+    reporter: &dyn crate::ops::Reporter,
 ) -> Result<Box<dyn Sandbox>> {
     let keep = owner.purpose == Purpose::Browse.as_str();
     match choice {
         Some(SandboxKind::Local) => Ok(Box::new(
-            local::LocalSandbox::create(spec, owner, keep).await?,
+            local::LocalSandbox::create(spec, owner, keep, live).await?,
         )),
         Some(SandboxKind::Docker) => Ok(Box::new(
-            docker::DockerSandbox::create(spec, owner, keep).await?,
+            docker::DockerSandbox::create(spec, owner, keep, live).await?,
         )),
         None => match docker::usable_image(spec).await {
             Ok(_) => Ok(Box::new(
-                docker::DockerSandbox::create(spec, owner, keep).await?,
+                docker::DockerSandbox::create(spec, owner, keep, live).await?,
             )),
             Err(why) => {
-                tracing::info!("sandbox: not docker ({why}); using local");
+                reporter.report(crate::ops::Progress::Item {
+                    name: REPORT_ITEM.into(),
+                    outcome: "local".into(),
+                    detail: format!("not docker ({why}); using local"),
+                });
                 Ok(Box::new(
-                    local::LocalSandbox::create(spec, owner, keep).await?,
+                    local::LocalSandbox::create(spec, owner, keep, live).await?,
                 ))
             }
         },
     }
 }
 
-/// Removes our sandboxes whose owner process is gone or, for browse
-/// sandboxes, whose idle time has passed: containers labelled
+/// Removes our sandboxes whose owner process is gone or whose lease went
+/// stale or, for browse sandboxes, whose idle time has passed: containers labelled
 /// `n8n-ark.sandbox` and local directories with a marker. Returns what it
 /// removed (also said on stderr).
 pub async fn remove_leftovers() -> Result<Vec<String>> {
@@ -651,78 +590,13 @@ pub async fn remove_leftovers() -> Result<Vec<String>> {
     for r in &removed {
         tracing::warn!("removed the left-over sandbox {r}");
     }
+    lease::remove_stale();
     Ok(removed)
-}
-
-/// A browse sandbox for `key` (e.g. backup id and database): a live one of
-/// that key, else a new one. It is not removed when the handle drops: it
-/// stays up for `idle` after its last use (while the handle lives, its
-/// expiry keeps moving), then a detached reaper (`n8n-ark sandbox reap
-/// --until-empty`) or the next command removes it.
-pub async fn browse_sandbox(
-    choice: Option<SandboxKind>,
-    key: &str,
-    spec: &SandboxSpec,
-    idle: std::time::Duration,
-) -> Result<Box<dyn Sandbox>> {
-    remove_leftovers_once().await;
-    let idle = idle.max(std::time::Duration::from_secs(1));
-    let expires = now_secs() + idle.as_secs();
-    if choice != Some(SandboxKind::Docker) {
-        if let Some(sb) = local::find_browse(key, spec.major, expires).await? {
-            tracing::info!("sandbox: {} (reused)", sb.describe());
-            let t = Toucher::Local(sb.dir().to_path_buf());
-            return Ok(Box::new(Browse::new(Box::new(sb), t, idle)));
-        }
-    }
-    if choice != Some(SandboxKind::Local) {
-        match docker::find_browse(key, spec.major, expires).await {
-            Ok(Some(sb)) => {
-                tracing::info!("sandbox: {} (reused)", sb.describe());
-                let t = Toucher::Docker(sb.name().to_string());
-                return Ok(Box::new(Browse::new(Box::new(sb), t, idle)));
-            }
-            Ok(None) | Err(SandboxError::Unavailable(_)) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let mut spec = spec.clone();
-    spec.purpose = Purpose::Browse;
-    // Until the first use, a grace period covers a slow start-up.
-    let owner = Owner::me(Purpose::Browse, Some(key), Some(expires + 120));
-    let use_docker = match choice {
-        Some(k) => k == SandboxKind::Docker,
-        None => match docker::usable_image(&spec).await {
-            Ok(_) => true,
-            Err(why) => {
-                tracing::info!("sandbox: not docker ({why}); using local");
-                false
-            }
-        },
-    };
-    let (sb, t): (Box<dyn Sandbox>, Toucher) = if use_docker {
-        let sb = docker::DockerSandbox::create(&spec, owner, true).await?;
-        let t = Toucher::Docker(sb.name().to_string());
-        (Box::new(sb), t)
-    } else {
-        let sb = local::LocalSandbox::create(&spec, owner, true).await?;
-        let t = Toucher::Local(sb.dir().to_path_buf());
-        (Box::new(sb), t)
-    };
-    tracing::info!(
-        "sandbox: {} (kept {}s after its last use)",
-        sb.describe(),
-        idle.as_secs()
-    );
-    let b = Browse::new(sb, t, idle);
-    b.touch().await;
-    spawn_reaper();
-    Ok(Box::new(b))
 }
 
 /// Moves a browse sandbox's expiry.
 #[derive(Debug, Clone)]
-enum Toucher {
+pub(crate) enum Toucher {
     Local(std::path::PathBuf),
     Docker(String),
 }
@@ -738,7 +612,7 @@ impl Toucher {
 
 /// A browse sandbox in use: its expiry is `idle` after the last use, kept
 /// moving while the handle lives (a long load is not reaped under it).
-struct Browse {
+pub(crate) struct Browse {
     inner: Option<Box<dyn Sandbox>>,
     toucher: Toucher,
     idle: std::time::Duration,
@@ -746,7 +620,11 @@ struct Browse {
 }
 
 impl Browse {
-    fn new(inner: Box<dyn Sandbox>, toucher: Toucher, idle: std::time::Duration) -> Browse {
+    pub(crate) fn new(
+        inner: Box<dyn Sandbox>,
+        toucher: Toucher,
+        idle: std::time::Duration,
+    ) -> Browse {
         let t = toucher.clone();
         let every = (idle / 3).max(std::time::Duration::from_millis(500));
         let task = tokio::spawn(async move {
@@ -767,7 +645,7 @@ impl Browse {
         self.inner.as_deref().expect("present until teardown")
     }
 
-    async fn touch(&self) {
+    pub(crate) async fn touch(&self) {
         if let Err(e) = self.toucher.touch(now_secs() + self.idle.as_secs()).await {
             tracing::warn!("extending the browse sandbox's idle time: {e}");
         }

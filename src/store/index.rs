@@ -4,11 +4,12 @@
 //! sorted array of ids, searched by bisection, and their encoded sizes), plus a
 //! small hash map of what the session itself adds.
 use super::error::Result;
+use super::shared::Listing;
 use super::{Store, OBJECTS};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use store_format::ObjectId;
 
 /// Takes the first 8 bytes of an id as its hash: ids are BLAKE3 outputs.
@@ -32,52 +33,59 @@ pub type IdMap<V> = HashMap<ObjectId, V, BuildHasherDefault<IdHasher>>;
 
 #[derive(Debug, Default)]
 pub struct DedupIndex {
-    /// What the store held when the session began: sorted, 32 bytes per
-    /// object (a store may hold millions) ...
-    listed: Vec<ObjectId>,
-    /// ... plus 4 for its encoded size, at the same position (so a backup can
-    /// say how much it occupies, reused objects included).
-    listed_sizes: Vec<u32>,
+    /// What the store held when the listing was taken: sorted, 32 bytes per
+    /// object (a store may hold millions), plus 4 for its encoded size at the
+    /// same position (so a backup can say how much it occupies, reused
+    /// objects included). Shared by the sessions of a process that run at
+    /// once (see [`super::shared`]).
+    listing: Arc<Listing>,
     /// What this session added since (few), with encoded sizes once written.
     added: Mutex<IdMap<u32>>,
 }
 
 impl DedupIndex {
-    /// Lists `objects/` once.
+    /// Lists `objects/` once (for this index alone).
     pub async fn load(store: &Store) -> Result<DedupIndex> {
         Ok(Self::from_listed(list_object_ids(store).await?))
     }
 
     /// An index of the objects in `ids` with their encoded sizes (in any order).
-    pub fn from_listed(mut ids: Vec<(ObjectId, u64)>) -> DedupIndex {
-        ids.sort_unstable_by_key(|a| a.0);
-        ids.dedup_by(|a, b| a.0 == b.0);
-        let mut listed = Vec::with_capacity(ids.len());
-        let mut listed_sizes = Vec::with_capacity(ids.len());
-        for (id, size) in ids {
-            listed.push(id);
-            listed_sizes.push(size.min(u32::MAX as u64) as u32);
-        }
+    pub fn from_listed(ids: Vec<(ObjectId, u64)>) -> DedupIndex {
+        Self::on(Arc::new(Listing::from_listed(ids)))
+    }
+
+    /// An index on a listing (shared or not), with nothing added yet.
+    pub fn on(listing: Arc<Listing>) -> DedupIndex {
         DedupIndex {
-            listed,
-            listed_sizes,
+            listing,
             added: Mutex::default(),
         }
     }
 
+    /// Whether the lock that keeps a shared listing valid (if any) kept its
+    /// heartbeats in time so far.
+    pub fn listing_always_live(&self) -> bool {
+        self.listing.always_live()
+    }
+
+    /// Whether both indexes start from the same listing (in memory once).
+    pub fn shares_listing_with(&self, other: &DedupIndex) -> bool {
+        Arc::ptr_eq(&self.listing, &other.listing)
+    }
+
     pub fn len(&self) -> usize {
-        self.listed.len() + self.added.lock().unwrap().len()
+        self.listing.ids.len() + self.added.lock().unwrap().len()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
     pub fn contains(&self, id: &ObjectId) -> bool {
-        self.listed.binary_search(id).is_ok() || self.added.lock().unwrap().contains_key(id)
+        self.listing.ids.binary_search(id).is_ok() || self.added.lock().unwrap().contains_key(id)
     }
     /// Records `id` as present; true when it was not yet known (the caller
     /// must then write it, and report its size with [`Self::set_size`]).
     pub fn insert(&self, id: ObjectId) -> bool {
-        if self.listed.binary_search(&id).is_ok() {
+        if self.listing.ids.binary_search(&id).is_ok() {
             return false;
         }
         let mut added = self.added.lock().unwrap();
@@ -95,8 +103,8 @@ impl DedupIndex {
     }
     /// The encoded size of a known object (0 while a write is in flight).
     pub fn size_of(&self, id: &ObjectId) -> Option<u64> {
-        match self.listed.binary_search(id) {
-            Ok(i) => Some(self.listed_sizes[i] as u64),
+        match self.listing.ids.binary_search(id) {
+            Ok(i) => Some(self.listing.sizes[i] as u64),
             Err(_) => self.added.lock().unwrap().get(id).map(|&s| s as u64),
         }
     }

@@ -16,10 +16,11 @@
 //!
 //! Memory is bounded by the work in flight, never by the input's size. The
 //! stream's item is complete only when every one of its writes has succeeded.
-use super::chunker::{ChunkData, StreamChunker};
+use super::chunker::StreamChunker;
 use super::error::{Result, StoreError};
 use super::index::DedupIndex;
 use super::lock::HeldLock;
+use super::shared::Prepared;
 use super::{host_name, manifest_path, now_ms, object_path, Store};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -27,7 +28,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use store_format::event::{BackupCompleted, BackupCounts};
-use store_format::object::{self, ObjectCodec, ObjectKind};
+use store_format::object::{self, ObjectKind};
 use store_format::{ChunkRef, Contents, Event, Item, ItemKind, Manifest, ObjectId};
 use tokio::io::AsyncRead;
 
@@ -79,6 +80,8 @@ pub struct BackupSession {
     store: Store,
     lock: Option<HeldLock>,
     index: Arc<DedupIndex>,
+    /// Its use of the listing it shares with other sessions of this process.
+    listing: Option<super::shared::Membership>,
     kind: String,
     backup_id: String,
     started_ms: i64,
@@ -86,7 +89,6 @@ pub struct BackupSession {
     items: Vec<Item>,
     counters: Arc<Counters>,
     in_flight: usize,
-    workers: usize,
 }
 
 pub fn new_backup_id() -> String {
@@ -108,7 +110,10 @@ impl BackupSession {
     /// As [`Self::begin`], under a backup id the caller chose (see [`new_backup_id`]).
     pub async fn begin_as(store: &Store, kind: &str, backup_id: String) -> Result<BackupSession> {
         let lock = HeldLock::session(store, &backup_id).await?;
-        let index = Arc::new(DedupIndex::load(store).await?);
+        // After the lock: on the listing a running session of this process
+        // uses, else a new one (see super::shared).
+        let (index, listing) = store.shared_index().await?;
+        let index = Arc::new(index);
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -116,6 +121,7 @@ impl BackupSession {
             store: store.clone(),
             lock: Some(lock),
             index,
+            listing: Some(listing),
             kind: kind.to_string(),
             backup_id,
             started_ms: now_ms(),
@@ -123,7 +129,6 @@ impl BackupSession {
             items: Vec::new(),
             counters: Arc::default(),
             in_flight: cores * 2 + 2,
-            workers: cores,
         })
     }
 
@@ -135,6 +140,11 @@ impl BackupSession {
     }
     pub fn known_objects(&self) -> usize {
         self.index.len()
+    }
+    /// Whether this session's dedup index starts from the same listing of
+    /// the store as `other`'s (one copy in memory: see [`super::shared`]).
+    pub fn shares_index_with(&self, other: &BackupSession) -> bool {
+        self.index.shares_listing_with(&other.index)
     }
 
     fn check_name(&self, name: &str) -> Result<()> {
@@ -162,16 +172,13 @@ impl BackupSession {
                 Err(e) => Some((Err(e), src)),
             }
         });
-        let workers = Workers::start(
-            self.workers,
-            self.index.clone(),
-            self.store.object_codec().clone(),
-        );
+        let pool = self.store.chunk_pool();
+        let codec = self.store.object_codec().clone();
         let prepared = stream
             .map(|res| {
                 let job = res
                     .map_err(StoreError::Input)
-                    .map(|data| workers.prepare(data));
+                    .map(|data| pool.prepare(data, &self.index, &codec));
                 async move { job?.await }
             })
             .buffered(self.in_flight);
@@ -298,21 +305,48 @@ impl BackupSession {
         labels: BTreeMap<String, String>,
         contents: Option<Contents>,
     ) -> Result<BackupSummary> {
+        let r = self.commit_inner(labels, contents).await;
+        // Its manifest is durable (or it never will be): its lock goes (or
+        // stays with the listing other sessions still use: see super::shared).
+        let released = self.end().await;
+        let summary = r?;
+        released?;
+        Ok(summary)
+    }
+
+    /// Releases the session's lock, or hands it to the listing it created
+    /// while other sessions still use that listing.
+    async fn end(&mut self) -> Result<()> {
+        let lock = self.lock.take();
+        match self.listing.take() {
+            Some(m) => m.leave(lock).await,
+            None => match lock {
+                Some(l) => l.release().await,
+                None => Ok(()),
+            },
+        }
+    }
+
+    async fn commit_inner(
+        &mut self,
+        labels: BTreeMap<String, String>,
+        contents: Option<Contents>,
+    ) -> Result<BackupSummary> {
         let backend = self.store.backend().clone();
         backend.sync().await?;
         let lock = self
             .lock
-            .take()
+            .as_ref()
             .expect("a session holds its lock until commit");
         let referenced: HashSet<ObjectId> = self
             .items
             .iter()
             .flat_map(|i| i.chunks.iter().map(|c| c.id))
             .collect();
-        if !lock.was_always_live() {
-            // Our lock may have looked stale to a collector, which may then have
-            // deleted objects this backup reuses: committing would be a lie.
-            let _ = lock.release().await;
+        if !lock.was_always_live() || !self.index.listing_always_live() {
+            // Our lock (or the lock of the listing we reuse) may have looked
+            // stale to a collector, which may then have deleted objects this
+            // backup reuses: committing would be a lie.
             return Err(StoreError::Locked(format!(
                 "backup {} stalled longer than its lock's lifetime (heartbeats fell behind), so a concurrent gc \
                  may have collected objects it reuses; nothing was committed: run the backup again",
@@ -336,10 +370,7 @@ impl BackupSession {
         // Still the store this session opened? A store moved away or
         // unmounted meanwhile must not receive a manifest (nor, below, the
         // event that makes it a completed backup) at its old name.
-        if let Err(e) = self.store.check_still_here().await {
-            let _ = lock.release().await;
-            return Err(e);
-        }
+        self.store.check_still_here().await?;
         let plain = manifest.encode_plaintext();
         let (mid, bytes) = self.store.encode_object(ObjectKind::Manifest, &plain);
         backend
@@ -368,7 +399,6 @@ impl BackupSession {
             recovered: None,
         };
         let seq = super::journal::append(&self.store, Event::BackupCompleted(ev.clone())).await?;
-        lock.release().await?;
         Ok(BackupSummary {
             backup_id: ev.backup_id,
             manifest: mid.to_hex(),
@@ -389,8 +419,16 @@ impl BackupSession {
     /// Gives up: releases the lock. Objects already written stay until a GC
     /// finds nothing references them.
     pub async fn abort(mut self) {
-        if let Some(l) = self.lock.take() {
-            let _ = l.release().await;
+        let _ = self.end().await;
+    }
+}
+
+impl Drop for BackupSession {
+    fn drop(&mut self) {
+        // Dropped without commit or abort (an error path, a cancelled
+        // future): the locks go in the background, or stay with the listing.
+        if let Some(m) = self.listing.take() {
+            m.leave_now(self.lock.take());
         }
     }
 }
@@ -434,79 +472,11 @@ const WRITE_TASKS: usize = 8;
 /// Encoded bytes held by the writers at most (one object may exceed it alone).
 const WRITE_BYTES: usize = 64 << 20;
 
-/// A chunk after the parallel stage: its id, and its encoded object unless the
-/// store already held it when it was hashed.
-struct Prepared {
-    id: ObjectId,
-    len: u32,
-    encoded: Option<Vec<u8>>,
-}
-
-/// The hash-and-compress workers of one stream: plain threads, one per core,
-/// each compressing with its own zstd context. Rotating chunks over the many
-/// threads of the blocking pool would give each a cold context: measured here,
-/// zstd -3 on 512 KiB chunks runs about 20% slower when its ~1 MiB of tables
-/// are not in the core's cache. The threads end when the stream's pipeline
-/// drops its `Workers`.
-struct Workers {
-    jobs: std::sync::mpsc::Sender<(ChunkData, tokio::sync::oneshot::Sender<Prepared>)>,
-}
-
-impl Workers {
-    fn start(n: usize, index: Arc<DedupIndex>, codec: ObjectCodec) -> Workers {
-        let (jobs, queue) =
-            std::sync::mpsc::channel::<(ChunkData, tokio::sync::oneshot::Sender<Prepared>)>();
-        let queue = Arc::new(std::sync::Mutex::new(queue));
-        for i in 0..n.max(1) {
-            let (queue, index, codec) = (queue.clone(), index.clone(), codec.clone());
-            let spawned = std::thread::Builder::new()
-                .name(format!("ark-chunk-{i}"))
-                .spawn(move || loop {
-                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok((data, reply)) = job else { return };
-                    let id = codec.id_of(&data);
-                    // Only a chunk the store does not hold yet is compressed (and sealed).
-                    // (Two equal chunks in flight at once may both be; one is written.)
-                    let encoded = (!index.contains(&id)).then(|| match &codec.keys {
-                        None => encode_chunk(codec.codec, &data),
-                        Some(keys) => seal_chunk(codec.codec, keys, &id, &data),
-                    });
-                    let _ = reply.send(Prepared {
-                        id,
-                        len: data.len() as u32,
-                        encoded,
-                    });
-                });
-            if let Err(e) = spawned {
-                // With no worker at all, every job reports the failure below.
-                tracing::warn!("could not start a chunk worker: {e}");
-            }
-        }
-        Workers { jobs }
-    }
-
-    /// Queues a chunk; the future resolves when a worker has prepared it.
-    fn prepare(
-        &self,
-        data: ChunkData,
-    ) -> impl std::future::Future<Output = Result<Prepared>> + Send + 'static {
-        let (reply, done) = tokio::sync::oneshot::channel();
-        let queued = self.jobs.send((data, reply)).is_ok();
-        async move {
-            if !queued {
-                return Err(StoreError::Invalid("the chunk workers stopped".into()));
-            }
-            done.await
-                .map_err(|_| StoreError::Invalid("a chunk worker failed".into()))
-        }
-    }
-}
-
 /// Exactly [`object::encode_with_id`] for a chunk (the same bytes), without its
 /// per-call costs: it compresses with this thread's zstd context (creating one
 /// allocates and clears about a MiB of tables) straight into the object buffer
 /// after the header (no intermediate buffer, no copy).
-fn encode_chunk(codec: object::Codec, plaintext: &[u8]) -> Vec<u8> {
+pub(crate) fn encode_chunk(codec: object::Codec, plaintext: &[u8]) -> Vec<u8> {
     use std::cell::RefCell;
     thread_local! {
         static ZSTD: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
@@ -546,7 +516,7 @@ fn encode_chunk(codec: object::Codec, plaintext: &[u8]) -> Vec<u8> {
 /// As [`ObjectCodec::encode`] for a chunk of an encrypted store (the same
 /// layout), compressing with this thread's zstd context straight into the
 /// object buffer and encrypting it in place: no intermediate copies.
-fn seal_chunk(
+pub(crate) fn seal_chunk(
     codec: object::Codec,
     keys: &store_format::StoreKeys,
     id: &ObjectId,

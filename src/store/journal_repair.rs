@@ -405,6 +405,8 @@ pub async fn repair(store: &Store, repaired_by: &str) -> Result<RepairReport> {
             stage: "interrupted".into(),
             message,
             duration_ms: 0,
+            // Recorded by another writer: neither is known.
+            ..Default::default()
         };
         report
             .appended
@@ -556,6 +558,8 @@ async fn settle_one(store: &Store, l: &LockInfo, k: &Known) -> Result<Option<Set
             l.holder
         ),
         duration_ms: (l.heartbeat_ms - started_ms).max(0) as u64,
+        // Recorded by another writer: neither is known.
+        ..Default::default()
     };
     let seq = journal::append(store, Event::BackupFailed(ev)).await?;
     tracing::warn!("backup {bid} was interrupted; recorded it as failed");

@@ -24,6 +24,7 @@ pub mod local;
 pub mod lock;
 pub mod reader;
 pub mod s3;
+pub mod shared;
 
 pub use backend::{Backend, Entry};
 pub use error::{BackendError, Result, StoreError};
@@ -104,6 +105,9 @@ pub struct Store {
     master: Option<Arc<Zeroizing<[u8; 32]>>>,
     /// The key file that opened the store.
     key_id: Option<String>,
+    /// The chunk workers and the dedup listing the sessions of this process
+    /// share (see [`shared`]).
+    shared: Arc<shared::Shared>,
 }
 
 /// Whether a new store is encrypted.
@@ -328,6 +332,7 @@ impl Store {
             objects: ObjectCodec { codec, keys: None },
             master: None,
             key_id: None,
+            shared: Default::default(),
         }
     }
 

@@ -78,7 +78,7 @@ impl std::str::FromStr for Level {
 }
 
 /// What to verify and how.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct VerifyOptions {
     pub level: Level,
     /// The sandbox of `restore`: which implementation (None: docker when an
@@ -87,6 +87,24 @@ pub struct VerifyOptions {
     /// Stops a verification at its next safe point (the sandbox is torn
     /// down; `VerificationFailed` at stage `interrupted` is recorded).
     pub cancel: crate::cancel::Cancel,
+    /// Makes the sandbox (the Context's: one per process).
+    pub sandboxes: std::sync::Arc<crate::sandbox::SandboxManager>,
+    /// Where it says which sandbox it uses.
+    pub reporter: std::sync::Arc<dyn crate::ops::Reporter>,
+    /// Who asked for it (recorded in `VerificationFailed`).
+    pub trigger: crate::ops::Trigger,
+}
+
+impl std::fmt::Debug for VerifyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyOptions")
+            .field("level", &self.level)
+            .field("sandbox", &self.sandbox)
+            .field("cancel", &self.cancel)
+            .field("sandboxes", &self.sandboxes)
+            .field("trigger", &self.trigger)
+            .finish_non_exhaustive()
+    }
 }
 
 impl VerifyOptions {
@@ -95,6 +113,9 @@ impl VerifyOptions {
             level,
             sandbox: SandboxOptions::default(),
             cancel: Default::default(),
+            sandboxes: Default::default(),
+            reporter: std::sync::Arc::new(crate::ops::NoReport),
+            trigger: crate::ops::Trigger::Manual,
         }
     }
 }
@@ -179,7 +200,7 @@ impl VerifyError {
         match self {
             VerifyError::Invalid(_) => "configuration",
             VerifyError::Store(_) => "store",
-            VerifyError::Sandbox(SandboxError::Unavailable(_)) => "sandbox",
+            VerifyError::Sandbox(SandboxError::Unavailable(_) | SandboxError::Busy(_)) => "sandbox",
             VerifyError::Sandbox(SandboxError::Teardown(_)) => "teardown",
             VerifyError::Sandbox(SandboxError::Store(_)) => "store",
             VerifyError::Sandbox(SandboxError::Failed(_)) => "query",
@@ -442,6 +463,8 @@ pub async fn verify_backup(
             stage: e.stage().into(),
             message: message.clone(),
             duration_ms,
+            retryable: Some(e.is_retryable()),
+            trigger: Some(opts.trigger.as_str().into()),
         };
         if let Err(re) = journal::append(store, Event::VerificationFailed(ev)).await {
             return Err(VerifyError::Record(format!("could not run: {message}"), re));

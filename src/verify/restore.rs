@@ -665,7 +665,10 @@ pub(super) async fn verify_restore(
     };
     // Provisioning is not cut short (a half-made sandbox is harder to
     // remove than a whole one): an interruption then is honoured after it.
-    let sb = crate::sandbox::provision(opts.sandbox.sandbox, &spec).await?;
+    let sb = opts
+        .sandboxes
+        .provision(opts.sandbox.sandbox, &spec, &*opts.reporter)
+        .await?;
     checks.sandbox = Some(sb.describe());
     let ran = tokio::select! {
         biased;

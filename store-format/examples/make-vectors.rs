@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use store_format::crypto::StoreKeys;
 use store_format::event::{
-    BackupCompleted, BackupCounts, BackupForgotten, GcCompleted, JournalRepaired, RepairedRecord,
-    StoreInitialized,
+    BackupCompleted, BackupCounts, BackupFailed, BackupForgotten, BackupStarted, GcCompleted,
+    JournalRepaired, RepairedRecord, StoreInitialized,
 };
 
 /// The version-1 shape of BackupCompleted: the vectors keep a version-1 event so
@@ -429,6 +429,47 @@ fn main() {
         write(
             &dir,
             &format!("repair-journal-{}.bin", JournalRecord::file_name(r.seq)),
+            b,
+        );
+    }
+
+    // A scheduled backup that failed: the start and failure events with who
+    // asked for it and whether trying again may help (map keys added within
+    // version 1).
+    let r8 = JournalRecord {
+        seq: 8,
+        prev: JournalRecord::hash_of_encoded(&b7),
+        time_ms: T0 + 8000,
+        writer: WRITER.into(),
+        event: Event::BackupStarted(BackupStarted {
+            backup_id: "20260101T000008Z-0000abcf".into(),
+            kind: "postgres_n8n".into(),
+            host: "vector-host".into(),
+            sources: vec!["postgres:n8n@127.0.0.1:5432/n8n".into()],
+            trigger: Some("schedule".into()),
+        }),
+    };
+    let b8 = r8.encode();
+    let r9 = JournalRecord {
+        seq: 9,
+        prev: JournalRecord::hash_of_encoded(&b8),
+        time_ms: T0 + 9000,
+        writer: WRITER.into(),
+        event: Event::BackupFailed(BackupFailed {
+            backup_id: "20260101T000008Z-0000abcf".into(),
+            kind: "postgres_n8n".into(),
+            stage: "connect".into(),
+            message: "PostgreSQL at 127.0.0.1:5432 did not answer".into(),
+            duration_ms: 1000,
+            retryable: Some(true),
+            trigger: Some("schedule".into()),
+        }),
+    };
+    let b9 = r9.encode();
+    for (r, b) in [(&r8, &b8), (&r9, &b9)] {
+        write(
+            &dir,
+            &format!("trigger-journal-{}.bin", JournalRecord::file_name(r.seq)),
             b,
         );
     }

@@ -16,7 +16,7 @@ pub struct StoreInitialized {
 /// A backup began. Written before any of its objects; a `BackupStarted` with
 /// no `BackupCompleted` or `BackupFailed` after it is a backup that was
 /// interrupted (its process stopped): nothing of it is visible.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BackupStarted {
     pub backup_id: String,
     pub kind: String,
@@ -24,6 +24,12 @@ pub struct BackupStarted {
     /// What it reads, e.g. `postgres:n8n@127.0.0.1:5432`, `config:/opt/n8n/.env`.
     #[serde(default)]
     pub sources: Vec<String>,
+    /// Who asked for it: `manual` (a command), `schedule` (the service's
+    /// scheduler), `api` (a request to the REST API); absent in records
+    /// written before it was recorded. Added within version 1: older readers
+    /// ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
 }
 
 /// A backup finished and its manifest is durable (version 2; version 1 bodies,
@@ -71,7 +77,7 @@ pub struct BackupCounts {
 
 /// A backup failed. Nothing of it is visible: no manifest names its objects
 /// (a later gc collects the ones no other backup shares).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BackupFailed {
     pub backup_id: String,
     pub kind: String,
@@ -81,6 +87,19 @@ pub struct BackupFailed {
     /// What an operator reads to act on it.
     pub message: String,
     pub duration_ms: u64,
+    /// Whether trying again later may succeed (a passing fault: a store or
+    /// a server that did not answer, a busy sandbox) or not (a setting to
+    /// change, damaged data); absent when not known (records written before
+    /// it was recorded, failures recorded by another writer). Added within
+    /// version 1: older readers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
+    /// Who asked for it: `manual` (a command), `schedule` (the service's
+    /// scheduler), `api` (a request to the REST API); absent in records
+    /// written before it was recorded. Added within version 1: older readers
+    /// ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
 }
 
 /// A backup was removed (by retention or by hand); its manifest is deleted
@@ -136,7 +155,7 @@ pub struct RestorePerformed {
 
 /// A restore stopped before its end. `message` says what failed and how to
 /// go back (e.g. restore the safety backup).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RestoreFailed {
     pub restore_id: String,
     pub backup_id: String,
@@ -152,6 +171,19 @@ pub struct RestoreFailed {
     #[serde(default)]
     pub safety_backup: Option<String>,
     pub duration_ms: u64,
+    /// Whether trying again later may succeed (a passing fault: a store or
+    /// a server that did not answer, a busy sandbox) or not (a setting to
+    /// change, damaged data); absent when not known (records written before
+    /// it was recorded, failures recorded by another writer). Added within
+    /// version 1: older readers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
+    /// Who asked for it: `manual` (a command), `schedule` (the service's
+    /// scheduler), `api` (a request to the REST API); absent in records
+    /// written before it was recorded. Added within version 1: older readers
+    /// ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
 }
 
 /// One check of a verification that did not hold.
@@ -229,7 +261,7 @@ pub struct JournalRepaired {
 
 /// A verification could not run to its end (no sandbox could be made, the
 /// store could not be read, ...): the backup is neither proven nor disproven.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VerificationFailed {
     pub verification_id: String,
     pub backup_id: String,
@@ -238,6 +270,19 @@ pub struct VerificationFailed {
     pub stage: String,
     pub message: String,
     pub duration_ms: u64,
+    /// Whether trying again later may succeed (a passing fault: a store or
+    /// a server that did not answer, a busy sandbox) or not (a setting to
+    /// change, damaged data); absent when not known (records written before
+    /// it was recorded, failures recorded by another writer). Added within
+    /// version 1: older readers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
+    /// Who asked for it: `manual` (a command), `schedule` (the service's
+    /// scheduler), `api` (a request to the REST API); absent in records
+    /// written before it was recorded. Added within version 1: older readers
+    /// ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
 }
 
 /// One rule of the verification policy.

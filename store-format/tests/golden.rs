@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use store_format::crypto::{self, StoreKeys};
 use store_format::event::{
-    BackupCompleted, BackupCounts, BackupForgotten, GcCompleted, JournalRepaired, RepairedRecord,
-    StoreInitialized,
+    BackupCompleted, BackupCounts, BackupFailed, BackupForgotten, BackupStarted, GcCompleted,
+    JournalRepaired, RepairedRecord, RestoreFailed, StoreInitialized, VerificationFailed,
 };
 use store_format::journal::GENESIS;
 use store_format::object::{self, Codec, ObjectKind};
@@ -553,6 +553,88 @@ fn repair_records() {
     );
 }
 
+/// Records 8 and 9: a scheduled backup's `BackupStarted` and `BackupFailed`
+/// with `trigger` and `retryable`, map keys added within version 1.
+#[test]
+fn start_and_failure_events_record_the_trigger_and_retryable() {
+    let b7 = read("repair-journal-00000000000000000007.bin");
+    let b8 = read("trigger-journal-00000000000000000008.bin");
+    check_frame_header(&b8, b"ARKJ");
+    let r8 = JournalRecord::decode(&b8).unwrap();
+    assert_eq!(r8.encode(), b8, "re-encodes byte for byte");
+    assert_eq!((r8.seq, r8.prev, r8.time_ms), (8, hash(&b7), T0 + 8000));
+    assert_eq!(r8.event.kind_version(), ("BackupStarted", 1));
+    assert_eq!(
+        r8.event,
+        Event::BackupStarted(BackupStarted {
+            backup_id: "20260101T000008Z-0000abcf".into(),
+            kind: "postgres_n8n".into(),
+            host: "vector-host".into(),
+            sources: vec!["postgres:n8n@127.0.0.1:5432/n8n".into()],
+            trigger: Some("schedule".into()),
+        })
+    );
+    // The key as MessagePack writes it: fixstr "trigger", fixstr "schedule".
+    let key = b"\xa7trigger\xa8schedule";
+    assert!(b8.windows(key.len()).any(|w| w == key));
+
+    let b9 = read("trigger-journal-00000000000000000009.bin");
+    let r9 = JournalRecord::decode(&b9).unwrap();
+    assert_eq!(r9.encode(), b9);
+    assert_eq!((r9.seq, r9.prev, r9.time_ms), (9, hash(&b8), T0 + 9000));
+    assert_eq!(r9.event.kind_version(), ("BackupFailed", 1));
+    assert_eq!(
+        r9.event,
+        Event::BackupFailed(BackupFailed {
+            backup_id: "20260101T000008Z-0000abcf".into(),
+            kind: "postgres_n8n".into(),
+            stage: "connect".into(),
+            message: "PostgreSQL at 127.0.0.1:5432 did not answer".into(),
+            duration_ms: 1000,
+            retryable: Some(true),
+            trigger: Some("schedule".into()),
+        })
+    );
+    // fixstr "retryable", true.
+    let key = b"\xa9retryable\xc3";
+    assert!(b9.windows(key.len()).any(|w| w == key));
+}
+
+/// A failure or start event written before `trigger` and `retryable` were
+/// recorded decodes with both absent, and one that does not know them is
+/// written without the keys (the bytes older writers wrote).
+#[test]
+fn events_without_trigger_or_retryable_decode_with_them_absent() {
+    let bodies: [(&str, &[u8]); 4] = [
+        // {backup_id: "b", kind: "flows", host: "h", sources: []}
+        ("BackupStarted", b"\x84\xa9backup_id\xa1b\xa4kind\xa5flows\xa4host\xa1h\xa7sources\x90"),
+        // {backup_id: "b", kind: "flows", stage: "dump", message: "m", duration_ms: 5}
+        ("BackupFailed", b"\x85\xa9backup_id\xa1b\xa4kind\xa5flows\xa5stage\xa4dump\xa7message\xa1m\xabduration_ms\x05"),
+        // {restore_id, backup_id, what, target, stage, message, items: [], safety_backup: nil, duration_ms}
+        ("RestoreFailed", b"\x89\xaarestore_id\xa1r\xa9backup_id\xa1b\xa4what\xa4full\xa6target\xa6root:/\xa5stage\xa4stop\xa7message\xa1m\xa5items\x90\xadsafety_backup\xc0\xabduration_ms\x05"),
+        // {verification_id, backup_id, level, stage, message, duration_ms}
+        ("VerificationFailed", b"\x86\xafverification_id\xa1v\xa9backup_id\xa1b\xa5level\xa7restore\xa5stage\xa7sandbox\xa7message\xa1m\xabduration_ms\x05"),
+    ];
+    for (kind, body) in bodies {
+        let e = Event::decode(kind, 1, body).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let (retryable, trigger) = match &e {
+            Event::BackupStarted(BackupStarted { trigger, .. }) => (None, trigger.clone()),
+            Event::BackupFailed(BackupFailed {
+                retryable, trigger, ..
+            })
+            | Event::RestoreFailed(RestoreFailed {
+                retryable, trigger, ..
+            })
+            | Event::VerificationFailed(VerificationFailed {
+                retryable, trigger, ..
+            }) => (*retryable, trigger.clone()),
+            other => panic!("{kind}: decoded as {other:?}"),
+        };
+        assert_eq!((retryable, trigger), (None, None), "{kind}");
+        assert_eq!(e.encode_body(), body, "{kind}: re-encoded without the keys");
+    }
+}
+
 #[test]
 fn journal_file_names() {
     assert_eq!(JournalRecord::file_name(1), "00000000000000000001");
@@ -702,7 +784,7 @@ fn readme_lists_every_vector() {
         }
     }
     names.sort();
-    assert_eq!(names.len(), 34, "{names:?}");
+    assert_eq!(names.len(), 36, "{names:?}");
     for n in &names {
         assert!(
             readme.contains(&format!("`{n}`")),

@@ -333,6 +333,7 @@ fn sample_records() -> Vec<(&'static str, JournalRecord)> {
                 kind: "postgres_n8n".into(),
                 host: "n8n-host".into(),
                 sources: vec!["postgres:n8n@127.0.0.1:5432/n8n".into()],
+                trigger: Some("schedule".into()),
             }),
         ),
         (
@@ -343,6 +344,8 @@ fn sample_records() -> Vec<(&'static str, JournalRecord)> {
                 stage: "dump".into(),
                 message: "pg_dump exited with status 1: connection to server lost".into(),
                 duration_ms: 1_500,
+                retryable: Some(true),
+                trigger: Some("schedule".into()),
             }),
         ),
         (
@@ -381,6 +384,8 @@ fn sample_records() -> Vec<(&'static str, JournalRecord)> {
                 items: vec![],
                 safety_backup: Some("20261126T105900Z-0a1b2c41".into()),
                 duration_ms: 9_000,
+                retryable: Some(false),
+                trigger: Some("api".into()),
             }),
         ),
         (
@@ -410,6 +415,8 @@ fn sample_records() -> Vec<(&'static str, JournalRecord)> {
                 stage: "sandbox".into(),
                 message: "the Docker engine does not answer and no initdb 15 was found".into(),
                 duration_ms: 40,
+                retryable: Some(false),
+                trigger: Some("manual".into()),
             }),
         ),
         (
