@@ -7,7 +7,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The store: a directory or s3://bucket/prefix.
@@ -24,7 +24,7 @@ pub struct Settings {
     pub restore: RestoreSettings,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct N8nSettings {
     /// The n8n database, `postgres://user@host:port/db` (no password here).
@@ -37,7 +37,7 @@ pub struct N8nSettings {
     pub api_key_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresSettings {
     /// The server for `postgres_full` (any database on it); defaults to the n8n
@@ -55,7 +55,7 @@ pub struct PostgresSettings {
     pub container_port: Option<u16>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFileSettings {
     /// Include the usual layout's paths (all optional). Default true.
@@ -69,7 +69,7 @@ pub struct ConfigFileSettings {
 }
 
 /// How `restore full` stops and starts n8n and checks it afterwards.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RestoreSettings {
     /// The docker compose project whose containers are stopped and started

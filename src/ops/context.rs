@@ -1,5 +1,6 @@
 //! What every operation runs in.
 use crate::cancel::Cancel;
+use crate::settings::Settings;
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -84,6 +85,9 @@ pub struct Context {
     pub store: Store,
     pub data_dir: PathBuf,
     pub env: Arc<Environment>,
+    /// The configuration file's settings (empty without one); with `env` and
+    /// the request they resolve through [`crate::config::Resolver`].
+    pub settings: Arc<Settings>,
     pub cancel: Cancel,
     pub trigger: Trigger,
 }
@@ -94,6 +98,7 @@ impl Context {
             store,
             data_dir: data_dir.into(),
             env: Arc::new(Environment::empty()),
+            settings: Arc::new(Settings::default()),
             cancel: Cancel::default(),
             trigger: Trigger::Manual,
         }
@@ -102,6 +107,17 @@ impl Context {
     pub fn with_env(mut self, env: Arc<Environment>) -> Context {
         self.env = env;
         self
+    }
+
+    pub fn with_settings(mut self, settings: Arc<Settings>) -> Context {
+        self.settings = settings;
+        self
+    }
+
+    /// The resolver of this operation's configuration (settings, then the
+    /// environment snapshot, then the request's overrides).
+    pub fn config(&self) -> crate::config::Resolver<'_> {
+        crate::config::Resolver::new(&self.settings, &self.env)
     }
 
     pub fn with_cancel(mut self, cancel: Cancel) -> Context {

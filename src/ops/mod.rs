@@ -23,7 +23,10 @@ pub use context::{Context, Environment, Trigger};
 pub use error::{ErrorKind, Hint, OpError, OpResult};
 pub use progress::{Collect, NoReport, Progress, Reporter};
 
+pub mod backup;
 pub mod catalog;
 pub mod check;
 pub mod gc;
+pub mod policy;
 pub mod repair;
+pub mod verify;

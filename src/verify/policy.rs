@@ -395,7 +395,7 @@ pub fn describe_check(c: &store_format::event::VerificationCheck) -> String {
 }
 
 /// A verification the policy asks for.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Due {
     pub backup_id: String,
     pub level: String,
@@ -425,8 +425,8 @@ pub fn percent_draw(seed: Option<&str>, backup_id: &str, rule_index: usize) -> u
 }
 
 /// The seed of `percent` draws, from `ARK_VERIFY_SEED` (empty: none).
-pub fn seed_from_env() -> Option<String> {
-    std::env::var(SEED_ENV).ok().filter(|s| !s.is_empty())
+pub fn seed_from_env(env: &crate::ops::Environment) -> Option<String> {
+    env.nonempty(SEED_ENV).map(str::to_string)
 }
 
 /// What the policy asks for a backup that just completed: its
