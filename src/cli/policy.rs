@@ -57,7 +57,9 @@ async fn show(cli: &Cli) -> CliResult {
         return Ok(());
     }
     match (view.policy.source, view.policy.set_ms) {
-        ("default", _) => println!("verification policy: the defaults (never set)"),
+        (policy::PolicySource::Default, _) => {
+            println!("verification policy: the defaults (never set)")
+        }
         (_, at) => println!(
             "verification policy: set {} UTC{}",
             fmt_time(at),

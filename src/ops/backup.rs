@@ -204,7 +204,7 @@ async fn take(
         *counters.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.counters());
         None
     };
-    let work = backup::run_labelled(
+    let work = backup::run_in(
         &ctx.store,
         kind,
         sources,
@@ -212,6 +212,7 @@ async fn take(
         Default::default(),
         head_start,
         &ctx.cancel,
+        ctx.env.get(crate::source::config_files::ENCRYPTION_KEY_VAR),
     );
     let ticker = async {
         let mut last = None;
