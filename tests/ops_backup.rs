@@ -370,3 +370,89 @@ async fn every_stage_fails_with_a_kind_and_records_what_it_should() {
         .unwrap();
     assert!(due.due.is_empty() && due.no_backup, "{due:?}");
 }
+
+/// Cancels its operation once the backup began (its first stage).
+struct CancelAtBackup(n8n_ark::cancel::Cancel);
+
+impl ops::Reporter for CancelAtBackup {
+    fn report(&self, p: Progress) {
+        if matches!(&p, Progress::Stage { name } if name == "backup") {
+            self.0.cancel("SIGTERM");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_backup_cancelled_midway_beside_a_restore_verification_in_one_process() {
+    let pg = PgCluster::start();
+    pg.load_fixture("n8n");
+    let f = Fixture::new().await;
+    let mut first = n8n_backup(&pg.url("n8n"));
+    first.no_verify = true;
+    ops::backup::run(&f.ctx, &first, &NoReport).await.unwrap();
+
+    // Both at once in this process: a backup (cancelled once it began) and
+    // a restore-level verification of the first backup in a local sandbox.
+    let cancel = n8n_ark::cancel::Cancel::new();
+    let backup_ctx = f.ctx.clone().with_cancel(cancel.clone());
+    let cancelling = CancelAtBackup(cancel);
+    let verify = ops::verify::Request {
+        backup: "latest".into(),
+        level: Level::Restore,
+        sandbox: n8n_ark::sandbox::SandboxOptions {
+            sandbox: Some(n8n_ark::sandbox::SandboxKind::Local),
+            ..Default::default()
+        },
+    };
+    let verifying = Collect::new();
+    let (backed_up, verified) = tokio::join!(
+        ops::backup::run(&backup_ctx, &first, &cancelling),
+        ops::verify::run(&f.ctx, &verify, &verifying),
+    );
+    let e = backed_up.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Interrupted, "{e:?}");
+    assert!(e.message.contains("interrupted by SIGTERM"), "{e}");
+    let verified = verified.unwrap();
+    assert_eq!(verified.passed, 1, "{verified:?}");
+    assert!(verified.failure().is_none());
+    let st = stages(&verifying);
+    for s in ["sandbox", "load n8n", "compare n8n", "teardown"] {
+        assert!(st.contains(&s.to_string()), "{s} not in {st:?}");
+    }
+
+    // The cancelled backup ends with its failure, saying so; the other's
+    // events are whole; no lock and no sandbox of this process is left; the
+    // store reads back whole.
+    let replay = n8n_ark::store::journal::replay(&f.ctx.store).await.unwrap();
+    let failed = replay
+        .records
+        .iter()
+        .find_map(|r| match &r.event {
+            store_format::Event::BackupFailed(b) => Some(b.clone()),
+            _ => None,
+        })
+        .expect("the cancelled backup is recorded");
+    assert_eq!(failed.stage, "interrupted");
+    assert!(failed.message.contains("SIGTERM"), "{}", failed.message);
+    let ev = events(&f.ctx).await;
+    assert_eq!(
+        ev.iter().filter(|e| *e == "VerificationCompleted").count(),
+        1,
+        "{ev:?}"
+    );
+    let locks: Vec<_> = std::fs::read_dir(f.store_dir().join("locks"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(locks.is_empty(), "{locks:?}");
+    let mine: Vec<_> = n8n_ark::sandbox::list()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.owner_pid == std::process::id())
+        .collect();
+    assert!(mine.is_empty(), "{mine:?}");
+    let check = ops::check::run(&f.ctx, &ops::check::Request { read_data: true }, &NoReport)
+        .await
+        .unwrap();
+    assert!(check.ok(), "{check:?}");
+}
