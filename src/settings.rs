@@ -169,35 +169,21 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
 }
 
 /// A secret from the first of: an environment variable, a file named by an
-/// environment variable, a file named in the config. Trailing newlines are cut.
+/// environment variable, a file named in the config. Trailing newlines are
+/// cut. For front ends (it takes the process's environment as it is now);
+/// operations resolve secrets through [`crate::config::Resolver::secret`]
+/// from their Context's snapshot.
 pub fn secret(
     env_var: &str,
     file_env_var: &str,
     config_file: Option<&Path>,
 ) -> Result<Option<Zeroizing<String>>, String> {
-    if let Ok(v) = std::env::var(env_var) {
-        if !v.is_empty() {
-            return Ok(Some(Zeroizing::new(v)));
-        }
-    }
-    let file = std::env::var_os(file_env_var)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| config_file.map(Path::to_path_buf));
-    match file {
-        None => Ok(None),
-        Some(f) => {
-            let s = std::fs::read_to_string(&f).map_err(|e| {
-                format!(
-                    "cannot read the secret file {} ({file_env_var}): {e}",
-                    f.display()
-                )
-            })?;
-            Ok(Some(Zeroizing::new(
-                s.trim_end_matches(['\n', '\r']).to_string(),
-            )))
-        }
-    }
+    let env = crate::ops::Environment::capture();
+    crate::config::Resolver::new(&Settings::default(), &env).secret(
+        env_var,
+        file_env_var,
+        config_file,
+    )
 }
 
 #[cfg(test)]

@@ -213,23 +213,36 @@ fn a_killed_backup_is_recorded_by_the_next_run_and_its_lock_removed() {
 
 #[test]
 fn a_backup_killed_after_writing_its_manifest_is_recorded_as_completed() {
+    killed_after_writing_its_manifest(true);
+}
+
+/// A raw ingest (`benchmark`) records no start: its manifest alone proves it
+/// complete, and gc records it instead of only removing its lock.
+#[test]
+fn a_raw_ingest_killed_after_writing_its_manifest_is_recorded_as_completed() {
+    killed_after_writing_its_manifest(false);
+}
+
+fn killed_after_writing_its_manifest(with_start_record: bool) {
     // The window between the manifest and its journal record is one append:
     // made here directly, as a process that stopped in it leaves the store.
     let ark = Ark::new().init(&[]);
     let (backup_id, lock_path) = rt().block_on(async {
         let store = common::open_store(&ark.store()).await;
         let id = n8n_ark::store::ingest::new_backup_id();
-        n8n_ark::store::journal::append(
-            &store,
-            Event::BackupStarted(store_format::event::BackupStarted {
-                backup_id: id.clone(),
-                kind: "flows".into(),
-                host: "here".into(),
-                sources: vec![],
-            }),
-        )
-        .await
-        .unwrap();
+        if with_start_record {
+            n8n_ark::store::journal::append(
+                &store,
+                Event::BackupStarted(store_format::event::BackupStarted {
+                    backup_id: id.clone(),
+                    kind: "flows".into(),
+                    host: "here".into(),
+                    sources: vec![],
+                }),
+            )
+            .await
+            .unwrap();
+        }
         let mut s = n8n_ark::store::ingest::BackupSession::begin_as(&store, "flows", id.clone())
             .await
             .unwrap();
@@ -264,12 +277,12 @@ fn a_backup_killed_after_writing_its_manifest_is_recorded_as_completed() {
         (id, path)
     });
     let l = list(&ark);
-    assert_eq!(
-        l.iter()
-            .find(|b| b["backup_id"] == backup_id.as_str())
-            .unwrap()["status"],
-        "running"
-    );
+    let listed = l.iter().find(|b| b["backup_id"] == backup_id.as_str());
+    if with_start_record {
+        assert_eq!(listed.unwrap()["status"], "running");
+    } else {
+        assert!(listed.is_none(), "{listed:?}");
+    }
     // Before anyone settles it, check names the crash window as what it
     // is, a warning, not damage: the store is whole.
     let o = ark.ark(&["--json", "check", "--read-data"]);

@@ -491,15 +491,13 @@ async fn settle_one(store: &Store, l: &LockInfo, k: &Known) -> Result<Option<Set
     let Some(bid) = &l.backup_id else {
         return Ok(None);
     };
-    let Some((_, started_ms, kind)) = k.started.get(bid) else {
-        // A session the journal never heard of (a raw ingest): nothing to record.
-        return Ok(None);
-    };
     if k.ended.contains(bid) {
         return Ok(None);
     }
     let last_sign = super::check::fmt_time(l.heartbeat_ms);
     // Its manifest may be written: the process stopped before recording it.
+    // That holds for a session the journal never heard start (a raw
+    // ingest) too: its manifest is the proof.
     for mid in store.list_manifest_ids().await? {
         if k.completed_manifests.contains_key(&mid) || k.forgotten_manifests.contains(&mid) {
             continue;
@@ -543,6 +541,11 @@ async fn settle_one(store: &Store, l: &LockInfo, k: &Known) -> Result<Option<Set
             seq,
         }));
     }
+    let Some((_, started_ms, kind)) = k.started.get(bid) else {
+        // A session the journal never heard of (a raw ingest) that wrote no
+        // manifest: nothing of it is visible, nothing to record.
+        return Ok(None);
+    };
     let ev = BackupFailed {
         backup_id: bid.clone(),
         kind: kind.clone(),
