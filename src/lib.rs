@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod child_process;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod config;
 pub mod crypto;
 pub mod docker_exec;
 pub mod ops;

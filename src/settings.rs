@@ -7,7 +7,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The store: a directory or s3://bucket/prefix.
@@ -24,7 +24,7 @@ pub struct Settings {
     pub restore: RestoreSettings,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct N8nSettings {
     /// The n8n database, `postgres://user@host:port/db` (no password here).
@@ -37,7 +37,7 @@ pub struct N8nSettings {
     pub api_key_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresSettings {
     /// The server for `postgres_full` (any database on it); defaults to the n8n
@@ -55,7 +55,7 @@ pub struct PostgresSettings {
     pub container_port: Option<u16>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFileSettings {
     /// Include the usual layout's paths (all optional). Default true.
@@ -69,7 +69,7 @@ pub struct ConfigFileSettings {
 }
 
 /// How `restore full` stops and starts n8n and checks it afterwards.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RestoreSettings {
     /// The docker compose project whose containers are stopped and started
@@ -169,35 +169,21 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
 }
 
 /// A secret from the first of: an environment variable, a file named by an
-/// environment variable, a file named in the config. Trailing newlines are cut.
+/// environment variable, a file named in the config. Trailing newlines are
+/// cut. For front ends (it takes the process's environment as it is now);
+/// operations resolve secrets through [`crate::config::Resolver::secret`]
+/// from their Context's snapshot.
 pub fn secret(
     env_var: &str,
     file_env_var: &str,
     config_file: Option<&Path>,
 ) -> Result<Option<Zeroizing<String>>, String> {
-    if let Ok(v) = std::env::var(env_var) {
-        if !v.is_empty() {
-            return Ok(Some(Zeroizing::new(v)));
-        }
-    }
-    let file = std::env::var_os(file_env_var)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| config_file.map(Path::to_path_buf));
-    match file {
-        None => Ok(None),
-        Some(f) => {
-            let s = std::fs::read_to_string(&f).map_err(|e| {
-                format!(
-                    "cannot read the secret file {} ({file_env_var}): {e}",
-                    f.display()
-                )
-            })?;
-            Ok(Some(Zeroizing::new(
-                s.trim_end_matches(['\n', '\r']).to_string(),
-            )))
-        }
-    }
+    let env = crate::ops::Environment::capture();
+    crate::config::Resolver::new(&Settings::default(), &env).secret(
+        env_var,
+        file_env_var,
+        config_file,
+    )
 }
 
 #[cfg(test)]

@@ -161,7 +161,7 @@ async fn config_files_round_trip_through_a_store() {
         ConfigPath::optional(r("etc/nginx/./conf.d//n8n.conf")),
     ];
     let mut sess = session(&store).await;
-    let cb = config_files::back_up(&mut sess, &paths, &fkey)
+    let cb = config_files::back_up(&mut sess, &paths, &fkey, None)
         .await
         .unwrap();
     let contents = Contents {
@@ -344,7 +344,7 @@ async fn config_files_round_trip_through_a_store() {
 
     // The same tree again: every object is reused.
     let mut again = session(&store).await;
-    let cb2 = config_files::back_up(&mut again, &paths, &fkey)
+    let cb2 = config_files::back_up(&mut again, &paths, &fkey, None)
         .await
         .unwrap();
     assert_eq!(cb2, cb);
@@ -399,7 +399,7 @@ async fn missing_required_and_relative_paths_are_errors() {
     ];
     for (paths, want) in cases {
         let mut sess = session(&store).await;
-        match config_files::back_up(&mut sess, &paths, &fkey).await {
+        match config_files::back_up(&mut sess, &paths, &fkey, None).await {
             Err(SourceError::File(m)) => assert!(m.contains(&want), "{m:?} lacks {want:?}"),
             other => panic!("{paths:?}: {other:?}"),
         }
@@ -415,6 +415,7 @@ async fn missing_required_and_relative_paths_are_errors() {
             ConfigPath::optional(r("opt/n8n/compose.yaml")),
         ],
         &fkey,
+        None,
     )
     .await
     .unwrap();
@@ -446,13 +447,14 @@ async fn encryption_key_from_the_environment_when_no_env_file_has_it() {
     write(&root.join("opt/n8n/compose.yaml"), b"services: {}\n", 0o644);
     let store = common::new_store(&tmp.path().join("store")).await;
     let fkey = config_files::fingerprint_key(&store);
-    // No other test of this binary expects the variable to be unset.
-    std::env::set_var("N8N_ENCRYPTION_KEY", "key-from-the-environment");
+    // The operation's environment gives it (the engine never reads the
+    // process's).
     let mut sess = session(&store).await;
     let cb = config_files::back_up(
         &mut sess,
         &[ConfigPath::optional(s(&root.join("opt/n8n")))],
         &fkey,
+        Some("key-from-the-environment"),
     )
     .await
     .unwrap();
@@ -576,7 +578,7 @@ fn unreadable_files_and_directories_are_errors_even_when_optional() {
         let fkey = config_files::fingerprint_key(&store);
         for (paths, want) in cases {
             let mut sess = session(&store).await;
-            match config_files::back_up(&mut sess, &paths, &fkey).await {
+            match config_files::back_up(&mut sess, &paths, &fkey, None).await {
                 Err(SourceError::File(m)) => assert!(m.contains(&want), "{m:?} lacks {want:?}"),
                 other => panic!("{paths:?}: {other:?}"),
             }
@@ -1046,9 +1048,10 @@ async fn the_encryption_key_is_found_where_the_compose_file_gives_it_to_n8n() {
             write(&project.join(name), content.as_bytes(), 0o600);
         }
         let mut sess = session(&store).await;
-        let cb = config_files::back_up(&mut sess, &[ConfigPath::optional(s(&project))], &fkey)
-            .await
-            .unwrap();
+        let cb =
+            config_files::back_up(&mut sess, &[ConfigPath::optional(s(&project))], &fkey, None)
+                .await
+                .unwrap();
         sess.abort().await;
         assert_eq!(
             cb.encryption_key_source.as_deref(),

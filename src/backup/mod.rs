@@ -26,7 +26,7 @@ use store_format::contents::{Contents, WorkflowNotStored};
 use store_format::event::{BackupFailed, BackupStarted};
 use store_format::Event;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "cli", value(rename_all = "snake_case"))]
@@ -217,6 +217,36 @@ pub async fn run_labelled(
     cancel: &crate::cancel::Cancel,
     trigger: crate::ops::Trigger,
 ) -> Result<BackupSummary, BackupError> {
+    let env_key = std::env::var(config_files::ENCRYPTION_KEY_VAR).ok();
+    run_in(
+        store,
+        kind,
+        sources,
+        progress,
+        extra_labels,
+        head_start,
+        cancel,
+        env_key.as_deref(),
+        trigger,
+    )
+    .await
+}
+
+/// [`run_labelled`] with n8n's encryption key as the environment of the
+/// operation gives it (`N8N_ENCRYPTION_KEY`): the key a config backup
+/// fingerprints when no backed-up file gives one.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_in(
+    store: &Store,
+    kind: BackupKind,
+    sources: &Sources,
+    progress: &(dyn Fn(&BackupSession) -> Option<Box<dyn std::any::Any + Send>> + Sync),
+    extra_labels: BTreeMap<String, String>,
+    head_start: Option<HeadStart>,
+    cancel: &crate::cancel::Cancel,
+    env_key: Option<&str>,
+    trigger: crate::ops::Trigger,
+) -> Result<BackupSummary, BackupError> {
     let backup_id = new_backup_id();
     let started = std::time::Instant::now();
     let fail = |f: Failure, unrecorded: Option<String>| BackupError {
@@ -269,6 +299,7 @@ pub async fn run_labelled(
                 &mut session,
                 &mut contents,
                 head_start,
+                env_key,
             ) => r,
             _ = cancel.cancelled() => Err(Failure::new(
                 "interrupted",
@@ -460,6 +491,7 @@ async fn take(
     session: &mut BackupSession,
     contents: &mut Contents,
     head_start: Option<HeadStart>,
+    env_key: Option<&str>,
 ) -> Result<(), Failure> {
     match kind {
         BackupKind::PostgresN8n => {
@@ -467,11 +499,11 @@ async fn take(
             dump_database(session, contents, &s.dump, db, true, head_start).await
         }
         BackupKind::PostgresFull => dump_server(session, contents, s).await,
-        BackupKind::N8nConfig => back_up_config(store, session, contents, s).await,
+        BackupKind::N8nConfig => back_up_config(store, session, contents, s, env_key).await,
         BackupKind::Flows => flows(session, contents, s).await,
         BackupKind::FullSystem => {
             dump_server(session, contents, s).await?;
-            back_up_config(store, session, contents, s).await
+            back_up_config(store, session, contents, s, env_key).await
         }
     }
 }
@@ -481,9 +513,10 @@ async fn back_up_config(
     session: &mut BackupSession,
     contents: &mut Contents,
     s: &Sources,
+    env_key: Option<&str>,
 ) -> Result<(), Failure> {
     let key = config_files::fingerprint_key(store);
-    let c = config_files::back_up(session, &s.config_paths, &key).await?;
+    let c = config_files::back_up(session, &s.config_paths, &key, env_key).await?;
     contents.config_files = c.files;
     contents.encryption_key_fingerprint = c.encryption_key_fingerprint;
     contents.encryption_key_source = c.encryption_key_source;

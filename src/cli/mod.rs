@@ -290,9 +290,11 @@ impl Cli {
     /// cleanly).
     pub async fn context(&self, cancel: crate::cancel::Cancel) -> CliResult<crate::ops::Context> {
         let store = self.open_store().await?;
+        let settings = self.settings().map_err(CliError::Usage)?.clone();
         Ok(crate::ops::Context::new(store, self.data_dir())
             .with_env(std::sync::Arc::new(crate::ops::Environment::capture()))
             .with_sandbox(sandboxes())
+            .with_settings(std::sync::Arc::new(settings))
             .with_cancel(cancel))
     }
 }

@@ -2,9 +2,11 @@
 //! share, declared once (flattened into each command) and resolved once:
 //! flag, then its `ARK_*` variable, then the config file's `[n8n]` and
 //! `[postgres]` sections.
+use crate::config::{PostgresOverrides, Resolver};
+use crate::ops::Environment;
 use crate::restore::database::RestoreTool;
-use crate::settings::{secret, Settings};
-use crate::source::postgres::{DumpRunner, PgTarget};
+use crate::settings::Settings;
+use crate::source::postgres::DumpRunner;
 use std::path::PathBuf;
 
 /// Where the PostgreSQL servers are (`backup`, `restore full`).
@@ -23,50 +25,27 @@ pub struct ServerArgs {
     pub pg_server: Option<String>,
 }
 
-/// The servers as given, with their passwords.
-pub struct Servers {
-    pub n8n_db: Option<PgTarget>,
-    pub pg_server: Option<PgTarget>,
+pub use crate::config::Servers;
+
+/// The environment as the engine's configuration sees it.
+fn resolver_env() -> Environment {
+    Environment::capture()
 }
 
 impl ServerArgs {
-    /// Resolves both URLs and their passwords; an error is the operator's to
-    /// fix (a usage error). A server without a password of its own that is
-    /// n8n's server with n8n's user gets the n8n database's password.
+    /// Resolves both URLs and their passwords ([`crate::config::Resolver::servers`]);
+    /// an error is the operator's to fix (a usage error).
     pub fn resolve(&self, s: &Settings) -> Result<Servers, String> {
-        no_password_on_the_command_line("--n8n-db", "ARK_N8N_DB", self.n8n_db.as_ref())?;
-        no_password_on_the_command_line("--pg-server", "ARK_PG_SERVER", self.pg_server.as_ref())?;
-        let n8n_db = match self.n8n_db.as_ref().or(s.n8n.database.as_ref()) {
-            Some(url) => {
-                let pw = secret(
-                    "ARK_N8N_DB_PASSWORD",
-                    "ARK_N8N_DB_PASSWORD_FILE",
-                    s.n8n.database_password_file.as_deref(),
-                )?;
-                Some(PgTarget::parse(url, pw).map_err(|e| format!("--n8n-db: {e}"))?)
-            }
-            None => None,
-        };
-        let pg_server = match self.pg_server.as_ref().or(s.postgres.server.as_ref()) {
-            Some(url) => {
-                let pw = secret(
-                    "ARK_PG_SERVER_PASSWORD",
-                    "ARK_PG_SERVER_PASSWORD_FILE",
-                    s.postgres.server_password_file.as_deref(),
-                )?;
-                let mut t = PgTarget::parse(url, pw).map_err(|e| format!("--pg-server: {e}"))?;
-                if t.password.is_none() {
-                    if let Some(db) = &n8n_db {
-                        if db.host == t.host && db.port == t.port && db.user == t.user {
-                            t.password = db.password.clone();
-                        }
-                    }
-                }
-                Some(t)
-            }
-            None => None,
-        };
-        Ok(Servers { n8n_db, pg_server })
+        let env = resolver_env();
+        Resolver::new(s, &env).servers(&self.overrides())
+    }
+
+    fn overrides(&self) -> PostgresOverrides {
+        PostgresOverrides {
+            n8n_db: self.n8n_db.clone(),
+            pg_server: self.pg_server.clone(),
+            ..Default::default()
+        }
     }
 }
 
@@ -93,72 +72,37 @@ pub struct ToolArgs {
     pub pg_container_port: Option<u16>,
 }
 
-/// A container the tools run in: its name, and the host and port they use.
-struct InContainer {
-    container: String,
-    host: String,
-    port: u16,
-}
-
 impl ToolArgs {
+    /// The engine's overrides of these flags.
+    pub fn overrides(&self) -> PostgresOverrides {
+        PostgresOverrides {
+            pg_dump: self.pg_dump.clone(),
+            pg_container: self.pg_container.clone(),
+            pg_container_host: self.pg_container_host.clone(),
+            pg_container_port: self.pg_container_port,
+            ..Default::default()
+        }
+    }
+
     /// The PostgreSQL container, when the tools run in one: the flag,
     /// ARK_PG_CONTAINER, else the config file's.
     pub fn container(&self, s: &Settings) -> Option<String> {
-        self.pg_container.clone().or(s.postgres.container.clone())
-    }
-
-    fn in_container(&self, s: &Settings) -> Option<InContainer> {
-        let container = self.container(s)?;
-        Some(InContainer {
-            container,
-            host: self
-                .pg_container_host
-                .clone()
-                .or(s.postgres.container_host.clone())
-                .unwrap_or_else(|| "/var/run/postgresql".into()),
-            port: self
-                .pg_container_port
-                .or(s.postgres.container_port)
-                .unwrap_or(5432),
-        })
-    }
-
-    fn local_pg_dump(&self, s: &Settings) -> Option<PathBuf> {
-        self.pg_dump.clone().or(s.postgres.pg_dump.clone())
+        let env = resolver_env();
+        Resolver::new(s, &env).container(&self.overrides())
     }
 
     /// The pg_dump a backup (or a restore's safety backup) runs.
     pub fn dump_runner(&self, s: &Settings) -> DumpRunner {
-        match self.in_container(s) {
-            Some(c) => DumpRunner::Docker {
-                container: c.container,
-                host: c.host,
-                port: c.port,
-            },
-            None => match self.local_pg_dump(s) {
-                Some(p) => DumpRunner::Local { pg_dump: p },
-                None => DumpRunner::local_default(),
-            },
-        }
+        let env = resolver_env();
+        Resolver::new(s, &env).dump_runner(&self.overrides())
     }
 
     /// The pg_restore of a restore: in the container when there is one,
     /// else `pg_restore` if given, else the one beside pg_dump or the newest
     /// installed.
     pub fn restore_tool(&self, pg_restore: Option<&PathBuf>, s: &Settings) -> RestoreTool {
-        match self.in_container(s) {
-            Some(c) => RestoreTool::Docker {
-                container: c.container,
-                host: c.host,
-                port: c.port,
-            },
-            None => match pg_restore {
-                Some(p) => RestoreTool::Local {
-                    pg_restore: p.clone(),
-                },
-                None => RestoreTool::local_default(self.local_pg_dump(s).as_deref()),
-            },
-        }
+        let env = resolver_env();
+        Resolver::new(s, &env).restore_tool(&self.overrides(), pg_restore)
     }
 }
 
@@ -170,16 +114,6 @@ pub fn no_password_on_the_command_line(
     env: &str,
     value: Option<&String>,
 ) -> Result<(), String> {
-    let Some(url) = value else { return Ok(()) };
-    let from_env = std::env::var(env).ok().as_ref() == Some(url);
-    let has_password = url::Url::parse(url)
-        .map(|u| u.password().is_some())
-        .unwrap_or(false);
-    if has_password && !from_env {
-        return Err(format!(
-            "{flag} holds a password, which every user of this machine can read in the process list: \
-             give the URL without it and the password in {env}_PASSWORD or {env}_PASSWORD_FILE"
-        ));
-    }
-    Ok(())
+    let vars = resolver_env();
+    Resolver::new(&Settings::default(), &vars).no_password_on_the_command_line(flag, env, value)
 }

@@ -8,12 +8,13 @@
 //! signal's number when SIGINT, SIGTERM or SIGHUP stopped it (its sandbox
 //! removed, `VerificationFailed` recorded).
 use super::catalog::{catalog_err, fmt_duration, fmt_time, TextTable};
-use super::restore::{open_store_and_catalog, restore_err};
+use super::progress::Printer;
 use super::sandbox_args::SandboxArgs;
 use super::{print_json, Cli, CliError, CliResult};
-use crate::catalog::{BackupFilter, BackupStatus, VerificationRecord};
-use crate::sandbox::SandboxOptions;
-use crate::verify::{verify_backup, Level, VerificationReport, VerifyOptions};
+use crate::catalog::VerificationRecord;
+use crate::ops::verify::{self, BackupOutcome, Request};
+use crate::ops::{ErrorKind, Progress, Reporter};
+use crate::verify::{Level, VerificationReport};
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -41,42 +42,6 @@ pub struct Args {
     pub sandbox: SandboxArgs,
 }
 
-impl VerifyOptions {
-    /// The options of a level with the sandbox flags of a command.
-    pub fn with_sandbox(level: Level, s: &SandboxOptions) -> VerifyOptions {
-        VerifyOptions {
-            level,
-            sandbox: s.clone(),
-            cancel: Default::default(),
-            sandboxes: super::sandboxes(),
-            reporter: std::sync::Arc::new(super::progress::Printer),
-            trigger: crate::ops::Trigger::Manual,
-        }
-    }
-}
-
-/// One backup's outcome, for `--json`.
-#[derive(Debug, serde::Serialize)]
-struct Outcome {
-    backup_id: String,
-    /// `passed`, `failed` or `error`.
-    result: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    report: Option<VerificationReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
-
-#[derive(Debug, serde::Serialize)]
-struct Summary {
-    level: Level,
-    backups: usize,
-    passed: usize,
-    failed: usize,
-    errors: usize,
-    results: Vec<Outcome>,
-}
-
 /// `verify policy ...` (src/cli/policy.rs).
 #[derive(Debug, clap::Subcommand)]
 pub enum VerifyCommand {
@@ -93,7 +58,7 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         // The policy's runs do not stop half-way: a signal removes their
         // sandbox and exits.
         super::signals::install(super::signals::OnSignal::Exit);
-        return super::policy::run_due(cli, &cli.sandbox(&a.sandbox)).await;
+        return super::policy::run_due(cli, a.sandbox.options(None)).await;
     }
     if a.history {
         return history(cli, a).await;
@@ -101,94 +66,17 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     // SIGINT, SIGTERM, SIGHUP (an SSH session dropping): the verification
     // stops, its sandbox is torn down and VerificationFailed recorded.
     let cancel = super::signals::install(super::signals::OnSignal::Cancel);
-    let reference = a.backup.as_deref().unwrap_or_default().trim();
-    let (store, catalog) = open_store_and_catalog(cli).await?;
-    let ids: Vec<String> = if reference == "all" {
-        let filter = BackupFilter {
-            status: Some(BackupStatus::Completed),
-            ..Default::default()
-        };
-        let list = catalog.list_backups(&filter).await.map_err(catalog_err)?;
-        if list.is_empty() {
-            catalog.close().await;
-            return Err(CliError::Failed(
-                "the store holds no completed backup to verify".into(),
-            ));
-        }
-        list.into_iter().map(|b| b.backup_id).collect()
-    } else {
-        vec![catalog.resolve(reference).await.map_err(catalog_err)?]
-    };
-    let mut opts = VerifyOptions::with_sandbox(a.level, &cli.sandbox(&a.sandbox));
-    opts.cancel = cancel.clone();
-    let mut results = Vec::with_capacity(ids.len());
-    let mut unrecorded = 0;
-    for id in &ids {
-        if cancel.is_cancelled() {
-            break;
-        }
-        let chosen = match crate::restore::choose_backup(&catalog, &store, id).await {
-            Ok(c) => c,
-            Err(e) if ids.len() == 1 => {
-                catalog.close().await;
-                return Err(restore_err(e));
-            }
-            Err(e) => {
-                if !cli.json {
-                    println!("backup {id}: cannot be verified: {e}");
-                }
-                results.push(Outcome {
-                    backup_id: id.clone(),
-                    result: "error",
-                    report: None,
-                    error: Some(e.to_string()),
-                });
-                continue;
-            }
-        };
-        match verify_backup(&store, &chosen, &opts).await {
-            Ok(r) => {
-                if !cli.json {
-                    print_report(&r);
-                }
-                if let Some(u) = &r.unrecorded {
-                    unrecorded += 1;
-                    eprintln!("warning: backup {id}: the result stands, but {u}");
-                }
-                results.push(Outcome {
-                    backup_id: id.clone(),
-                    result: if r.passed { "passed" } else { "failed" },
-                    report: Some(r),
-                    error: None,
-                });
-            }
-            Err(e) => {
-                if !cli.json {
-                    println!("backup {id}: {} verification could not run: {e}", a.level);
-                }
-                results.push(Outcome {
-                    backup_id: id.clone(),
-                    result: "error",
-                    report: None,
-                    error: Some(e.to_string()),
-                });
-            }
-        }
-    }
-    // Bring the catalog up to the events just recorded.
-    if let Err(e) = catalog.catch_up(&store).await {
-        eprintln!("warning: the catalog could not catch up with the store: {e}");
-    }
-    catalog.close().await;
-    let count = |r: &str| results.iter().filter(|o| o.result == r).count();
-    let summary = Summary {
+    let ctx = cli.context(cancel.clone()).await?;
+    let req = Request {
+        backup: a.backup.clone().unwrap_or_default(),
         level: a.level,
-        backups: results.len(),
-        passed: count("passed"),
-        failed: count("failed"),
-        errors: count("error"),
-        results,
+        sandbox: a.sandbox.options(None),
     };
+    let printer = VerifyPrinter {
+        text: !cli.json,
+        level: a.level,
+    };
+    let summary = verify::run(&ctx, &req, &printer).await?;
     if cli.json {
         print_json(&summary);
     } else if summary.backups > 1 {
@@ -197,75 +85,52 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
             summary.backups, a.level, summary.passed, summary.failed, summary.errors
         );
     }
-    if unrecorded > 0 && !cli.json {
+    if summary.unrecorded > 0 && !cli.json {
         println!(
-            "note: {unrecorded} verification result(s) could not be recorded in the store's journal \
-             (it is read-only?): the exit status reports the verification itself"
+            "note: {} verification result(s) could not be recorded in the store's journal \
+             (it is read-only?): the exit status reports the verification itself",
+            summary.unrecorded
         );
     }
-    if let Some(why) = cancel.interrupted() {
-        let message = match summary.results.iter().find(|o| o.result == "error") {
-            Some(Outcome {
-                error: Some(e),
-                backup_id,
-                ..
-            }) => format!("the verification of backup {backup_id} stopped: {e}"),
-            _ => format!("verification {why}"),
-        };
-        return Err(CliError::Interrupted(
-            message,
+    match summary.failure() {
+        Some(e) if e.kind == ErrorKind::Interrupted => Err(CliError::Interrupted(
+            e.message,
             super::signals::exit_code(&cancel.reason().unwrap_or_default()),
-        ));
+        )),
+        Some(e) => Err(CliError::Failed(e.message)),
+        None => Ok(()),
     }
-    if summary.failed + summary.errors == 0 {
-        return Ok(());
-    }
-    let first = summary
-        .results
-        .iter()
-        .find(|o| o.result != "passed")
-        .expect("one did not pass");
-    Err(CliError::Failed(match (&first.report, &first.error) {
-        (Some(r), _) => {
-            let f = &r.failures[0];
-            format!(
-                "verification failed: backup {} at level {}: {} {}: expected {}, found {}{}",
-                r.backup_id,
-                a.level,
-                f.check,
-                f.subject,
-                f.expected,
-                f.found,
-                others(summary.failed + summary.errors - 1, r.failures.len() - 1)
-            )
-        }
-        (None, Some(e)) => format!(
-            "verification could not run: backup {}: {e}{}",
-            first.backup_id,
-            others(summary.failed + summary.errors - 1, 0)
-        ),
-        (None, None) => "verification failed".into(),
-    }))
 }
 
-fn others(backups: usize, checks: usize) -> String {
-    let mut parts = Vec::new();
-    if checks > 0 {
-        parts.push(format!(
-            "{checks} more failed check{}",
-            if checks == 1 { "" } else { "s" }
-        ));
-    }
-    if backups > 0 {
-        parts.push(format!(
-            "{backups} more backup{} not proven",
-            if backups == 1 { "" } else { "s" }
-        ));
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", parts.join(", "))
+/// Draws each backup's result as it ends (text only), the rest as
+/// [`Printer`] does.
+struct VerifyPrinter {
+    text: bool,
+    level: Level,
+}
+
+impl Reporter for VerifyPrinter {
+    fn report(&self, p: Progress) {
+        match p {
+            Progress::Partial { name, value } if name == verify::PARTIAL_BACKUP => {
+                if !self.text {
+                    return;
+                }
+                let Ok(o) = serde_json::from_value::<BackupOutcome>(value) else {
+                    return;
+                };
+                match (&o.report, &o.error) {
+                    (Some(r), _) => print_report(r),
+                    (None, e) => println!(
+                        "backup {}: {} verification could not run: {}",
+                        o.backup_id,
+                        self.level,
+                        e.as_deref().unwrap_or_default()
+                    ),
+                }
+            }
+            p => Printer.report(p),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! What every operation runs in.
 use crate::cancel::Cancel;
 use crate::sandbox::SandboxManager;
+use crate::settings::Settings;
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -90,6 +91,9 @@ pub struct Context {
     /// leases and shutdown): a front end makes one and gives it to each
     /// Context.
     pub sandbox: Arc<SandboxManager>,
+    /// The configuration file's settings (empty without one); with `env` and
+    /// the request they resolve through [`crate::config::Resolver`].
+    pub settings: Arc<Settings>,
     pub cancel: Cancel,
     pub trigger: Trigger,
 }
@@ -101,6 +105,7 @@ impl Context {
             data_dir: data_dir.into(),
             env: Arc::new(Environment::empty()),
             sandbox: Arc::new(SandboxManager::default()),
+            settings: Arc::new(Settings::default()),
             cancel: Cancel::default(),
             trigger: Trigger::Manual,
         }
@@ -115,6 +120,17 @@ impl Context {
     pub fn with_sandbox(mut self, sandbox: Arc<SandboxManager>) -> Context {
         self.sandbox = sandbox;
         self
+    }
+
+    pub fn with_settings(mut self, settings: Arc<Settings>) -> Context {
+        self.settings = settings;
+        self
+    }
+
+    /// The resolver of this operation's configuration (settings, then the
+    /// environment snapshot, then the request's overrides).
+    pub fn config(&self) -> crate::config::Resolver<'_> {
+        crate::config::Resolver::new(&self.settings, &self.env)
     }
 
     pub fn with_cancel(mut self, cancel: Cancel) -> Context {

@@ -192,3 +192,47 @@ impl From<crate::sandbox::SandboxError> for OpError {
         }
     }
 }
+
+impl From<crate::backup::BackupError> for OpError {
+    /// A backup that failed, recorded (or not) in the store's journal: the
+    /// message says which. Refused for its settings before anything was
+    /// read, it is an invalid request.
+    fn from(e: crate::backup::BackupError) -> OpError {
+        let mut message = e.to_string();
+        match &e.unrecorded {
+            Some(why) => message.push_str(&format!(
+                " (the failure could not be recorded in the store either: {why})"
+            )),
+            None => message.push_str(" (recorded in the store's journal)"),
+        }
+        let kind = match e.stage {
+            "configuration" => ErrorKind::Invalid,
+            "interrupted" => ErrorKind::Interrupted,
+            "config_files" => ErrorKind::NotFound,
+            "connect" | "snapshot" | "dump" | "n8n_api" | "store" | "commit" => {
+                ErrorKind::Unavailable
+            }
+            _ => ErrorKind::Internal,
+        };
+        OpError::new(kind, message).retryable(e.retryable)
+    }
+}
+
+impl From<crate::verify::VerifyError> for OpError {
+    fn from(e: crate::verify::VerifyError) -> OpError {
+        use crate::sandbox::SandboxError as S;
+        use crate::verify::VerifyError as V;
+        let retryable = e.is_retryable();
+        match e {
+            V::Invalid(m) => OpError::invalid(m),
+            V::Store(s) => s.into(),
+            V::Interrupted(m) => OpError::interrupted(m),
+            e @ V::Sandbox(S::Unavailable(_)) => {
+                OpError::new(ErrorKind::Unavailable, e.to_string())
+                    .retryable(retryable)
+                    .with_setting("ARK_SANDBOX")
+            }
+            e => OpError::new(ErrorKind::Unavailable, e.to_string()).retryable(retryable),
+        }
+    }
+}

@@ -23,6 +23,7 @@ pub use context::{Context, Environment, Trigger};
 pub use error::{ErrorKind, Hint, OpError, OpResult};
 pub use progress::{Collect, NoReport, Progress, Reporter};
 
+pub mod backup;
 pub mod catalog;
 pub mod check;
 pub mod diff;
@@ -31,8 +32,10 @@ pub mod history;
 pub mod init;
 pub mod key;
 pub mod list;
+pub mod policy;
 pub mod read;
 pub mod repair;
 pub mod restore;
 pub mod sandbox;
 pub mod show;
+pub mod verify;

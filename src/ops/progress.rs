@@ -20,6 +20,13 @@ pub enum Progress {
     },
     /// Something an operator should know that is not a failure.
     Warning { message: String },
+    /// A part of the outcome ready before the operation ends (a backup's
+    /// summary before the verifications the policy asks for; each of those
+    /// as it begins and ends): `name` says which, `value` is its JSON.
+    Partial {
+        name: String,
+        value: serde_json::Value,
+    },
 }
 
 /// Where an operation's progress goes.
@@ -31,6 +38,12 @@ pub trait Reporter: Send + Sync {
     }
     fn bytes(&self, done: u64, total: Option<u64>) {
         self.report(Progress::Bytes { done, total });
+    }
+    fn partial(&self, name: &str, value: serde_json::Value) {
+        self.report(Progress::Partial {
+            name: name.into(),
+            value,
+        });
     }
     fn warn(&self, message: impl Into<String>)
     where

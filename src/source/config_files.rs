@@ -177,10 +177,13 @@ pub fn fingerprint(key: &[u8; 32], n8n_encryption_key: &str) -> String {
 }
 
 /// Backs up `paths` into `session` (see the module documentation).
+/// `env_key` is `N8N_ENCRYPTION_KEY` as the operation's environment gives
+/// it: fingerprinted when no backed-up file gives the key.
 pub async fn back_up(
     session: &mut BackupSession,
     paths: &[ConfigPath],
     fingerprint_key: &[u8; 32],
+    env_key: Option<&str>,
 ) -> Result<ConfigBackup> {
     let mut w = Walker {
         session,
@@ -206,8 +209,11 @@ pub async fn back_up(
             }
             (Some(k.key), Some(k.source))
         }
-        None => match std::env::var(ENCRYPTION_KEY_VAR) {
-            Ok(k) if !k.is_empty() => (Some(Zeroizing::new(k)), Some("environment".to_string())),
+        None => match env_key {
+            Some(k) if !k.is_empty() => (
+                Some(Zeroizing::new(k.to_string())),
+                Some("environment".to_string()),
+            ),
             _ => (None, None),
         },
     };

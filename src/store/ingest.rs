@@ -42,7 +42,7 @@ pub struct Counters {
 }
 
 /// What a completed backup added and reused.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BackupSummary {
     pub backup_id: String,
     pub manifest: String,

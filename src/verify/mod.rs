@@ -37,7 +37,9 @@ use store_format::{Event, ObjectId};
 /// How deep a verification goes (each level includes what it needs of the
 /// ones before it: `restore` reads every object of the dumps and config
 /// files it uses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
@@ -89,8 +91,6 @@ pub struct VerifyOptions {
     pub cancel: crate::cancel::Cancel,
     /// Makes the sandbox (the Context's: one per process).
     pub sandboxes: std::sync::Arc<crate::sandbox::SandboxManager>,
-    /// Where it says which sandbox it uses.
-    pub reporter: std::sync::Arc<dyn crate::ops::Reporter>,
     /// Who asked for it (recorded in `VerificationFailed`).
     pub trigger: crate::ops::Trigger,
 }
@@ -103,7 +103,7 @@ impl std::fmt::Debug for VerifyOptions {
             .field("cancel", &self.cancel)
             .field("sandboxes", &self.sandboxes)
             .field("trigger", &self.trigger)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
@@ -114,7 +114,6 @@ impl VerifyOptions {
             sandbox: SandboxOptions::default(),
             cancel: Default::default(),
             sandboxes: Default::default(),
-            reporter: std::sync::Arc::new(crate::ops::NoReport),
             trigger: crate::ops::Trigger::Manual,
         }
     }
@@ -142,7 +141,7 @@ impl CheckOutcome {
 }
 
 /// The result of one verification that ran to its end.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VerificationReport {
     pub verification_id: String,
     pub backup_id: String,
@@ -436,14 +435,31 @@ pub async fn verify_backup(
     backup: &ChosenBackup,
     opts: &VerifyOptions,
 ) -> Result<VerificationReport> {
+    verify_backup_reporting(store, backup, opts, &crate::ops::NoReport).await
+}
+
+/// [`verify_backup`], its stages reported to `r` (objects, config files,
+/// sandbox, each database's load and comparison, teardown).
+pub async fn verify_backup_reporting(
+    store: &Store,
+    backup: &ChosenBackup,
+    opts: &VerifyOptions,
+    r: &dyn crate::ops::Reporter,
+) -> Result<VerificationReport> {
     let started = Instant::now();
     let verification_id = crate::store::ingest::new_backup_id();
     let m = &backup.manifest;
     let mut checks = Checks::default();
     let ran = match opts.level {
-        Level::Exists => verify_exists(store, m, &mut checks).await,
-        Level::Data => verify_data(store, m, &mut checks).await,
-        Level::Restore => restore::verify_restore(store, m, opts, &mut checks).await,
+        Level::Exists => {
+            r.stage("objects present");
+            verify_exists(store, m, &mut checks).await
+        }
+        Level::Data => {
+            r.stage("objects read");
+            verify_data(store, m, &mut checks).await
+        }
+        Level::Restore => restore::verify_restore(store, m, opts, &mut checks, r).await,
     };
     let duration_ms = started.elapsed().as_millis() as u64;
     if let Err(e) = ran {

@@ -162,12 +162,21 @@ pub fn describe_rule(r: &VerificationRule) -> String {
     }
 }
 
+/// Where the policy in force comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicySource {
+    /// No policy was ever set: the defaults.
+    Default,
+    /// A `VerificationPolicySet` of the journal.
+    Set,
+}
+
 /// The policy in force.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Policy {
     pub rules: Vec<VerificationRule>,
-    /// `default` (no policy was ever set) or `set`.
-    pub source: &'static str,
+    pub source: PolicySource,
     /// The journal record of the `VerificationPolicySet` in force.
     pub seq: Option<u64>,
     pub set_ms: Option<i64>,
@@ -184,7 +193,7 @@ pub async fn policy_in_force(catalog: &Catalog) -> Result<Policy, CatalogError> 
     let Some(row) = row else {
         return Ok(Policy {
             rules: default_rules(),
-            source: "default",
+            source: PolicySource::Default,
             seq: None,
             set_ms: None,
             set_by: None,
@@ -198,7 +207,7 @@ pub async fn policy_in_force(catalog: &Catalog) -> Result<Policy, CatalogError> 
     })?;
     Ok(Policy {
         rules,
-        source: "set",
+        source: PolicySource::Set,
         seq: Some(row.try_get::<i64, _>("seq")? as u64),
         set_ms: Some(row.try_get("set_ms")?),
         set_by: Some(row.try_get("set_by")?),
@@ -216,7 +225,7 @@ pub async fn policy_history(catalog: &Catalog) -> Result<Vec<Policy>, CatalogErr
             let rules: String = row.try_get("rules")?;
             Ok(Policy {
                 rules: serde_json::from_str(&rules).unwrap_or_default(),
-                source: "set",
+                source: PolicySource::Set,
                 seq: Some(row.try_get::<i64, _>("seq")? as u64),
                 set_ms: Some(row.try_get("set_ms")?),
                 set_by: Some(row.try_get("set_by")?),
@@ -395,7 +404,7 @@ pub fn describe_check(c: &store_format::event::VerificationCheck) -> String {
 }
 
 /// A verification the policy asks for.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Due {
     pub backup_id: String,
     pub level: String,
@@ -425,8 +434,8 @@ pub fn percent_draw(seed: Option<&str>, backup_id: &str, rule_index: usize) -> u
 }
 
 /// The seed of `percent` draws, from `ARK_VERIFY_SEED` (empty: none).
-pub fn seed_from_env() -> Option<String> {
-    std::env::var(SEED_ENV).ok().filter(|s| !s.is_empty())
+pub fn seed_from_env(env: &crate::ops::Environment) -> Option<String> {
+    env.nonempty(SEED_ENV).map(str::to_string)
 }
 
 /// What the policy asks for a backup that just completed: its
@@ -680,7 +689,7 @@ mod tests {
                 rule("exists", "percent", None, Some(100)),
                 rule("restore", "daily", None, None),
             ],
-            source: "set",
+            source: PolicySource::Set,
             seq: None,
             set_ms: None,
             set_by: None,

@@ -632,6 +632,7 @@ pub(super) async fn verify_restore(
     m: &Manifest,
     opts: &VerifyOptions,
     checks: &mut Checks,
+    r: &dyn crate::ops::Reporter,
 ) -> Result<()> {
     let users = object_users(m);
     let databases: Vec<&Database> = m
@@ -639,6 +640,7 @@ pub(super) async fn verify_restore(
         .as_ref()
         .map(|c| c.databases.iter().collect())
         .unwrap_or_default();
+    r.stage("config files");
     let env = compare_config_files(store, m, &users, checks).await?;
     if databases.is_empty() {
         checks
@@ -665,16 +667,18 @@ pub(super) async fn verify_restore(
     };
     // Provisioning is not cut short (a half-made sandbox is harder to
     // remove than a whole one): an interruption then is honoured after it.
+    r.stage("sandbox");
     let sb = opts
         .sandboxes
-        .provision(opts.sandbox.sandbox, &spec, &*opts.reporter)
+        .provision(opts.sandbox.sandbox, &spec, r)
         .await?;
     checks.sandbox = Some(sb.describe());
     let ran = tokio::select! {
         biased;
         _ = cancel.cancelled() => Err(interrupted("while the backup was loaded and compared in the sandbox")),
-        r = in_sandbox(store, m, &databases, &users, env.as_ref(), &*sb, checks) => r,
+        ran = in_sandbox(store, m, &databases, &users, env.as_ref(), &*sb, checks, r) => ran,
     };
+    r.stage("teardown");
     let down = sb.teardown().await;
     match (ran, down) {
         (Err(VerifyError::Interrupted(m)), Ok(())) => Err(VerifyError::Interrupted(format!(
@@ -689,6 +693,7 @@ pub(super) async fn verify_restore(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn in_sandbox(
     store: &Store,
     m: &Manifest,
@@ -697,6 +702,7 @@ async fn in_sandbox(
     env: Option<&(String, Zeroizing<String>)>,
     sb: &dyn Sandbox,
     checks: &mut Checks,
+    r: &dyn crate::ops::Reporter,
 ) -> Result<()> {
     let workflows_from = m.contents.as_ref().and_then(|c| c.workflow_source.clone());
     for (i, d) in databases.iter().enumerate() {
@@ -713,6 +719,7 @@ async fn in_sandbox(
             );
             continue;
         };
+        r.stage(&format!("load {}", d.name));
         let failure: ReadFailure = Arc::default();
         let loaded = sb
             .restore_dump(name, item_reader(store, item, failure.clone()))
@@ -742,6 +749,7 @@ async fn in_sandbox(
             }
             Err(e) => return Err(e.into()),
         }
+        r.stage(&format!("compare {}", d.name));
         let restored = compare_database(sb, name, d, checks).await?;
         if d.is_n8n {
             if workflows_from.as_deref() == Some(&format!("postgres:{}", d.name)) {
