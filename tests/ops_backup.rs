@@ -383,7 +383,8 @@ impl ops::Reporter for CancelAtBackup {
 }
 
 #[tokio::test]
-async fn a_backup_cancelled_midway_beside_a_restore_verification_in_one_process() {
+async fn a_backup_cancelled_midway_beside_a_restore_verification_and_a_workflow_restore_in_one_process(
+) {
     let pg = PgCluster::start();
     pg.load_fixture("n8n");
     let f = Fixture::new().await;
@@ -405,9 +406,29 @@ async fn a_backup_cancelled_midway_beside_a_restore_verification_in_one_process(
         },
     };
     let verifying = Collect::new();
-    let (backed_up, verified) = tokio::join!(
+    // And a restore of every workflow of the first backup to files.
+    let out = f.dir.path().join("restored-workflows");
+    let restore = ops::restore::workflow::Request {
+        backup: "latest".into(),
+        selection: ops::restore::workflow::Selection {
+            all: true,
+            ..Default::default()
+        },
+        to: ops::restore::workflow::To::Files { dir: out.clone() },
+        name_template: None,
+        credentials_db: None,
+    };
+    let (backed_up, verified, restored) = tokio::join!(
         ops::backup::run(&backup_ctx, &first, &cancelling),
         ops::verify::run(&f.ctx, &verify, &verifying),
+        ops::restore::workflow::run(&f.ctx, &restore, &NoReport),
+    );
+    let restored = restored.unwrap();
+    assert_eq!(restored.summary.failed, 0, "{restored:?}");
+    assert!(restored.summary.restored > 0, "{restored:?}");
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        restored.summary.restored
     );
     let e = backed_up.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Interrupted, "{e:?}");
@@ -437,6 +458,11 @@ async fn a_backup_cancelled_midway_beside_a_restore_verification_in_one_process(
     let ev = events(&f.ctx).await;
     assert_eq!(
         ev.iter().filter(|e| *e == "VerificationCompleted").count(),
+        1,
+        "{ev:?}"
+    );
+    assert_eq!(
+        ev.iter().filter(|e| *e == "RestorePerformed").count(),
         1,
         "{ev:?}"
     );

@@ -7,9 +7,10 @@
 use super::{chosen, Server};
 use crate::ops::{catalog, Context, ErrorKind, OpError, OpResult, Progress, Reporter};
 use crate::restore::workflow::{
-    self, Destination, NameTemplate, RestoreReport, Selection, WorkflowResult,
-    DEFAULT_NAME_TEMPLATE,
+    self, Destination, NameTemplate, WorkflowResult, DEFAULT_NAME_TEMPLATE,
 };
+/// The request's selection and the outcome, reachable where the request is.
+pub use crate::restore::workflow::{RestoreReport, Selection};
 use crate::restore::{ChosenBackup, Outcome, RestoreError};
 use crate::source::n8n_api::N8nApi;
 use crate::source::postgres::PgTarget;
