@@ -177,7 +177,12 @@ async fn config_restore_errors_have_kinds() {
     // Cancelled: nothing written, a RestoreFailed event saying why.
     let cancel = n8n_ark::cancel::Cancel::new();
     cancel.cancel("SIGTERM");
-    let ctx = f.ctx.clone().with_cancel(cancel);
+    // (as a schedule would run it: the trigger is recorded with the failure)
+    let ctx = f
+        .ctx
+        .clone()
+        .with_cancel(cancel)
+        .with_trigger(n8n_ark::ops::Trigger::Schedule);
     let r = Collect::new();
     let e = config::run(&ctx, &req("latest", &root, vec![]), &r)
         .await
@@ -189,7 +194,8 @@ async fn config_restore_errors_have_kinds() {
         .await
         .iter()
         .any(|e| matches!(e, Event::RestoreFailed(x)
-        if x.what == "config" && x.message.contains("interrupted by SIGTERM"))));
+        if x.what == "config" && x.message.contains("interrupted by SIGTERM")
+            && x.trigger.as_deref() == Some("schedule"))));
 }
 
 fn pg_restore() -> RestoreTool {
@@ -411,7 +417,9 @@ async fn workflow_restore_to_files_outcome_events_and_error_kinds() {
         workflows: vec!["no such workflow".into()],
         ..Default::default()
     };
-    let e = workflow::run(&f.ctx, &req(none, files()), &NoReport)
+    // (asked through the API: the trigger is recorded with the refusal)
+    let api = f.ctx.clone().with_trigger(n8n_ark::ops::Trigger::Api);
+    let e = workflow::run(&api, &req(none, files()), &NoReport)
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Invalid, "{e:?}");
@@ -419,7 +427,7 @@ async fn workflow_restore_to_files_outcome_events_and_error_kinds() {
         .await
         .iter()
         .any(|e| matches!(e, Event::RestoreFailed(x)
-        if x.what == "workflow" && x.stage == "check")));
+        if x.what == "workflow" && x.stage == "check" && x.trigger.as_deref() == Some("api"))));
 
     // Every workflow to files: each one reported as it is written.
     let r = Collect::new();

@@ -150,6 +150,12 @@ impl Recorder {
         }
     }
 
+    /// Who asked for the restore (the operation's Context says).
+    pub fn with_trigger(mut self, trigger: crate::ops::Trigger) -> Recorder {
+        self.trigger = trigger;
+        self
+    }
+
     pub fn elapsed_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
@@ -294,13 +300,17 @@ pub async fn choose_backup(
 
 /// Takes the safety backup a restore needs before it overwrites anything:
 /// a normal backup of `kind` from `sources`, pinned (manifest label
-/// [`crate::backup::PINNED_LABEL`]) so that retention never removes it.
+/// [`crate::backup::PINNED_LABEL`]) so that retention never removes it,
+/// recorded with the restore's trigger; `n8n_key` is n8n's encryption key as
+/// the restore's operation knows it (fingerprinted by a config backup).
 /// Returns its backup id.
 pub async fn take_safety_backup(
     store: &Store,
     kind: crate::backup::BackupKind,
     sources: &crate::backup::Sources,
     restore_id: &str,
+    trigger: crate::ops::Trigger,
+    n8n_key: Option<&str>,
 ) -> Result<String> {
     let labels = std::collections::BTreeMap::from([
         (
@@ -312,7 +322,7 @@ pub async fn take_safety_backup(
             restore_id.to_string(),
         ),
     ]);
-    let summary = crate::backup::run_labelled(
+    let summary = crate::backup::run_in(
         store,
         kind,
         sources,
@@ -320,7 +330,8 @@ pub async fn take_safety_backup(
         labels,
         None,
         &crate::cancel::Cancel::default(),
-        crate::ops::Trigger::Manual,
+        n8n_key,
+        trigger,
     )
     .await
     .map_err(|e| RestoreError::Target {

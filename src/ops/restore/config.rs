@@ -133,7 +133,8 @@ pub async fn run(ctx: &Context, req: &Request, r: &dyn Reporter) -> OpResult<Res
         &backup.backup_id,
         RestoreWhat::Config,
         format!("root:{root}"),
-    );
+    )
+    .with_trigger(ctx.trigger);
     let store = &ctx.store;
     let cancel = &ctx.cancel;
     let result = config::restore_config(store, &backup, &req.options(), cancel).await;

@@ -155,7 +155,8 @@ pub async fn run(ctx: &Context, req: &Request, r: &dyn Reporter) -> OpResult<Res
         &backup.backup_id,
         RestoreWhat::Database,
         format!("postgres:{final_name}@{}:{}", target.host, target.port),
-    );
+    )
+    .with_trigger(ctx.trigger);
     let opts = DatabaseOptions {
         no_owner: req.no_owner,
         target_flag: "--target-url",
@@ -214,6 +215,8 @@ pub async fn run(ctx: &Context, req: &Request, r: &dyn Reporter) -> OpResult<Res
                 BackupKind::PostgresN8n,
                 &sources,
                 &recorder.restore_id,
+                ctx.trigger,
+                ctx.env.get(crate::source::config_files::ENCRYPTION_KEY_VAR),
             )
             .await
             .map_err(|e| ("safety_backup", e))?;

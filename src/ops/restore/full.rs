@@ -403,7 +403,8 @@ pub async fn plan(ctx: &Context, req: &Request, r: &dyn Reporter) -> OpResult<Pl
         &backup.backup_id,
         RestoreWhat::Full,
         engine::target_description(&opts),
-    );
+    )
+    .with_trigger(ctx.trigger);
     let prepared = match engine::plan(&ctx.store, &backup, &opts).await {
         Ok(p) => p,
         Err(e) => {

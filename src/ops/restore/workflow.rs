@@ -158,6 +158,7 @@ pub async fn run_watched(
         selection: req.selection.clone(),
         destination,
         credentials_db,
+        trigger: ctx.trigger,
     };
     let target = request.destination.target();
     let result = async {

@@ -209,9 +209,16 @@ pub(super) async fn run_steps(
             config_paths: prepared.safety_config_paths.clone(),
             n8n_api: None,
         };
-        let id = crate::restore::take_safety_backup(store, kind, &sources, &recorder.restore_id)
-            .await
-            .map_err(step("safety_backup"))?;
+        let id = crate::restore::take_safety_backup(
+            store,
+            kind,
+            &sources,
+            &recorder.restore_id,
+            recorder.trigger,
+            opts.encryption_key.as_deref().map(|k| k.as_str()),
+        )
+        .await
+        .map_err(step("safety_backup"))?;
         progress(&format!("safety backup {id} taken (pinned)"));
         report.safety_backup = Some(id);
     }

@@ -258,6 +258,8 @@ pub struct Request {
     /// The target n8n's database: its credentials' ids, names and types are
     /// read to check the workflows' credential references.
     pub credentials_db: Option<PgTarget>,
+    /// Who asked for it (recorded with its failure).
+    pub trigger: crate::ops::Trigger,
 }
 
 // ---------------------------------------------------------------------------
@@ -492,7 +494,8 @@ pub async fn begin<'a>(
         &chosen.backup_id,
         RestoreWhat::Workflow,
         request.destination.target(),
-    );
+    )
+    .with_trigger(request.trigger);
     let checked = (|| {
         let contents = chosen.manifest.contents.as_ref();
         let workflows: &'a [WorkflowEntry] =
