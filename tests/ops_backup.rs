@@ -218,6 +218,36 @@ async fn a_backup_runs_the_policy_and_verify_and_the_policy_answer_with_outcomes
         (2, 2, 0, 0)
     );
     insta::assert_json_snapshot!("verify_all", json(&all));
+
+    // The verifications recorded: the five above, and one backup's alone.
+    let rc = ops::read::ReadContext::from(&ctx);
+    let every = ops::verify::history(&rc, &Default::default(), &NoReport)
+        .await
+        .unwrap();
+    assert_eq!(every.len(), 5, "{every:?}");
+    let of_second = ops::verify::history(
+        &rc,
+        &ops::verify::HistoryRequest {
+            backup: Some(second.summary.backup_id.clone()),
+        },
+        &NoReport,
+    )
+    .await
+    .unwrap();
+    assert_eq!(of_second.len(), 1, "{of_second:?}");
+    assert!(of_second
+        .iter()
+        .all(|v| v.backup_id == second.summary.backup_id && v.level == "data"));
+    let e = ops::verify::history(
+        &rc,
+        &ops::verify::HistoryRequest {
+            backup: Some("no-such-backup".into()),
+        },
+        &NoReport,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e:?}");
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 //! a warning says so), 1 when one failed or could not be verified, 128 + the
 //! signal's number when SIGINT, SIGTERM or SIGHUP stopped it (its sandbox
 //! removed, `VerificationFailed` recorded).
-use super::catalog::{catalog_err, fmt_duration, fmt_time, TextTable};
+use super::catalog::{fmt_duration, fmt_time, TextTable};
 use super::progress::Printer;
 use super::sandbox_args::SandboxArgs;
 use super::{print_json, Cli, CliError, CliResult};
@@ -159,16 +159,11 @@ fn print_report(r: &VerificationReport) {
 }
 
 async fn history(cli: &Cli, a: &Args) -> CliResult {
-    let catalog = super::catalog::open_catalog(cli).await?;
-    let backup = match a.backup.as_deref().map(str::trim) {
-        None | Some("all") => None,
-        Some(r) => Some(catalog.resolve(r).await.map_err(catalog_err)?),
+    let rc = super::catalog::read_context(cli)?;
+    let req = verify::HistoryRequest {
+        backup: a.backup.clone(),
     };
-    let list: Vec<VerificationRecord> = catalog
-        .list_verifications(backup.as_deref())
-        .await
-        .map_err(catalog_err)?;
-    catalog.close().await;
+    let list: Vec<VerificationRecord> = verify::history(&rc, &req, &Printer).await?;
     if cli.json {
         print_json(&list);
         return Ok(());

@@ -280,3 +280,30 @@ pub async fn run(ctx: &Context, req: &Request, r: &dyn Reporter) -> OpResult<Out
         interrupted: ctx.cancel.interrupted(),
     })
 }
+
+/// `verify --history [BACKUP]`: the verifications recorded, newest last.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct HistoryRequest {
+    /// One backup's (an id, a unique prefix, `latest`); none or `all`: every
+    /// backup's.
+    #[serde(default)]
+    pub backup: Option<String>,
+}
+
+/// The verifications recorded, from the catalog (see [`super::read`]: it
+/// answers without the store's key when it is caught up, and offline).
+pub async fn history(
+    rc: &super::read::ReadContext,
+    req: &HistoryRequest,
+    r: &dyn Reporter,
+) -> OpResult<Vec<crate::catalog::VerificationRecord>> {
+    let backup = req.backup.as_deref().map(str::trim).filter(|b| *b != "all");
+    super::read::read_catalog(rc, r, async |c: &crate::catalog::Catalog| {
+        let id = match backup {
+            Some(b) => Some(c.resolve(b).await?),
+            None => None,
+        };
+        c.list_verifications(id.as_deref()).await
+    })
+    .await
+}
