@@ -2,7 +2,7 @@
 //! n8n-ark made on this machine (verification, restore checks, browsing).
 use super::progress::Printer;
 use super::{print_json, Cli, CliError, CliResult};
-use crate::{ops, sandbox};
+use crate::ops;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SandboxCommand {
@@ -21,10 +21,6 @@ pub enum SandboxCommand {
         #[arg(long)]
         until_empty: bool,
     },
-}
-
-fn failed(e: sandbox::SandboxError) -> CliError {
-    CliError::Failed(e.to_string())
 }
 
 pub async fn run(cli: &Cli, c: &SandboxCommand) -> CliResult {
@@ -57,15 +53,19 @@ pub async fn run(cli: &Cli, c: &SandboxCommand) -> CliResult {
             Ok(())
         }
         SandboxCommand::Reap { until_empty } => {
+            let req = ops::sandbox::ReapRequest {
+                until_empty: *until_empty,
+            };
+            let removed = ops::sandbox::reap(&super::sandboxes(), &req, &Printer)
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))?;
             if *until_empty {
-                sandbox::reap_until_empty().await.map_err(failed)?;
-            } else {
-                let removed = super::sandboxes().reap().await.map_err(failed)?;
-                if cli.json {
-                    print_json(&removed);
-                } else if removed.is_empty() {
-                    println!("nothing to remove");
-                }
+                return Ok(());
+            }
+            if cli.json {
+                print_json(&removed);
+            } else if removed.is_empty() {
+                println!("nothing to remove");
             }
             Ok(())
         }

@@ -37,3 +37,29 @@ pub async fn remove(req: &RemoveRequest, r: &dyn Reporter) -> OpResult<Removed> 
         removed: req.name.clone(),
     })
 }
+
+/// `reap`: what a sweep removed (the sandboxes whose owner is gone, whose
+/// lease went stale, or whose browse idle time passed).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ReapRequest {
+    /// Stay until no browse sandbox is left, removing each when its idle time
+    /// passes (the background reaper `show --table` starts).
+    #[serde(default)]
+    pub until_empty: bool,
+}
+
+/// Removes the leftovers the process's sandbox manager finds; with
+/// `until_empty`, stays until no browse sandbox is left (nothing is listed
+/// then: they go one by one).
+pub async fn reap(
+    manager: &crate::sandbox::SandboxManager,
+    req: &ReapRequest,
+    r: &dyn Reporter,
+) -> OpResult<Vec<String>> {
+    r.stage("reap sandboxes");
+    if req.until_empty {
+        sandbox::reap_until_empty().await?;
+        return Ok(vec![]);
+    }
+    Ok(manager.reap().await?)
+}
