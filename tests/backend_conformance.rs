@@ -923,7 +923,9 @@ fn s3_fixture(case: &str) -> Option<Fixture> {
         "s3://{bucket}/conformance/{}-{case}",
         uuid::Uuid::new_v4().simple()
     );
-    let backend = S3Backend::from_url(&url).unwrap_or_else(|e| panic!("S3 backend for {url}: {e}"));
+    let vars = std::env::vars().collect();
+    let backend =
+        S3Backend::from_url(&url, &vars).unwrap_or_else(|e| panic!("S3 backend for {url}: {e}"));
     Some(Fixture {
         backend: Arc::new(backend),
         cleanup: Cleanup::S3,

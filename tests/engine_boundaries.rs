@@ -53,9 +53,6 @@ const PENDING_ENV_READS: &[(&str, &str)] = &[
     ("src/backup/mod.rs", "ENCRYPTION_KEY_VAR"),
     ("src/crypto/mod.rs", "ARK_KDF_TARGET_MS"),
     ("src/store/lock.rs", "ARK_LOCK_REFRESH_MS"),
-    ("src/store/s3.rs", "ARK_S3_ENDPOINT"),
-    ("src/store/s3.rs", "AWS_ENDPOINT_URL"),
-    ("src/store/s3.rs", "AWS_REGION"),
     ("src/restore/database.rs", "PATH"),
 ];
 

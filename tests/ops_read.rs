@@ -217,7 +217,8 @@ fn no_passphrase() -> PassphraseSource {
 
 /// Reading the fixture's store by its location, without its key.
 fn keyless(f: &Fixture, store_dir: &std::path::Path) -> ReadContext {
-    let backend = n8n_ark::store::backend_for(store_dir.to_str().unwrap()).unwrap();
+    let backend =
+        n8n_ark::store::backend_for(store_dir.to_str().unwrap(), &Default::default()).unwrap();
     ReadContext::at(
         store_dir.display().to_string(),
         backend,
@@ -399,11 +400,15 @@ async fn init_and_key_outcomes() {
         passphrase: Some(zeroize::Zeroizing::new(common::PASSPHRASE.to_string()).into()),
         insecure_no_encryption: false,
     };
-    let init = ops::init::run(&req, &NoReport).await.unwrap();
+    let init = ops::init::run(&req, &ops::Environment::empty(), &NoReport)
+        .await
+        .unwrap();
     assert!(init.key.is_some());
     insta::assert_json_snapshot!("init", json(&init));
     // Twice: the location is a store already.
-    let e = ops::init::run(&req, &NoReport).await.unwrap_err();
+    let e = ops::init::run(&req, &ops::Environment::empty(), &NoReport)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Conflict, "{e:?}");
     // Without a passphrase, and not asked to go unencrypted.
     let e = ops::init::run(
@@ -412,6 +417,7 @@ async fn init_and_key_outcomes() {
             passphrase: None,
             ..req.clone()
         },
+        &ops::Environment::empty(),
         &NoReport,
     )
     .await
@@ -466,6 +472,7 @@ async fn init_and_key_outcomes() {
             insecure_no_encryption: true,
             ..req.clone()
         },
+        &ops::Environment::empty(),
         &NoReport,
     )
     .await

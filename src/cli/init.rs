@@ -36,7 +36,7 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
         passphrase,
         insecure_no_encryption: a.insecure_no_encryption,
     };
-    let c = init::run(&req, &Printer).await?;
+    let c = init::run(&req, &crate::ops::Environment::capture(), &Printer).await?;
     if cli.json {
         print_json(&c);
     } else {

@@ -322,7 +322,8 @@ pub fn sandboxes() -> std::sync::Arc<crate::sandbox::SandboxManager> {
 /// The backend of a store location. What is wrong with a location itself (an
 /// unsupported URL, S3 credentials missing) is a configuration error.
 pub fn backend(location: &str) -> CliResult<std::sync::Arc<dyn crate::store::Backend>> {
-    backend_for(location).map_err(|e| CliError::Usage(e.to_string()))
+    backend_for(location, crate::ops::Environment::capture().vars())
+        .map_err(|e| CliError::Usage(e.to_string()))
 }
 
 pub async fn run(cli: Cli) -> CliResult {

@@ -61,6 +61,11 @@ impl Environment {
         Environment { vars }
     }
 
+    /// Every variable of the snapshot, by name.
+    pub fn vars(&self) -> &BTreeMap<String, String> {
+        &self.vars
+    }
+
     /// `name`'s value, if set.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)

@@ -89,7 +89,12 @@ fn make_directory(loc: &str) -> OpResult<()> {
     Ok(())
 }
 
-pub async fn run(req: &Request, r: &dyn Reporter) -> OpResult<Initialized> {
+/// `env`: the variables the front end gives it (an S3 location's `AWS_*`).
+pub async fn run(
+    req: &Request,
+    env: &super::Environment,
+    r: &dyn Reporter,
+) -> OpResult<Initialized> {
     let encryption = if req.insecure_no_encryption {
         Encryption::None
     } else {
@@ -132,8 +137,8 @@ pub async fn run(req: &Request, r: &dyn Reporter) -> OpResult<Initialized> {
     if !req.location.contains("://") {
         make_directory(&req.location)?;
     }
-    let backend =
-        crate::store::backend_for(&req.location).map_err(|e| OpError::invalid(e.to_string()))?;
+    let backend = crate::store::backend_for(&req.location, env.vars())
+        .map_err(|e| OpError::invalid(e.to_string()))?;
     r.stage("init");
     let store = Store::init(backend, opts).await?;
     let c = store.config();

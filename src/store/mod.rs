@@ -79,11 +79,17 @@ pub fn host_name() -> String {
     crate::sys::host_name().unwrap_or_else(|| "unknown".into())
 }
 
-/// Opens the backend a `--store` value names: a directory or `s3://bucket/prefix`.
-pub fn backend_for(location: &str) -> Result<Arc<dyn Backend>> {
+/// Opens the backend a `--store` value names: a directory or
+/// `s3://bucket/prefix`. `vars` are the environment variables the front end
+/// gives the operation (an S3 store's `AWS_*` credentials, region and
+/// endpoint, `ARK_S3_ENDPOINT`); the engine reads none itself.
+pub fn backend_for(
+    location: &str,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> Result<Arc<dyn Backend>> {
     if location.starts_with("s3://") {
         Ok(Arc::new(
-            s3::S3Backend::from_url(location).map_err(StoreError::Invalid)?,
+            s3::S3Backend::from_url(location, vars).map_err(StoreError::Invalid)?,
         ))
     } else if location.contains("://") {
         Err(StoreError::Invalid(format!(

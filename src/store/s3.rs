@@ -23,7 +23,10 @@ impl S3Backend {
     /// `url` is `s3://bucket/prefix`. Credentials and region come from the usual
     /// AWS environment variables; `AWS_ENDPOINT_URL` (or `ARK_S3_ENDPOINT`)
     /// points at an S3-compatible server.
-    pub fn from_url(url: &str) -> Result<Self, String> {
+    pub fn from_url(
+        url: &str,
+        vars: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Self, String> {
         let rest = url
             .strip_prefix("s3://")
             .ok_or_else(|| format!("{url}: not an s3:// URL"))?;
@@ -34,17 +37,32 @@ impl S3Backend {
         if bucket.is_empty() {
             return Err(format!("{url}: no bucket name"));
         }
-        let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-        let endpoint = std::env::var("ARK_S3_ENDPOINT")
-            .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-            .ok();
+        // As AmazonS3Builder::from_env reads the process's, from the
+        // variables given.
+        let mut b = AmazonS3Builder::new();
+        for (key, value) in vars.range("AWS_".to_string()..) {
+            if !key.starts_with("AWS_") {
+                break;
+            }
+            if let Ok(k) = key
+                .to_ascii_lowercase()
+                .parse::<object_store::aws::AmazonS3ConfigKey>()
+            {
+                b = b.with_config(k, value);
+            }
+        }
+        let mut b = b.with_bucket_name(bucket);
+        let endpoint = vars
+            .get("ARK_S3_ENDPOINT")
+            .or_else(|| vars.get("AWS_ENDPOINT_URL"))
+            .cloned();
         if let Some(ep) = endpoint {
             if ep.starts_with("http://") {
                 b = b.with_allow_http(true);
             }
             b = b.with_endpoint(ep).with_virtual_hosted_style_request(false);
         }
-        if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+        if !vars.contains_key("AWS_REGION") && !vars.contains_key("AWS_DEFAULT_REGION") {
             b = b.with_region("us-east-1");
         }
         check_credentials(&b).map_err(|e| format!("{url}: {e}"))?;

@@ -196,7 +196,7 @@ async fn in_process(s: &Setup, out: &Path, stages: Option<&mut Vec<Duration>>) {
     // every iteration.
     let location = cli.store_location().unwrap();
     let store = n8n_ark::store::Store::open(
-        n8n_ark::store::backend_for(&location).unwrap(),
+        n8n_ark::store::backend_for(&location, &std::env::vars().collect()).unwrap(),
         &n8n_ark::cli::passphrase::passphrase,
     )
     .await
@@ -225,6 +225,7 @@ async fn in_process(s: &Setup, out: &Path, stages: Option<&mut Vec<Duration>>) {
                 dir: out.to_path_buf(),
             },
             credentials_db: None,
+            trigger: Default::default(),
         },
         &|_| {},
     )
