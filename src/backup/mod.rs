@@ -639,6 +639,17 @@ impl HeadStart {
             _ => None,
         }
     }
+
+    /// Gives the head start up (the backup will not be taken: the store
+    /// could not be opened): the dump is stopped and its snapshot's
+    /// connection closed, both waited for, so that neither outlives the
+    /// command that started them.
+    pub async fn abandon(self) {
+        if let Ok(started) = self.0 {
+            started.dump.stop(std::time::Duration::from_secs(10)).await;
+            started.snap.close().await;
+        }
+    }
 }
 
 async fn dump_database(

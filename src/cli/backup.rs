@@ -79,7 +79,14 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     // while a person types the passphrase.
     let prepare = backup::prepare(settings, &env, &req, !super::passphrase::may_prompt());
     let (ctx, prepared) = tokio::join!(cli.context(cancel.clone()), prepare);
-    let ctx = ctx?;
+    let ctx = match ctx {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            // Nothing of the dump started meanwhile outlives the command.
+            prepared.abandon().await;
+            return Err(e);
+        }
+    };
     let printer = BackupPrinter {
         text: !cli.json,
         store: ctx.store.location(),

@@ -111,6 +111,16 @@ pub async fn prepare(
     }
 }
 
+impl Prepared {
+    /// The backup will not be taken (its store could not be opened): a dump
+    /// already started is stopped and waited for (see [`HeadStart::abandon`]).
+    pub async fn abandon(self) {
+        if let Some(h) = self.head_start {
+            h.abandon().await;
+        }
+    }
+}
+
 /// Takes the backup, then runs the verifications the policy asks for.
 pub async fn run(ctx: &Context, req: &Request, r: &dyn Reporter) -> OpResult<Outcome> {
     let prepared = prepare(&ctx.settings, &ctx.env, req, false).await;

@@ -868,6 +868,16 @@ impl DumpProcess {
         )
     }
 
+    /// Stops a dump nobody will read: its output is closed (pg_dump ends on
+    /// the broken pipe) and its exit awaited, at most `grace`; after that it
+    /// is killed. Returns once it ended, so nothing of it outlives the caller.
+    pub async fn stop(self, grace: std::time::Duration) {
+        let (stdout, exit) = self.split();
+        drop(stdout);
+        // Dropped on the timeout, the exit's future kills the process.
+        let _ = tokio::time::timeout(grace, exit.done).await;
+    }
+
     /// Waits for the exit; an error (with the tool's own message) unless it
     /// exited 0. Call after its output reached end of file.
     pub async fn wait(self) -> Result<()> {
