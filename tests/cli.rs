@@ -600,9 +600,10 @@ fn usage_and_configuration_errors_exit_2_and_say_what_is_valid() {
     let kinds = "postgres_full, postgres_n8n, n8n_config, flows, full_system, benchmark, demo";
     {
         use clap::ValueEnum;
-        let takes: Vec<&str> = n8n_ark::backup::BackupKind::value_variants()
+        // `backup --type` offers every kind a backup can be taken of.
+        let takes: Vec<&str> = n8n_ark::cli::value_enums::KindArg::value_variants()
             .iter()
-            .map(|k| k.as_str())
+            .map(|k| n8n_ark::backup::BackupKind::from(*k).as_str())
             .collect();
         assert_eq!(n8n_ark::backup::ALL_KINDS[..takes.len()], takes[..]);
         assert_eq!(n8n_ark::backup::ALL_KINDS.join(", "), kinds);

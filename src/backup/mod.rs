@@ -27,9 +27,7 @@ use store_format::event::{BackupFailed, BackupStarted};
 use store_format::Event;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "cli", value(rename_all = "snake_case"))]
 pub enum BackupKind {
     /// Every database of the PostgreSQL server, and its roles.
     PostgresFull,

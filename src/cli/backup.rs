@@ -3,6 +3,7 @@
 use super::policy::RunPrinter;
 use super::postgres_args::{ServerArgs, ToolArgs};
 use super::progress::{ByteBar, Printer};
+use super::value_enums::KindArg;
 use super::{human_bytes, print_json, Cli, CliError, CliResult};
 use crate::backup::BackupKind;
 use crate::config::{PostgresOverrides, SourceOverrides};
@@ -14,7 +15,7 @@ use crate::store::ingest::BackupSummary;
 pub struct Args {
     /// What to back up.
     #[arg(long = "type", value_enum)]
-    pub kind: BackupKind,
+    pub kind: KindArg,
     #[command(flatten)]
     pub servers: ServerArgs,
     /// A config file or directory (or glob) to back up; required to exist.
@@ -43,7 +44,7 @@ impl Args {
     /// The engine's request.
     pub fn request(&self) -> Request {
         Request {
-            kind: self.kind,
+            kind: BackupKind::from(self.kind),
             sources: SourceOverrides {
                 postgres: postgres_overrides(&self.servers, &self.tools),
                 config_paths: self.config_paths.clone(),

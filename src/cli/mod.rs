@@ -24,6 +24,7 @@ pub mod sandbox_args;
 pub mod show;
 pub mod signals;
 pub mod terminal;
+pub mod value_enums;
 pub mod verify;
 
 use crate::store::{backend_for, Store, StoreError};

@@ -1,5 +1,6 @@
 //! The sandbox flags a command flattens into its arguments, turned into the
 //! engine's [`SandboxOptions`].
+use super::value_enums::SandboxArg;
 use crate::sandbox::{parse_cpus, parse_memory, SandboxKind, SandboxOptions};
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -8,7 +9,7 @@ pub struct SandboxArgs {
     /// the image below) or local (initdb in a temporary directory). Default:
     /// docker when an engine answers and an image is known, else local.
     #[arg(long = "sandbox", env = "ARK_SANDBOX", value_enum)]
-    pub sandbox: Option<SandboxKind>,
+    pub sandbox: Option<SandboxArg>,
     /// Docker: the PostgreSQL image of the sandbox (default: the image of the
     /// n8n postgres container: --pg-container, ARK_PG_CONTAINER or the config
     /// file's [postgres] container).
@@ -27,7 +28,7 @@ impl SandboxArgs {
     /// knows of (flag, variable or config file).
     pub fn options(&self, pg_container: Option<String>) -> SandboxOptions {
         SandboxOptions {
-            sandbox: self.sandbox,
+            sandbox: self.sandbox.map(SandboxKind::from),
             sandbox_image: self.sandbox_image.clone(),
             sandbox_memory: self.sandbox_memory,
             sandbox_cpus: self.sandbox_cpus,

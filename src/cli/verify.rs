@@ -10,6 +10,7 @@
 use super::catalog::{fmt_duration, fmt_time, TextTable};
 use super::progress::Printer;
 use super::sandbox_args::SandboxArgs;
+use super::value_enums::LevelArg;
 use super::{print_json, Cli, CliError, CliResult};
 use crate::catalog::VerificationRecord;
 use crate::ops::verify::{self, BackupOutcome, Request};
@@ -33,8 +34,8 @@ pub struct Args {
     /// exists: every object is present; data: every object is read and
     /// hashes to its id; restore: the databases are restored into a sandbox
     /// and compared with the manifest.
-    #[arg(long, value_enum, default_value_t = Level::Data)]
-    pub level: Level,
+    #[arg(long, value_enum, default_value_t = LevelArg::Data)]
+    pub level: LevelArg,
     /// List the verifications recorded (of BACKUP when given) instead of running one.
     #[arg(long)]
     pub history: bool,
@@ -69,12 +70,12 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     let ctx = cli.context(cancel.clone()).await?;
     let req = Request {
         backup: a.backup.clone().unwrap_or_default(),
-        level: a.level,
+        level: Level::from(a.level),
         sandbox: a.sandbox.options(None),
     };
     let printer = VerifyPrinter {
         text: !cli.json,
-        level: a.level,
+        level: Level::from(a.level),
     };
     let summary = verify::run(&ctx, &req, &printer).await?;
     if cli.json {
@@ -82,7 +83,11 @@ pub async fn run(cli: &Cli, a: &Args) -> CliResult {
     } else if summary.backups > 1 {
         println!(
             "\n{} backups verified at level {}: {} passed, {} failed, {} could not be verified",
-            summary.backups, a.level, summary.passed, summary.failed, summary.errors
+            summary.backups,
+            Level::from(a.level),
+            summary.passed,
+            summary.failed,
+            summary.errors
         );
     }
     if summary.unrecorded > 0 && !cli.json {

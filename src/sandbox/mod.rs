@@ -71,7 +71,6 @@ pub type Result<T, E = SandboxError> = std::result::Result<T, E>;
 
 /// Which implementation: `--sandbox docker|local` / `ARK_SANDBOX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum SandboxKind {
     Docker,
