@@ -371,26 +371,12 @@ impl Planned {
 }
 
 fn planned_report(plan: Plan) -> FullReport {
-    FullReport {
-        restore_id: None,
-        backup_id: plan.backup_id.clone(),
-        result: if plan.refusals.is_empty() {
-            FullResult::Planned
-        } else {
-            FullResult::Refused
-        },
-        plan,
-        items: vec![],
-        safety_backup: None,
-        databases: vec![],
-        health: None,
-        failed_stage: None,
-        message: None,
-        go_back: None,
-        unrecorded: None,
-        changed: vec![],
-        duration_ms: 0,
-    }
+    let result = if plan.refusals.is_empty() {
+        FullResult::Planned
+    } else {
+        FullResult::Refused
+    };
+    FullReport::of_plan(None, plan, result)
 }
 
 /// Checks the request and makes the plan; changes nothing. When the

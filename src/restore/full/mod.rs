@@ -348,6 +348,29 @@ pub struct FullReport {
     pub duration_ms: u64,
 }
 
+impl FullReport {
+    /// A report of `plan` with nothing done yet: `result` so far, no items,
+    /// no time spent.
+    pub fn of_plan(restore_id: Option<String>, plan: Plan, result: FullResult) -> FullReport {
+        FullReport {
+            restore_id,
+            backup_id: plan.backup_id.clone(),
+            result,
+            plan,
+            items: vec![],
+            safety_backup: None,
+            databases: vec![],
+            health: None,
+            failed_stage: None,
+            message: None,
+            go_back: None,
+            unrecorded: None,
+            changed: vec![],
+            duration_ms: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DatabaseReport {
     pub backup_database: String,

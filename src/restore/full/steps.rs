@@ -39,22 +39,11 @@ pub async fn execute(
     progress: &(dyn Fn(&str) + Sync),
     cancel: &Cancel,
 ) -> FullReport {
-    let mut report = FullReport {
-        restore_id: Some(recorder.restore_id.clone()),
-        backup_id: backup.backup_id.clone(),
-        result: FullResult::Ok,
-        plan: prepared.plan.clone(),
-        items: vec![],
-        safety_backup: None,
-        databases: vec![],
-        health: None,
-        failed_stage: None,
-        message: None,
-        go_back: None,
-        unrecorded: None,
-        changed: vec![],
-        duration_ms: 0,
-    };
+    let mut report = FullReport::of_plan(
+        Some(recorder.restore_id.clone()),
+        prepared.plan.clone(),
+        FullResult::Ok,
+    );
     if !prepared.plan.refusals.is_empty() {
         let message = format!(
             "restore full refused, nothing was changed: {}",
