@@ -51,9 +51,6 @@ const PENDING_ENV_READS: &[(&str, &str)] = &[
     ("src/sandbox/mod.rs", "ARK_PG_CONTAINER"),
     ("src/sandbox/mod.rs", "ARK_SANDBOX_REAPER_BIN"),
     ("src/source/postgres.rs", "PATH"),
-    // The restores' safety backups (backup::run_labelled); a backup
-    // operation takes it from its Context (backup::run_in).
-    ("src/backup/mod.rs", "ENCRYPTION_KEY_VAR"),
     ("src/crypto/mod.rs", "ARK_KDF_TARGET_MS"),
     ("src/store/lock.rs", "ARK_LOCK_REFRESH_MS"),
     ("src/restore/database.rs", "PATH"),

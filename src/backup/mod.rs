@@ -173,15 +173,18 @@ fn store_message(e: &StoreError) -> String {
     }
 }
 
-/// Takes one backup. `progress` is called once the session exists (to show
-/// a progress bar fed from its counters).
+/// Takes one backup, by hand, without labels (a library caller's plain
+/// backup; an operation calls [`run_in`]). `progress` is called once the
+/// session exists (to show a progress bar fed from its counters). No
+/// encryption key is given: a config backup fingerprints the one its files
+/// name.
 pub async fn run(
     store: &Store,
     kind: BackupKind,
     sources: &Sources,
     progress: &(dyn Fn(&BackupSession) -> Option<Box<dyn std::any::Any + Send>> + Sync),
 ) -> Result<BackupSummary, BackupError> {
-    run_labelled(
+    run_in(
         store,
         kind,
         sources,
@@ -189,6 +192,7 @@ pub async fn run(
         BTreeMap::new(),
         None,
         &crate::cancel::Cancel::default(),
+        None,
         crate::ops::Trigger::Manual,
     )
     .await
@@ -201,38 +205,13 @@ pub const PINNED_LABEL: &str = "pinned";
 /// replaced anything): the restore's id. Such a backup is never `latest`.
 pub const SAFETY_LABEL: &str = "safety";
 
-/// [`run`], with extra manifest labels (e.g. [`PINNED_LABEL`] for the safety
-/// backup a restore takes before it overwrites anything), and who asked for
-/// it (recorded in its `BackupStarted` and `BackupFailed`).
-#[allow(clippy::too_many_arguments)]
-pub async fn run_labelled(
-    store: &Store,
-    kind: BackupKind,
-    sources: &Sources,
-    progress: &(dyn Fn(&BackupSession) -> Option<Box<dyn std::any::Any + Send>> + Sync),
-    extra_labels: BTreeMap<String, String>,
-    head_start: Option<HeadStart>,
-    cancel: &crate::cancel::Cancel,
-    trigger: crate::ops::Trigger,
-) -> Result<BackupSummary, BackupError> {
-    let env_key = std::env::var(config_files::ENCRYPTION_KEY_VAR).ok();
-    run_in(
-        store,
-        kind,
-        sources,
-        progress,
-        extra_labels,
-        head_start,
-        cancel,
-        env_key.as_deref(),
-        trigger,
-    )
-    .await
-}
-
-/// [`run_labelled`] with n8n's encryption key as the environment of the
-/// operation gives it (`N8N_ENCRYPTION_KEY`): the key a config backup
-/// fingerprints when no backed-up file gives one.
+/// One backup of `kind` from `sources`: with extra manifest labels (e.g.
+/// [`PINNED_LABEL`] for the safety backup a restore takes before it
+/// overwrites anything), a dump already started ([`HeadStart`]), its
+/// cancellation, n8n's encryption key as the operation's environment gives
+/// it (`N8N_ENCRYPTION_KEY`: the key a config backup fingerprints when no
+/// backed-up file gives one), and who asked for it (recorded in its
+/// `BackupStarted` and `BackupFailed`).
 #[allow(clippy::too_many_arguments)]
 pub async fn run_in(
     store: &Store,
