@@ -329,12 +329,30 @@ async fn every_stage_fails_with_a_kind_and_records_what_it_should() {
     assert_eq!(e.kind, ErrorKind::Invalid, "{e:?}");
     assert!(e.message.contains("process list"), "{e}");
 
-    // A server that does not answer: unavailable.
+    // A server that does not answer: unavailable, retryable; run as a
+    // schedule runs it, its start and failure say so.
     let port = common::pg::free_port();
     let req = n8n_backup(&format!("postgres://postgres@127.0.0.1:{port}/n8n"));
-    let e = ops::backup::run(&f.ctx, &req, &NoReport).await.unwrap_err();
+    let scheduled = f.ctx.clone().with_trigger(ops::Trigger::Schedule);
+    let e = ops::backup::run(&scheduled, &req, &NoReport)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unavailable, "{e:?}");
     assert!(e.message.contains("at connect"), "{e}");
+    let replay = n8n_ark::store::journal::replay(&f.ctx.store).await.unwrap();
+    let (started, failed) = match &replay.records[replay.records.len() - 2..] {
+        [a, b] => match (&a.event, &b.event) {
+            (store_format::Event::BackupStarted(s), store_format::Event::BackupFailed(x)) => {
+                (s.clone(), x.clone())
+            }
+            other => panic!("{other:?}"),
+        },
+        _ => unreachable!(),
+    };
+    assert_eq!(started.trigger.as_deref(), Some("schedule"));
+    assert_eq!(failed.trigger.as_deref(), Some("schedule"));
+    assert_eq!(failed.retryable, Some(e.retryable), "{failed:?}");
+    assert_eq!(failed.stage, "connect");
 
     // Cancelled: interrupted, recorded, no lock left.
     let cancel = n8n_ark::cancel::Cancel::new();
